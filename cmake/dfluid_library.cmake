@@ -1,0 +1,52 @@
+# The static library dfluid (alias dfluid::dfluid) and its installation.
+#
+# Sources are globbed so that each operator lives in its own small file:
+#   cuda/*.cpp   operator implementations (cell math + launches). Compiled by nvcc
+#                as CUDA when the CUDA path is on, by the C++ compiler otherwise:
+#                one source of truth for the arithmetic on both paths.
+#   host/src/*.cpp  orchestration, context, memory, I/O: always plain C++.
+file(GLOB DFLUID_KERNEL_SOURCES CONFIGURE_DEPENDS ${PROJECT_SOURCE_DIR}/cuda/*.cpp)
+file(GLOB DFLUID_HOST_SOURCES CONFIGURE_DEPENDS ${PROJECT_SOURCE_DIR}/host/src/*.cpp)
+
+add_library(dfluid STATIC ${DFLUID_KERNEL_SOURCES} ${DFLUID_HOST_SOURCES})
+add_library(dfluid::dfluid ALIAS dfluid)
+
+if(DFLUID_WITH_CUDA)
+  set_source_files_properties(${DFLUID_KERNEL_SOURCES} PROPERTIES LANGUAGE CUDA)
+  target_compile_options(dfluid PRIVATE
+    $<$<COMPILE_LANGUAGE:CUDA>:--extended-lambda --expt-relaxed-constexpr -Xcudafe --diag_suppress=esa_on_defaulted_function_ignored>)
+  target_link_libraries(dfluid PUBLIC CUDA::cudart)
+endif()
+
+target_include_directories(dfluid
+  PUBLIC
+    $<BUILD_INTERFACE:${PROJECT_SOURCE_DIR}/host/include>
+    $<BUILD_INTERFACE:${PROJECT_BINARY_DIR}/generated/include>
+    $<INSTALL_INTERFACE:${CMAKE_INSTALL_INCLUDEDIR}>
+  PRIVATE
+    ${PROJECT_SOURCE_DIR}/cuda
+    ${PROJECT_SOURCE_DIR}/host/src)
+target_compile_features(dfluid PUBLIC cxx_std_17)
+target_link_libraries(dfluid PUBLIC Threads::Threads PRIVATE HDF5::HDF5)
+set_target_properties(dfluid PROPERTIES POSITION_INDEPENDENT_CODE ON)
+if(CMAKE_CXX_COMPILER_ID MATCHES "GNU|Clang")
+  target_compile_options(dfluid PRIVATE $<$<COMPILE_LANGUAGE:CXX>:-Wall -Wextra>)
+endif()
+
+# ---- install + package config: find_package(dfluid CONFIG REQUIRED) ----
+install(TARGETS dfluid EXPORT dfluidTargets
+        ARCHIVE DESTINATION ${CMAKE_INSTALL_LIBDIR})
+install(DIRECTORY ${PROJECT_SOURCE_DIR}/host/include/dfluid
+        DESTINATION ${CMAKE_INSTALL_INCLUDEDIR})
+install(FILES ${PROJECT_BINARY_DIR}/generated/include/dfluid/build_config.hpp
+        DESTINATION ${CMAKE_INSTALL_INCLUDEDIR}/dfluid)
+install(EXPORT dfluidTargets NAMESPACE dfluid::
+        DESTINATION ${CMAKE_INSTALL_LIBDIR}/cmake/dfluid)
+configure_package_config_file(${PROJECT_SOURCE_DIR}/cmake/dfluidConfig.cmake.in
+  ${PROJECT_BINARY_DIR}/dfluidConfig.cmake
+  INSTALL_DESTINATION ${CMAKE_INSTALL_LIBDIR}/cmake/dfluid)
+write_basic_package_version_file(${PROJECT_BINARY_DIR}/dfluidConfigVersion.cmake
+  COMPATIBILITY SameMinorVersion)
+install(FILES ${PROJECT_BINARY_DIR}/dfluidConfig.cmake
+              ${PROJECT_BINARY_DIR}/dfluidConfigVersion.cmake
+        DESTINATION ${CMAKE_INSTALL_LIBDIR}/cmake/dfluid)

@@ -1,0 +1,65 @@
+// Where work runs: the CUDA path on a stream, or the CPU path.
+//
+// A Context is cheap to copy (it shares one state: stream, scratch memory).
+// Operators only enqueue work on the context's stream. The host waits only
+// where a function documents it ("host wait"): reductions that return a value
+// to the host, such as a solver's convergence check.
+#pragma once
+
+#include <memory>
+#include <string>
+
+#include "dfluid/config.hpp"
+
+namespace dfluid {
+
+/// Requested execution device. Auto picks the GPU when one is present and
+/// otherwise the CPU path, printing one notice to stderr.
+enum class Device { Auto, Cuda, Cpu };
+
+/// Where a buffer lives. Host memory is what the CPU path computes on.
+enum class MemorySpace { Host, Device };
+
+/// Parses "auto", "cuda" or "cpu"; throws InvalidArgument naming the value otherwise.
+Device parse_device(const std::string& name);
+const char* to_string(Device d);
+const char* to_string(MemorySpace s);
+
+/// True when this build has its CUDA path and a CUDA device is visible.
+bool cuda_available();
+
+namespace detail {
+struct ContextState;
+}
+
+class Context {
+ public:
+  /// Resolves `requested` (Auto: GPU if available, else CPU with one notice).
+  /// Device::Cuda without a usable GPU throws CudaError.
+  static Context create(Device requested = Device::Auto, int cuda_device = 0);
+  /// The CPU path.
+  static Context cpu();
+  /// The CUDA path on a stream the caller owns (nullptr: the legacy default stream).
+  /// dfluid never destroys a caller's stream.
+  static Context cuda(void* stream = nullptr, int cuda_device = 0);
+
+  Device device() const;  ///< Resolved device: Cuda or Cpu, never Auto.
+  bool on_gpu() const { return device() == Device::Cuda; }
+  MemorySpace memory_space() const {
+    return on_gpu() ? MemorySpace::Device : MemorySpace::Host;
+  }
+  void* stream() const;  ///< The cudaStream_t as void* (nullptr on the CPU path).
+  int cuda_device() const;
+  /// Host wait: blocks until all work enqueued on the stream has finished.
+  void synchronize() const;
+  /// Human-readable device description, e.g. "NVIDIA H100 80GB HBM3 (cuda:0)" or "CPU".
+  std::string description() const;
+
+  detail::ContextState& state() const { return *state_; }
+
+ private:
+  explicit Context(std::shared_ptr<detail::ContextState> s) : state_(std::move(s)) {}
+  std::shared_ptr<detail::ContextState> state_;
+};
+
+}  // namespace dfluid

@@ -1,0 +1,103 @@
+// Memory: one allocator hook for everything dfluid allocates, and Buffer, an
+// owning or non-owning typed array in host or device memory.
+#pragma once
+
+#include <cstddef>
+#include <utility>
+
+#include "dfluid/config.hpp"
+#include "dfluid/context.hpp"
+
+namespace dfluid {
+
+/// The allocator hook. Every allocation dfluid makes (fields, solver levels,
+/// scratch) goes through it. Replace it before creating fields (e.g. to route
+/// device memory through a caching pool); buffers remember the hook that made them.
+struct Allocator {
+  void* (*allocate)(std::size_t bytes, MemorySpace space, void* user) = nullptr;
+  void (*deallocate)(void* ptr, std::size_t bytes, MemorySpace space, void* user) = nullptr;
+  void* user = nullptr;
+};
+
+/// The built-in allocator: aligned host memory, cudaMalloc for device memory.
+Allocator default_allocator();
+/// Installs `a` as the hook; both function pointers must be set.
+void set_allocator(const Allocator& a);
+Allocator current_allocator();
+
+/// Bytes currently held and the high-water mark, per memory space, counted over
+/// every allocation made through the hook.
+struct MemoryStats {
+  std::size_t host_bytes = 0, host_peak = 0;
+  std::size_t device_bytes = 0, device_peak = 0;
+};
+MemoryStats memory_stats();
+void reset_memory_peaks();
+
+namespace detail {
+void* allocate_bytes(std::size_t bytes, MemorySpace space);
+void deallocate_bytes(void* p, std::size_t bytes, MemorySpace space, const Allocator& a);
+/// Zero `bytes` at `p` (cudaMemsetAsync on the context stream for device memory).
+void zero_bytes(const Context& ctx, void* p, std::size_t bytes, MemorySpace space);
+/// Copies between any two spaces; enqueued on the context stream when a device is involved.
+void copy_bytes(const Context& ctx, void* dst, MemorySpace dst_space, const void* src,
+                MemorySpace src_space, std::size_t bytes);
+}  // namespace detail
+
+/// A typed array in one memory space: owning (allocated through the hook) or a
+/// non-owning wrapper of memory the caller owns. Move-only.
+template <class T>
+class Buffer {
+ public:
+  Buffer() = default;
+  /// Allocates `n` elements, zero-filled (the fill is enqueued on ctx's stream).
+  Buffer(const Context& ctx, Index n, MemorySpace space)
+      : size_(n), space_(space), owning_(true), allocator_(current_allocator()) {
+    if (n > 0) {
+      data_ = static_cast<T*>(detail::allocate_bytes(bytes(), space));
+      detail::zero_bytes(ctx, data_, bytes(), space);
+    }
+  }
+  /// Wraps caller-owned memory; dfluid never frees it.
+  static Buffer wrap(T* data, Index n, MemorySpace space) {
+    Buffer b;
+    b.data_ = data;
+    b.size_ = n;
+    b.space_ = space;
+    b.owning_ = false;
+    return b;
+  }
+  Buffer(Buffer&& o) noexcept { swap(o); }
+  Buffer& operator=(Buffer&& o) noexcept {
+    Buffer tmp(std::move(o));
+    swap(tmp);
+    return *this;
+  }
+  Buffer(const Buffer&) = delete;
+  Buffer& operator=(const Buffer&) = delete;
+  ~Buffer() {
+    if (owning_ && data_) detail::deallocate_bytes(data_, bytes(), space_, allocator_);
+  }
+
+  T* data() const { return data_; }
+  Index size() const { return size_; }
+  std::size_t bytes() const { return static_cast<std::size_t>(size_) * sizeof(T); }
+  MemorySpace space() const { return space_; }
+  bool owning() const { return owning_; }
+
+ private:
+  void swap(Buffer& o) noexcept {
+    std::swap(data_, o.data_);
+    std::swap(size_, o.size_);
+    std::swap(space_, o.space_);
+    std::swap(owning_, o.owning_);
+    std::swap(allocator_, o.allocator_);
+  }
+  T* data_ = nullptr;
+  Index size_ = 0;
+  MemorySpace space_ = MemorySpace::Host;
+  bool owning_ = false;
+  Allocator allocator_{};
+};
+
+}  // namespace dfluid

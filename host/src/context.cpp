@@ -1,0 +1,174 @@
+#include "dfluid/context.hpp"
+
+#include <cstdio>
+#include <mutex>
+
+#include "context_state.hpp"
+#include "dfluid/error.hpp"
+#include "dfluid/memory.hpp"
+
+#if DFLUID_WITH_CUDA
+#include <cuda_runtime_api.h>
+#endif
+
+namespace dfluid {
+
+Device parse_device(const std::string& name) {
+  if (name == "auto") return Device::Auto;
+  if (name == "cuda" || name == "gpu") return Device::Cuda;
+  if (name == "cpu") return Device::Cpu;
+  throw InvalidArgument("device: unknown value '" + name + "'; use auto, cuda or cpu");
+}
+
+const char* to_string(Device d) {
+  switch (d) {
+    case Device::Auto: return "auto";
+    case Device::Cuda: return "cuda";
+    case Device::Cpu: return "cpu";
+  }
+  return "?";
+}
+
+const char* to_string(MemorySpace s) { return s == MemorySpace::Host ? "host" : "device"; }
+
+bool cuda_available() {
+#if DFLUID_WITH_CUDA
+  int count = 0;
+  if (cudaGetDeviceCount(&count) != cudaSuccess) {
+    cudaGetLastError();  // clear the sticky "no device" error
+    return false;
+  }
+  return count > 0;
+#else
+  return false;
+#endif
+}
+
+namespace {
+void cpu_fallback_notice() {
+  static std::once_flag once;
+  std::call_once(once, [] {
+#if DFLUID_WITH_CUDA
+    std::fprintf(stderr, "dfluid: no CUDA device found; running on the CPU path\n");
+#else
+    std::fprintf(stderr, "dfluid: built without CUDA; running on the CPU path\n");
+#endif
+  });
+}
+}  // namespace
+
+Context Context::cpu() {
+  auto s = std::make_shared<detail::ContextState>();
+  s->device = Device::Cpu;
+  return Context(std::move(s));
+}
+
+Context Context::cuda(void* stream, int cuda_device) {
+#if DFLUID_WITH_CUDA
+  if (!cuda_available())
+    throw CudaError("device cuda: no CUDA device is visible; use --device cpu or auto");
+  int count = 0;
+  cudaGetDeviceCount(&count);
+  if (cuda_device < 0 || cuda_device >= count)
+    throw CudaError("cuda_device " + std::to_string(cuda_device) + ": only " +
+                    std::to_string(count) + " CUDA device(s) visible");
+  if (cudaSetDevice(cuda_device) != cudaSuccess) throw CudaError("cudaSetDevice failed");
+  auto s = std::make_shared<detail::ContextState>();
+  s->device = Device::Cuda;
+  s->cuda_device = cuda_device;
+  s->stream = stream;
+  return Context(std::move(s));
+#else
+  (void)stream;
+  (void)cuda_device;
+  throw CudaError("device cuda: this dfluid was built without CUDA; use --device cpu or auto");
+#endif
+}
+
+Context Context::create(Device requested, int cuda_device) {
+  switch (requested) {
+    case Device::Cpu: return cpu();
+    case Device::Cuda: break;
+    case Device::Auto:
+      if (!cuda_available()) {
+        cpu_fallback_notice();
+        return cpu();
+      }
+      break;
+  }
+#if DFLUID_WITH_CUDA
+  Context c = cuda(nullptr, cuda_device);
+  cudaStream_t st = nullptr;
+  if (cudaStreamCreateWithFlags(&st, cudaStreamNonBlocking) != cudaSuccess)
+    throw CudaError("cudaStreamCreate failed");
+  c.state_->stream = st;
+  c.state_->owns_stream = true;
+  return c;
+#else
+  return cuda(nullptr, cuda_device);  // throws: built without CUDA
+#endif
+}
+
+Device Context::device() const { return state_->device; }
+void* Context::stream() const { return state_->stream; }
+int Context::cuda_device() const { return state_->cuda_device; }
+
+void Context::synchronize() const {
+#if DFLUID_WITH_CUDA
+  if (on_gpu()) {
+    cudaError_t e = cudaStreamSynchronize(static_cast<cudaStream_t>(state_->stream));
+    if (e != cudaSuccess) throw CudaError(std::string("CUDA error: ") + cudaGetErrorString(e));
+  }
+#endif
+}
+
+std::string Context::description() const {
+#if DFLUID_WITH_CUDA
+  if (on_gpu()) {
+    cudaDeviceProp p{};
+    cudaGetDeviceProperties(&p, state_->cuda_device);
+    return std::string(p.name) + " (cuda:" + std::to_string(state_->cuda_device) + ")";
+  }
+#endif
+  return "CPU";
+}
+
+namespace detail {
+
+void* ContextState::scratch(std::size_t bytes) {
+  if (bytes > device_scratch_bytes) {
+    MemorySpace sp = device == Device::Cuda ? MemorySpace::Device : MemorySpace::Host;
+    if (device_scratch) deallocate_bytes(device_scratch, device_scratch_bytes, sp, scratch_allocator);
+    scratch_allocator = current_allocator();
+    device_scratch = allocate_bytes(bytes, sp);
+    device_scratch_bytes = bytes;
+  }
+  return device_scratch;
+}
+
+void* ContextState::pinned(std::size_t bytes) {
+  if (bytes > pinned_scratch_bytes) {
+#if DFLUID_WITH_CUDA
+    if (pinned_scratch) cudaFreeHost(pinned_scratch);
+    if (cudaMallocHost(&pinned_scratch, bytes) != cudaSuccess)
+      throw CudaError("cudaMallocHost failed for " + std::to_string(bytes) + " bytes");
+#else
+    throw CudaError("pinned memory requires the CUDA path");
+#endif
+    pinned_scratch_bytes = bytes;
+  }
+  return pinned_scratch;
+}
+
+ContextState::~ContextState() {
+  MemorySpace sp = device == Device::Cuda ? MemorySpace::Device : MemorySpace::Host;
+#if DFLUID_WITH_CUDA
+  if (device == Device::Cuda && stream) cudaStreamSynchronize(static_cast<cudaStream_t>(stream));
+  if (pinned_scratch) cudaFreeHost(pinned_scratch);
+  if (owns_stream && stream) cudaStreamDestroy(static_cast<cudaStream_t>(stream));
+#endif
+  if (device_scratch) deallocate_bytes(device_scratch, device_scratch_bytes, sp, scratch_allocator);
+}
+
+}  // namespace detail
+}  // namespace dfluid

@@ -1,0 +1,34 @@
+// Private shared state behind a Context: its stream and scratch memory for
+// reductions (so a reduction allocates nothing once warmed up).
+#pragma once
+
+#include <cstddef>
+#include <mutex>
+
+#include "dfluid/context.hpp"
+#include "dfluid/memory.hpp"
+
+namespace dfluid::detail {
+
+struct ContextState {
+  Device device = Device::Cpu;
+  int cuda_device = 0;
+  void* stream = nullptr;
+  bool owns_stream = false;
+
+  std::mutex scratch_mutex;
+  void* device_scratch = nullptr;  // grows on demand, through the allocator hook
+  std::size_t device_scratch_bytes = 0;
+  Allocator scratch_allocator{};  // the hook that made device_scratch
+  void* pinned_scratch = nullptr;  // small pinned host buffer for reduction results
+  std::size_t pinned_scratch_bytes = 0;
+
+  /// Device scratch of at least `bytes` (reused between calls on this context).
+  void* scratch(std::size_t bytes);
+  /// Pinned host scratch of at least `bytes`.
+  void* pinned(std::size_t bytes);
+
+  ~ContextState();
+};
+
+}  // namespace dfluid::detail
