@@ -27,7 +27,11 @@ target_include_directories(dfluid
     ${PROJECT_SOURCE_DIR}/cuda
     ${PROJECT_SOURCE_DIR}/host/src)
 target_compile_features(dfluid PUBLIC cxx_std_17)
-target_link_libraries(dfluid PUBLIC Threads::Threads PRIVATE HDF5::HDF5)
+# HDF5 by resolved paths (not the HDF5::HDF5 target), so that consumers of the
+# installed package need not run FindHDF5 (which requires the C language).
+target_include_directories(dfluid PRIVATE ${HDF5_C_INCLUDE_DIRS} ${HDF5_INCLUDE_DIRS})
+target_compile_definitions(dfluid PRIVATE ${HDF5_C_DEFINITIONS} ${HDF5_DEFINITIONS})
+target_link_libraries(dfluid PUBLIC Threads::Threads PRIVATE ${HDF5_C_LIBRARIES})
 set_target_properties(dfluid PROPERTIES POSITION_INDEPENDENT_CODE ON)
 if(CMAKE_CXX_COMPILER_ID MATCHES "GNU|Clang")
   target_compile_options(dfluid PRIVATE $<$<COMPILE_LANGUAGE:CXX>:-Wall -Wextra>)
