@@ -9,4 +9,5 @@
 #include "dfluid/field_ops.hpp"
 #include "dfluid/grid.hpp"
 #include "dfluid/memory.hpp"
+#include "dfluid/timer.hpp"
 #include "dfluid/view.hpp"
