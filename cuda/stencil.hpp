@@ -1,0 +1,176 @@
+// The 3/5/7-point Laplacian on one array of a grid (cell-centred values, or the
+// values of one MAC velocity component on its own face grid), with its boundary
+// handling. Shared by diffusion (forward and adjoint) and usable by any operator
+// that needs a Laplacian of a cell-centred quantity.
+//
+// Include only from cuda/*.cpp (see exec.hpp).
+//
+// Along each active axis, each side of the array is one of:
+//   periodic       the array wraps (both sides);
+//   zero gradient  the ghost beyond the last entry copies it: no flux;
+//   fixed(v)       the value on the side, half a cell beyond the last entry, is v:
+//                  ghost = 2v - last entry;
+//   held           the last entry itself is a boundary node that the operator does
+//                  not update (wall-normal MAC faces); its neighbour reads it as an
+//                  ordinary value (a Dirichlet value exactly on the node).
+//
+// The Laplacian is split into a linear part and an affine part so that the
+// discrete operator reads as  lap(q) = L q + c:
+//   laplacian_linear  L q, where held neighbours and fixed side values count as 0;
+//                     L is symmetric negative semidefinite (on the free entries);
+//   laplacian_affine  c, the contribution of held neighbours and fixed side values.
+// Held entries have no Laplacian (the operator leaves them alone).
+#pragma once
+
+#include <array>
+
+#include "dfluid/config.hpp"
+#include "dfluid/grid.hpp"
+#include "dfluid/view.hpp"
+
+namespace dfluid::detail {
+
+enum : unsigned char { kGhostZeroGradient = 0, kGhostFixed = 1 };
+
+template <class T>
+struct LaplacianStencil {
+  int dim = 1;
+  int m[3] = {1, 1, 1};  ///< array extents
+  T inv_dx2 = 1;
+  bool periodic[3] = {false, false, false};
+  unsigned char ghost[3][2] = {{kGhostZeroGradient, kGhostZeroGradient},
+                               {kGhostZeroGradient, kGhostZeroGradient},
+                               {kGhostZeroGradient, kGhostZeroGradient}};
+  T value[3][2] = {{0, 0}, {0, 0}, {0, 0}};  ///< side values for kGhostFixed
+  bool held[3][2] = {{false, false}, {false, false}, {false, false}};
+};
+
+/// Stencil of a cell-centred scalar on g with boundary bc (ignored on periodic axes).
+template <class T>
+LaplacianStencil<T> cell_stencil(const Grid& g, const ScalarBoundary& bc) {
+  LaplacianStencil<T> s;
+  s.dim = g.dim;
+  s.inv_dx2 = T(1.0 / (g.dx * g.dx));
+  for (int a = 0; a < 3; ++a) {
+    s.m[a] = g.n[a];
+    if (a >= g.dim) continue;
+    s.periodic[a] = g.periodic(a);
+    for (int side = 0; side < 2; ++side) {
+      const bool fixed = bc.kind[a][side] == ScalarBoundaryKind::Fixed;
+      s.ghost[a][side] = fixed ? kGhostFixed : kGhostZeroGradient;
+      s.value[a][side] = fixed ? T(bc.value[a][side]) : T(0);
+    }
+  }
+  return s;
+}
+
+/// Stencil of MAC component `comp` on its face grid. Along the component's own
+/// axis, faces on a Wall side are held (the wall-normal velocity is not diffused)
+/// and an Open side is zero gradient; along the other axes (tangential) every
+/// non-periodic side is zero gradient (free slip).
+template <class T>
+LaplacianStencil<T> face_stencil(const Grid& g, int comp) {
+  LaplacianStencil<T> s;
+  s.dim = g.dim;
+  s.inv_dx2 = T(1.0 / (g.dx * g.dx));
+  const std::array<int, 3> e = g.face_extents(comp);
+  for (int a = 0; a < 3; ++a) {
+    s.m[a] = e[a];
+    if (a >= g.dim) continue;
+    s.periodic[a] = g.periodic(a);
+    if (a == comp && !s.periodic[a])
+      for (int side = 0; side < 2; ++side)
+        s.held[a][side] = g.boundary[a][side] == BoundaryKind::Wall;
+  }
+  return s;
+}
+
+/// True when (i, j, k) is a held boundary node.
+template <class T>
+DFLUID_HD DFLUID_FORCEINLINE bool stencil_held(const LaplacianStencil<T>& s, int i, int j, int k) {
+  const int idx[3] = {i, j, k};
+  for (int a = 0; a < s.dim; ++a) {
+    if (s.held[a][0] && idx[a] == 0) return true;
+    if (s.held[a][1] && idx[a] == s.m[a] - 1) return true;
+  }
+  return false;
+}
+
+/// L q at a free entry: sum over axes of (lo + hi - 2 q), held neighbours and fixed
+/// side values read as 0, times 1/dx^2. Linear in q.
+template <class T>
+DFLUID_HD DFLUID_FORCEINLINE T laplacian_linear(View<const T> q, const LaplacianStencil<T>& s,
+                                                int i, int j, int k) {
+  const T c = q(i, j, k);
+  T acc = 0;
+  for (int a = 0; a < s.dim; ++a) {
+    for (int side = 0; side < 2; ++side) {
+      int idx[3] = {i, j, k};
+      const int p = idx[a] + (side ? 1 : -1);
+      T nb;
+      if (p < 0 || p >= s.m[a]) {
+        if (s.periodic[a]) {
+          idx[a] = side ? 0 : s.m[a] - 1;
+          nb = q(idx[0], idx[1], idx[2]);
+        } else if (s.ghost[a][side] == kGhostFixed) {
+          nb = -c;  // ghost = 2v - c; the 2v goes to the affine part
+        } else {
+          nb = c;  // zero gradient
+        }
+      } else if (s.held[a][side] && p == (side ? s.m[a] - 1 : 0)) {
+        nb = T(0);  // held node: its value goes to the affine part
+      } else {
+        idx[a] = p;
+        nb = q(idx[0], idx[1], idx[2]);
+      }
+      acc += nb - c;
+    }
+  }
+  return acc * s.inv_dx2;
+}
+
+/// The affine part c at a free entry: held neighbour values and 2 * fixed side
+/// values, times 1/dx^2. Linear in (held values of q, side values).
+template <class T>
+DFLUID_HD DFLUID_FORCEINLINE T laplacian_affine(View<const T> q, const LaplacianStencil<T>& s,
+                                                int i, int j, int k) {
+  T acc = 0;
+  for (int a = 0; a < s.dim; ++a) {
+    for (int side = 0; side < 2; ++side) {
+      int idx[3] = {i, j, k};
+      const int p = idx[a] + (side ? 1 : -1);
+      if (p < 0 || p >= s.m[a]) {
+        if (!s.periodic[a] && s.ghost[a][side] == kGhostFixed) acc += T(2) * s.value[a][side];
+      } else if (s.held[a][side] && p == (side ? s.m[a] - 1 : 0)) {
+        idx[a] = p;
+        acc += q(idx[0], idx[1], idx[2]);
+      }
+    }
+  }
+  return acc * s.inv_dx2;
+}
+
+/// Diagonal of L at a free entry (<= 0): minus the number of neighbour terms,
+/// 2 for a fixed side (ghost = 2v - c), 0 for a zero-gradient side.
+template <class T>
+DFLUID_HD DFLUID_FORCEINLINE T laplacian_diagonal(const LaplacianStencil<T>& s, int i, int j,
+                                                  int k) {
+  const int idx[3] = {i, j, k};
+  T d = 0;
+  for (int a = 0; a < s.dim; ++a) {
+    for (int side = 0; side < 2; ++side) {
+      const int p = idx[a] + (side ? 1 : -1);
+      if (p < 0 || p >= s.m[a]) {
+        if (s.periodic[a])
+          d -= T(1);
+        else if (s.ghost[a][side] == kGhostFixed)
+          d -= T(2);
+      } else {
+        d -= T(1);
+      }
+    }
+  }
+  return d * s.inv_dx2;
+}
+
+}  // namespace dfluid::detail

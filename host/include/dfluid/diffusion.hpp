@@ -1,0 +1,51 @@
+// Diffusion of cell-centred scalars, cell-centred vectors and MAC velocities:
+// explicit (forward Euler) and implicit (backward Euler, solved with CG).
+//
+// Discretization: the standard 3/5/7-point Laplacian on each array,
+//   lap(q)_i = sum over active axes of (q_{i-1} + q_{i+1} - 2 q_i) / dx^2.
+//
+// Boundaries:
+//  - Cell-centred scalars (and each component of a CellVector): periodic axes
+//    wrap; other sides follow the ScalarBoundary: ZeroGradient (ghost = boundary
+//    cell, no flux: the total is conserved) or Fixed(b) (the value on the side is
+//    b: ghost = 2b - boundary cell). With Fixed sides the operator is affine:
+//    lap(q) = L q + c, with L symmetric and c from the side values.
+//  - MAC velocity, component a on its face grid (extents grid.face_extents(a)):
+//      along axis a: faces on a Wall side are not diffused (the wall-normal
+//        velocity stays what it is; their neighbours read them as Dirichlet values
+//        on the wall); an Open side is zero gradient; periodic wraps;
+//      along the other axes (tangential): zero gradient on every non-periodic side
+//        (free slip; no tangential stress from walls).
+//    Obstacles are not seen by diffusion; the projection that follows enforces
+//    zero velocity on faces touching solid cells.
+//
+// Outputs must not alias inputs (the stencil reads neighbours).
+#pragma once
+
+#include "dfluid/field.hpp"
+#include "dfluid/grid.hpp"
+
+namespace dfluid {
+
+/// Largest explicitly stable time step of diffusion with viscosity nu on g:
+/// dx^2 / (2 * dim * nu) (infinity for nu = 0). Throws InvalidArgument naming nu
+/// if nu is negative or not finite.
+double max_stable_diffusion_dt(const Grid& g, double nu);
+
+/// Explicit diffusion: out = q + nu * dt * lap(q).
+/// Throws UnstableTimeStep (carrying the largest stable dt) when
+/// nu * dt / dx^2 > 1 / (2 * dim); InvalidArgument naming nu (nu < 0, NaN, Inf)
+/// or dt (dt <= 0, NaN, Inf); ShapeMismatch when q and out differ in shape;
+/// InvalidArgument when out aliases q.
+template <class T>
+void diffuse_explicit(const Context& ctx, const Field<T>& q, T nu, T dt, Field<T>& out,
+                      const ScalarBoundary& bc = {});
+/// Each component of a cell-centred vector, with the same boundary.
+template <class T>
+void diffuse_explicit(const Context& ctx, const CellVector<T>& q, T nu, T dt, CellVector<T>& out,
+                      const ScalarBoundary& bc = {});
+/// Each MAC component on its face grid (boundaries as described above).
+template <class T>
+void diffuse_explicit(const Context& ctx, const MacVelocity<T>& u, T nu, T dt, MacVelocity<T>& out);
+
+}  // namespace dfluid
