@@ -1,0 +1,174 @@
+// Generic preconditioned conjugate gradients (PCG) on Field<T>.
+//
+// Include only from cuda/*.cpp (it launches through exec.hpp). Interface:
+//
+//   detail::KrylovWorkspace<T> ws(ctx, grid, loc);   // 4 scratch fields, built once
+//   SolveReport rep = detail::pcg(ctx, apply_A, apply_M, b, x, options, ws, "what",
+//                                 project_null);       // last argument optional
+//
+//   apply_A(const Field<T>& in, Field<T>& out)  out = A in   (A symmetric positive
+//                                               semi-definite; must not alias in/out)
+//   apply_M(const Field<T>& r, Field<T>& z)     z = M^-1 r   (M symmetric positive
+//                                               definite; IdentityPreconditioner{ctx} for none)
+//   project_null(Field<T>& v)                   removes the null-space component of v
+//                                               (NoNullSpace{} when A is definite)
+//   b, x, ws fields all have the same shape. x: the initial guess when
+//   options.warm_start, else it is zeroed first. `what` names the solve in messages.
+//
+// Conventions: all inner products are deterministic double sums (detail::sum_cells);
+// every convergence check is one host wait (options.check_every thins them).
+// The reported residual is recomputed as |b - A x| at exit (after project_null).
+// Float solves whose |b| is tiny or huge are run on b/|b| (and x/|b|) so that
+// tiny cotangents in adjoint solves do not underflow; the result is scaled back.
+// Throws NonFiniteValue if b or a residual is NaN/Inf, SolverNotConverged at the
+// cap when options.throw_on_failure.
+#pragma once
+
+#include <algorithm>
+#include <cmath>
+#include <string>
+#include <type_traits>
+
+#include "dfluid/field_ops.hpp"
+#include "dfluid/linear_solver.hpp"
+#include "exec.hpp"
+
+namespace dfluid::detail {
+
+template <class T>
+struct KrylovWorkspace {
+  Field<T> r, z, p, q;
+  KrylovWorkspace() = default;
+  KrylovWorkspace(const Context& ctx, const Grid& g, Location loc = Location::Cell)
+      : r(ctx, g, loc), z(ctx, g, loc), p(ctx, g, loc), q(ctx, g, loc) {}
+};
+
+/// z = r (no preconditioning): IdentityPreconditioner{ctx}.
+struct IdentityPreconditioner {
+  Context ctx;
+  template <class T>
+  void operator()(const Field<T>& r, Field<T>& z) const {
+    copy(ctx, r, z);
+  }
+};
+
+struct NoNullSpace {
+  template <class T>
+  void operator()(Field<T>&) const {}
+};
+
+// ---- fused vector updates (one pass each) ----
+/// p = z + beta * p
+template <class T>
+void krylov_xpay(const Exec& ex, const Field<T>& z, T beta, Field<T>& p) {
+  View<const T> zv = z.view();
+  View<T> pv = p.view();
+  for_each_cell(
+      ex, p.extents(),
+      DFLUID_LAMBDA(int i, int j, int k) { pv(i, j, k) = zv(i, j, k) + beta * pv(i, j, k); });
+}
+/// x += alpha * p; r -= alpha * q
+template <class T>
+void krylov_update(const Exec& ex, T alpha, const Field<T>& p, const Field<T>& q, Field<T>& x,
+                   Field<T>& r) {
+  View<const T> pv = p.view(), qv = q.view();
+  View<T> xv = x.view(), rv = r.view();
+  for_each_cell(
+      ex, x.extents(), DFLUID_LAMBDA(int i, int j, int k) {
+        xv(i, j, k) += alpha * pv(i, j, k);
+        rv(i, j, k) -= alpha * qv(i, j, k);
+      });
+}
+
+template <class T, class ApplyA, class ApplyM, class NullProj = NoNullSpace>
+SolveReport pcg(const Context& ctx, ApplyA&& apply_A, ApplyM&& apply_M, const Field<T>& b,
+                Field<T>& x, const SolverOptions& opt, KrylovWorkspace<T>& ws, const char* what,
+                NullProj&& project_null = NullProj{}) {
+  validate(opt, what);
+  check::same_shape(b, (std::string(what) + ": rhs").c_str(), x, "x");
+  check::same_shape(b, (std::string(what) + ": rhs").c_str(), ws.r, "workspace");
+  const Exec ex = exec_of(ctx);
+  Field<T>&r = ws.r, &z = ws.z, &p = ws.p, &q = ws.q;
+
+  const double bnorm = std::sqrt(dot(ctx, b, b));
+  if (!std::isfinite(bnorm))
+    throw NonFiniteValue(std::string(what) + ": right-hand side contains NaN or Inf");
+  const double tol = std::max(opt.rel_tol * bnorm, opt.abs_tol);
+  SolveReport rep;
+  if (bnorm == 0) {  // x = 0 is an exact solution (warm start or not)
+    fill(ctx, x, T(0));
+    rep.converged = true;
+    return rep;
+  }
+  // Underflow guard for float (see header comment). s multiplies b and x.
+  double s = 1;
+  if (std::is_same<T, float>::value && bnorm > 0 && (bnorm < 1e-12 || bnorm > 1e12)) s = 1 / bnorm;
+
+  if (!opt.warm_start)
+    fill(ctx, x, T(0));
+  else if (s != 1)
+    scale(ctx, x, T(s));
+  copy(ctx, b, r);
+  if (s != 1) scale(ctx, r, T(s));
+  if (opt.warm_start) {
+    apply_A(static_cast<const Field<T>&>(x), q);
+    axpy(ctx, T(-1), q, r);
+  }
+  project_null(r);
+  double rnorm = std::sqrt(dot(ctx, r, r));
+  rep.initial_residual = rnorm / s;
+  const double stol = tol * s;
+  bool converged = rnorm <= stol;
+  int it = 0;
+  if (!converged) {
+    apply_M(static_cast<const Field<T>&>(r), z);
+    project_null(z);
+    copy(ctx, z, p);
+    double rz = dot(ctx, r, z);
+    while (it < opt.max_iterations) {
+      apply_A(static_cast<const Field<T>&>(p), q);
+      const double pq = dot(ctx, p, q);
+      if (!(pq > 0)) {  // p in the null space (breakdown) or NaN
+        if (!std::isfinite(pq))
+          throw NonFiniteValue(std::string(what) + ": NaN/Inf during the solve");
+        break;
+      }
+      const double alpha = rz / pq;
+      krylov_update(ex, T(alpha), p, q, x, r);
+      ++it;
+      if (it % opt.check_every == 0 || it == opt.max_iterations) {
+        rnorm = std::sqrt(dot(ctx, r, r));  // host wait
+        if (!std::isfinite(rnorm))
+          throw NonFiniteValue(std::string(what) + ": residual became NaN/Inf");
+        if (rnorm <= stol) {
+          converged = true;
+          break;
+        }
+      }
+      apply_M(static_cast<const Field<T>&>(r), z);
+      project_null(z);
+      const double rz_new = dot(ctx, r, z);
+      krylov_xpay(ex, z, T(rz_new / rz), p);
+      rz = rz_new;
+    }
+  }
+  if (s != 1) scale(ctx, x, T(1 / s));
+  project_null(x);  // canonical representative (e.g. zero-mean pressure)
+  // True residual of the returned x (one extra A application, one host wait).
+  apply_A(static_cast<const Field<T>&>(x), q);
+  copy(ctx, b, r);
+  axpy(ctx, T(-1), q, r);
+  project_null(r);
+  rep.residual = std::sqrt(dot(ctx, r, r));
+  rep.iterations = it;
+  rep.converged = converged;
+  if (!converged && opt.throw_on_failure)
+    throw SolverNotConverged(std::string(what) + ": not converged after " + std::to_string(it) +
+                                 " iterations: residual " + std::to_string(rep.residual) +
+                                 " > tolerance " + std::to_string(tol) +
+                                 " (raise max_iterations or loosen rel_tol/abs_tol)",
+                             it, rep.residual);
+  return rep;
+}
+
+}  // namespace dfluid::detail
