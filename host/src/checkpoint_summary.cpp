@@ -246,9 +246,18 @@ std::string describe(const PlanSummary& s, const Plan& plan) {
   o << "stores: " << per_level(s.stores) << "\n";
   o << "restores: " << per_level(s.restores) << "\n";
   o << "peak states: " << per_level(s.peak_held) << "\n";
-  o << "device memory: " << s.peak_device_bytes << " bytes\n";
-  o << "host memory: " << s.peak_host_bytes << " bytes\n";
-  o << "disk memory: " << s.peak_disk_bytes << " bytes\n";
+  if (plan.size.state_bytes > 0) {
+    o << "device memory: " << s.peak_device_bytes << " bytes (working " << plan.size.working_bytes
+      << " + " << (s.peak_held[0] + (plan.staging ? 1 : 0)) << " states of "
+      << plan.size.state_bytes << ")\n";
+    o << "host memory: " << s.peak_host_bytes << " bytes\n";
+    o << "disk memory: " << s.peak_disk_bytes << " bytes\n";
+  } else {
+    o << "device memory: " << s.peak_held[0] + (plan.staging ? 1 : 0)
+      << " states + working memory (state size not given)\n";
+    o << "host memory: " << s.peak_held[1] << " states\n";
+    o << "disk memory: " << s.peak_held[2] << " states\n";
+  }
   o << "forward pass: " << seconds(s.forward_seconds) << "\n";
   o << "predicted time: " << seconds(s.predicted_seconds) << " (copy stalls "
     << seconds(s.stall_seconds) << ")\n";
