@@ -1,12 +1,14 @@
 // Diffusion: explicit and implicit (see dfluid/diffusion.hpp).
 #include "dfluid/diffusion.hpp"
 
+#include <algorithm>
 #include <cmath>
 #include <limits>
 #include <sstream>
 #include <string>
 
 #include "exec.hpp"
+#include "krylov.hpp"
 #include "stencil.hpp"
 
 namespace dfluid {
@@ -79,18 +81,161 @@ double max_stable_diffusion_dt(const Grid& g, double nu) {
   return g.dx * g.dx / (2.0 * g.dim * nu);
 }
 
+namespace detail::diffusion {
+
+template <class T>
+void check_scalar_args(const Context& ctx, const Field<T>& q, T nu, T dt, const Field<T>& out,
+                       const char* fn) {
+  const std::string f(fn);
+  check_nu(double(nu), fn);
+  check::positive_dt(double(dt), (f + ": dt").c_str());
+  check::on_grid(q, (f + ": q").c_str(), q.grid(), Location::Cell);
+  check::same_shape(q, (f + ": q").c_str(), out, "out");
+  check::accessible(ctx, q, (f + ": q").c_str());
+  check::accessible(ctx, out, (f + ": out").c_str());
+  check_no_alias(q, out, fn);
+}
+
+/// Vector arguments: component a of q and out at location loc(a) on q's grid.
+template <class T, class V, class Loc>
+void check_vector_args(const Context& ctx, const V& q, T nu, T dt, const V& out, Loc loc,
+                       const char* fn) {
+  const std::string f(fn);
+  check_nu(double(nu), fn);
+  check::positive_dt(double(dt), (f + ": dt").c_str());
+  if (q[0].empty()) throw ShapeMismatch(f + ": q is empty (not allocated)");
+  const Grid& g = q.grid();
+  for (int a = 0; a < g.dim; ++a) {
+    const std::string qa = f + ": q[" + std::to_string(a) + "]";
+    const std::string oa = f + ": out[" + std::to_string(a) + "]";
+    check::on_grid(q[a], qa.c_str(), g, loc(a));
+    check::on_grid(out[a], oa.c_str(), g, loc(a));
+    check::accessible(ctx, q[a], qa.c_str());
+    check::accessible(ctx, out[a], oa.c_str());
+    for (int b = 0; b < g.dim; ++b)
+      check_no_alias(q[a], out[b], fn);
+  }
+}
+
+inline Location cell_loc(int) {
+  return Location::Cell;
+}
+
+// ---- implicit step: (I - nu_dt L) x = q + nu_dt c on free entries, x = q on held ----
+
+/// Right-hand side at one entry: q + nu_dt * (affine part of lap). Held entries
+/// get 0: their rows of the operator are the identity and decoupled from the free
+/// entries, so they stay exactly 0 through CG (and out of the residual); the
+/// solve then copies q into them.
+template <class T>
+DFLUID_HD DFLUID_FORCEINLINE T implicit_rhs_cell(View<const T> q, const LaplacianStencil<T>& s,
+                                                 T nu_dt, int i, int j, int k) {
+  if (stencil_held(s, i, j, k)) return T(0);
+  return q(i, j, k) + nu_dt * laplacian_affine(q, s, i, j, k);
+}
+
+/// (I - nu_dt L) x at one entry; identity on held entries. Linear and symmetric.
+template <class T>
+DFLUID_HD DFLUID_FORCEINLINE T implicit_operator_cell(View<const T> x, const LaplacianStencil<T>& s,
+                                                      T nu_dt, int i, int j, int k) {
+  if (stencil_held(s, i, j, k)) return x(i, j, k);
+  return x(i, j, k) - nu_dt * laplacian_linear(x, s, i, j, k);
+}
+
+/// Jacobi preconditioner: r / diag(I - nu_dt L); identity on held entries.
+template <class T>
+DFLUID_HD DFLUID_FORCEINLINE T implicit_jacobi_cell(View<const T> r, const LaplacianStencil<T>& s,
+                                                    T nu_dt, int i, int j, int k) {
+  if (stencil_held(s, i, j, k)) return r(i, j, k);
+  return r(i, j, k) / (T(1) - nu_dt * laplacian_diagonal(s, i, j, k));
+}
+
+template <class T>
+void implicit_rhs(const Exec& ex, const Field<T>& q, const LaplacianStencil<T>& s, T nu_dt,
+                  Field<T>& b) {
+  View<const T> qv = q.view();
+  View<T> bv = b.view();
+  for_each_cell(
+      ex, q.extents(), DFLUID_LAMBDA(int i, int j, int k) {
+        bv(i, j, k) = implicit_rhs_cell(qv, s, nu_dt, i, j, k);
+      });
+}
+
+template <class T>
+void implicit_operator(const Exec& ex, const Field<T>& x, const LaplacianStencil<T>& s, T nu_dt,
+                       Field<T>& out) {
+  View<const T> xv = x.view();
+  View<T> ov = out.view();
+  for_each_cell(
+      ex, x.extents(), DFLUID_LAMBDA(int i, int j, int k) {
+        ov(i, j, k) = implicit_operator_cell(xv, s, nu_dt, i, j, k);
+      });
+}
+
+template <class T>
+void implicit_jacobi(const Exec& ex, const Field<T>& r, const LaplacianStencil<T>& s, T nu_dt,
+                     Field<T>& z) {
+  View<const T> rv = r.view();
+  View<T> zv = z.view();
+  for_each_cell(
+      ex, r.extents(), DFLUID_LAMBDA(int i, int j, int k) {
+        zv(i, j, k) = implicit_jacobi_cell(rv, s, nu_dt, i, j, k);
+      });
+}
+
+/// Held entries of out = those of src, or 0 when src is null.
+template <class T>
+void set_held(const Exec& ex, const Field<T>* src, const LaplacianStencil<T>& s, Field<T>& out) {
+  bool any = false;
+  for (int a = 0; a < s.dim; ++a)
+    any = any || s.held[a][0] || s.held[a][1];
+  if (!any) return;
+  View<const T> sv = src ? src->view() : View<const T>{};
+  View<T> ov = out.view();
+  for_each_cell(
+      ex, out.extents(), DFLUID_LAMBDA(int i, int j, int k) {
+        if (stencil_held(s, i, j, k)) ov(i, j, k) = sv.data ? sv(i, j, k) : T(0);
+      });
+}
+
+template <class T>
+SolveReport implicit_array(const Context& ctx, const Field<T>& q, const LaplacianStencil<T>& s,
+                           T nu_dt, Field<T>& out, const SolverOptions& opt, const char* what) {
+  const Exec ex = exec_of(ctx);
+  Field<T> b(ctx, q.grid(), q.location());
+  implicit_rhs(ex, q, s, nu_dt, b);
+  KrylovWorkspace<T> ws(ctx, q.grid(), q.location());
+  auto apply_A = [&](const Field<T>& in, Field<T>& o) { implicit_operator(ex, in, s, nu_dt, o); };
+  auto apply_M = [&](const Field<T>& r, Field<T>& z) { implicit_jacobi(ex, r, s, nu_dt, z); };
+  if (opt.warm_start) set_held<T>(ex, nullptr, s, out);
+  SolveReport rep;
+  if (opt.preconditioner == Preconditioner::None)
+    rep = pcg(ctx, apply_A, IdentityPreconditioner{ctx}, b, out, opt, ws, what);
+  else
+    rep = pcg(ctx, apply_A, apply_M, b, out, opt, ws, what);
+  set_held(ex, &q, s, out);
+  return rep;
+}
+
+inline void combine(SolveReport& acc, const SolveReport& r, bool first) {
+  if (first) {
+    acc = r;
+    return;
+  }
+  acc.iterations = std::max(acc.iterations, r.iterations);
+  acc.initial_residual = std::max(acc.initial_residual, r.initial_residual);
+  acc.residual = std::max(acc.residual, r.residual);
+  acc.converged = acc.converged && r.converged;
+}
+
+}  // namespace detail::diffusion
+
 template <class T>
 void diffuse_explicit(const Context& ctx, const Field<T>& q, T nu, T dt, Field<T>& out,
                       const ScalarBoundary& bc) {
   using namespace detail::diffusion;
   const char* fn = "diffuse_explicit";
-  check_nu(double(nu), fn);
-  check::positive_dt(double(dt), "diffuse_explicit: dt");
-  check::on_grid(q, "diffuse_explicit: q", q.grid(), Location::Cell);
-  check::same_shape(q, "diffuse_explicit: q", out, "out");
-  check::accessible(ctx, q, "diffuse_explicit: q");
-  check::accessible(ctx, out, "diffuse_explicit: out");
-  check_no_alias(q, out, fn);
+  check_scalar_args(ctx, q, nu, dt, out, fn);
   check_stable(q.grid(), double(nu), double(dt), fn);
   explicit_array(detail::exec_of(ctx), q, detail::cell_stencil<T>(q.grid(), bc), T(nu * dt), out);
 }
@@ -100,21 +245,10 @@ void diffuse_explicit(const Context& ctx, const CellVector<T>& q, T nu, T dt, Ce
                       const ScalarBoundary& bc) {
   using namespace detail::diffusion;
   const char* fn = "diffuse_explicit(CellVector)";
-  check_nu(double(nu), fn);
-  check::positive_dt(double(dt), "diffuse_explicit(CellVector): dt");
-  if (q[0].empty()) throw ShapeMismatch("diffuse_explicit(CellVector): q is empty");
-  const Grid& g = q.grid();
-  for (int a = 0; a < g.dim; ++a) {
-    check::on_grid(q[a], "diffuse_explicit(CellVector): q component", g, Location::Cell);
-    check::on_grid(out[a], "diffuse_explicit(CellVector): out component", g, Location::Cell);
-    check::accessible(ctx, q[a], "diffuse_explicit(CellVector): q");
-    check::accessible(ctx, out[a], "diffuse_explicit(CellVector): out");
-    for (int b = 0; b < g.dim; ++b)
-      check_no_alias(q[a], out[b], fn);
-  }
-  check_stable(g, double(nu), double(dt), fn);
-  const auto s = detail::cell_stencil<T>(g, bc);
-  for (int a = 0; a < g.dim; ++a)
+  check_vector_args(ctx, q, nu, dt, out, cell_loc, fn);
+  check_stable(q.grid(), double(nu), double(dt), fn);
+  const auto s = detail::cell_stencil<T>(q.grid(), bc);
+  for (int a = 0; a < q.dim(); ++a)
     explicit_array(detail::exec_of(ctx), q[a], s, T(nu * dt), out[a]);
 }
 
@@ -123,29 +257,69 @@ void diffuse_explicit(const Context& ctx, const MacVelocity<T>& u, T nu, T dt,
                       MacVelocity<T>& out) {
   using namespace detail::diffusion;
   const char* fn = "diffuse_explicit(MacVelocity)";
-  check_nu(double(nu), fn);
-  check::positive_dt(double(dt), "diffuse_explicit(MacVelocity): dt");
-  if (u[0].empty()) throw ShapeMismatch("diffuse_explicit(MacVelocity): u is empty");
+  check_vector_args(ctx, u, nu, dt, out, face_location, fn);
   const Grid& g = u.grid();
-  for (int a = 0; a < g.dim; ++a) {
-    check::on_grid(u[a], "diffuse_explicit(MacVelocity): u component", g, face_location(a));
-    check::on_grid(out[a], "diffuse_explicit(MacVelocity): out component", g, face_location(a));
-    check::accessible(ctx, u[a], "diffuse_explicit(MacVelocity): u");
-    check::accessible(ctx, out[a], "diffuse_explicit(MacVelocity): out");
-    for (int b = 0; b < g.dim; ++b)
-      check_no_alias(u[a], out[b], fn);
-  }
   check_stable(g, double(nu), double(dt), fn);
   for (int a = 0; a < g.dim; ++a)
     explicit_array(detail::exec_of(ctx), u[a], detail::face_stencil<T>(g, a), T(nu * dt), out[a]);
 }
 
-#define DFLUID_DIFFUSION_INST(T)                                                                \
-  template void diffuse_explicit<T>(const Context&, const Field<T>&, T, T, Field<T>&,           \
-                                    const ScalarBoundary&);                                     \
-  template void diffuse_explicit<T>(const Context&, const CellVector<T>&, T, T, CellVector<T>&, \
-                                    const ScalarBoundary&);                                     \
-  template void diffuse_explicit<T>(const Context&, const MacVelocity<T>&, T, T, MacVelocity<T>&);
+template <class T>
+SolveReport diffuse_implicit(const Context& ctx, const Field<T>& q, T nu, T dt, Field<T>& out,
+                             const ScalarBoundary& bc, const SolverOptions& options) {
+  using namespace detail::diffusion;
+  const char* fn = "diffuse_implicit";
+  check_scalar_args(ctx, q, nu, dt, out, fn);
+  validate(options, "diffuse_implicit: options");
+  return implicit_array(ctx, q, detail::cell_stencil<T>(q.grid(), bc), T(nu * dt), out, options,
+                        fn);
+}
+
+template <class T>
+SolveReport diffuse_implicit(const Context& ctx, const CellVector<T>& q, T nu, T dt,
+                             CellVector<T>& out, const ScalarBoundary& bc,
+                             const SolverOptions& options) {
+  using namespace detail::diffusion;
+  const char* fn = "diffuse_implicit(CellVector)";
+  check_vector_args(ctx, q, nu, dt, out, cell_loc, fn);
+  validate(options, "diffuse_implicit(CellVector): options");
+  const auto s = detail::cell_stencil<T>(q.grid(), bc);
+  SolveReport rep;
+  for (int a = 0; a < q.dim(); ++a)
+    combine(rep, implicit_array(ctx, q[a], s, T(nu * dt), out[a], options, fn), a == 0);
+  return rep;
+}
+
+template <class T>
+SolveReport diffuse_implicit(const Context& ctx, const MacVelocity<T>& u, T nu, T dt,
+                             MacVelocity<T>& out, const SolverOptions& options) {
+  using namespace detail::diffusion;
+  const char* fn = "diffuse_implicit(MacVelocity)";
+  check_vector_args(ctx, u, nu, dt, out, face_location, fn);
+  validate(options, "diffuse_implicit(MacVelocity): options");
+  const Grid& g = u.grid();
+  SolveReport rep;
+  for (int a = 0; a < g.dim; ++a)
+    combine(
+        rep,
+        implicit_array(ctx, u[a], detail::face_stencil<T>(g, a), T(nu * dt), out[a], options, fn),
+        a == 0);
+  return rep;
+}
+
+#define DFLUID_DIFFUSION_INST(T)                                                                   \
+  template void diffuse_explicit<T>(const Context&, const Field<T>&, T, T, Field<T>&,              \
+                                    const ScalarBoundary&);                                        \
+  template void diffuse_explicit<T>(const Context&, const CellVector<T>&, T, T, CellVector<T>&,    \
+                                    const ScalarBoundary&);                                        \
+  template void diffuse_explicit<T>(const Context&, const MacVelocity<T>&, T, T, MacVelocity<T>&); \
+  template SolveReport diffuse_implicit<T>(const Context&, const Field<T>&, T, T, Field<T>&,       \
+                                           const ScalarBoundary&, const SolverOptions&);           \
+  template SolveReport diffuse_implicit<T>(const Context&, const CellVector<T>&, T, T,             \
+                                           CellVector<T>&, const ScalarBoundary&,                  \
+                                           const SolverOptions&);                                  \
+  template SolveReport diffuse_implicit<T>(const Context&, const MacVelocity<T>&, T, T,            \
+                                           MacVelocity<T>&, const SolverOptions&);
 DFLUID_DIFFUSION_INST(float)
 DFLUID_DIFFUSION_INST(double)
 #undef DFLUID_DIFFUSION_INST

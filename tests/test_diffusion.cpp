@@ -330,9 +330,239 @@ TEST(DiffusionExplicit, RejectsBadInput) {
 }
 
 // ---------------------------------------------------------------------------
+// Implicit diffusion
+
+namespace {
+
+SolverOptions tight(double rel = 1e-13) {
+  SolverOptions o;
+  o.rel_tol = rel;
+  o.max_iterations = 2000;
+  return o;
+}
+
+void check_implicit_sine_decay(Grid g, std::array<int, 3> kk, double ratio, int steps) {
+  Context ctx = Context::cpu();
+  g.set_boundary(BoundaryKind::Periodic);
+  const double nu = 0.3;
+  const double dt = ratio * g.dx * g.dx / nu;
+  Field<double> q(ctx, g), tmp(ctx, g);
+  set_from<double>(ctx, q, [&](int i, int j, int k) { return sine_mode(g, kk, i, j, k); });
+  const std::vector<double> q0 = q.to_vector(ctx);
+  for (int s = 0; s < steps; ++s) {
+    const SolveReport rep = diffuse_implicit(ctx, q, nu, dt, tmp, {}, tight());
+    EXPECT_TRUE(rep.converged);
+    EXPECT_GT(rep.iterations, 0);
+    std::swap(q, tmp);
+  }
+  const double factor = std::pow(1 / (1 + 4 * ratio * mode_sin2(g, kk)), steps);
+  const std::vector<double> qn = q.to_vector(ctx);
+  double err = 0;
+  for (std::size_t t = 0; t < qn.size(); ++t)
+    err = std::max(err, std::abs(qn[t] - factor * q0[t]));
+  EXPECT_LT(err, 1e-11) << g.describe() << " factor " << factor;
+  EXPECT_LT(factor, 0.99);
+}
+
+}  // namespace
+
+TEST(DiffusionImplicit, PeriodicSineDecaysByBackwardEulerFactor1D) {
+  check_implicit_sine_decay(Grid::make_1d(32, 1.0 / 32), {3, 0, 0}, 2.0, 5);
+}
+
+TEST(DiffusionImplicit, PeriodicSineDecaysByBackwardEulerFactor2D) {
+  check_implicit_sine_decay(Grid::make_2d(24, 16, 0.1), {2, 3, 0}, 5.0, 4);
+}
+
+TEST(DiffusionImplicit, PeriodicSineDecaysByBackwardEulerFactor3D) {
+  check_implicit_sine_decay(Grid::make_3d(12, 10, 8, 0.25), {1, 2, 3}, 0.7, 3);
+}
+
+TEST(DiffusionImplicit, StableForLargeDtAndConservesWithZeroGradient) {
+  Context ctx = Context::cpu();
+  Grid g = Grid::make_2d(20, 16, 0.1);
+  const double nu = 1.0, dt = 1000 * max_stable_diffusion_dt(g, nu);
+  Field<double> q(ctx, g), out(ctx, g);
+  set_random(ctx, q, 21);
+  const double total = sum(ctx, q), peak = max_abs(ctx, q);
+  for (int s = 0; s < 3; ++s) {
+    const SolveReport rep = diffuse_implicit(ctx, q, nu, dt, out, {}, tight(1e-12));
+    EXPECT_TRUE(rep.converged);
+    EXPECT_LE(max_abs(ctx, out), peak);  // maximum principle
+    EXPECT_NEAR(sum(ctx, out), total, 1e-10 * q.size());
+    copy(ctx, out, q);
+  }
+  // after three huge steps the field is nearly its mean
+  const double mean = total / q.size();
+  const auto v = q.to_vector(ctx);
+  for (double x : v)
+    EXPECT_NEAR(x, mean, 0.05);
+}
+
+TEST(DiffusionImplicit, ApproachesFixedBoundaryValue) {
+  Context ctx = Context::cpu();
+  Grid g = Grid::make_2d(16, 12, 1.0 / 16);
+  g.set_boundary(0, BoundaryKind::Periodic, BoundaryKind::Periodic);
+  ScalarBoundary bc = ScalarBoundary::fixed(2.0);  // y sides fixed at 2
+  Field<double> q(ctx, g), out(ctx, g);
+  set_random(ctx, q, 4);
+  const double nu = 1.0, dt = 1e4 * max_stable_diffusion_dt(g, nu);
+  double prev = 1e30;
+  for (int s = 0; s < 4; ++s) {
+    diffuse_implicit(ctx, q, nu, dt, out, bc, tight(1e-12));
+    copy(ctx, out, q);
+    fill(ctx, out, 2.0);
+    axpy(ctx, -1.0, q, out);
+    const double dev = max_abs(ctx, out);
+    EXPECT_LT(dev, prev);
+    prev = dev;
+  }
+  EXPECT_LT(prev, 1e-6);
+}
+
+TEST(DiffusionImplicit, IsTheInverseOfTheExplicitOperatorStep) {
+  // x = implicit(q) satisfies x - nu dt lap(x) = q, with lap exactly the explicit
+  // stencil (boundaries, Fixed values and held wall faces included):
+  // 2 x - explicit(x) = q.
+  Context ctx = Context::cpu();
+  Grid g = Grid::make_3d(9, 7, 6, 0.2);
+  g.set_boundary(0, BoundaryKind::Wall, BoundaryKind::Open);
+  g.set_boundary(2, BoundaryKind::Periodic, BoundaryKind::Periodic);
+  const double nu = 0.3, dt = 0.5 * max_stable_diffusion_dt(g, nu);
+  ScalarBoundary bc;
+  bc.kind[0][1] = ScalarBoundaryKind::Fixed;
+  bc.value[0][1] = -1.5;
+  bc.kind[1][0] = ScalarBoundaryKind::Fixed;
+  bc.value[1][0] = 0.75;
+  Field<double> q(ctx, g), x(ctx, g), ex(ctx, g);
+  set_random(ctx, q, 8);
+  diffuse_implicit(ctx, q, nu, dt, x, bc, tight());
+  diffuse_explicit(ctx, x, nu, dt, ex, bc);
+  scale(ctx, ex, -1.0);
+  axpy(ctx, 2.0, x, ex);
+  axpy(ctx, -1.0, q, ex);
+  EXPECT_LT(max_abs(ctx, ex), 1e-12);
+
+  MacVelocity<double> u(ctx, g), ux(ctx, g), uex(ctx, g);
+  for (int a = 0; a < 3; ++a)
+    set_random(ctx, u[a], 30 + a);
+  const SolveReport rep = diffuse_implicit(ctx, u, nu, dt, ux, tight());
+  EXPECT_TRUE(rep.converged);
+  diffuse_explicit(ctx, ux, nu, dt, uex);
+  for (int a = 0; a < 3; ++a) {
+    scale(ctx, uex[a], -1.0);
+    axpy(ctx, 2.0, ux[a], uex[a]);
+    axpy(ctx, -1.0, u[a], uex[a]);
+    EXPECT_LT(max_abs(ctx, uex[a]), 1e-12) << a;
+  }
+  // wall-normal faces are held exactly
+  const auto a0 = u[0].to_vector(ctx), b0 = ux[0].to_vector(ctx);
+  const auto e = u[0].extents();
+  for (int k = 0; k < e[2]; ++k)
+    for (int j = 0; j < e[1]; ++j)
+      EXPECT_EQ(at(b0, u[0], 0, j, k), at(a0, u[0], 0, j, k));
+
+  CellVector<double> cq(ctx, g), cx(ctx, g);
+  for (int a = 0; a < 3; ++a)
+    copy(ctx, q, cq[a]);
+  diffuse_implicit(ctx, cq, nu, dt, cx, bc, tight());
+  for (int a = 0; a < 3; ++a) {
+    axpy(ctx, -1.0, x, cx[a]);
+    EXPECT_LT(max_abs(ctx, cx[a]), 1e-12);
+  }
+}
+
+TEST(DiffusionImplicit, IsSymmetric) {
+  Context ctx = Context::cpu();
+  Grid g = Grid::make_3d(8, 6, 5, 0.3);
+  g.set_boundary(1, BoundaryKind::Periodic, BoundaryKind::Periodic);
+  const double nu = 0.1, dt = 2.0 * max_stable_diffusion_dt(g, nu);
+  Field<double> x(ctx, g), y(ctx, g), ax(ctx, g), ay(ctx, g), a0(ctx, g), zero(ctx, g);
+  set_random(ctx, x, 41);
+  set_random(ctx, y, 42);
+  for (auto pre : {Preconditioner::Jacobi, Preconditioner::None}) {
+    SolverOptions o = tight(1e-15);
+    o.throw_on_failure = false;  // round-off may stop it just above 1e-15
+    o.preconditioner = pre;
+    diffuse_implicit(ctx, x, nu, dt, ax, {}, o);
+    diffuse_implicit(ctx, y, nu, dt, ay, {}, o);
+    const double lhs = dot(ctx, ax, y), rhs = dot(ctx, x, ay);
+    EXPECT_NEAR(lhs, rhs, 1e-12 * std::abs(lhs));
+
+    ScalarBoundary bc = ScalarBoundary::fixed(-0.4);  // affine: test the linear part
+    diffuse_implicit(ctx, x, nu, dt, ax, bc, o);
+    diffuse_implicit(ctx, y, nu, dt, ay, bc, o);
+    diffuse_implicit(ctx, zero, nu, dt, a0, bc, o);
+    axpy(ctx, -1.0, a0, ax);
+    axpy(ctx, -1.0, a0, ay);
+    const double l2 = dot(ctx, ax, y), r2 = dot(ctx, x, ay);
+    EXPECT_NEAR(l2, r2, 1e-12 * std::abs(l2));
+  }
+}
+
+TEST(DiffusionImplicit, HonoursSolverOptionsAndRejectsBadInput) {
+  Context ctx = Context::cpu();
+  Grid g = Grid::make_2d(32, 32, 1.0 / 32);
+  const double nu = 1.0, dt = 100 * max_stable_diffusion_dt(g, nu);
+  Field<double> q(ctx, g), out(ctx, g);
+  set_random(ctx, q, 2);
+  SolverOptions o;
+  o.max_iterations = 2;
+  EXPECT_THROW(diffuse_implicit(ctx, q, nu, dt, out, {}, o), SolverNotConverged);
+  o.throw_on_failure = false;
+  SolveReport rep = diffuse_implicit(ctx, q, nu, dt, out, {}, o);
+  EXPECT_FALSE(rep.converged);
+  EXPECT_EQ(rep.iterations, 2);
+  o = SolverOptions{};
+  o.rel_tol = 1e-8;
+  rep = diffuse_implicit(ctx, q, nu, dt, out, {}, o);
+  EXPECT_TRUE(rep.converged);
+  EXPECT_LE(rep.residual, 1e-8 * rep.initial_residual * 1.0001);
+  // warm start from the answer: converged at once
+  o.warm_start = true;
+  rep = diffuse_implicit(ctx, q, nu, dt, out, {}, o);
+  EXPECT_EQ(rep.iterations, 0);
+  o = SolverOptions{};
+  o.rel_tol = -1;
+  EXPECT_THROW(diffuse_implicit(ctx, q, nu, dt, out, {}, o), InvalidArgument);
+  EXPECT_THROW(diffuse_implicit(ctx, q, -1.0, dt, out), InvalidArgument);
+  EXPECT_THROW(diffuse_implicit(ctx, q, nu, 0.0, out), InvalidArgument);
+  EXPECT_THROW(diffuse_implicit(ctx, q, nu, dt, q), InvalidArgument);
+  Field<double> wrong(ctx, Grid::make_2d(32, 31, 1.0 / 32));
+  EXPECT_THROW(diffuse_implicit(ctx, q, nu, dt, wrong), ShapeMismatch);
+  // nu = 0: the identity
+  diffuse_implicit(ctx, q, 0.0, dt, out);
+  axpy(ctx, -1.0, q, out);
+  EXPECT_EQ(max_abs(ctx, out), 0.0);
+}
+
+TEST(DiffusionImplicit, FloatMatchesDouble) {
+  Context ctx = Context::cpu();
+  Grid g = Grid::make_2d(24, 20, 0.05);
+  g.set_boundary(1, BoundaryKind::Wall, BoundaryKind::Open);
+  const double nu = 0.2, dt = 10 * max_stable_diffusion_dt(g, nu);
+  MacVelocity<double> ud(ctx, g), od(ctx, g);
+  MacVelocity<float> uf(ctx, g), of(ctx, g);
+  for (int a = 0; a < 2; ++a) {
+    set_random(ctx, ud[a], 60 + a);
+    set_random(ctx, uf[a], 60 + a);
+  }
+  SolverOptions o;
+  o.rel_tol = 1e-6;
+  diffuse_implicit(ctx, ud, nu, dt, od, o);
+  diffuse_implicit(ctx, uf, float(nu), float(dt), of, o);
+  for (int a = 0; a < 2; ++a) {
+    const auto d = od[a].to_vector(ctx);
+    const auto f = of[a].to_vector(ctx);
+    for (std::size_t t = 0; t < d.size(); ++t)
+      ASSERT_NEAR(f[t], d[t], 1e-5) << a << " " << t;
+  }
+}
+
+// ---------------------------------------------------------------------------
 // GPU against CPU
 
-TEST(GpuDiffusion, ExplicitMatchesCpu) {
+TEST(GpuDiffusion, ExplicitAndImplicitMatchCpu) {
   if (!cuda_available()) GTEST_SKIP() << "no CUDA device";
   Context cpu = Context::cpu(), gpu = Context::cuda();
   Grid g = Grid::make_3d(20, 17, 9, 0.1);

@@ -24,6 +24,7 @@
 
 #include "dfluid/field.hpp"
 #include "dfluid/grid.hpp"
+#include "dfluid/linear_solver.hpp"
 
 namespace dfluid {
 
@@ -47,5 +48,31 @@ void diffuse_explicit(const Context& ctx, const CellVector<T>& q, T nu, T dt, Ce
 /// Each MAC component on its face grid (boundaries as described above).
 template <class T>
 void diffuse_explicit(const Context& ctx, const MacVelocity<T>& u, T nu, T dt, MacVelocity<T>& out);
+
+/// Implicit (backward Euler) diffusion: solves (I - nu * dt * lap) out = q with
+/// preconditioned conjugate gradients. The operator I - nu dt L is symmetric
+/// positive definite (L as in the header comment; Fixed side values and held
+/// wall-normal faces move to the right-hand side), so any dt > 0 is stable.
+///
+/// Solver options (see linear_solver.hpp): tolerances, iteration cap,
+/// check_every and throw_on_failure as for the pressure solve. Preconditioner:
+/// Jacobi (Multigrid, the default, maps to Jacobi here) or None. warm_start:
+/// start from the values in `out` (else from 0).
+/// Throws as diffuse_explicit for bad arguments (never UnstableTimeStep), and
+/// SolverNotConverged at the iteration cap when options.throw_on_failure.
+template <class T>
+SolveReport diffuse_implicit(const Context& ctx, const Field<T>& q, T nu, T dt, Field<T>& out,
+                             const ScalarBoundary& bc = {}, const SolverOptions& options = {});
+/// Each component of a cell-centred vector, one solve per component. The report
+/// combines them: iterations and residuals are the largest over the components,
+/// converged is true when every solve converged.
+template <class T>
+SolveReport diffuse_implicit(const Context& ctx, const CellVector<T>& q, T nu, T dt,
+                             CellVector<T>& out, const ScalarBoundary& bc = {},
+                             const SolverOptions& options = {});
+/// Each MAC component on its face grid, one solve per component (report as above).
+template <class T>
+SolveReport diffuse_implicit(const Context& ctx, const MacVelocity<T>& u, T nu, T dt,
+                             MacVelocity<T>& out, const SolverOptions& options = {});
 
 }  // namespace dfluid
