@@ -45,6 +45,8 @@ class Field {
   Index size() const { return Index(ext_[0]) * ext_[1] * ext_[2]; }
   T* data() const { return buf_.data(); }
   bool empty() const { return buf_.data() == nullptr; }
+  /// False when the field wraps memory the caller owns.
+  bool owning() const { return buf_.owning(); }
 
   View<T> view() { return View<T>{buf_.data(), ext_[0], ext_[1], ext_[2], sy_, sz_}; }
   View<const T> view() const {

@@ -1,0 +1,115 @@
+// One smoke simulation step composed from the operators, in a configurable order.
+//
+// The default order is the usual smoke step:
+//   advect scalars (MacCormack) -> advect velocity (semi-Lagrangian)
+//   -> forces and sources (buoyancy, user force field, scalar sources)
+//   -> diffusion (off by default) -> pressure projection (MGPCG).
+// Simulation owns the pressure solver and scratch fields, so step() allocates
+// nothing. Host waits inside a step: the pressure solver's convergence checks
+// (every SolverOptions::check_every iterations) and, when StepConfig::check_finite
+// is on, one reduction per input field.
+#pragma once
+
+#include <string>
+#include <vector>
+
+#include "dfluid/advection.hpp"
+#include "dfluid/field.hpp"
+#include "dfluid/linear_solver.hpp"
+#include "dfluid/projection.hpp"
+
+namespace dfluid {
+
+enum class StepPart { AdvectScalars, AdvectVelocity, Forces, Diffuse, Project };
+const char* to_string(StepPart p);
+StepPart parse_step_part(const std::string& s);
+
+enum class DiffusionMode { None, Explicit, Implicit };
+const char* to_string(DiffusionMode m);
+DiffusionMode parse_diffusion_mode(const std::string& s);
+
+struct StepConfig {
+  double dt = 1.0;
+  AdvectionOptions scalar_advection{AdvectionScheme::MacCormack, Backtrace::Euler, {}, true};
+  AdvectionOptions velocity_advection{AdvectionScheme::SemiLagrangian, Backtrace::Euler, {}, true};
+  double buoyancy = 0.0;    ///< coefficient of the buoyancy force (0: none)
+  int buoyancy_scalar = 0;  ///< index of the scalar that drives buoyancy
+  int up_axis = 1;          ///< axis the buoyancy pushes along (default y)
+  DiffusionMode diffusion = DiffusionMode::None;
+  double viscosity = 0.0;           ///< kinematic viscosity of the velocity
+  double scalar_diffusivity = 0.0;  ///< diffusivity of every scalar
+  /// Pressure solve (MGPCG); warm-started from the state's last pressure by default.
+  SolverOptions pressure = [] {
+    SolverOptions o;
+    o.warm_start = true;
+    return o;
+  }();
+  SolverOptions diffusion_solver{};  ///< implicit diffusion solves
+  bool check_finite = true;          ///< NaN/Inf check of the inputs (one reduction per field)
+  std::vector<StepPart> order{StepPart::AdvectScalars, StepPart::AdvectVelocity, StepPart::Forces,
+                              StepPart::Diffuse, StepPart::Project};
+  /// Throws InvalidArgument naming the bad member.
+  void validate(const Grid& g, int num_scalars) const;
+};
+
+/// The state one step advances: MAC velocity, any number of cell-centred
+/// scalars (smoke density, temperature, ...) and the last pressure (warm start).
+template <class T>
+struct SmokeState {
+  SmokeState() = default;
+  SmokeState(const Context& ctx, const Grid& g,
+             std::vector<std::string> scalar_names = {"density"});
+  const Grid& grid() const { return velocity.grid(); }
+  /// Index of the scalar called `name`; throws InvalidArgument listing the names otherwise.
+  int scalar_index(const std::string& name) const;
+
+  MacVelocity<T> velocity;
+  std::vector<Field<T>> scalars;
+  std::vector<std::string> scalar_names;
+  Field<T> pressure;
+};
+
+/// Per-step inputs (the controls of inverse problems). Null means "none".
+template <class T>
+struct StepControls {
+  const MacVelocity<T>* force = nullptr;  ///< force field, u += dt * f
+  std::vector<const Field<T>*> sources;  ///< per scalar (may be shorter or hold nulls), q += dt * s
+};
+
+struct StepReport {
+  SolveReport pressure;   ///< the projection's solve (iterations 0 when not run)
+  SolveReport diffusion;  ///< the last implicit diffusion solve (if any)
+};
+
+template <class T>
+class Simulation {
+ public:
+  Simulation(const Context& ctx, const Grid& grid, StepConfig config,
+             const ObstacleMask* obstacles = nullptr);
+
+  /// Advances `state` by one step of config().dt.
+  StepReport step(SmokeState<T>& state, const StepControls<T>& controls = {});
+
+  const Grid& grid() const { return grid_; }
+  const StepConfig& config() const { return config_; }
+  const Context& context() const { return ctx_; }
+  const ObstacleMask* obstacles() const { return obstacles_; }
+  PressureSolver<T>& pressure_solver() { return solver_; }
+
+ private:
+  void advect_scalars(SmokeState<T>& s);
+  void advect_velocity(SmokeState<T>& s);
+  void add_forces(SmokeState<T>& s, const StepControls<T>& c);
+  SolveReport diffuse(SmokeState<T>& s);
+  void check_inputs(const SmokeState<T>& s, const StepControls<T>& c) const;
+
+  Context ctx_;
+  Grid grid_;
+  StepConfig config_;
+  const ObstacleMask* obstacles_;
+  PressureSolver<T> solver_;
+  Field<T> scalar_tmp_, scalar_scratch_;
+  MacVelocity<T> velocity_tmp_, velocity_scratch_;
+};
+
+}  // namespace dfluid
