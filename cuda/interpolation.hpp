@@ -1,0 +1,321 @@
+// Per-cell sampling math: linear / bilinear / trilinear interpolation of
+// cell-centred and face-centred (MAC) arrays at a position, with the box
+// boundary rules, and the backtrace used by semi-Lagrangian advection.
+//
+// Include only from cuda/*.cpp (see exec.hpp). Everything here is a pure
+// DFLUID_HD function of its inputs: the forward operators and their adjoints
+// call the same functions, so both see the same stencil (indices + weights).
+// Interpolation is done in software with full-precision weights (never with
+// texture hardware, whose fractional weights are 8-bit).
+//
+// Positions are in cell units: p = (x - origin) / dx, so the domain is
+// [0, n] along each axis, cell (i, j, k) has its centre at (i+½, j+½, k+½)
+// and face f normal to axis a sits at p_a = f.
+//
+// Boundary rules along one axis of a sampled array:
+//  * the position is wrapped into [0, n) on a periodic axis and clamped to
+//    [0, n] on any other axis (departure points never leave the domain);
+//  * cell-centred samples (at i+½): beyond the first / last centre the missing
+//    neighbour is a ghost value, an affine function of the boundary sample:
+//    ghost = alpha * boundary + beta (ZeroGradient: alpha = 1, beta = 0;
+//    Fixed b: alpha = -1, beta = 2b, so that the value on the side is b);
+//  * face-centred samples along their normal axis (at integer positions):
+//    faces 0..n are all stored, the boundary face is used as stored.
+// A corner that is a ghost along several axes composes the axis rules in the
+// order x, then y, then z (the same as interpolating along x first).
+#pragma once
+
+#include <array>
+#include <cmath>
+
+#include "dfluid/config.hpp"
+#include "dfluid/field.hpp"
+#include "dfluid/grid.hpp"
+#include "dfluid/view.hpp"
+
+namespace dfluid::interp {
+
+template <class T>
+DFLUID_HD DFLUID_FORCEINLINE T min_of(T a, T b) {
+  return b < a ? b : a;
+}
+template <class T>
+DFLUID_HD DFLUID_FORCEINLINE T max_of(T a, T b) {
+  return a < b ? b : a;
+}
+
+/// One array to sample, and how it sits on the grid. Trivially copyable:
+/// kernels capture it by value.
+template <class T>
+struct Source {
+  View<const T> v;
+  int n[3] = {1, 1, 1};                      ///< cells along each axis (domain length in cells)
+  int periodic[3] = {0, 0, 0};               ///< 1: the axis wraps
+  int face[3] = {0, 0, 0};                   ///< 1: samples at integer positions (MAC normal axis)
+  T alpha[3][2] = {{1, 1}, {1, 1}, {1, 1}};  ///< ghost = alpha * boundary sample + beta
+  T beta[3][2] = {{0, 0}, {0, 0}, {0, 0}};   ///< (per axis, per side; cell-centred axes only)
+
+  DFLUID_HD Index stride(int a) const { return a == 0 ? Index(1) : (a == 1 ? v.sy : v.sz); }
+};
+
+/// The two samples that bracket a position along one axis.
+/// value = (1 - t) * g0 + t * g1 with g_b = alpha[b] * data[i[b]] + beta[b].
+template <class T>
+struct AxisStencil {
+  int i[2];
+  T t;
+  T dtdp;  ///< dt/dp: 1 inside the domain (or wrapped), 0 where the position was clamped
+  T alpha[2];
+  T beta[2];
+};
+
+/// Integer floor of a value known to lie in a small range (no libm call).
+template <class T>
+DFLUID_HD DFLUID_FORCEINLINE int floor_small(T s) {
+  int i = int(s);
+  return T(i) > s ? i - 1 : i;
+}
+
+/// Stencil along one axis for position p (cell units). A NaN position gives
+/// a NaN weight (so the sample is NaN) with in-range indices.
+template <class T>
+DFLUID_HD inline AxisStencil<T> axis_stencil(T p, int n, int periodic, int face, const T alpha[2],
+                                             const T beta[2]) {
+  const T N = T(n);
+  T q = p;
+  if (periodic) q = q - N * T(::floor(q / N));
+  const bool nan_pos = !(q == q);
+  const bool clamped = q < T(0) || q > N;
+  if (!(q >= T(0))) q = T(0);  // also maps NaN to 0, keeping indices in range
+  if (q > N) q = N;
+  const T s = face ? q : q - T(0.5);
+  int i0 = floor_small(s);
+  T t = s - T(i0);
+  AxisStencil<T> st;
+  st.alpha[0] = st.alpha[1] = T(1);
+  st.beta[0] = st.beta[1] = T(0);
+  if (periodic) {
+    if (i0 < 0) i0 += n;  // i0 in [-1, n]
+    if (i0 >= n) i0 -= n;
+    st.i[0] = i0;
+    st.i[1] = i0 + 1 == n ? 0 : i0 + 1;
+  } else if (face) {  // faces 0..n stored; s in [0, n]
+    st.i[0] = i0;
+    st.i[1] = i0 + 1;
+    if (i0 >= n) {  // exactly on the last face: take it as is (t = 0)
+      st.i[0] = st.i[1] = n;
+      t = T(0);
+    }
+  } else {  // cell centres 0..n-1; s in [-1/2, n-1/2]
+    int i1 = i0 + 1;
+    if (i0 < 0) {
+      i0 = 0;
+      st.alpha[0] = alpha[0];
+      st.beta[0] = beta[0];
+    }
+    if (i1 > n - 1) {
+      i1 = n - 1;
+      st.alpha[1] = alpha[1];
+      st.beta[1] = beta[1];
+    }
+    st.i[0] = i0;
+    st.i[1] = i1;
+  }
+  st.t = nan_pos ? p : t;
+  st.dtdp = clamped ? T(0) : T(1);
+  return st;
+}
+
+/// Tensor-product stencil in D dimensions: 2^D corners. Corner c has bit a set
+/// when it takes the upper sample along axis a.
+///   corner value  g_c = alpha[c] * data[off[c]] + beta[c]
+///   sample        lerp along x, then y, then z (see evaluate)
+///   weight        w_c = prod_a (bit_a(c) ? t[a] : 1 - t[a])   (sum_c w_c g_c)
+/// d(sample) / d(data[off[c]]) = w_c * alpha[c]  (what an adjoint scatters).
+template <class T, int D>
+struct Stencil {
+  static constexpr int kCorners = 1 << D;
+  Index off[kCorners];
+  T alpha[kCorners];
+  T beta[kCorners];
+  T t[D];
+  T dtdp[D];  ///< 0 along axes where the position was clamped to the domain, else 1
+
+  DFLUID_HD T weight(int c) const {
+    T w = T(1);
+    for (int a = 0; a < D; ++a)
+      w *= ((c >> a) & 1) ? t[a] : T(1) - t[a];
+    return w;
+  }
+  /// Derivative of the sample with respect to data[off[c]].
+  DFLUID_HD T gradient_weight(int c) const { return weight(c) * alpha[c]; }
+};
+
+template <class T, int D>
+DFLUID_HD inline Stencil<T, D> make_stencil(const Source<T>& src, const T p[3]) {
+  AxisStencil<T> ax[D];
+  for (int a = 0; a < D; ++a)
+    ax[a] = axis_stencil(p[a], src.n[a], src.periodic[a], src.face[a], src.alpha[a], src.beta[a]);
+  Stencil<T, D> s;
+  for (int a = 0; a < D; ++a) {
+    s.t[a] = ax[a].t;
+    s.dtdp[a] = ax[a].dtdp;
+  }
+  for (int c = 0; c < Stencil<T, D>::kCorners; ++c) {
+    Index off = 0;
+    T al = T(1), be = T(0);
+    for (int a = 0; a < D; ++a) {
+      const int b = (c >> a) & 1;
+      off += Index(ax[a].i[b]) * src.stride(a);
+      be = ax[a].alpha[b] * be + ax[a].beta[b];  // compose: axis a applied after axes < a
+      al = ax[a].alpha[b] * al;
+    }
+    s.off[c] = off;
+    s.alpha[c] = al;
+    s.beta[c] = be;
+  }
+  return s;
+}
+
+/// Corner values g_c of a stencil on the data of `v`.
+template <class T, int D>
+DFLUID_HD DFLUID_FORCEINLINE void corner_values(const Stencil<T, D>& s, const View<const T>& v,
+                                                T g[Stencil<T, D>::kCorners]) {
+  for (int c = 0; c < Stencil<T, D>::kCorners; ++c)
+    g[c] = s.alpha[c] * v.data[s.off[c]] + s.beta[c];
+}
+
+/// The interpolated value: nested lerps a + t (b - a), x first. (Equal to
+/// sum_c w_c g_c up to rounding; the lerp form keeps uniform fields exactly
+/// uniform and reproduces a sample exactly when t = 0.)
+template <class T, int D>
+DFLUID_HD inline T evaluate(const Stencil<T, D>& s, const View<const T>& v) {
+  T g[Stencil<T, D>::kCorners];
+  corner_values(s, v, g);
+  for (int a = 0; a < D; ++a) {
+    const int h = 1 << a;
+    for (int c = 0; c < Stencil<T, D>::kCorners; c += 2 * h)
+      g[c] = g[c] + s.t[a] * (g[c + h] - g[c]);
+  }
+  return g[0];
+}
+
+/// Smallest and largest corner value of the stencil (MacCormack's clamp range).
+template <class T, int D>
+DFLUID_HD inline void stencil_range(const Stencil<T, D>& s, const View<const T>& v, T& lo, T& hi) {
+  T g[Stencil<T, D>::kCorners];
+  corner_values(s, v, g);
+  lo = hi = g[0];
+  for (int c = 1; c < Stencil<T, D>::kCorners; ++c) {
+    lo = min_of(lo, g[c]);
+    hi = max_of(hi, g[c]);
+  }
+}
+
+/// Derivative of the interpolant with respect to the position p_a (cell
+/// units), for the adjoint of a departure point: sum_c (d w_c / d t_a) g_c,
+/// zero along axes where the position was clamped.
+template <class T, int D>
+DFLUID_HD inline void position_gradient(const Stencil<T, D>& s, const View<const T>& v, T grad[D]) {
+  T g[Stencil<T, D>::kCorners];
+  corner_values(s, v, g);
+  for (int a = 0; a < D; ++a) {
+    T sum = T(0);
+    for (int c = 0; c < Stencil<T, D>::kCorners; ++c) {
+      T w = ((c >> a) & 1) ? T(1) : T(-1);
+      for (int b = 0; b < D; ++b)
+        if (b != a) w *= ((c >> b) & 1) ? s.t[b] : T(1) - s.t[b];
+      sum += w * g[c];
+    }
+    grad[a] = sum * s.dtdp[a];
+  }
+}
+
+/// Linear / bilinear / trilinear sample of `src` at position p (cell units).
+template <class T, int D>
+DFLUID_HD DFLUID_FORCEINLINE T sample(const Source<T>& src, const T p[3]) {
+  return evaluate<T, D>(make_stencil<T, D>(src, p), src.v);
+}
+
+/// Position (cell units) of sample (i, j, k) of an array: cell centres, or
+/// faces normal to `face_axis` (0, 1, 2; -1 for cell centres).
+template <class T>
+DFLUID_HD DFLUID_FORCEINLINE void node_position(int i, int j, int k, int face_axis, T p[3]) {
+  p[0] = T(i) + (face_axis == 0 ? T(0) : T(0.5));
+  p[1] = T(j) + (face_axis == 1 ? T(0) : T(0.5));
+  p[2] = T(k) + (face_axis == 2 ? T(0) : T(0.5));
+}
+
+// ---- velocity samplers: vel(p, u) writes the velocity (physical units) at p ----
+
+/// Staggered (MAC) velocity: component a sampled from the faces normal to a.
+template <class T, int D>
+struct MacSampler {
+  static constexpr int kDim = D;
+  Source<T> c[D];
+  DFLUID_HD void operator()(const T p[3], T u[3]) const {
+    for (int a = 0; a < 3; ++a)
+      u[a] = a < D ? sample<T, D>(c[a], p) : T(0);
+  }
+};
+
+/// Cell-centred velocity (CellVector): every component sampled from cell centres.
+template <class T, int D>
+struct CellSampler {
+  static constexpr int kDim = D;
+  Source<T> c[D];
+  DFLUID_HD void operator()(const T p[3], T u[3]) const {
+    for (int a = 0; a < 3; ++a)
+      u[a] = a < D ? sample<T, D>(c[a], p) : T(0);
+  }
+};
+
+/// Departure point of a backtrace from x over dtc = dt / dx (cell units per
+/// velocity unit; negative for a forward trace).
+///   Euler: x_d = x - dtc u(x)
+///   RK2 (midpoint): x_m = x - dtc/2 u(x),  x_d = x - dtc u(x_m)
+template <class T, class Vel>
+DFLUID_HD inline void departure_point(const Vel& vel, const T x[3], T dtc, int rk2, T xd[3]) {
+  T u[3];
+  vel(x, u);
+  if (rk2) {
+    T xm[3];
+    for (int a = 0; a < 3; ++a)
+      xm[a] = x[a] - T(0.5) * dtc * u[a];
+    vel(xm, u);
+  }
+  for (int a = 0; a < 3; ++a)
+    xd[a] = x[a] - dtc * u[a];
+}
+
+// ---- host-side construction of sources (not for device code) ----
+
+/// A cell-centred field with the scalar boundary rule on its non-periodic sides.
+template <class T>
+Source<T> cell_source(const Field<T>& f, const ScalarBoundary& b) {
+  Source<T> s;
+  const Grid& g = f.grid();
+  s.v = f.view();
+  for (int a = 0; a < 3; ++a) {
+    s.n[a] = g.n[a];
+    s.periodic[a] = a < g.dim && g.periodic(a) ? 1 : 0;
+    s.face[a] = 0;
+    for (int side = 0; side < 2; ++side) {
+      const bool fixed = b.kind[a][side] == ScalarBoundaryKind::Fixed;
+      s.alpha[a][side] = fixed ? T(-1) : T(1);
+      s.beta[a][side] = fixed ? T(2 * b.value[a][side]) : T(0);
+    }
+  }
+  return s;
+}
+
+/// Component `axis` of a MAC velocity: faces along `axis`, zero-gradient
+/// (clamped) beyond the last cell centre along the other axes.
+template <class T>
+Source<T> face_source(const Field<T>& f, int axis) {
+  Source<T> s = cell_source(f, ScalarBoundary::zero_gradient());
+  s.face[axis] = 1;
+  return s;
+}
+
+}  // namespace dfluid::interp
