@@ -1,0 +1,291 @@
+// The Poisson hierarchy: building the levels, the symmetric V-cycle used as a
+// CG preconditioner, and the null space (constants on floating fluid regions).
+//
+// Why this multigrid: coarse cells aggregate up to 2 fine cells per axis, the
+// coarse operator is the rediscretization (face weights = sum of the crossing
+// fine weights / ratio), prolongation is piecewise constant and restriction its
+// transpose. That keeps every level symmetric positive semi-definite for any mix
+// of walls, open sides, periodic axes and obstacles, with no special cases.
+// The smoother is red-black Gauss-Seidel (red, black before the coarse
+// correction; black, red after), or damped Jacobi on levels where a periodic
+// axis has an odd count (colours would touch across the wrap). Axes that are
+// down to 2 cells stop coarsening while the others go on (semi-coarsening). Pre- and
+// post-smoothers are adjoint to each other, so the V-cycle is a symmetric operator.
+#include <algorithm>
+#include <cstring>
+
+#include "dfluid/field_ops.hpp"
+#include "poisson.hpp"
+
+namespace dfluid::detail {
+
+namespace {
+
+/// Ratio for coarsening g (1 on axes that cannot halve), all 1 when nothing coarsens.
+CoarsenRatio coarsen_ratio(const Grid& g) {
+  CoarsenRatio r;
+  for (int a = 0; a < g.dim; ++a) {
+    // Ceil division: with an odd count the last coarse cell holds one fine cell.
+    // That works across a periodic wrap too (fine cell n-1 is in coarse cell n_c-1).
+    r.r[a] = g.n[a] >= 3 ? 2 : 1;
+  }
+  return r;
+}
+
+bool red_black_valid(const Grid& g) {
+  for (int a = 0; a < g.dim; ++a)
+    if (g.periodic(a) && g.n[a] % 2 != 0) return false;
+  return true;
+}
+
+template <class T>
+void smooth(const Exec& ex, const PoissonLevel<T>& lv, const Field<T>& b, Field<T>& x, Field<T>& t,
+            bool pre, int sweeps) {
+  const PoissonLevelView<T> L = lv.view();
+  if (lv.red_black_ok) {
+    for (int s = 0; s < sweeps; ++s) {
+      poisson_rb_sweep(ex, L, b, x, pre ? 0 : 1);
+      poisson_rb_sweep(ex, L, b, x, pre ? 1 : 0);
+    }
+    return;
+  }
+  // Damped Jacobi is symmetric by itself; two steps per sweep end back in x.
+  const T omega = lv.grid.dim == 1 ? T(2.0 / 3) : lv.grid.dim == 2 ? T(0.8) : T(6.0 / 7);
+  for (int s = 0; s < sweeps; ++s) {
+    poisson_jacobi_sweep(ex, L, b, x, t, omega);
+    poisson_jacobi_sweep(ex, L, b, t, x, omega);
+  }
+}
+
+template <class T>
+void subtract_region_means(const Exec& ex, View<const std::int32_t> lab, const T* means,
+                           Field<T>& v) {
+  View<T> vv = v.view();
+  for_each_cell(
+      ex, v.extents(), DFLUID_LAMBDA(int i, int j, int k) {
+        const std::int32_t r = lab(i, j, k);
+        if (r >= 0) vv(i, j, k) -= means[r];
+      });
+}
+
+template <class T>
+double region_sum(const Exec& ex, View<const std::int32_t> lab, std::int32_t region,
+                  const Field<T>& v) {
+  View<const T> vv = v.view();
+  return sum_cells(
+      ex, v.extents(), DFLUID_LAMBDA(int i, int j, int k) {
+        return lab(i, j, k) == region ? double(vv(i, j, k)) : 0.0;
+      });
+}
+
+}  // namespace
+
+template <class T>
+PoissonLevelView<T> PoissonLevel<T>::view() const {
+  PoissonLevelView<T> L;
+  L.dim = grid.dim;
+  for (int a = 0; a < 3; ++a) {
+    L.n[a] = grid.n[a];
+    L.per[a] = a < grid.dim && grid.periodic(a);
+    if (a < grid.dim) L.w[a] = w[a].view();
+  }
+  return L;
+}
+
+template <class T>
+PoissonHierarchy<T>::PoissonHierarchy(const Context& ctx, const Grid& g,
+                                      const Field<std::uint8_t>* mask) {
+  const Exec ex = exec_of(ctx);
+  levels_.emplace_back();
+  {
+    PoissonLevel<T>& l0 = levels_.back();
+    l0.grid = g;
+    for (int a = 0; a < g.dim; ++a) {
+      l0.w[a] = Field<T>(ctx, g, face_location(a));
+      poisson_fine_weights(ex, g, mask, a, l0.w[a]);
+    }
+    l0.t = Field<T>(ctx, g);
+    l0.red_black_ok = red_black_valid(g);
+  }
+  constexpr int kMaxLevels = 24;
+  while (int(levels_.size()) < kMaxLevels) {
+    const Grid& gf = levels_.back().grid;
+    const CoarsenRatio r = coarsen_ratio(gf);
+    if (r.r[0] * r.r[1] * r.r[2] == 1 || gf.cells() <= 8) break;
+    Grid gc = gf;
+    for (int a = 0; a < g.dim; ++a)
+      gc.n[a] = (gf.n[a] + r.r[a] - 1) / r.r[a];
+    gc.dx = gf.dx * 2;  // nominal; only the weights matter to the solver
+    PoissonLevel<T> lc;
+    lc.grid = gc;
+    lc.ratio = r;
+    lc.red_black_ok = red_black_valid(gc);
+    const PoissonLevelView<T> Lf = levels_.back().view();
+    for (int a = 0; a < g.dim; ++a) {
+      lc.w[a] = Field<T>(ctx, gc, face_location(a));
+      poisson_coarse_weights(ex, Lf, a, r, lc.w[a]);
+    }
+    lc.x = Field<T>(ctx, gc);
+    lc.b = Field<T>(ctx, gc);
+    lc.t = Field<T>(ctx, gc);
+    levels_.push_back(std::move(lc));
+  }
+
+  // Null space: label floating regions on the host once (host wait).
+  std::array<std::vector<double>, 3> wh;
+  for (int a = 0; a < g.dim; ++a) {
+    std::vector<T> v = levels_[0].w[a].to_vector(ctx);
+    wh[a].assign(v.begin(), v.end());
+  }
+  std::vector<std::int32_t> labels = label_floating_regions(g, wh, region_count_);
+  if (!region_count_.empty()) {
+    region_ = Buffer<std::int32_t>(ctx, g.cells(), ctx.memory_space());
+    copy_bytes(ctx, region_.data(), region_.space(), labels.data(), MemorySpace::Host,
+               labels.size() * sizeof(std::int32_t));
+    region_mean_ = Buffer<T>(ctx, Index(region_count_.size()), ctx.memory_space());
+    region_mean_host_.assign(region_count_.size(), T(0));
+    ctx.synchronize();  // `labels` dies at the end of this scope
+  }
+}
+
+template <class T>
+void PoissonHierarchy<T>::apply(const Context& ctx, const Field<T>& x, Field<T>& out) const {
+  poisson_apply(exec_of(ctx), levels_[0].view(), x, out);
+}
+
+template <class T>
+void PoissonHierarchy<T>::precondition(const Context& ctx, Preconditioner p, const Field<T>& r,
+                                       Field<T>& z) {
+  switch (p) {
+    case Preconditioner::Multigrid:
+      vcycle(ctx, r, z);
+      return;
+    case Preconditioner::Jacobi:
+      poisson_jacobi_precondition(exec_of(ctx), levels_[0].view(), r, z);
+      return;
+    case Preconditioner::None:
+      copy(ctx, r, z);
+      return;
+  }
+}
+
+template <class T>
+void PoissonHierarchy<T>::vcycle(const Context& ctx, const Field<T>& r, Field<T>& z) {
+  const Exec ex = exec_of(ctx);
+  const int nl = int(levels_.size());
+  auto B = [&](int l) -> const Field<T>& { return l == 0 ? r : levels_[l].b; };
+  auto X = [&](int l) -> Field<T>& { return l == 0 ? z : levels_[l].x; };
+  for (int l = 0; l + 1 < nl; ++l) {
+    fill(ctx, X(l), T(0));
+    smooth(ex, levels_[l], B(l), X(l), levels_[l].t, true, kPreSweeps);
+    poisson_restrict_residual(ex, levels_[l].view(), B(l), X(l), levels_[l + 1].ratio,
+                              levels_[l + 1].b);
+  }
+  // Coarsest level: symmetric sweeps from zero (tiny unless an axis could not coarsen).
+  PoissonLevel<T>& lc = levels_[nl - 1];
+  fill(ctx, X(nl - 1), T(0));
+  const int nmax = std::max({lc.grid.n[0], lc.grid.n[1], lc.grid.n[2]});
+  const int sweeps = std::min(32, std::max(4, nmax));
+  smooth(ex, lc, B(nl - 1), X(nl - 1), lc.t, true, sweeps);
+  smooth(ex, lc, B(nl - 1), X(nl - 1), lc.t, false, sweeps);
+  for (int l = nl - 2; l >= 0; --l) {
+    poisson_prolong_add(ex, X(l + 1), levels_[l + 1].ratio, X(l));
+    smooth(ex, levels_[l], B(l), X(l), levels_[l].t, false, kPreSweeps);
+  }
+}
+
+template <class T>
+void PoissonHierarchy<T>::project_null(const Context& ctx, Field<T>& v) const {
+  if (region_count_.empty()) return;
+  const Exec ex = exec_of(ctx);
+  const Grid& g = levels_[0].grid;
+  View<const std::int32_t> lab{region_.data(), g.n[0], g.n[1],
+                               g.n[2],         g.n[0], Index(g.n[0]) * g.n[1]};
+  for (std::size_t r = 0; r < region_count_.size(); ++r)  // host wait each
+    region_mean_host_[r] = T(region_sum(ex, lab, std::int32_t(r), v) / region_count_[r]);
+  copy_bytes(ctx, region_mean_.data(), region_mean_.space(), region_mean_host_.data(),
+             MemorySpace::Host, region_mean_host_.size() * sizeof(T));
+  subtract_region_means(ex, lab, region_mean_.data(), v);
+}
+
+std::vector<std::int32_t> label_floating_regions(const Grid& g,
+                                                 const std::array<std::vector<double>, 3>& w,
+                                                 std::vector<double>& counts) {
+  const int n0 = g.n[0], n1 = g.n[1], n2 = g.n[2];
+  const Index cells = g.cells();
+  std::vector<std::int32_t> lab(std::size_t(cells), -1);
+  counts.clear();
+  auto fidx = [&](int a, int i, int j, int k) {  // index into the faces normal to a
+    const auto e = g.face_extents(a);
+    return std::size_t(i + Index(e[0]) * (j + Index(e[1]) * k));
+  };
+  std::vector<Index> stack;
+  std::vector<std::int32_t> tmp(std::size_t(cells), -1);  // all regions, floating or not
+  std::int32_t next = 0;
+  for (Index seed = 0; seed < cells; ++seed) {
+    if (tmp[seed] >= 0) continue;
+    bool has_face = false, floating = true;
+    Index count = 0;
+    stack.assign(1, seed);
+    tmp[seed] = next;
+    while (!stack.empty()) {
+      const Index c = stack.back();
+      stack.pop_back();
+      ++count;
+      const int ci[3] = {int(c % n0), int((c / n0) % n1), int(c / (Index(n0) * n1))};
+      for (int a = 0; a < g.dim; ++a)
+        for (int side = 0; side < 2; ++side) {
+          int f[3] = {ci[0], ci[1], ci[2]};
+          if (side == 1) f[a] = (ci[a] + 1 == g.n[a] && g.periodic(a)) ? 0 : ci[a] + 1;
+          if (w[a][fidx(a, f[0], f[1], f[2])] == 0) continue;
+          has_face = true;
+          int nb[3] = {ci[0], ci[1], ci[2]};
+          nb[a] = ci[a] + (side ? 1 : -1);
+          if (g.periodic(a)) nb[a] = (nb[a] + g.n[a]) % g.n[a];
+          if (nb[a] < 0 || nb[a] >= g.n[a]) {  // a free box-side face: Open
+            floating = false;
+            continue;
+          }
+          const Index ni = nb[0] + Index(n0) * (nb[1] + Index(n1) * nb[2]);
+          if (tmp[ni] < 0) {
+            tmp[ni] = next;
+            stack.push_back(ni);
+          }
+        }
+    }
+    if (has_face && floating) {  // a real floating region: relabel it
+      const std::int32_t id = std::int32_t(counts.size());
+      counts.push_back(double(count));
+      // The region's cells are exactly those with tmp == next; mark them.
+      stack.assign(1, seed);
+      lab[seed] = id;
+      while (!stack.empty()) {
+        const Index c = stack.back();
+        stack.pop_back();
+        const int ci[3] = {int(c % n0), int((c / n0) % n1), int(c / (Index(n0) * n1))};
+        for (int a = 0; a < g.dim; ++a)
+          for (int side = 0; side < 2; ++side) {
+            int nb[3] = {ci[0], ci[1], ci[2]};
+            nb[a] = ci[a] + (side ? 1 : -1);
+            if (g.periodic(a)) nb[a] = (nb[a] + g.n[a]) % g.n[a];
+            if (nb[a] < 0 || nb[a] >= g.n[a]) continue;
+            const Index ni = nb[0] + Index(n0) * (nb[1] + Index(n1) * nb[2]);
+            if (tmp[ni] == next && lab[ni] < 0) {
+              lab[ni] = id;
+              stack.push_back(ni);
+            }
+          }
+      }
+    }
+    ++next;
+  }
+  (void)n2;
+  return lab;
+}
+
+template struct PoissonLevel<float>;
+template struct PoissonLevel<double>;
+template class PoissonHierarchy<float>;
+template class PoissonHierarchy<double>;
+
+}  // namespace dfluid::detail

@@ -1,0 +1,99 @@
+// Pressure projection: makes a MAC velocity discretely divergence-free with a
+// multigrid-preconditioned conjugate gradient (MGPCG) solve.
+//
+// Discretization. A face is FREE when it lies between two fluid cells (periodic
+// wrap included) or on an Open box side next to a fluid cell; every other face
+// (Wall sides, faces touching a solid obstacle cell) is FIXED. With F the 0/1
+// diagonal of free faces and D the cell divergence (sum of outward face fluxes
+// / dx), the projection is
+//     solve  A x = D F u   with  A = D F D^T   (the negative Laplacian "-lap",
+//                                               p = 0 outside Open sides),
+//     u  <-  F (u - D^T x),
+// so fixed faces end at 0 and free faces get u + grad(x), grad(x) = (x_R - x_L)/dx
+// across each face (x = 0 outside an Open side). As a matrix P = F - F D^T A^+ D F:
+// symmetric and idempotent, so the adjoint of the projection is the projection.
+// Pressure convention: u_new = u - dt * grad(p), i.e. p = -x / dt.
+//
+// Null space: where a connected fluid region touches no Open face (closed or
+// periodic boxes, pockets walled off by obstacles) the pressure is defined up to
+// a constant on that region; the solver keeps the residual and the preconditioned
+// residual free of those constants and returns the zero-mean pressure on each such
+// region. Solid cells (and fluid cells with no free face) get pressure 0.
+//
+// Costs: the constructor builds the multigrid hierarchy and all scratch (through
+// the allocator hook); project() and solve() allocate nothing. Each convergence
+// check is a host wait (SolverOptions::check_every); so are the finiteness checks
+// of the inputs, and one reduction per floating region per iteration.
+#pragma once
+
+#include <memory>
+
+#include "dfluid/field.hpp"
+#include "dfluid/linear_solver.hpp"
+
+namespace dfluid {
+
+template <class T>
+class PressureSolver {
+ public:
+  /// Builds the operator for `grid` and optional solid cells (a Cell field on
+  /// `grid`; read once here, later changes to the mask are not seen).
+  PressureSolver(const Context& ctx, const Grid& grid, const ObstacleMask* obstacles = nullptr);
+  ~PressureSolver();
+  PressureSolver(PressureSolver&&) noexcept;
+  PressureSolver& operator=(PressureSolver&&) noexcept;
+
+  /// Projects u in place and writes the pressure (u_new = u - dt grad p).
+  /// With options.warm_start the solve starts from `pressure` (e.g. the last step's).
+  /// The report's residuals are 2-norms of D F u_new (divergence units, 1/time).
+  /// Throws NonFiniteValue if u (or a warm-start pressure) holds NaN/Inf,
+  /// ShapeMismatch if u or pressure is not on the solver's grid, InvalidArgument
+  /// for dt <= 0 or bad options, SolverNotConverged (see SolverOptions).
+  SolveReport project(const Context& ctx, MacVelocity<T>& u, Field<T>& pressure, T dt,
+                      const SolverOptions& options = {});
+
+  /// Solves A x = rhs with the projection's operator A = D F D^T (physical units,
+  /// 1/dx^2): the building block of the projection's adjoint. On floating regions
+  /// the compatible part of rhs is solved and x has zero mean; rhs in solid cells
+  /// is ignored and x is 0 there. options.warm_start starts from x.
+  SolveReport solve(const Context& ctx, const Field<T>& rhs, Field<T>& x,
+                    const SolverOptions& options = {});
+
+  /// out = A x (A = D F D^T, physical units). For tests and adjoint checks.
+  void apply(const Context& ctx, const Field<T>& x, Field<T>& out) const;
+
+  /// z = M^-1 r for preconditioner p (physical units, an approximation of A^-1).
+  /// Symmetric in r; exposed for tests and for adjoint checks. Host waits: none.
+  void precondition(const Context& ctx, const Field<T>& r, Field<T>& z,
+                    Preconditioner p = Preconditioner::Multigrid);
+
+  /// Sets the fixed faces of u (Wall sides, faces touching solids) to 0.
+  void zero_fixed_faces(const Context& ctx, MacVelocity<T>& u) const;
+
+  const Grid& grid() const;
+  int multigrid_levels() const;
+  /// Connected fluid regions that touch no Open face (each has a constant null vector).
+  int floating_regions() const;
+
+ private:
+  struct Impl;
+  std::unique_ptr<Impl> impl_;
+};
+
+/// div = D u: per cell, the sum of outward face velocities / dx (periodic wrap
+/// included); 0 in solid cells when `obstacles` is given.
+template <class T>
+void divergence(const Context& ctx, const MacVelocity<T>& u, Field<T>& div,
+                const ObstacleMask* obstacles = nullptr);
+
+/// Host wait. max over fluid cells of |D u| (computed on the fly, no allocation).
+template <class T>
+double max_abs_divergence(const Context& ctx, const MacVelocity<T>& u,
+                          const ObstacleMask* obstacles = nullptr);
+
+/// Sets the fixed faces of u (Wall sides, faces touching solid cells) to 0.
+template <class T>
+void zero_fixed_faces(const Context& ctx, MacVelocity<T>& u,
+                      const ObstacleMask* obstacles = nullptr);
+
+}  // namespace dfluid
