@@ -20,6 +20,13 @@
 //    zero velocity on faces touching solid cells.
 //
 // Outputs must not alias inputs (the stencil reads neighbours).
+//
+// Structure (for adjoints): with L the linear part of the Laplacian on free
+// entries (held neighbours and Fixed side values read as 0; symmetric) and c the
+// affine part (held neighbour values and 2*b/dx^2 from Fixed sides):
+//   explicit  out_free = q_free + nu dt (L q + c),   out_held = q_held;
+//   implicit  (I - nu dt L) out_free = q_free + nu dt c,   out_held = q_held.
+// The cell functions live in cuda/stencil.hpp and cuda/diffusion.cpp.
 #pragma once
 
 #include "dfluid/field.hpp"
@@ -57,7 +64,9 @@ void diffuse_explicit(const Context& ctx, const MacVelocity<T>& u, T nu, T dt, M
 /// Solver options (see linear_solver.hpp): tolerances, iteration cap,
 /// check_every and throw_on_failure as for the pressure solve. Preconditioner:
 /// Jacobi (Multigrid, the default, maps to Jacobi here) or None. warm_start:
-/// start from the values in `out` (else from 0).
+/// start from the values in `out` (else from 0). Held wall-normal faces are not
+/// unknowns of the solve (nor part of its residual): they are copied exactly.
+/// Allocates the right-hand side and four CG work fields per call.
 /// Throws as diffuse_explicit for bad arguments (never UnstableTimeStep), and
 /// SolverNotConverged at the iteration cap when options.throw_on_failure.
 template <class T>
