@@ -1,0 +1,181 @@
+// dfluid-bench: per-operator and whole-step timings of the forward smoke step.
+//
+// For each size: median time over --repeats runs after one warm-up (CUDA events
+// on the GPU, a steady clock on the CPU), the estimated compulsory bytes each
+// operator moves (every input read once, every output written once), the
+// resulting bandwidth and its fraction of a plain copy measured in the same run,
+// and the Poisson iterations of the projection. Prints a table; --json writes JSON.
+#include <CLI/CLI.hpp>
+
+#include <algorithm>
+#include <cstdio>
+#include <fstream>
+#include <functional>
+#include <sstream>
+#include <string>
+#include <vector>
+
+#include "dfluid/dfluid.hpp"
+#include "dfluid/forces.hpp"
+#include "dfluid/simulation.hpp"
+
+using namespace dfluid;
+
+namespace {
+
+struct Row {
+  std::string size, op;
+  double ms = 0, bytes = 0, gbps = 0, frac = 0;
+  int iterations = -1;
+};
+
+double median_ms(const Context& ctx, int repeats, const std::function<void()>& f) {
+  StreamTimer t(ctx);
+  std::vector<double> ms;
+  for (int r = 0; r <= repeats; ++r) {
+    t.start();
+    f();
+    t.stop();
+    if (r > 0) ms.push_back(t.elapsed_ms());
+  }
+  std::nth_element(ms.begin(), ms.begin() + ms.size() / 2, ms.end());
+  return ms[ms.size() / 2];
+}
+
+Grid parse_size(const std::string& s) {
+  int n[3] = {0, 0, 0}, count = 0;
+  std::stringstream in(s);
+  std::string part;
+  while (std::getline(in, part, 'x') && count < 3)
+    n[count++] = std::stoi(part);
+  if (count == 2) return Grid::make_2d(n[0], n[1], 1.0);
+  if (count == 3) return Grid::make_3d(n[0], n[1], n[2], 1.0);
+  throw InvalidArgument("--sizes: '" + s + "' must look like 256x256 or 64x64x64");
+}
+
+template <class T>
+void bench_size(const Context& ctx, const std::string& label, int repeats, double copy_gbps,
+                std::vector<Row>& rows) {
+  const Grid g = parse_size(label);
+  const double cells = double(g.cells()), s = sizeof(T), d = g.dim;
+  StepConfig cfg;
+  cfg.buoyancy = 0.1;
+  cfg.pressure.rel_tol = 1e-4;
+  cfg.check_finite = false;  // no host waits beyond the solver's own
+  Simulation<T> sim(ctx, g, cfg);
+  SmokeState<T> st(ctx, g);
+  // A smoke blob with some velocity, from a few warm-up steps.
+  std::vector<T> rho(g.cells());
+  for (Index i = 0; i < g.cells(); ++i)
+    rho[i] = T((i * 2654435761u) % 1000) / T(1000);
+  st.scalars[0].assign(ctx, rho);
+  for (int k = 0; k < 3; ++k)
+    sim.step(st);
+
+  Field<T> out(ctx, g, Location::Cell), scratch(ctx, g, Location::Cell);
+  MacVelocity<T> uout(ctx, g), uscratch(ctx, g);
+  auto add = [&](const std::string& op, double ms, double bytes, int its = -1) {
+    Row r{label, op, ms, bytes, bytes > 0 ? bytes / (ms * 1e-3) / 1e9 : 0, 0, its};
+    r.frac = copy_gbps > 0 && bytes > 0 ? r.gbps / copy_gbps : 0;
+    rows.push_back(r);
+  };
+  AdvectionOptions sl{AdvectionScheme::SemiLagrangian, Backtrace::Euler, {}, true};
+  AdvectionOptions mc{AdvectionScheme::MacCormack, Backtrace::Euler, {}, true};
+  add("advect scalar SL",
+      median_ms(ctx, repeats,
+                [&] { advect(ctx, st.scalars[0], st.velocity, 1.0, out, sl, &scratch); }),
+      cells * s * (2 + d));
+  add("advect scalar MacCormack",
+      median_ms(ctx, repeats,
+                [&] { advect(ctx, st.scalars[0], st.velocity, 1.0, out, mc, &scratch); }),
+      cells * s * (3 * (2 + d) + 1));
+  add("advect velocity SL",
+      median_ms(ctx, repeats,
+                [&] { advect(ctx, st.velocity, st.velocity, 1.0, uout, sl, &uscratch); }),
+      cells * s * d * (1 + d));
+  add("buoyancy",
+      median_ms(ctx, repeats, [&] { add_buoyancy(ctx, uout, st.scalars[0], T(0.1), T(1), 1); }),
+      cells * s * 3);
+  int its = 0;
+  const double solve_ms = median_ms(ctx, repeats, [&] {
+    copy(ctx, st.velocity, uout);
+    SolverOptions o = cfg.pressure;
+    o.warm_start = false;  // a cold solve: iterations from zero pressure
+    its = sim.pressure_solver().project(ctx, uout, scratch, T(1), o).iterations;
+  });
+  add("projection (MGPCG 1e-4)", solve_ms, 0, its);
+  int step_its = 0;
+  const double step_ms =
+      median_ms(ctx, repeats, [&] { step_its = sim.step(st).pressure.iterations; });
+  add("whole step", step_ms, 0, step_its);
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  std::string device = "auto", precision = "float", json;
+  std::vector<std::string> sizes;
+  int repeats = 5;
+  CLI::App app{"dfluid-bench: forward operator and step timings"};
+  app.option_defaults()->always_capture_default();
+  app.add_option("--device", device, "where to run")->check(CLI::IsMember({"auto", "cuda", "cpu"}));
+  app.add_option("--precision", precision, "floating-point precision")
+      ->check(CLI::IsMember({"float", "double"}));
+  app.add_option("--sizes", sizes,
+                 "grid sizes, e.g. 256x256 64x64x64 (default: 256x256 1024x1024 64x64x64 "
+                 "128x128x128 256x256x256 on a GPU; 256x256 64x64x64 on the CPU)");
+  app.add_option("--repeats", repeats, "timed runs per measurement (median)")
+      ->check(CLI::Range(1, 1000));
+  app.add_option("--json", json, "also write the results as JSON to this file");
+  try {
+    app.parse(argc, argv);
+  } catch (const CLI::ParseError& e) {
+    if (e.get_exit_code() == 0) return app.exit(e);
+    std::fprintf(stderr, "dfluid-bench: %s (see --help)\n", e.what());
+    return 2;
+  }
+  try {
+    Context ctx = Context::create(parse_device(device));
+    if (sizes.empty())
+      sizes = ctx.on_gpu() ? std::vector<std::string>{"256x256", "1024x1024", "64x64x64",
+                                                      "128x128x128", "256x256x256"}
+                           : std::vector<std::string>{"256x256", "64x64x64"};
+    const double copy_gbps = measure_copy_bandwidth(ctx, std::size_t(256) << 20, repeats);
+    std::vector<Row> rows;
+    for (const auto& s : sizes) {
+      if (precision == "float")
+        bench_size<float>(ctx, s, repeats, copy_gbps, rows);
+      else
+        bench_size<double>(ctx, s, repeats, copy_gbps, rows);
+    }
+    std::printf("dfluid-bench on %s, %s, copy bandwidth %.1f GB/s (read+write)\n",
+                ctx.description().c_str(), precision.c_str(), copy_gbps);
+    std::printf("%-13s %-26s %10s %10s %8s %7s\n", "size", "operator", "ms", "GB/s", "of copy",
+                "iters");
+    for (const Row& r : rows)
+      std::printf("%-13s %-26s %10.3f %10.1f %7.0f%% %7s\n", r.size.c_str(), r.op.c_str(), r.ms,
+                  r.gbps, 100 * r.frac,
+                  r.iterations >= 0 ? std::to_string(r.iterations).c_str() : "");
+    if (!json.empty()) {
+      std::ofstream f(json);
+      f << "{\n  \"device\": \"" << ctx.description() << "\",\n  \"precision\": \"" << precision
+        << "\",\n  \"copy_gbps\": " << copy_gbps << ",\n  \"results\": [\n";
+      for (std::size_t i = 0; i < rows.size(); ++i) {
+        const Row& r = rows[i];
+        f << "    {\"size\": \"" << r.size << "\", \"operator\": \"" << r.op
+          << "\", \"ms\": " << r.ms << ", \"bytes\": " << r.bytes << ", \"gbps\": " << r.gbps
+          << ", \"fraction_of_copy\": " << r.frac << ", \"iterations\": " << r.iterations << "}"
+          << (i + 1 < rows.size() ? ",\n" : "\n");
+      }
+      f << "  ]\n}\n";
+      if (!f) throw Error("--json: cannot write " + json);
+    }
+    return 0;
+  } catch (const InvalidArgument& e) {
+    std::fprintf(stderr, "dfluid-bench: %s\n", e.what());
+    return 2;
+  } catch (const std::exception& e) {
+    std::fprintf(stderr, "dfluid-bench: error: %s\n", e.what());
+    return 1;
+  }
+}
