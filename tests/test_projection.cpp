@@ -406,6 +406,73 @@ TEST(Projection, WalledOffPocketIsItsOwnNullSpace) {
   EXPECT_LE(max_abs_divergence(ctx, u, &m), 2e-10 * rep.initial_residual);
 }
 
+TEST(Projection, OneDimensionalIsAnalytic) {
+  // In 1D a divergence-free velocity is constant: 0 between walls, the mean when periodic.
+  Context ctx = Context::cpu();
+  for (BK k : {BK::Wall, BK::Periodic}) {
+    Grid g = Grid::make_1d(37, 0.1);
+    g.set_boundary(k);
+    PressureSolver<double> solver(ctx, g);
+    MacVelocity<double> u = random_velocity<double>(ctx, g, 6);
+    const double mean = sum(ctx, u[0]) / double(u[0].size());
+    Field<double> p(ctx, g);
+    SolverOptions opt;
+    opt.rel_tol = 1e-12;
+    solver.project(ctx, u, p, 1.0, opt);
+    for (double v : u[0].to_vector(ctx))
+      EXPECT_NEAR(v, k == BK::Wall ? 0.0 : mean, 1e-10);
+  }
+}
+
+TEST(Projection, EveryPreconditionerAndCheckInterval) {
+  Context ctx = Context::cpu();
+  Grid g = make_grid(3, {12, 10, 8}, kCases[5]);
+  ObstacleMask m = make_obstacle(ctx, g);
+  PressureSolver<double> solver(ctx, g, &m);
+  for (Preconditioner pc :
+       {Preconditioner::Multigrid, Preconditioner::Jacobi, Preconditioner::None})
+    for (int every : {1, 4}) {
+      SCOPED_TRACE(std::string(to_string(pc)) + " check_every " + std::to_string(every));
+      MacVelocity<double> u = random_velocity<double>(ctx, g, 13);
+      Field<double> p(ctx, g);
+      SolverOptions opt;
+      opt.rel_tol = 1e-9;
+      opt.preconditioner = pc;
+      opt.check_every = every;
+      SolveReport rep = solver.project(ctx, u, p, 1.0, opt);
+      EXPECT_TRUE(rep.converged);
+      EXPECT_EQ(rep.iterations % every, 0);
+      EXPECT_LE(rep.residual, 2e-9 * rep.initial_residual);
+      EXPECT_LE(max_abs_divergence(ctx, u, &m), 2e-9 * rep.initial_residual);
+    }
+}
+
+TEST(Projection, FloatSolveOfTinyInputsDoesNotUnderflow) {
+  // Adjoint cotangents can be tiny (1e-35 here: the rhs and residuals go subnormal).
+  // Inner products are double sums and float solves rescale |b| to 1 internally.
+  Context ctx = Context::cpu();
+  Grid g = make_grid(2, {32, 24, 1}, kCases[4]);
+  ObstacleMask m = make_obstacle(ctx, g);
+  PressureSolver<float> solver(ctx, g, &m);
+  MacVelocity<float> u = random_velocity<float>(ctx, g, 17);
+  MacVelocity<float> tiny(ctx, g);
+  copy(ctx, u, tiny);
+  for (int a = 0; a < 2; ++a)
+    scale(ctx, tiny[a], 1e-35f);
+  Field<float> p(ctx, g), pt(ctx, g);
+  SolverOptions opt;
+  opt.rel_tol = 1e-6;
+  solver.project(ctx, u, p, 1.0f, opt);
+  SolveReport rep = solver.project(ctx, tiny, pt, 1.0f, opt);
+  EXPECT_TRUE(rep.converged);
+  const double umax = max_abs(ctx, u[0]);
+  for (int a = 0; a < 2; ++a) {
+    auto big = u[a].to_vector(ctx), small = tiny[a].to_vector(ctx);
+    for (std::size_t i = 0; i < big.size(); ++i)
+      ASSERT_NEAR(double(small[i]) * 1e35, big[i], 1e-4 * umax) << "face " << i;
+  }
+}
+
 // ---- GPU against CPU (skipped without a CUDA device) ----
 namespace {
 template <class Fn>
