@@ -57,14 +57,16 @@ void smooth(const Exec& ex, const PoissonLevel<T>& lv, const Field<T>& b, Field<
   }
 }
 
+/// v -= means[label] on labelled cells. One region (the common case) passes its
+/// mean by value; several go through a device array (copy_bytes: a host wait).
 template <class T>
 void subtract_region_means(const Exec& ex, View<const std::int32_t> lab, const T* means,
-                           Field<T>& v) {
+                           T single_mean, bool single, Field<T>& v) {
   View<T> vv = v.view();
   for_each_cell(
       ex, v.extents(), DFLUID_LAMBDA(int i, int j, int k) {
         const std::int32_t r = lab(i, j, k);
-        if (r >= 0) vv(i, j, k) -= means[r];
+        if (r >= 0) vv(i, j, k) -= single ? single_mean : means[r];
       });
 }
 
@@ -203,9 +205,11 @@ void PoissonHierarchy<T>::project_null(const Context& ctx, Field<T>& v) const {
                                g.n[2],         g.n[0], Index(g.n[0]) * g.n[1]};
   for (std::size_t r = 0; r < region_count_.size(); ++r)  // host wait each
     region_mean_host_[r] = T(region_sum(ex, lab, std::int32_t(r), v) / region_count_[r]);
-  copy_bytes(ctx, region_mean_.data(), region_mean_.space(), region_mean_host_.data(),
-             MemorySpace::Host, region_mean_host_.size() * sizeof(T));
-  subtract_region_means(ex, lab, region_mean_.data(), v);
+  const bool single = region_count_.size() == 1;
+  if (!single)
+    copy_bytes(ctx, region_mean_.data(), region_mean_.space(), region_mean_host_.data(),
+               MemorySpace::Host, region_mean_host_.size() * sizeof(T));
+  subtract_region_means(ex, lab, region_mean_.data(), region_mean_host_[0], single, v);
 }
 
 std::vector<std::int32_t> label_floating_regions(const Grid& g,

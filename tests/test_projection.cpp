@@ -389,21 +389,70 @@ TEST(Projection, DivergenceOperatorAndFixedFaces) {
 
 TEST(Projection, WalledOffPocketIsItsOwnNullSpace) {
   Context ctx = Context::cpu();
-  Grid g = make_grid(2, {16, 16, 1}, kCases[1]);  // open box
-  ObstacleMask m(ctx, g, Location::Cell);
-  std::vector<std::uint8_t> v(std::size_t(g.cells()), 0);
-  for (int j = 4; j <= 10; ++j)
-    for (int i = 4; i <= 10; ++i)
-      v[std::size_t(i + 16 * j)] = (i == 4 || i == 10 || j == 4 || j == 10);
-  m.assign(ctx, v);
-  PressureSolver<double> solver(ctx, g, &m);
-  EXPECT_EQ(solver.floating_regions(), 1);  // the inside of the ring
-  MacVelocity<double> u = random_velocity<double>(ctx, g, 8);
+  for (int ci : {1, 0}) {  // open box: only the ring's inside floats; walls: both regions do
+    SCOPED_TRACE(kCases[ci].name);
+    Grid g = make_grid(2, {16, 16, 1}, kCases[ci]);
+    ObstacleMask m(ctx, g, Location::Cell);
+    std::vector<std::uint8_t> v(std::size_t(g.cells()), 0);
+    for (int j = 4; j <= 10; ++j)
+      for (int i = 4; i <= 10; ++i)
+        v[std::size_t(i + 16 * j)] = (i == 4 || i == 10 || j == 4 || j == 10);
+    v[0] = 1;  // a solid corner cell...
+    v[2 + 16 * 1] = v[1 + 16 * 2] = v[3 + 16 * 2] = v[2 + 16 * 3] =
+        1;  // ...and a boxed-in fluid cell
+    m.assign(ctx, v);
+    PressureSolver<double> solver(ctx, g, &m);
+    EXPECT_EQ(solver.floating_regions(), ci == 1 ? 1 : 2);
+    MacVelocity<double> u = random_velocity<double>(ctx, g, 8);
+    Field<double> p(ctx, g);
+    SolverOptions opt;
+    opt.rel_tol = 1e-10;
+    SolveReport rep = solver.project(ctx, u, p, 1.0, opt);
+    EXPECT_LE(max_abs_divergence(ctx, u, &m), 2e-10 * rep.initial_residual);
+    const std::vector<double> pv = p.to_vector(ctx);
+    EXPECT_EQ(pv[2 + 16 * 2], 0.0);  // inert cell
+    double inside = 0;
+    for (int j = 5; j < 10; ++j)
+      for (int i = 5; i < 10; ++i)
+        inside += pv[std::size_t(i + 16 * j)];
+    EXPECT_NEAR(inside, 0.0, 1e-9);  // zero mean on the floating pocket
+  }
+}
+
+TEST(Projection, PressureSignConvention) {
+  // u = grad(phi) (phi = 0 beyond the Open sides) is removed entirely, and the
+  // reported pressure satisfies u_new = u - dt grad(p), i.e. p = phi / dt.
+  Context ctx = Context::cpu();
+  Grid g = make_grid(2, {10, 8, 1}, kCases[1]);
+  const int nx = 10, ny = 8;
+  std::mt19937 rng(19);
+  std::uniform_real_distribution<double> dist(-1, 1);
+  std::vector<double> phi(std::size_t(nx * ny));
+  for (auto& v : phi)
+    v = dist(rng);
+  auto at = [&](int i, int j) {
+    return i < 0 || j < 0 || i >= nx || j >= ny ? 0.0 : phi[i + nx * j];
+  };
+  MacVelocity<double> u(ctx, g);
+  std::vector<double> ux(std::size_t((nx + 1) * ny)), uy(std::size_t(nx * (ny + 1)));
+  for (int j = 0; j < ny; ++j)
+    for (int i = 0; i <= nx; ++i)
+      ux[i + (nx + 1) * j] = (at(i, j) - at(i - 1, j)) / g.dx;
+  for (int j = 0; j <= ny; ++j)
+    for (int i = 0; i < nx; ++i)
+      uy[i + nx * j] = (at(i, j) - at(i, j - 1)) / g.dx;
+  u[0].assign(ctx, ux);
+  u[1].assign(ctx, uy);
+  PressureSolver<double> solver(ctx, g);
   Field<double> p(ctx, g);
   SolverOptions opt;
-  opt.rel_tol = 1e-10;
-  SolveReport rep = solver.project(ctx, u, p, 1.0, opt);
-  EXPECT_LE(max_abs_divergence(ctx, u, &m), 2e-10 * rep.initial_residual);
+  opt.rel_tol = 1e-13;
+  const double dt = 0.25;
+  solver.project(ctx, u, p, dt, opt);
+  EXPECT_LE(max_abs(ctx, u[0]) + max_abs(ctx, u[1]), 1e-9);
+  const std::vector<double> pv = p.to_vector(ctx);
+  for (std::size_t c = 0; c < pv.size(); ++c)
+    EXPECT_NEAR(pv[c], phi[c] / dt, 1e-9);
 }
 
 TEST(Projection, OneDimensionalIsAnalytic) {
