@@ -1,13 +1,20 @@
 // dfluid: the whole public API in one include.
 #pragma once
 
+#include "dfluid/advection.hpp"
 #include "dfluid/build_config.hpp"
+#include "dfluid/checkpoint.hpp"
 #include "dfluid/config.hpp"
 #include "dfluid/context.hpp"
+#include "dfluid/diffusion.hpp"
 #include "dfluid/error.hpp"
 #include "dfluid/field.hpp"
 #include "dfluid/field_ops.hpp"
+#include "dfluid/forces.hpp"
 #include "dfluid/grid.hpp"
+#include "dfluid/linear_solver.hpp"
 #include "dfluid/memory.hpp"
+#include "dfluid/projection.hpp"
+#include "dfluid/simulation.hpp"
 #include "dfluid/timer.hpp"
 #include "dfluid/view.hpp"
