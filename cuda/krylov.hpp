@@ -12,6 +12,8 @@
 //                                               definite; IdentityPreconditioner{ctx} for none)
 //   project_null(Field<T>& v)                   removes the null-space component of v
 //                                               (NoNullSpace{} when A is definite)
+//   report_scale (optional, default 1) multiplies the residuals in the report and
+//                                               in messages (e.g. back to physical units)
 //   b, x, ws fields all have the same shape. x: the initial guess when
 //   options.warm_start, else it is zeroed first. `what` names the solve in messages.
 //
@@ -26,6 +28,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <cstdio>
 #include <string>
 #include <type_traits>
 
@@ -83,7 +86,7 @@ void krylov_update(const Exec& ex, T alpha, const Field<T>& p, const Field<T>& q
 template <class T, class ApplyA, class ApplyM, class NullProj = NoNullSpace>
 SolveReport pcg(const Context& ctx, ApplyA&& apply_A, ApplyM&& apply_M, const Field<T>& b,
                 Field<T>& x, const SolverOptions& opt, KrylovWorkspace<T>& ws, const char* what,
-                NullProj&& project_null = NullProj{}) {
+                NullProj&& project_null = NullProj{}, double report_scale = 1) {
   validate(opt, what);
   check::same_shape(b, (std::string(what) + ": rhs").c_str(), x, "x");
   check::same_shape(b, (std::string(what) + ": rhs").c_str(), ws.r, "workspace");
@@ -162,12 +165,16 @@ SolveReport pcg(const Context& ctx, ApplyA&& apply_A, ApplyM&& apply_M, const Fi
   rep.residual = std::sqrt(dot(ctx, r, r));
   rep.iterations = it;
   rep.converged = converged;
-  if (!converged && opt.throw_on_failure)
-    throw SolverNotConverged(std::string(what) + ": not converged after " + std::to_string(it) +
-                                 " iterations: residual " + std::to_string(rep.residual) +
-                                 " > tolerance " + std::to_string(tol) +
-                                 " (raise max_iterations or loosen rel_tol/abs_tol)",
-                             it, rep.residual);
+  rep.initial_residual *= report_scale;
+  rep.residual *= report_scale;
+  if (!converged && opt.throw_on_failure) {
+    char buf[256];
+    std::snprintf(buf, sizeof buf,
+                  ": not converged after %d iterations: residual %.3e > tolerance %.3e "
+                  "(|b| = %.3e; raise max_iterations or loosen rel_tol/abs_tol)",
+                  it, rep.residual, tol * report_scale, bnorm * report_scale);
+    throw SolverNotConverged(std::string(what) + buf, it, rep.residual);
+  }
   return rep;
 }
 

@@ -419,6 +419,27 @@ TEST(Projection, WalledOffPocketIsItsOwnNullSpace) {
   }
 }
 
+TEST(Projection, ProjectAllocatesNothing) {
+  Context ctx = Context::cpu();
+  Grid g = make_grid(3, {12, 10, 8}, kCases[4]);
+  ObstacleMask m = make_obstacle(ctx, g);
+  PressureSolver<float> solver(ctx, g, &m);
+  EXPECT_GE(solver.multigrid_levels(), 3);
+  MacVelocity<float> u = random_velocity<float>(ctx, g, 23);
+  Field<float> p(ctx, g), x(ctx, g);
+  MacVelocity<float> u2 = random_velocity<float>(ctx, g, 24);
+  reset_memory_peaks();
+  const MemoryStats before = memory_stats();
+  solver.project(ctx, u, p, 0.5f, {});
+  SolverOptions warm;
+  warm.warm_start = true;
+  solver.project(ctx, u2, p, 0.5f, warm);
+  solver.solve(ctx, p, x, {});
+  const MemoryStats after = memory_stats();
+  EXPECT_EQ(after.host_peak, before.host_bytes);
+  EXPECT_EQ(after.host_bytes, before.host_bytes);
+}
+
 TEST(Projection, PressureSignConvention) {
   // u = grad(phi) (phi = 0 beyond the Open sides) is removed entirely, and the
   // reported pressure satisfies u_new = u - dt grad(p), i.e. p = phi / dt.
