@@ -20,10 +20,16 @@
 // residual free of those constants and returns the zero-mean pressure on each such
 // region. Solid cells (and fluid cells with no free face) get pressure 0.
 //
+// Solver: CG preconditioned by a symmetric multigrid V-cycle (aggregation of up
+// to 2 cells per axis, rediscretized coarse faces, red-black Gauss-Seidel), or
+// Jacobi / none (SolverOptions::preconditioner). Inner products are deterministic
+// double sums; float solves with |b| outside [1e-12, 1e12] run on b/|b|.
+//
 // Costs: the constructor builds the multigrid hierarchy and all scratch (through
-// the allocator hook); project() and solve() allocate nothing. Each convergence
-// check is a host wait (SolverOptions::check_every); so are the finiteness checks
-// of the inputs, and one reduction per floating region per iteration.
+// the allocator hook); project() and solve() allocate nothing. A solver owns
+// scratch, so one solver must not run two solves at once (use one per thread/stream). Each
+// convergence check is a host wait (SolverOptions::check_every); so are the finiteness checks of
+// the inputs, and one reduction per floating region per iteration.
 #pragma once
 
 #include <memory>
