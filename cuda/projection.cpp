@@ -158,6 +158,35 @@ SolveReport PressureSolver<T>::project(const Context& ctx, MacVelocity<T>& u, Fi
   return rep;
 }
 
+// The projection is u_new = P u with P = F - F D^T A^+ D F: symmetric, so its
+// adjoint is the same map applied to the cotangent. The solve starts from zero
+// (never warm), so the gradient does not depend on which pressure happened to be
+// in the state; float right-hand sides far from 1 are rescaled inside pcg, so
+// tiny cotangents do not underflow. The pressure output is a by-product (and the
+// forward's warm start changes u_new only within the solver tolerance), so it
+// carries no cotangent.
+template <class T>
+SolveReport PressureSolver<T>::project_adjoint(const Context& ctx, MacVelocity<T>& grad_u,
+                                               const SolverOptions& options) {
+  const char* what = "PressureSolver::project_adjoint";
+  const Grid& g = grid();
+  validate(options, what);
+  detail::check_velocity(ctx, grad_u, g, "project_adjoint");
+  static const char* names[3] = {"project_adjoint: grad_u[x]", "project_adjoint: grad_u[y]",
+                                 "project_adjoint: grad_u[z]"};
+  for (int a = 0; a < g.dim; ++a)
+    check_finite(ctx, grad_u[a], names[a]);  // host waits
+  const detail::Exec ex = detail::exec_of(ctx);
+  const detail::PoissonLevelView<T> L = impl_->hier.level(0).view();
+  detail::projection_rhs(ex, L, detail::mac_views(grad_u), T(g.dx), impl_->rhs);
+  SolverOptions cold = options;
+  cold.warm_start = false;
+  const SolveReport rep = impl_->run(ctx, impl_->x, cold, what);
+  for (int a = 0; a < g.dim; ++a)
+    detail::projection_subtract_gradient(ex, L, a, impl_->x, T(1 / g.dx), grad_u[a]);
+  return rep;
+}
+
 template <class T>
 SolveReport PressureSolver<T>::solve(const Context& ctx, const Field<T>& rhs, Field<T>& x,
                                      const SolverOptions& options) {

@@ -182,6 +182,80 @@ void check_symmetric_idempotent(int dim, std::array<int, 3> n) {
 TEST(Projection, SymmetricAndIdempotent2D) {
   check_symmetric_idempotent(2, {12, 10, 1});
 }
+namespace {
+// Transpose test of the adjoint: |<P x, y> - <x, P^T y>| <= 1e-12 |<P x, y>|.
+void check_adjoint_transpose(int dim, std::array<int, 3> n) {
+  Context ctx = Context::cpu();
+  for (const Case& c : kCases) {
+    SCOPED_TRACE(std::string(c.name) + " " + std::to_string(dim) + "D");
+    Grid g = make_grid(dim, n, c);
+    ObstacleMask m;
+    if (c.obstacle) m = make_obstacle(ctx, g);
+    PressureSolver<double> solver(ctx, g, c.obstacle ? &m : nullptr);
+    SolverOptions opt;
+    opt.rel_tol = 1e-14;
+    opt.max_iterations = 2000;
+    Field<double> p(ctx, g);
+    MacVelocity<double> x = random_velocity<double>(ctx, g, 21);
+    MacVelocity<double> y = random_velocity<double>(ctx, g, 22);
+    MacVelocity<double> px(ctx, g), pty(ctx, g);
+    copy(ctx, x, px);
+    copy(ctx, y, pty);
+    solver.project(ctx, px, p, 1.0, opt);
+    const SolveReport rep = solver.project_adjoint(ctx, pty, opt);
+    EXPECT_TRUE(rep.converged);
+    EXPECT_GT(rep.iterations, 0);
+    const double a = mac_dot(ctx, px, y), b = mac_dot(ctx, x, pty);
+    EXPECT_LE(std::abs(a - b), 1e-12 * std::abs(a)) << "<Px,y>=" << a << " <x,P^T y>=" << b;
+  }
+}
+}  // namespace
+
+TEST(ProjectionAdjoint, TransposeTest2D) {
+  check_adjoint_transpose(2, {12, 10, 1});
+}
+TEST(ProjectionAdjoint, TransposeTest3D) {
+  check_adjoint_transpose(3, {8, 6, 6});
+}
+
+// Float adjoint solve of cotangents around 1e-30: the right-hand side is rescaled
+// before the solve, so the gradient is finite and matches the double result.
+TEST(ProjectionAdjoint, TinyFloatCotangentsDoNotUnderflow) {
+  Context ctx = Context::cpu();
+  Grid g = Grid::make_2d(16, 16, 1.0);
+  PressureSolver<float> sf(ctx, g);
+  PressureSolver<double> sd(ctx, g);
+  MacVelocity<double> yd = random_velocity<double>(ctx, g, 5);
+  MacVelocity<float> yf(ctx, g);
+  for (int a = 0; a < 2; ++a) {
+    std::vector<double> v = yd[a].to_vector(ctx);
+    std::vector<float> vf(v.size());
+    for (std::size_t i = 0; i < v.size(); ++i) {
+      v[i] *= 1e-30;
+      vf[i] = float(v[i]);
+    }
+    yd[a].assign(ctx, v);
+    yf[a].assign(ctx, vf);
+  }
+  SolverOptions opt;
+  opt.rel_tol = 1e-5;
+  sf.project_adjoint(ctx, yf, opt);
+  opt.rel_tol = 1e-12;
+  sd.project_adjoint(ctx, yd, opt);
+  for (int a = 0; a < 2; ++a) {
+    ASSERT_TRUE(all_finite(ctx, yf[a]));
+    std::vector<float> f = yf[a].to_vector(ctx);
+    std::vector<double> d = yd[a].to_vector(ctx);
+    double num = 0, den = 0;
+    for (std::size_t i = 0; i < f.size(); ++i) {
+      num += (double(f[i]) - d[i]) * (double(f[i]) - d[i]);
+      den += d[i] * d[i];
+    }
+    EXPECT_GT(den, 0);
+    EXPECT_LE(std::sqrt(num / den), 1e-4);
+  }
+}
+
 TEST(Projection, SymmetricAndIdempotent3D) {
   check_symmetric_idempotent(3, {8, 6, 6});
 }

@@ -62,6 +62,11 @@ class PressureSolver {
   /// 1/dx^2): the building block of the projection's adjoint. On floating regions
   /// the compatible part of rhs is solved and x has zero mean; rhs in solid cells
   /// is ignored and x is 0 there. options.warm_start starts from x.
+  /// Adjoint of project(): grad_u <- P^T grad_u = P grad_u (the projection is
+  /// symmetric), solved from a zero start with the same MGPCG. Returns the adjoint
+  /// solve's report (iterations, residual). Host waits as in project().
+  SolveReport project_adjoint(const Context& ctx, MacVelocity<T>& grad_u,
+                              const SolverOptions& options = {});
   SolveReport solve(const Context& ctx, const Field<T>& rhs, Field<T>& x,
                     const SolverOptions& options = {});
 
