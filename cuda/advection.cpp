@@ -6,9 +6,11 @@
 #include <cstdint>
 #include <string>
 #include <utility>
+#include <vector>
 
 #include "exec.hpp"
 #include "interpolation.hpp"
+#include "scatter.hpp"
 
 namespace dfluid {
 
@@ -51,6 +53,157 @@ DFLUID_HD inline T maccormack_cell(const Source<T>& q, const Source<T>& qhat, co
   interp::stencil_range<T, D>(interp::make_stencil<T, D>(q, xd), q.v, lo, hi);
   return interp::min_of(interp::max_of(corrected, lo), hi);
 }
+
+// ===========================================================================
+// Adjoints (vector-Jacobian products), per sample. Notation: g = cotangent
+// of the output sample, q^ = SL(q; dt), "scatter" = add into the stencil
+// corners (the transpose of a gather), see scatter.hpp for determinism.
+//
+// Semi-Lagrangian, out_s = I(q, x_d) with x_d = x - dtc u(x) (Euler) or
+// x_m = x - dtc/2 u(x), x_d = x - dtc u(x_m) (RK2), I the (bi/tri)linear
+// interpolant with corner values alpha_c q[c] + beta_c:
+//   q-bar[c]  += g * w_c * alpha_c                      (beta is the affine part)
+//   xd-bar_a   = g * dI/dp_a (x_d)   (position_gradient; 0 where clamped)
+//   Euler: u_a-bar at x   += -dtc * xd-bar_a     scattered through u_a's stencil at x
+//   RK2:   u_a-bar at x_m += -dtc * xd-bar_a     scattered through u_a's stencil at x_m,
+//          xm-bar_b = sum_a u_a-bar(x_m) * du_a/dp_b (x_m),
+//          u_b-bar at x   += -dtc/2 * xm-bar_b   scattered through u_b's stencil at x.
+// MacCormack, out_s = clamp(q^_s + (q_s - q~_s)/2, lo_s, hi_s), q~_s = I(q^, x_f)
+// with x_f the forward trace (dtc -> -dtc):
+//   clamp active: out_s is one corner value alpha_c q[c] + beta_c of q's stencil
+//     at x_d (the first minimal / maximal corner, as stencil_range picks it):
+//     q-bar[c] += g alpha_c; the range does not move with x_d (piecewise
+//     constant), so no velocity term;
+//   clamp inactive: q^-bar_s += g, q-bar_s += g/2, and -g/2 goes back through
+//     the SL adjoint of q~ = I(q^, x_f) (into q^-bar and u-bar);
+//   then q^-bar goes back through the SL adjoint of q^ = SL(q; dt).
+// Targets of the sink: 0..2 velocity components, kQ the advected array, kAux q^-bar.
+// ===========================================================================
+
+constexpr int kTargetQ = 3;
+constexpr int kTargetAux = 4;
+
+/// Adds the cotangent `g` of the velocity sampled at p (u_a-bar = ubar[a])
+/// into the velocity gradient (targets 0..D-1).
+template <class T, int D, class Vel, class Sink>
+DFLUID_HD inline void scatter_velocity(const Vel& vel, const T p[3], const T ubar[3], Sink& sink) {
+  for (int a = 0; a < D; ++a) {
+    if (ubar[a] == T(0)) continue;
+    const auto st = interp::make_stencil<T, D>(vel.c[a], p);
+    for (int c = 0; c < interp::Stencil<T, D>::kCorners; ++c)
+      sink.add(a, st.off[c], ubar[a] * st.gradient_weight(c));
+  }
+}
+
+/// Adjoint of out = I(src, departure(x; dtc)) for one sample with cotangent g:
+/// scatters into target `field_target` (src's layout) and, when `with_u`,
+/// into the velocity targets.
+template <class T, int D, class Vel, class Sink>
+DFLUID_HD inline void semi_lagrangian_adjoint_at(const Source<T>& src, const Vel& vel, T dtc,
+                                                 int rk2, int with_u, const T x[3], T g,
+                                                 int field_target, Sink& sink) {
+  if (g == T(0)) return;  // exact: no contribution
+  T u0[3], xm[3], u1[3], xd[3];
+  vel(x, u0);
+  const T* uv = u0;
+  if (rk2) {
+    for (int a = 0; a < 3; ++a)
+      xm[a] = x[a] - T(0.5) * dtc * u0[a];
+    vel(xm, u1);
+    uv = u1;
+  }
+  for (int a = 0; a < 3; ++a)
+    xd[a] = x[a] - dtc * uv[a];
+  const auto st = interp::make_stencil<T, D>(src, xd);
+  for (int c = 0; c < interp::Stencil<T, D>::kCorners; ++c)
+    sink.add(field_target, st.off[c], g * st.gradient_weight(c));
+  if (!with_u) return;
+  T dq[D];
+  interp::position_gradient<T, D>(st, src.v, dq);
+  T ubar[3] = {T(0), T(0), T(0)};
+  for (int a = 0; a < D; ++a)
+    ubar[a] = -dtc * g * dq[a];
+  if (!rk2) {
+    scatter_velocity<T, D>(vel, x, ubar, sink);
+    return;
+  }
+  scatter_velocity<T, D>(vel, xm, ubar, sink);
+  T xmbar[3] = {T(0), T(0), T(0)};
+  for (int a = 0; a < D; ++a) {
+    if (ubar[a] == T(0)) continue;
+    const auto sa = interp::make_stencil<T, D>(vel.c[a], xm);
+    T du[D];
+    interp::position_gradient<T, D>(sa, vel.c[a].v, du);
+    for (int b = 0; b < D; ++b)
+      xmbar[b] += ubar[a] * du[b];
+  }
+  T u0bar[3] = {T(0), T(0), T(0)};
+  for (int b = 0; b < D; ++b)
+    u0bar[b] = T(-0.5) * dtc * xmbar[b];
+  scatter_velocity<T, D>(vel, x, u0bar, sink);
+}
+
+/// Semi-Lagrangian adjoint of one array: cotangent `gout` per sample.
+template <class T, int D, class Vel>
+struct SemiLagrangianAdjoint {
+  Source<T> q;
+  Vel vel;
+  View<const T> gout;
+  T dtc;
+  int rk2, with_u, face_axis, target;
+  template <class Sink>
+  DFLUID_HD void operator()(int i, int j, int k, Sink& sink) const {
+    T x[3];
+    interp::node_position(i, j, k, face_axis, x);
+    semi_lagrangian_adjoint_at<T, D>(q, vel, dtc, rk2, with_u, x, gout(i, j, k), target, sink);
+  }
+};
+
+/// MacCormack corrector adjoint (first stage): q-bar, q^-bar (kAux) and
+/// u-bar through the backward pass; q^-bar then goes through SemiLagrangianAdjoint.
+template <class T, int D, class Vel>
+struct MacCormackAdjoint {
+  Source<T> q, qhat;
+  Vel vel;
+  View<const T> gout;
+  T dtc;
+  int rk2, with_u, clamp, face_axis;
+  template <class Sink>
+  DFLUID_HD void operator()(int i, int j, int k, Sink& sink) const {
+    const T g = gout(i, j, k);
+    if (g == T(0)) return;
+    T x[3];
+    interp::node_position(i, j, k, face_axis, x);
+    if (clamp) {  // recompute the forward value and the clamp range (as maccormack_cell)
+      T xf[3], xd[3];
+      interp::departure_point(vel, x, -dtc, rk2, xf);
+      const T qtilde = interp::sample<T, D>(qhat, xf);
+      const T corrected = qhat.v(i, j, k) + T(0.5) * (q.v(i, j, k) - qtilde);
+      interp::departure_point(vel, x, dtc, rk2, xd);
+      const auto st = interp::make_stencil<T, D>(q, xd);
+      constexpr int kC = interp::Stencil<T, D>::kCorners;
+      T cv[kC];
+      interp::corner_values<T, D>(st, q.v, cv);
+      int clo = 0, chi = 0;  // stencil_range keeps the first extremum (strict comparisons)
+      for (int c = 1; c < kC; ++c) {
+        if (cv[c] < cv[clo]) clo = c;
+        if (cv[chi] < cv[c]) chi = c;
+      }
+      // forward: min_of(max_of(corrected, lo), hi)
+      int active = -1;
+      if (corrected < cv[clo]) active = clo;
+      if (cv[chi] < (active >= 0 ? cv[clo] : corrected)) active = chi;
+      if (active >= 0) {
+        sink.add(kTargetQ, st.off[active], g * st.alpha[active]);
+        return;
+      }
+    }
+    sink.add(kTargetAux, qhat.v.offset(i, j, k), g);
+    sink.add(kTargetQ, q.v.offset(i, j, k), T(0.5) * g);
+    semi_lagrangian_adjoint_at<T, D>(qhat, vel, -dtc, rk2, with_u, x, T(-0.5) * g, kTargetAux,
+                                     sink);
+  }
+};
 
 // ===========================================================================
 // Launches
@@ -132,6 +285,89 @@ void advect_cell_vector(const detail::Exec& ex, const CellVector<T>& q, const Ce
   for (int a = 0; a < D; ++a)
     advect_array<T, D>(ex, q[a].extents(), -1, interp::cell_source(q[a], opt.boundary), vel, dtc,
                        opt, out[a].view(), tmp ? (*tmp)[a].view() : View<T>{});
+}
+
+// ---- adjoint launches ----
+
+/// Adjoint of advect_array: accumulates into gq (q's layout) and, when gu[0]
+/// is set, into the velocity components gu (the sampler's layouts).
+template <class T, int D, class Vel>
+void advect_array_adjoint(const Context& ctx, const detail::Exec& ex, const std::array<int, 3>& ext,
+                          int face_axis, const Source<T>& q, const Vel& vel, T dtc,
+                          const AdvectionOptions& opt, View<const T> gout, View<T> gq,
+                          const std::array<View<T>, 3>& gu) {
+  const int rk2 = opt.backtrace == Backtrace::RK2 ? 1 : 0;
+  const int with_u = gu[0].data ? 1 : 0;
+  std::array<View<T>, detail::kMaxScatterTargets> tg{gu[0], gu[1], gu[2], gq, View<T>{}};
+  if (opt.scheme == AdvectionScheme::SemiLagrangian) {
+    detail::scatter_cells<T>(
+        ctx, ex, ext, tg, 4,
+        SemiLagrangianAdjoint<T, D, Vel>{q, vel, gout, dtc, rk2, with_u, face_axis, kTargetQ});
+    return;
+  }
+  // MacCormack: recompute q^ = SL(q; dt), then the corrector adjoint (into q-bar,
+  // q^-bar and u-bar), then the SL adjoint of q^ with cotangent q^-bar.
+  const Index span = q.v.offset(q.v.nx - 1, q.v.ny - 1, q.v.nz - 1) + 1;
+  Buffer<T> qhat_mem(ctx, span, ctx.memory_space()), qhatbar_mem(ctx, span, ctx.memory_space());
+  const View<T> qhat_v{qhat_mem.data(), q.v.nx, q.v.ny, q.v.nz, q.v.sy, q.v.sz};
+  const View<T> qhatbar_v{qhatbar_mem.data(), q.v.nx, q.v.ny, q.v.nz, q.v.sy, q.v.sz};
+  semi_lagrangian_pass<T, D>(ex, ext, face_axis, q, vel, dtc, rk2, qhat_v);
+  Source<T> qhat = q;
+  qhat.v = qhat_v;
+  tg[kTargetAux] = qhatbar_v;
+  detail::scatter_cells<T>(ctx, ex, ext, tg, 5,
+                           MacCormackAdjoint<T, D, Vel>{q, qhat, vel, gout, dtc, rk2, with_u,
+                                                        opt.maccormack_clamp ? 1 : 0, face_axis});
+  tg[kTargetAux] = View<T>{};
+  detail::scatter_cells<T>(
+      ctx, ex, ext, tg, 4,
+      SemiLagrangianAdjoint<T, D, Vel>{q, vel, qhatbar_v, dtc, rk2, with_u, face_axis, kTargetQ});
+}
+
+template <class T>
+std::array<View<T>, 3> grad_views(MacVelocity<T>* g, int dim) {
+  std::array<View<T>, 3> v{};
+  if (g)
+    for (int a = 0; a < dim; ++a)
+      v[a] = (*g)[a].view();
+  return v;
+}
+template <class T>
+std::array<View<T>, 3> grad_views(CellVector<T>* g, int dim) {
+  std::array<View<T>, 3> v{};
+  if (g)
+    for (int a = 0; a < dim; ++a)
+      v[a] = (*g)[a].view();
+  return v;
+}
+
+template <class T, int D>
+void advect_scalar_adjoint(const Context& ctx, const detail::Exec& ex, const Field<T>& q,
+                           const MacVelocity<T>& u, T dtc, const AdvectionOptions& opt,
+                           const Field<T>& gout, Field<T>& gq, MacVelocity<T>* gu) {
+  advect_array_adjoint<T, D>(ctx, ex, q.extents(), -1, interp::cell_source(q, opt.boundary),
+                             mac_sampler<T, D>(u), dtc, opt, gout.view(), gq.view(),
+                             grad_views(gu, D));
+}
+
+template <class T, int D>
+void advect_mac_adjoint(const Context& ctx, const detail::Exec& ex, const MacVelocity<T>& q,
+                        const MacVelocity<T>& u, T dtc, const AdvectionOptions& opt,
+                        const MacVelocity<T>& gout, MacVelocity<T>& gq, MacVelocity<T>* gu) {
+  const interp::MacSampler<T, D> vel = mac_sampler<T, D>(u);
+  for (int a = 0; a < D; ++a)
+    advect_array_adjoint<T, D>(ctx, ex, q[a].extents(), a, interp::face_source(q[a], a), vel, dtc,
+                               opt, gout[a].view(), gq[a].view(), grad_views(gu, D));
+}
+
+template <class T, int D>
+void advect_cell_vector_adjoint(const Context& ctx, const detail::Exec& ex, const CellVector<T>& q,
+                                const CellVector<T>& u, T dtc, const AdvectionOptions& opt,
+                                const CellVector<T>& gout, CellVector<T>& gq, CellVector<T>* gu) {
+  const interp::CellSampler<T, D> vel = cell_sampler<T, D>(u, opt.boundary);
+  for (int a = 0; a < D; ++a)
+    advect_array_adjoint<T, D>(ctx, ex, q[a].extents(), -1, interp::cell_source(q[a], opt.boundary),
+                               vel, dtc, opt, gout[a].view(), gq[a].view(), grad_views(gu, D));
 }
 
 // ===========================================================================
@@ -403,5 +639,185 @@ void advect(const Context& ctx, const CellVector<T>& q, const CellVector<T>& u, 
 DFLUID_ADVECTION_INST(float)
 DFLUID_ADVECTION_INST(double)
 #undef DFLUID_ADVECTION_INST
+
+// ---- adjoints ----
+
+namespace advection {
+
+/// A gradient array: same grid, location and memory layout (strides) as the
+/// forward array it belongs to (the adjoint scatters with the forward offsets).
+template <class T>
+void check_grad(const Context& ctx, const Field<T>& gr, const std::string& name,
+                const Field<T>& fwd) {
+  check_array(ctx, gr, "advect_adjoint: " + name, fwd.grid(), fwd.location());
+  const View<const T> a = gr.view(), b = fwd.view();
+  if (a.sy != b.sy || a.sz != b.sz)
+    throw InvalidArgument("advect_adjoint: " + name +
+                          " must have the same memory layout (strides) as its forward field");
+}
+
+/// Gradient outputs must not share memory with the inputs they are computed from.
+template <class T>
+void grad_no_overlap(const Field<T>& gr, const std::string& name,
+                     const std::vector<std::pair<const Field<T>*, std::string>>& inputs) {
+  for (const auto& in : inputs)
+    no_overlap(gr, name, *in.first, in.second);
+}
+
+template <class T, class Vec>
+void add_inputs(std::vector<std::pair<const Field<T>*, std::string>>& v, const Vec& f,
+                const char* name, int dim) {
+  for (int a = 0; a < dim; ++a)
+    v.emplace_back(&f[a], comp_name(name, a));
+}
+
+}  // namespace advection
+
+template <class T>
+void advect_adjoint(const Context& ctx, const Field<T>& q, const MacVelocity<T>& u, double dt,
+                    const Field<T>& grad_out, Field<T>& grad_q, MacVelocity<T>* grad_u,
+                    const AdvectionOptions& opt) {
+  using namespace advection;
+  if (q.empty()) throw ShapeMismatch("advect_adjoint: q is empty (not allocated)");
+  const Grid& g = q.grid();
+  check_array(ctx, q, "advect_adjoint: q", g, Location::Cell);
+  check_mac(ctx, u, "advect_adjoint: u", g);
+  check_array(ctx, grad_out, "advect_adjoint: grad_out", g, Location::Cell);
+  check::positive_dt(dt, "advect_adjoint: dt");
+  check_options(opt);
+  std::vector<std::pair<const Field<T>*, std::string>> in{{&q, "q"}, {&grad_out, "grad_out"}};
+  add_inputs(in, u, "u", g.dim);
+  check_grad(ctx, grad_q, "grad_q", q);
+  grad_no_overlap(grad_q, "grad_q", in);
+  if (grad_u)
+    for (int a = 0; a < g.dim; ++a) {
+      check_grad(ctx, (*grad_u)[a], comp_name("grad_u", a), u[a]);
+      grad_no_overlap((*grad_u)[a], comp_name("grad_u", a), in);
+    }
+  const detail::Exec ex = detail::exec_of(ctx);
+  const T dtc = cells_per_velocity<T>(g, dt);
+  switch (g.dim) {
+    case 1:
+      advect_scalar_adjoint<T, 1>(ctx, ex, q, u, dtc, opt, grad_out, grad_q, grad_u);
+      break;
+    case 2:
+      advect_scalar_adjoint<T, 2>(ctx, ex, q, u, dtc, opt, grad_out, grad_q, grad_u);
+      break;
+    default:
+      advect_scalar_adjoint<T, 3>(ctx, ex, q, u, dtc, opt, grad_out, grad_q, grad_u);
+      break;
+  }
+}
+
+template <class T>
+void advect_adjoint(const Context& ctx, const MacVelocity<T>& q, const MacVelocity<T>& u, double dt,
+                    const MacVelocity<T>& grad_out, MacVelocity<T>& grad_q, MacVelocity<T>* grad_u,
+                    const AdvectionOptions& opt) {
+  using namespace advection;
+  if (q[0].empty()) throw ShapeMismatch("advect_adjoint: q is empty (not allocated)");
+  const Grid& g = q.grid();
+  check_mac(ctx, q, "advect_adjoint: q", g);
+  check_mac(ctx, u, "advect_adjoint: u", g);
+  check_mac(ctx, grad_out, "advect_adjoint: grad_out", g);
+  check::positive_dt(dt, "advect_adjoint: dt");
+  check_options(opt);
+  std::vector<std::pair<const Field<T>*, std::string>> in;
+  add_inputs(in, q, "q", g.dim);
+  add_inputs(in, u, "u", g.dim);
+  add_inputs(in, grad_out, "grad_out", g.dim);
+  for (int a = 0; a < g.dim; ++a) {
+    check_grad(ctx, grad_q[a], comp_name("grad_q", a), q[a]);
+    grad_no_overlap(grad_q[a], comp_name("grad_q", a), in);
+    if (grad_u) {
+      check_grad(ctx, (*grad_u)[a], comp_name("grad_u", a), u[a]);
+      grad_no_overlap((*grad_u)[a], comp_name("grad_u", a), in);
+    }
+  }
+  const detail::Exec ex = detail::exec_of(ctx);
+  const T dtc = cells_per_velocity<T>(g, dt);
+  switch (g.dim) {
+    case 1:
+      advect_mac_adjoint<T, 1>(ctx, ex, q, u, dtc, opt, grad_out, grad_q, grad_u);
+      break;
+    case 2:
+      advect_mac_adjoint<T, 2>(ctx, ex, q, u, dtc, opt, grad_out, grad_q, grad_u);
+      break;
+    default:
+      advect_mac_adjoint<T, 3>(ctx, ex, q, u, dtc, opt, grad_out, grad_q, grad_u);
+      break;
+  }
+}
+
+template <class T>
+void advect_adjoint(const Context& ctx, const CellVector<T>& q, const CellVector<T>& u, double dt,
+                    const CellVector<T>& grad_out, CellVector<T>& grad_q, CellVector<T>* grad_u,
+                    const AdvectionOptions& opt) {
+  using namespace advection;
+  if (q[0].empty()) throw ShapeMismatch("advect_adjoint: q is empty (not allocated)");
+  const Grid& g = q.grid();
+  check_cell_vector(ctx, q, "advect_adjoint: q", g);
+  check_cell_vector(ctx, u, "advect_adjoint: u", g);
+  check_cell_vector(ctx, grad_out, "advect_adjoint: grad_out", g);
+  check::positive_dt(dt, "advect_adjoint: dt");
+  check_options(opt);
+  std::vector<std::pair<const Field<T>*, std::string>> in;
+  add_inputs(in, q, "q", g.dim);
+  add_inputs(in, u, "u", g.dim);
+  add_inputs(in, grad_out, "grad_out", g.dim);
+  for (int a = 0; a < g.dim; ++a) {
+    check_grad(ctx, grad_q[a], comp_name("grad_q", a), q[a]);
+    grad_no_overlap(grad_q[a], comp_name("grad_q", a), in);
+    if (grad_u) {
+      check_grad(ctx, (*grad_u)[a], comp_name("grad_u", a), u[a]);
+      grad_no_overlap((*grad_u)[a], comp_name("grad_u", a), in);
+    }
+  }
+  const detail::Exec ex = detail::exec_of(ctx);
+  const T dtc = cells_per_velocity<T>(g, dt);
+  switch (g.dim) {
+    case 1:
+      advect_cell_vector_adjoint<T, 1>(ctx, ex, q, u, dtc, opt, grad_out, grad_q, grad_u);
+      break;
+    case 2:
+      advect_cell_vector_adjoint<T, 2>(ctx, ex, q, u, dtc, opt, grad_out, grad_q, grad_u);
+      break;
+    default:
+      advect_cell_vector_adjoint<T, 3>(ctx, ex, q, u, dtc, opt, grad_out, grad_q, grad_u);
+      break;
+  }
+}
+
+template <class T>
+void advect_adjoint(const Context& ctx, const MacVelocity<T>& u, double dt,
+                    const MacVelocity<T>& grad_out, MacVelocity<T>& grad_u,
+                    const AdvectionOptions& opt) {
+  advect_adjoint(ctx, u, u, dt, grad_out, grad_u, &grad_u, opt);
+}
+
+template <class T>
+void advect_adjoint(const Context& ctx, const CellVector<T>& u, double dt,
+                    const CellVector<T>& grad_out, CellVector<T>& grad_u,
+                    const AdvectionOptions& opt) {
+  advect_adjoint(ctx, u, u, dt, grad_out, grad_u, &grad_u, opt);
+}
+
+#define DFLUID_ADVECTION_ADJOINT_INST(T)                                                           \
+  template void advect_adjoint<T>(const Context&, const Field<T>&, const MacVelocity<T>&, double,  \
+                                  const Field<T>&, Field<T>&, MacVelocity<T>*,                     \
+                                  const AdvectionOptions&);                                        \
+  template void advect_adjoint<T>(const Context&, const MacVelocity<T>&, const MacVelocity<T>&,    \
+                                  double, const MacVelocity<T>&, MacVelocity<T>&, MacVelocity<T>*, \
+                                  const AdvectionOptions&);                                        \
+  template void advect_adjoint<T>(const Context&, const CellVector<T>&, const CellVector<T>&,      \
+                                  double, const CellVector<T>&, CellVector<T>&, CellVector<T>*,    \
+                                  const AdvectionOptions&);                                        \
+  template void advect_adjoint<T>(const Context&, const MacVelocity<T>&, double,                   \
+                                  const MacVelocity<T>&, MacVelocity<T>&,                          \
+                                  const AdvectionOptions&);                                        \
+  template void advect_adjoint<T>(const Context&, const CellVector<T>&, double,                    \
+                                  const CellVector<T>&, CellVector<T>&, const AdvectionOptions&);
+DFLUID_ADVECTION_ADJOINT_INST(float)
+DFLUID_ADVECTION_ADJOINT_INST(double)
+#undef DFLUID_ADVECTION_ADJOINT_INST
 
 }  // namespace dfluid

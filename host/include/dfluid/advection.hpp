@@ -85,4 +85,62 @@ void advect(const Context& ctx, const CellVector<T>& q, const CellVector<T>& u, 
             CellVector<T>& out, const AdvectionOptions& options = {},
             CellVector<T>* scratch = nullptr);
 
+// ---- adjoints (vector-Jacobian products) ----
+//
+// advect_adjoint(inputs of the forward call, grad_out, grad_...) computes the
+// cotangents of the forward inputs given the cotangent grad_out of `out`, and
+// ACCUMULATES them: grad_q += (d out / d q)^T grad_out and
+// grad_u += (d out / d u)^T grad_out. Zero the gradients first for a plain
+// product; leave them as they are to add up several paths (for
+// self-advection both paths are summed into the same gradient).
+//  * Needs only the step's inputs (q, u): departure points, stencils and
+//    MacCormack's q^ are recomputed (principle 3). MacCormack allocates two
+//    temporaries of q's shape per array and call.
+//  * Fixed scalar boundaries make advection affine in q; the adjoint is that
+//    of its linear part. Clamped departure points (non-periodic sides) carry
+//    no position derivative; MacCormack's clamp passes the cotangent to the
+//    stencil corner it selected (first minimal/maximal corner), else through
+//    q^ + (q - q~)/2. At kinks (departure points exactly on a cell
+//    centre/face, clamp ties) the one-sided derivative the forward's branch
+//    took is used.
+//  * Deterministic: bitwise identical gradients run to run on the same device
+//    (CPU: serial scatter; GPU: 64-bit fixed-point integer accumulation, see
+//    cuda/scatter.hpp; absolute resolution about 2^-61 of the sum of all
+//    |contributions|).
+//  * Gradients must have the same grid, location and memory layout as their
+//    forward fields and must not share memory with q, u or grad_out
+//    (InvalidArgument otherwise); grad_q and grad_u may be the same object.
+//    grad_u = nullptr skips the velocity cotangent.
+
+/// Adjoint of advect(q, u) for a cell-centred scalar.
+template <class T>
+void advect_adjoint(const Context& ctx, const Field<T>& q, const MacVelocity<T>& u, double dt,
+                    const Field<T>& grad_out, Field<T>& grad_q, MacVelocity<T>* grad_u,
+                    const AdvectionOptions& options = {});
+
+/// Adjoint of advect(q, u) for a MAC velocity q carried by u (q and u may be
+/// the same object; then pass the same gradient as grad_q and grad_u, or use
+/// the self-advection overload below).
+template <class T>
+void advect_adjoint(const Context& ctx, const MacVelocity<T>& q, const MacVelocity<T>& u, double dt,
+                    const MacVelocity<T>& grad_out, MacVelocity<T>& grad_q, MacVelocity<T>* grad_u,
+                    const AdvectionOptions& options = {});
+
+/// Adjoint of advect(q, u) for a CellVector (see the MAC overload).
+template <class T>
+void advect_adjoint(const Context& ctx, const CellVector<T>& q, const CellVector<T>& u, double dt,
+                    const CellVector<T>& grad_out, CellVector<T>& grad_q, CellVector<T>* grad_u,
+                    const AdvectionOptions& options = {});
+
+/// Self-advection out = advect(u, u): grad_u += (d out / d u)^T grad_out, both
+/// paths (advected field and carrier) summed.
+template <class T>
+void advect_adjoint(const Context& ctx, const MacVelocity<T>& u, double dt,
+                    const MacVelocity<T>& grad_out, MacVelocity<T>& grad_u,
+                    const AdvectionOptions& options = {});
+template <class T>
+void advect_adjoint(const Context& ctx, const CellVector<T>& u, double dt,
+                    const CellVector<T>& grad_out, CellVector<T>& grad_u,
+                    const AdvectionOptions& options = {});
+
 }  // namespace dfluid

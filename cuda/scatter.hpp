@@ -1,0 +1,128 @@
+// Deterministic scatter-add for adjoint kernels.
+//
+// The transpose of an interpolation (a gather) is a scatter: every sample adds
+// weight * cotangent into the 2^D stencil corners it read, and many samples
+// may hit the same corner. Float atomics would make the sums depend on thread
+// order, so gradients would differ from run to run. Instead:
+//
+//  * CPU path: one serial loop over the samples (for_each_cell's fixed
+//    k, j, i order) adding straight into the targets. Exact and deterministic.
+//  * GPU path: contributions are rounded to 64-bit fixed point and summed
+//    with integer atomicAdd (unsigned long long, two's complement), which is
+//    associative, so the result is independent of thread order. The scale is
+//    a power of two chosen from a first pass that sums |contribution| over all
+//    samples (a deterministic reduction): with S = that sum, every partial sum
+//    of any target is bounded by S, and scale = 2^floor(log2(2^61 / S)) keeps
+//    it below 2^61 (headroom for the rounding of each term). The absolute
+//    resolution is S / 2^61 (about 1e-12 of a typical entry on a 128^3 grid).
+//    A last pass converts the integers back and adds them to the targets in
+//    target order. Cost: the cell function runs twice (sum pass + scatter).
+//
+// A cell function is a functor f(i, j, k, sink) calling sink.add(target,
+// offset, value), where offset indexes the target's view (data[offset]).
+// Include only from cuda/*.cpp (see exec.hpp).
+#pragma once
+
+#include <array>
+#include <cmath>
+#include <vector>
+
+#include "dfluid/memory.hpp"
+#include "exec.hpp"
+
+namespace dfluid::detail {
+
+constexpr int kMaxScatterTargets = 5;
+
+/// Sink of a scatter pass: adds into the targets (CPU) or into the
+/// fixed-point accumulators (GPU device code).
+template <class T>
+struct ScatterSink {
+  T* direct[kMaxScatterTargets] = {};
+  unsigned long long* fixed[kMaxScatterTargets] = {};
+  double scale = 1.0;
+  DFLUID_HD DFLUID_FORCEINLINE void add(int target, Index off, T v) const {
+#if defined(__CUDA_ARCH__)
+    const long long q = llrint(double(v) * scale);
+    atomicAdd(fixed[target] + off, static_cast<unsigned long long>(q));
+#else
+    direct[target][off] += v;
+#endif
+  }
+};
+
+/// Sink of the GPU sizing pass: sums |value| (nothing is written).
+template <class T>
+struct AbsSumSink {
+  double s = 0;
+  DFLUID_HD DFLUID_FORCEINLINE void add(int, Index, T v) { s += v < T(0) ? -double(v) : double(v); }
+};
+
+/// Runs f(i, j, k, sink) over the box `ext`, scattering into `targets`
+/// (views; targets may be the same view, contributions then add up). The
+/// targets are accumulated into (+=), never overwritten.
+template <class T, class F>
+void scatter_cells(const Context& ctx, const Exec& ex, const std::array<int, 3>& ext,
+                   const std::array<View<T>, kMaxScatterTargets>& targets, int ntargets, F f) {
+  if (!ex.gpu) {
+    ScatterSink<T> sink;
+    for (int t = 0; t < ntargets; ++t)
+      sink.direct[t] = targets[t].data;
+    for_each_cell(
+        ex, ext, DFLUID_LAMBDA(int i, int j, int k) { f(i, j, k, sink); });
+    return;
+  }
+#if defined(__CUDACC__)
+  const double total = sum_cells(
+      ex, ext, DFLUID_LAMBDA(int i, int j, int k) {
+        AbsSumSink<T> s;
+        f(i, j, k, s);
+        return s.s;
+      });
+  if (!(total > 0)) {
+    if (total != total) {  // NaN cotangent/inputs: keep the NaN visible in the result
+      for (int t = 0; t < ntargets; ++t) {
+        View<T> v = targets[t];
+        if (!v.data) continue;
+        for_each_cell(
+            ex, v.nx, v.ny, v.nz, DFLUID_LAMBDA(int i, int j, int k) { v(i, j, k) += T(NAN); });
+      }
+    }
+    return;  // nothing to add
+  }
+  int e = 0;
+  std::frexp(total, &e);  // total < 2^e
+  ScatterSink<T> sink;
+  sink.scale = std::ldexp(1.0, 61 - e);
+  std::vector<Buffer<unsigned long long>> acc;
+  acc.reserve(ntargets);
+  for (int t = 0; t < ntargets; ++t) {
+    const View<T>& v = targets[t];
+    if (!v.data) {
+      acc.emplace_back();
+      continue;
+    }
+    acc.emplace_back(ctx, v.offset(v.nx - 1, v.ny - 1, v.nz - 1) + 1, MemorySpace::Device);
+    sink.fixed[t] = acc.back().data();
+  }
+  for_each_cell(
+      ex, ext, DFLUID_LAMBDA(int i, int j, int k) { f(i, j, k, sink); });
+  const double inv = 1.0 / sink.scale;
+  for (int t = 0; t < ntargets; ++t) {
+    View<T> v = targets[t];
+    if (!v.data) continue;
+    const unsigned long long* a = sink.fixed[t];
+    for_each_cell(
+        ex, v.nx, v.ny, v.nz, DFLUID_LAMBDA(int i, int j, int k) {
+          v(i, j, k) += T(double(static_cast<long long>(a[v.offset(i, j, k)])) * inv);
+        });
+  }
+  // acc is freed here; the allocator hook's deallocation is stream-ordered
+  // with the kernels above (as for every other temporary of an operator).
+#else
+  (void)ctx;
+  throw CudaError("internal: GPU scatter from a translation unit not compiled by nvcc");
+#endif
+}
+
+}  // namespace dfluid::detail
