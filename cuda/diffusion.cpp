@@ -228,6 +228,106 @@ inline void combine(SolveReport& acc, const SolveReport& r, bool first) {
   acc.converged = acc.converged && r.converged;
 }
 
+// ---- adjoints (vector-Jacobian products; see the derivation in diffusion.hpp) ----
+//
+// With the held entries of q as inputs too, the explicit step's linear part is
+//   out_free = q_free + nu_dt (L q_free + H q_held),   out_held = q_held,
+// where H q_held is the held-neighbour part of laplacian_affine (Fixed side values
+// are constants and drop out). Its transpose, applied to g = grad_out:
+//   gq_free = g_free + nu_dt L g          (L symmetric; held g read as 0)
+//   gq_held = g_held + nu_dt H^T g_free    (laplacian_held_adjoint)
+// Implicit: out_free = A^-1 (q_free + nu_dt H q_held), A = I - nu_dt L, so with
+// w = A^-1 g_free (A symmetric: the same CG solve on the cotangent)
+//   gq_free = w,   gq_held = g_held + nu_dt H^T w.
+
+/// One explicit adjoint entry: (J^T g) at (i, j, k).
+template <class T>
+DFLUID_HD DFLUID_FORCEINLINE T explicit_adjoint_cell(View<const T> g, const LaplacianStencil<T>& s,
+                                                     T nu_dt, int i, int j, int k) {
+  if (stencil_held(s, i, j, k)) return g(i, j, k) + nu_dt * laplacian_held_adjoint(g, s, i, j, k);
+  return g(i, j, k) + nu_dt * laplacian_linear(g, s, i, j, k);
+}
+
+/// grad_in += J^T grad_out on one array.
+template <class T>
+void explicit_adjoint_array(const Exec& ex, const Field<T>& grad_out, const LaplacianStencil<T>& s,
+                            T nu_dt, Field<T>& grad_in) {
+  View<const T> gv = grad_out.view();
+  View<T> iv = grad_in.view();
+  for_each_cell(
+      ex, grad_out.extents(), DFLUID_LAMBDA(int i, int j, int k) {
+        iv(i, j, k) += explicit_adjoint_cell(gv, s, nu_dt, i, j, k);
+      });
+}
+
+/// grad_in += J^T grad_out for the implicit step on one array (one CG solve).
+template <class T>
+SolveReport implicit_adjoint_array(const Context& ctx, const Field<T>& grad_out,
+                                   const LaplacianStencil<T>& s, T nu_dt, Field<T>& grad_in,
+                                   SolverOptions opt, const char* what) {
+  const Exec ex = exec_of(ctx);
+  Field<T> b(ctx, grad_out.grid(), grad_out.location());
+  Field<T> w(ctx, grad_out.grid(), grad_out.location());
+  {
+    View<const T> gv = grad_out.view();
+    View<T> bv = b.view();
+    // Held rows of the operator are the identity and decoupled: b = 0 there keeps
+    // w = 0 on held entries (as in the forward), out of the residual.
+    for_each_cell(
+        ex, b.extents(), DFLUID_LAMBDA(int i, int j, int k) {
+          bv(i, j, k) = stencil_held(s, i, j, k) ? T(0) : gv(i, j, k);
+        });
+  }
+  KrylovWorkspace<T> ws(ctx, grad_out.grid(), grad_out.location());
+  auto apply_A = [&](const Field<T>& in, Field<T>& o) { implicit_operator(ex, in, s, nu_dt, o); };
+  auto apply_M = [&](const Field<T>& r, Field<T>& z) { implicit_jacobi(ex, r, s, nu_dt, z); };
+  opt.warm_start = false;  // w is fresh scratch; grad_in is accumulated into, not a guess
+  SolveReport rep;
+  if (opt.preconditioner == Preconditioner::None)
+    rep = pcg(ctx, apply_A, IdentityPreconditioner{ctx}, b, w, opt, ws, what);
+  else
+    rep = pcg(ctx, apply_A, apply_M, b, w, opt, ws, what);
+  View<const T> gv = grad_out.view();
+  View<const T> wv = w.view();
+  View<T> iv = grad_in.view();
+  for_each_cell(
+      ex, grad_in.extents(), DFLUID_LAMBDA(int i, int j, int k) {
+        if (stencil_held(s, i, j, k))
+          iv(i, j, k) += gv(i, j, k) + nu_dt * laplacian_held_adjoint(wv, s, i, j, k);
+        else
+          iv(i, j, k) += wv(i, j, k);
+      });
+  return rep;
+}
+
+/// dt * sum over free entries of g * lap(q) (the full Laplacian, affine part included).
+template <class T>
+double explicit_nu_gradient_array(const Exec& ex, const Field<T>& q, const Field<T>& g,
+                                  const LaplacianStencil<T>& s, T dt) {
+  View<const T> qv = q.view();
+  View<const T> gv = g.view();
+  return double(dt) * sum_cells(
+                          ex, q.extents(), DFLUID_LAMBDA(int i, int j, int k)->double {
+                            if (stencil_held(s, i, j, k)) return 0.0;
+                            return double(gv(i, j, k)) * double(laplacian_linear(qv, s, i, j, k) +
+                                                                laplacian_affine(qv, s, i, j, k));
+                          });
+}
+
+/// Adjoint arguments: grad_out and grad_in shaped like the forward's fields.
+template <class T>
+void check_adjoint_scalar(const Context& ctx, const Field<T>& grad_out, T nu, T dt,
+                          const Field<T>& grad_in, const char* fn) {
+  const std::string f(fn);
+  check_nu(double(nu), fn);
+  check::positive_dt(double(dt), (f + ": dt").c_str());
+  check::on_grid(grad_out, (f + ": grad_out").c_str(), grad_out.grid(), Location::Cell);
+  check::same_shape(grad_out, (f + ": grad_out").c_str(), grad_in, "grad_q");
+  check::accessible(ctx, grad_out, (f + ": grad_out").c_str());
+  check::accessible(ctx, grad_in, (f + ": grad_q").c_str());
+  check_no_alias(grad_out, grad_in, fn);
+}
+
 }  // namespace detail::diffusion
 
 template <class T>
@@ -307,6 +407,118 @@ SolveReport diffuse_implicit(const Context& ctx, const MacVelocity<T>& u, T nu, 
   return rep;
 }
 
+// ---- adjoints ----
+
+template <class T>
+void diffuse_explicit_adjoint(const Context& ctx, const Field<T>& grad_out, T nu, T dt,
+                              Field<T>& grad_q, const ScalarBoundary& bc) {
+  using namespace detail::diffusion;
+  const char* fn = "diffuse_explicit_adjoint";
+  check_adjoint_scalar(ctx, grad_out, nu, dt, grad_q, fn);
+  check_stable(grad_out.grid(), double(nu), double(dt), fn);
+  explicit_adjoint_array(detail::exec_of(ctx), grad_out,
+                         detail::cell_stencil<T>(grad_out.grid(), bc), T(nu * dt), grad_q);
+}
+
+template <class T>
+void diffuse_explicit_adjoint(const Context& ctx, const CellVector<T>& grad_out, T nu, T dt,
+                              CellVector<T>& grad_q, const ScalarBoundary& bc) {
+  using namespace detail::diffusion;
+  const char* fn = "diffuse_explicit_adjoint(CellVector)";
+  check_vector_args(ctx, grad_out, nu, dt, grad_q, cell_loc, fn);
+  check_stable(grad_out.grid(), double(nu), double(dt), fn);
+  const auto s = detail::cell_stencil<T>(grad_out.grid(), bc);
+  for (int a = 0; a < grad_out.dim(); ++a)
+    explicit_adjoint_array(detail::exec_of(ctx), grad_out[a], s, T(nu * dt), grad_q[a]);
+}
+
+template <class T>
+void diffuse_explicit_adjoint(const Context& ctx, const MacVelocity<T>& grad_out, T nu, T dt,
+                              MacVelocity<T>& grad_u) {
+  using namespace detail::diffusion;
+  const char* fn = "diffuse_explicit_adjoint(MacVelocity)";
+  check_vector_args(ctx, grad_out, nu, dt, grad_u, face_location, fn);
+  const Grid& g = grad_out.grid();
+  check_stable(g, double(nu), double(dt), fn);
+  for (int a = 0; a < g.dim; ++a)
+    explicit_adjoint_array(detail::exec_of(ctx), grad_out[a], detail::face_stencil<T>(g, a),
+                           T(nu * dt), grad_u[a]);
+}
+
+template <class T>
+double diffuse_explicit_nu_gradient(const Context& ctx, const Field<T>& q, T nu, T dt,
+                                    const Field<T>& grad_out, const ScalarBoundary& bc) {
+  using namespace detail::diffusion;
+  const char* fn = "diffuse_explicit_nu_gradient";
+  check_nu(double(nu), fn);
+  check::positive_dt(double(dt), "diffuse_explicit_nu_gradient: dt");
+  check::on_grid(q, "diffuse_explicit_nu_gradient: q", q.grid(), Location::Cell);
+  check::same_shape(grad_out, "diffuse_explicit_nu_gradient: grad_out", q, "q");
+  check::accessible(ctx, q, "diffuse_explicit_nu_gradient: q");
+  check::accessible(ctx, grad_out, "diffuse_explicit_nu_gradient: grad_out");
+  return explicit_nu_gradient_array(detail::exec_of(ctx), q, grad_out,
+                                    detail::cell_stencil<T>(q.grid(), bc), dt);
+}
+
+template <class T>
+double diffuse_explicit_nu_gradient(const Context& ctx, const MacVelocity<T>& u, T nu, T dt,
+                                    const MacVelocity<T>& grad_out) {
+  using namespace detail::diffusion;
+  const char* fn = "diffuse_explicit_nu_gradient(MacVelocity)";
+  check_vector_args(ctx, grad_out, nu, dt, u, face_location, fn);
+  const Grid& g = u.grid();
+  double acc = 0;
+  for (int a = 0; a < g.dim; ++a)
+    acc += explicit_nu_gradient_array(detail::exec_of(ctx), u[a], grad_out[a],
+                                      detail::face_stencil<T>(g, a), dt);
+  return acc;
+}
+
+template <class T>
+SolveReport diffuse_implicit_adjoint(const Context& ctx, const Field<T>& grad_out, T nu, T dt,
+                                     Field<T>& grad_q, const ScalarBoundary& bc,
+                                     const SolverOptions& options) {
+  using namespace detail::diffusion;
+  const char* fn = "diffuse_implicit_adjoint";
+  check_adjoint_scalar(ctx, grad_out, nu, dt, grad_q, fn);
+  validate(options, "diffuse_implicit_adjoint: options");
+  return implicit_adjoint_array(ctx, grad_out, detail::cell_stencil<T>(grad_out.grid(), bc),
+                                T(nu * dt), grad_q, options, fn);
+}
+
+template <class T>
+SolveReport diffuse_implicit_adjoint(const Context& ctx, const CellVector<T>& grad_out, T nu, T dt,
+                                     CellVector<T>& grad_q, const ScalarBoundary& bc,
+                                     const SolverOptions& options) {
+  using namespace detail::diffusion;
+  const char* fn = "diffuse_implicit_adjoint(CellVector)";
+  check_vector_args(ctx, grad_out, nu, dt, grad_q, cell_loc, fn);
+  validate(options, "diffuse_implicit_adjoint(CellVector): options");
+  const auto s = detail::cell_stencil<T>(grad_out.grid(), bc);
+  SolveReport rep;
+  for (int a = 0; a < grad_out.dim(); ++a)
+    combine(rep, implicit_adjoint_array(ctx, grad_out[a], s, T(nu * dt), grad_q[a], options, fn),
+            a == 0);
+  return rep;
+}
+
+template <class T>
+SolveReport diffuse_implicit_adjoint(const Context& ctx, const MacVelocity<T>& grad_out, T nu, T dt,
+                                     MacVelocity<T>& grad_u, const SolverOptions& options) {
+  using namespace detail::diffusion;
+  const char* fn = "diffuse_implicit_adjoint(MacVelocity)";
+  check_vector_args(ctx, grad_out, nu, dt, grad_u, face_location, fn);
+  validate(options, "diffuse_implicit_adjoint(MacVelocity): options");
+  const Grid& g = grad_out.grid();
+  SolveReport rep;
+  for (int a = 0; a < g.dim; ++a)
+    combine(rep,
+            implicit_adjoint_array(ctx, grad_out[a], detail::face_stencil<T>(g, a), T(nu * dt),
+                                   grad_u[a], options, fn),
+            a == 0);
+  return rep;
+}
+
 #define DFLUID_DIFFUSION_INST(T)                                                                   \
   template void diffuse_explicit<T>(const Context&, const Field<T>&, T, T, Field<T>&,              \
                                     const ScalarBoundary&);                                        \
@@ -318,6 +530,24 @@ SolveReport diffuse_implicit(const Context& ctx, const MacVelocity<T>& u, T nu, 
   template SolveReport diffuse_implicit<T>(const Context&, const CellVector<T>&, T, T,             \
                                            CellVector<T>&, const ScalarBoundary&,                  \
                                            const SolverOptions&);                                  \
+  template void diffuse_explicit_adjoint<T>(const Context&, const Field<T>&, T, T, Field<T>&,      \
+                                            const ScalarBoundary&);                                \
+  template void diffuse_explicit_adjoint<T>(const Context&, const CellVector<T>&, T, T,            \
+                                            CellVector<T>&, const ScalarBoundary&);                \
+  template void diffuse_explicit_adjoint<T>(const Context&, const MacVelocity<T>&, T, T,           \
+                                            MacVelocity<T>&);                                      \
+  template double diffuse_explicit_nu_gradient<T>(const Context&, const Field<T>&, T, T,           \
+                                                  const Field<T>&, const ScalarBoundary&);         \
+  template double diffuse_explicit_nu_gradient<T>(const Context&, const MacVelocity<T>&, T, T,     \
+                                                  const MacVelocity<T>&);                          \
+  template SolveReport diffuse_implicit_adjoint<T>(const Context&, const Field<T>&, T, T,          \
+                                                   Field<T>&, const ScalarBoundary&,               \
+                                                   const SolverOptions&);                          \
+  template SolveReport diffuse_implicit_adjoint<T>(const Context&, const CellVector<T>&, T, T,     \
+                                                   CellVector<T>&, const ScalarBoundary&,          \
+                                                   const SolverOptions&);                          \
+  template SolveReport diffuse_implicit_adjoint<T>(const Context&, const MacVelocity<T>&, T, T,    \
+                                                   MacVelocity<T>&, const SolverOptions&);         \
   template SolveReport diffuse_implicit<T>(const Context&, const MacVelocity<T>&, T, T,            \
                                            MacVelocity<T>&, const SolverOptions&);
 DFLUID_DIFFUSION_INST(float)

@@ -219,14 +219,188 @@ void add_source(const Context& ctx, Field<T>& q, const Field<T>& s, T dt,
   add_scaled_cells(ctx, q, s, dt, solid);
 }
 
-#define DFLUID_FORCES_INST(T)                                                                \
-  template void add_buoyancy<T>(const Context&, MacVelocity<T>&, const Field<T>&, T, T, int, \
-                                const ObstacleMask*);                                        \
-  template void add_force<T>(const Context&, MacVelocity<T>&, const MacVelocity<T>&, T,      \
-                             const ObstacleMask*);                                           \
-  template void add_force<T>(const Context&, CellVector<T>&, const CellVector<T>&, T,        \
-                             const ObstacleMask*);                                           \
-  template void add_source<T>(const Context&, Field<T>&, const Field<T>&, T, const ObstacleMask*);
+// ---- adjoints (see forces.hpp) ----
+
+namespace detail::forces {
+
+/// Transpose of the buoyancy sampling at one cell: the sum over the (distinct)
+/// up-axis faces next to cell (i, j, k) that the forward changes of the face's
+/// weight on this cell times g at the face. A gather over at most two faces.
+template <class T>
+DFLUID_HD DFLUID_FORCEINLINE T gather_from_faces(View<const T> g, View<const std::uint8_t> solid,
+                                                 const FaceAxis& fa, int i, int j, int k) {
+  int idx[3] = {i, j, k};
+  const int c = idx[fa.axis];
+  const int nfaces = fa.periodic ? fa.n : fa.n + 1;
+  int faces[2] = {c, c + 1};
+  if (faces[1] >= nfaces) faces[1] -= nfaces;  // periodic wrap (face n is face 0)
+  const int count = faces[1] == faces[0] ? 1 : 2;
+  T acc = 0;
+  for (int t = 0; t < count; ++t) {
+    const int f = faces[t];
+    if (wall_face(fa, f)) continue;
+    idx[fa.axis] = f;
+    if (face_touches_solid(solid, fa, idx[0], idx[1], idx[2])) continue;
+    const FaceCells fc = face_cells(fa, f);
+    double w = 0;
+    if (fc.lo == c) w += fc.w_lo;
+    if (fc.hi == c) w += fc.w_hi;
+    if (w != 0) acc += T(w) * g(idx[0], idx[1], idx[2]);
+  }
+  return acc;
+}
+
+template <class T>
+void check_cells(const Context& ctx, const Field<T>& f, const Grid& g, const char* what) {
+  check::on_grid(f, what, g, Location::Cell);
+  check::accessible(ctx, f, what);
+}
+
+/// grad_s += dt * grad_q on non-solid cells.
+template <class T>
+void add_scaled_cells_adjoint(const Context& ctx, const Field<T>& grad_q, T dt, Field<T>& grad_s,
+                              View<const std::uint8_t> solid) {
+  View<const T> gv = grad_q.view();
+  View<T> sv = grad_s.view();
+  for_each_cell(
+      exec_of(ctx), grad_s.extents(), DFLUID_LAMBDA(int i, int j, int k) {
+        if (solid.data && solid(i, j, k)) return;
+        sv(i, j, k) += dt * gv(i, j, k);
+      });
+}
+
+template <class T>
+void check_buoyancy_args(const Context& ctx, const MacVelocity<T>& grad_u, T dt, int up_axis,
+                         const char* fn) {
+  check::positive_dt(double(dt), (std::string(fn) + ": dt").c_str());
+  check_mac(ctx, grad_u, fn, "grad_u");
+  const int dim = grad_u.grid().dim;
+  if (up_axis < 0 || up_axis >= dim)
+    throw InvalidArgument(std::string(fn) + ": up_axis = " + std::to_string(up_axis) +
+                          " must be in [0, " + std::to_string(dim) + ")");
+}
+
+}  // namespace detail::forces
+
+template <class T>
+void add_buoyancy_adjoint(const Context& ctx, const MacVelocity<T>& grad_u, T coef, T dt,
+                          Field<T>& grad_scalar, int up_axis, const ObstacleMask* obstacles) {
+  using namespace detail::forces;
+  const char* fn = "add_buoyancy_adjoint";
+  if (!std::isfinite(double(coef)))
+    throw InvalidArgument("add_buoyancy_adjoint: coef = " + std::to_string(double(coef)) +
+                          ": the buoyancy coefficient must be finite");
+  check_buoyancy_args(ctx, grad_u, dt, up_axis, fn);
+  const Grid& g = grad_u.grid();
+  check_cells(ctx, grad_scalar, g, "add_buoyancy_adjoint: grad_scalar");
+  View<const std::uint8_t> solid = obstacle_view<T>(ctx, obstacles, g, fn);
+  const FaceAxis fa = face_axis(g, up_axis);
+  View<const T> gv = grad_u[up_axis].view();
+  View<T> sv = grad_scalar.view();
+  const T scale = dt * coef;
+  detail::for_each_cell(
+      detail::exec_of(ctx), grad_scalar.extents(), DFLUID_LAMBDA(int i, int j, int k) {
+        sv(i, j, k) += scale * gather_from_faces(gv, solid, fa, i, j, k);
+      });
+}
+
+template <class T>
+double add_buoyancy_coef_gradient(const Context& ctx, const MacVelocity<T>& grad_u,
+                                  const Field<T>& scalar, T dt, int up_axis,
+                                  const ObstacleMask* obstacles) {
+  using namespace detail::forces;
+  const char* fn = "add_buoyancy_coef_gradient";
+  check_buoyancy_args(ctx, grad_u, dt, up_axis, fn);
+  const Grid& g = grad_u.grid();
+  check_cells(ctx, scalar, g, "add_buoyancy_coef_gradient: scalar");
+  View<const std::uint8_t> solid = obstacle_view<T>(ctx, obstacles, g, fn);
+  const FaceAxis fa = face_axis(g, up_axis);
+  View<const T> gv = grad_u[up_axis].view();
+  View<const T> sv = scalar.view();
+  return double(dt) * detail::sum_cells(
+                          detail::exec_of(ctx), grad_u[up_axis].extents(),
+                          DFLUID_LAMBDA(int i, int j, int k)->double {
+                            const int idx[3] = {i, j, k};
+                            if (wall_face(fa, idx[fa.axis])) return 0.0;
+                            if (face_touches_solid(solid, fa, i, j, k)) return 0.0;
+                            return double(gv(i, j, k)) * double(sample_at_face(sv, fa, i, j, k));
+                          });
+}
+
+template <class T>
+void add_force_adjoint(const Context& ctx, const MacVelocity<T>& grad_u, T dt,
+                       MacVelocity<T>& grad_f, const ObstacleMask* obstacles) {
+  using namespace detail::forces;
+  const char* fn = "add_force_adjoint";
+  check::positive_dt(double(dt), "add_force_adjoint: dt");
+  check_mac(ctx, grad_u, fn, "grad_u");
+  check_mac(ctx, grad_f, fn, "grad_f");
+  const Grid& g = grad_u.grid();
+  if (grad_f.grid() != g)
+    throw ShapeMismatch("add_force_adjoint: grad_f (" + grad_f.grid().describe() +
+                        ") must be on grad_u's grid (" + g.describe() + ")");
+  View<const std::uint8_t> solid = obstacle_view<T>(ctx, obstacles, g, fn);
+  for (int a = 0; a < g.dim; ++a) {
+    const FaceAxis fa = face_axis(g, a);
+    View<const T> gv = grad_u[a].view();
+    View<T> fv = grad_f[a].view();
+    detail::for_each_cell(
+        detail::exec_of(ctx), grad_f[a].extents(), DFLUID_LAMBDA(int i, int j, int k) {
+          if (face_touches_solid(solid, fa, i, j, k)) return;
+          fv(i, j, k) += dt * gv(i, j, k);
+        });
+  }
+}
+
+template <class T>
+void add_force_adjoint(const Context& ctx, const CellVector<T>& grad_u, T dt, CellVector<T>& grad_f,
+                       const ObstacleMask* obstacles) {
+  using namespace detail::forces;
+  const char* fn = "add_force_adjoint(CellVector)";
+  check::positive_dt(double(dt), "add_force_adjoint(CellVector): dt");
+  if (grad_u[0].empty())
+    throw ShapeMismatch("add_force_adjoint(CellVector): grad_u is empty (not allocated)");
+  const Grid& g = grad_u.grid();
+  for (int a = 0; a < g.dim; ++a) {
+    check_cells(ctx, grad_u[a], g, "add_force_adjoint(CellVector): grad_u component");
+    check_cells(ctx, grad_f[a], g, "add_force_adjoint(CellVector): grad_f component");
+  }
+  View<const std::uint8_t> solid = obstacle_view<T>(ctx, obstacles, g, fn);
+  for (int a = 0; a < g.dim; ++a)
+    add_scaled_cells_adjoint(ctx, grad_u[a], dt, grad_f[a], solid);
+}
+
+template <class T>
+void add_source_adjoint(const Context& ctx, const Field<T>& grad_q, T dt, Field<T>& grad_s,
+                        const ObstacleMask* obstacles) {
+  using namespace detail::forces;
+  check::positive_dt(double(dt), "add_source_adjoint: dt");
+  check_cells(ctx, grad_q, grad_q.grid(), "add_source_adjoint: grad_q");
+  check::same_shape(grad_s, "add_source_adjoint: grad_s", grad_q, "grad_q");
+  check::accessible(ctx, grad_s, "add_source_adjoint: grad_s");
+  View<const std::uint8_t> solid =
+      obstacle_view<T>(ctx, obstacles, grad_q.grid(), "add_source_adjoint");
+  add_scaled_cells_adjoint(ctx, grad_q, dt, grad_s, solid);
+}
+
+#define DFLUID_FORCES_INST(T)                                                                      \
+  template void add_buoyancy<T>(const Context&, MacVelocity<T>&, const Field<T>&, T, T, int,       \
+                                const ObstacleMask*);                                              \
+  template void add_force<T>(const Context&, MacVelocity<T>&, const MacVelocity<T>&, T,            \
+                             const ObstacleMask*);                                                 \
+  template void add_force<T>(const Context&, CellVector<T>&, const CellVector<T>&, T,              \
+                             const ObstacleMask*);                                                 \
+  template void add_source<T>(const Context&, Field<T>&, const Field<T>&, T, const ObstacleMask*); \
+  template void add_buoyancy_adjoint<T>(const Context&, const MacVelocity<T>&, T, T, Field<T>&,    \
+                                        int, const ObstacleMask*);                                 \
+  template double add_buoyancy_coef_gradient<T>(const Context&, const MacVelocity<T>&,             \
+                                                const Field<T>&, T, int, const ObstacleMask*);     \
+  template void add_force_adjoint<T>(const Context&, const MacVelocity<T>&, T, MacVelocity<T>&,    \
+                                     const ObstacleMask*);                                         \
+  template void add_force_adjoint<T>(const Context&, const CellVector<T>&, T, CellVector<T>&,      \
+                                     const ObstacleMask*);                                         \
+  template void add_source_adjoint<T>(const Context&, const Field<T>&, T, Field<T>&,               \
+                                      const ObstacleMask*);
 DFLUID_FORCES_INST(float)
 DFLUID_FORCES_INST(double)
 #undef DFLUID_FORCES_INST

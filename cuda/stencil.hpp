@@ -20,6 +20,10 @@
 //                     L is symmetric negative semidefinite (on the free entries);
 //   laplacian_affine  c, the contribution of held neighbours and fixed side values.
 // Held entries have no Laplacian (the operator leaves them alone).
+//   laplacian_held_adjoint  the transpose of the held-neighbour part of c (for
+//                     adjoints: what a held entry's cotangent gathers from the free
+//                     entries that read it). L itself is symmetric, so its transpose
+//                     is laplacian_linear again.
 #pragma once
 
 #include <array>
@@ -145,6 +149,32 @@ DFLUID_HD DFLUID_FORCEINLINE T laplacian_affine(View<const T> q, const Laplacian
         idx[a] = p;
         acc += q(idx[0], idx[1], idx[2]);
       }
+    }
+  }
+  return acc * s.inv_dx2;
+}
+
+/// Transpose of the held-neighbour part of laplacian_affine, at a held entry h:
+/// the sum of w over the free entries whose stencil reads h as a held neighbour,
+/// times 1/dx^2 (0 at free entries). A held node at index 0 along an axis with a
+/// held low side is read only by its neighbour at index 1 along that axis (when
+/// that one is free); likewise at m - 1 on the high side. Entries next to h along
+/// other axes share its boundary index, so they are held too and read nothing.
+/// Linear in w; a gather (each h reads its own neighbours).
+template <class T>
+DFLUID_HD DFLUID_FORCEINLINE T laplacian_held_adjoint(View<const T> w, const LaplacianStencil<T>& s,
+                                                      int i, int j, int k) {
+  if (!stencil_held(s, i, j, k)) return T(0);
+  const int idx[3] = {i, j, k};
+  T acc = 0;
+  for (int a = 0; a < s.dim; ++a) {
+    if (s.periodic[a] || s.m[a] < 2) continue;
+    for (int side = 0; side < 2; ++side) {
+      if (!s.held[a][side] || idx[a] != (side ? s.m[a] - 1 : 0)) continue;
+      int nb[3] = {i, j, k};
+      nb[a] = side ? s.m[a] - 2 : 1;
+      if (stencil_held(s, nb[0], nb[1], nb[2])) continue;
+      acc += w(nb[0], nb[1], nb[2]);
     }
   }
   return acc * s.inv_dx2;

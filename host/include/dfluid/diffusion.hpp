@@ -84,4 +84,58 @@ template <class T>
 SolveReport diffuse_implicit(const Context& ctx, const MacVelocity<T>& u, T nu, T dt,
                              MacVelocity<T>& out, const SolverOptions& options = {});
 
+// ---------------------------------------------------------------------------
+// Adjoints (vector-Jacobian products). Each ACCUMULATES: grad_q += J^T grad_out,
+// where J is the Jacobian of the forward step with respect to its input field
+// (so contributions from several paths add up; zero grad_q first for a plain
+// product). J is the linear part of the step: Fixed side values are constants and
+// do not appear. Held wall-normal MAC faces are inputs too: the forward copies
+// them (out_held = q_held) and free neighbours read them as Dirichlet values, so
+//   grad_q_held = grad_out_held + nu dt / dx^2 * (sum of the adjoint values of
+//                 the free neighbours whose stencils read that held face),
+// where the adjoint value is grad_out (explicit) or w = (I - nu dt L)^-1 grad_out
+// on free entries (implicit). Every adjoint is a gather (each output entry is
+// written by one thread): bitwise deterministic. grad_out and grad_q must not
+// alias (the stencil reads neighbours). Arguments are checked as for the forward
+// (the explicit adjoint refuses the same unstable dt).
+
+/// grad_q += J^T grad_out for diffuse_explicit (same nu, dt, bc as the forward).
+template <class T>
+void diffuse_explicit_adjoint(const Context& ctx, const Field<T>& grad_out, T nu, T dt,
+                              Field<T>& grad_q, const ScalarBoundary& bc = {});
+template <class T>
+void diffuse_explicit_adjoint(const Context& ctx, const CellVector<T>& grad_out, T nu, T dt,
+                              CellVector<T>& grad_q, const ScalarBoundary& bc = {});
+template <class T>
+void diffuse_explicit_adjoint(const Context& ctx, const MacVelocity<T>& grad_out, T nu, T dt,
+                              MacVelocity<T>& grad_u);
+
+/// d<grad_out, diffuse_explicit(q)>/d nu = dt * sum over diffused entries of
+/// grad_out * lap(q) (the full Laplacian: Fixed side values and held faces
+/// included). q is the forward's input. Host wait (a deterministic double sum).
+template <class T>
+double diffuse_explicit_nu_gradient(const Context& ctx, const Field<T>& q, T nu, T dt,
+                                    const Field<T>& grad_out, const ScalarBoundary& bc = {});
+template <class T>
+double diffuse_explicit_nu_gradient(const Context& ctx, const MacVelocity<T>& u, T nu, T dt,
+                                    const MacVelocity<T>& grad_out);
+
+/// grad_q += J^T grad_out for diffuse_implicit. I - nu dt L is symmetric, so this
+/// is the same CG solve (same preconditioner and tolerances, from `options`) on
+/// grad_out restricted to the free entries, followed by one gather. The report is
+/// that solve's (per component combined as for the forward). options.warm_start
+/// is ignored (the solve starts from 0 in scratch memory). Allocates six scratch
+/// fields per call. Throws SolverNotConverged as the forward does.
+template <class T>
+SolveReport diffuse_implicit_adjoint(const Context& ctx, const Field<T>& grad_out, T nu, T dt,
+                                     Field<T>& grad_q, const ScalarBoundary& bc = {},
+                                     const SolverOptions& options = {});
+template <class T>
+SolveReport diffuse_implicit_adjoint(const Context& ctx, const CellVector<T>& grad_out, T nu, T dt,
+                                     CellVector<T>& grad_q, const ScalarBoundary& bc = {},
+                                     const SolverOptions& options = {});
+template <class T>
+SolveReport diffuse_implicit_adjoint(const Context& ctx, const MacVelocity<T>& grad_out, T nu, T dt,
+                                     MacVelocity<T>& grad_u, const SolverOptions& options = {});
+
 }  // namespace dfluid

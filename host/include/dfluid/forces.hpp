@@ -43,4 +43,46 @@ template <class T>
 void add_source(const Context& ctx, Field<T>& q, const Field<T>& s, T dt,
                 const ObstacleMask* obstacles = nullptr);
 
+// ---------------------------------------------------------------------------
+// Adjoints (vector-Jacobian products). Each ACCUMULATES into its gradient
+// argument (grad_x += J^T grad_out), so contributions from several paths add
+// up; zero it first for a plain product. Every update above is in place,
+// u_out = u_in + dt * (...), so the cotangent of the updated field passes through
+// unchanged (grad_u_in = grad_u_out: nothing to call); these functions give the
+// other inputs' gradients. Same dt, coef, up_axis and obstacles as the forward.
+// Each is a gather (one thread per output entry): bitwise deterministic.
+
+/// grad_scalar += dt * coef * S^T grad_u[up_axis], S the forward's face sampling:
+/// each cell gathers from its (at most two) up-axis faces that the forward
+/// changes (not Wall boundary faces, not faces touching solids), with the weight
+/// the face gives that cell (1/2, or 1 on an Open boundary face).
+template <class T>
+void add_buoyancy_adjoint(const Context& ctx, const MacVelocity<T>& grad_u, T coef, T dt,
+                          Field<T>& grad_scalar, int up_axis = 1,
+                          const ObstacleMask* obstacles = nullptr);
+
+/// d<grad_u, add_buoyancy(u, scalar, coef)>/d coef = dt * sum over the faces the
+/// forward changes of grad_u[up_axis] * s_face (scalar: the forward's input).
+/// Host wait (a deterministic double sum).
+template <class T>
+double add_buoyancy_coef_gradient(const Context& ctx, const MacVelocity<T>& grad_u,
+                                  const Field<T>& scalar, T dt, int up_axis = 1,
+                                  const ObstacleMask* obstacles = nullptr);
+
+/// grad_f += dt * grad_u on every face the forward add_force changes (0 added on
+/// faces touching a solid cell).
+template <class T>
+void add_force_adjoint(const Context& ctx, const MacVelocity<T>& grad_u, T dt,
+                       MacVelocity<T>& grad_f, const ObstacleMask* obstacles = nullptr);
+
+/// grad_f += dt * grad_u per component, except in solid cells.
+template <class T>
+void add_force_adjoint(const Context& ctx, const CellVector<T>& grad_u, T dt, CellVector<T>& grad_f,
+                       const ObstacleMask* obstacles = nullptr);
+
+/// grad_s += dt * grad_q, except in solid cells.
+template <class T>
+void add_source_adjoint(const Context& ctx, const Field<T>& grad_q, T dt, Field<T>& grad_s,
+                        const ObstacleMask* obstacles = nullptr);
+
 }  // namespace dfluid
