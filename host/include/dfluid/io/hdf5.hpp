@@ -23,6 +23,13 @@
 // sidecar (<file>.xmf: temporary file, then rename). write() blocks only when
 // `queue_depth` snapshots are already in flight. An error in the thread is
 // re-thrown by the next write(), flush() or close().
+//
+// A run killed at any moment leaves a file in which every snapshot the writer
+// thread finished (e.g. every one before a flush() that returned) is
+// readable: HDF5 metadata reaches the file only at flushes; each snapshot
+// is built as an anonymous group, flushed, then linked into /snapshots and
+// flushed again. The file uses HDF5's default (1.8-compatible) format, so a
+// crashed file opens without h5clear.
 #pragma once
 
 #include <cstdint>
@@ -168,7 +175,8 @@ struct SnapshotInfo {
 
 /// The grid stored in /grid.
 Grid read_grid(const std::string& path);
-/// Every snapshot in the file, by increasing step.
+/// Every complete snapshot in the file, by increasing step. A snapshot that
+/// cannot be opened (the one a killed run was linking when it died) is left out.
 std::vector<SnapshotInfo> list_snapshots(const std::string& path);
 /// The snapshot of `step` (kLatestStep: the last one); IoError if absent.
 SnapshotInfo read_snapshot_info(const std::string& path, std::int64_t step);
