@@ -8,6 +8,8 @@
 #include <CLI/CLI.hpp>
 
 #include <algorithm>
+#include <chrono>
+#include <memory>
 #include <cstdio>
 #include <fstream>
 #include <functional>
@@ -110,6 +112,51 @@ void bench_size(const Context& ctx, const std::string& label, int repeats, doubl
   add("whole step", step_ms, 0, step_its);
 }
 
+// Output cost: the same run with and without an HDF5 snapshot (density,
+// velocity, pressure) every `interval` steps. The writer copies fields and
+// returns; file writes happen on its own thread.
+template <class T>
+void bench_io(const Context& ctx, const std::string& label, int steps, int interval,
+              const std::string& path) {
+  const Grid g = parse_size(label);
+  StepConfig cfg;
+  cfg.buoyancy = 0.1;
+  cfg.pressure.rel_tol = 1e-4;
+  cfg.check_finite = false;
+  double seconds[2] = {0, 0};
+  for (int with_io = 0; with_io < 2; ++with_io) {
+    Simulation<T> sim(ctx, g, cfg);
+    SmokeState<T> st(ctx, g);
+    std::vector<T> rho(g.cells());
+    for (Index i = 0; i < g.cells(); ++i)
+      rho[i] = T((i * 2654435761u) % 1000) / T(1000);
+    st.scalars[0].assign(ctx, rho);
+    sim.step(st);  // warm-up
+    io::WriterOptions wo;
+    wo.interval = interval;
+    std::unique_ptr<io::SnapshotWriter> writer;
+    if (with_io) writer = std::make_unique<io::SnapshotWriter>(path, g, wo);
+    ctx.synchronize();
+    const auto t0 = std::chrono::steady_clock::now();
+    for (int k = 1; k <= steps; ++k) {
+      sim.step(st);
+      if (writer && writer->due(k)) {
+        std::vector<io::NamedField> fields{{"density", st.scalars[0]},
+                                           {"pressure", st.pressure, io::FieldKind::Pressure}};
+        io::add_vector(fields, "velocity", st.velocity);
+        writer->write(ctx, k, k * cfg.dt, cfg.dt, fields);
+      }
+    }
+    if (writer) writer->close();  // includes the last file write
+    ctx.synchronize();
+    seconds[with_io] = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+  }
+  std::printf(
+      "I/O %s, %d steps, snapshot every %d: %.3f s without output, %.3f s with, "
+      "slowdown %.1f%%\n",
+      label.c_str(), steps, interval, seconds[0], seconds[1], 100 * (seconds[1] / seconds[0] - 1));
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -127,6 +174,15 @@ int main(int argc, char** argv) {
   app.add_option("--repeats", repeats, "timed runs per measurement (median)")
       ->check(CLI::Range(1, 1000));
   app.add_option("--json", json, "also write the results as JSON to this file");
+  int io_steps = 0, io_interval = 10;
+  std::string io_path = "dfluid-bench-io.h5";
+  app.add_option("--io-steps", io_steps,
+                 "instead of operator timings: time this many steps with and without HDF5 "
+                 "output (first --sizes entry)")
+      ->check(CLI::Range(0, 100000));
+  app.add_option("--io-interval", io_interval, "steps between snapshots for --io-steps")
+      ->check(CLI::Range(1, 100000));
+  app.add_option("--io-file", io_path, "snapshot file for --io-steps");
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {
@@ -140,6 +196,13 @@ int main(int argc, char** argv) {
       sizes = ctx.on_gpu() ? std::vector<std::string>{"256x256", "1024x1024", "64x64x64",
                                                       "128x128x128", "256x256x256"}
                            : std::vector<std::string>{"256x256", "64x64x64"};
+    if (io_steps > 0) {
+      if (precision == "float")
+        bench_io<float>(ctx, sizes[0], io_steps, io_interval, io_path);
+      else
+        bench_io<double>(ctx, sizes[0], io_steps, io_interval, io_path);
+      return 0;
+    }
     const double copy_gbps = measure_copy_bandwidth(ctx, std::size_t(256) << 20, repeats);
     std::vector<Row> rows;
     for (const auto& s : sizes) {

@@ -12,6 +12,7 @@
 #include "dfluid/field_ops.hpp"
 #include "dfluid/forces.hpp"
 #include "dfluid/grid.hpp"
+#include "dfluid/io/hdf5.hpp"
 #include "dfluid/linear_solver.hpp"
 #include "dfluid/memory.hpp"
 #include "dfluid/projection.hpp"
