@@ -8,6 +8,7 @@
 #include <utility>
 #include <vector>
 
+#include "advection_checks.hpp"
 #include "exec.hpp"
 #include "interpolation.hpp"
 #include "scatter.hpp"
@@ -269,8 +270,8 @@ void advect_scalar(const detail::Exec& ex, const Field<T>& q, const MacVelocity<
 }
 
 template <class T, int D>
-void advect_mac(const detail::Exec& ex, const MacVelocity<T>& q, const MacVelocity<T>& u, T dtc,
-                MacVelocity<T>& out, const AdvectionOptions& opt, MacVelocity<T>* tmp) {
+void advect_vector(const detail::Exec& ex, const MacVelocity<T>& q, const MacVelocity<T>& u, T dtc,
+                   MacVelocity<T>& out, const AdvectionOptions& opt, MacVelocity<T>* tmp) {
   const interp::MacSampler<T, D> vel = mac_sampler<T, D>(u);
   for (int a = 0; a < D; ++a)
     advect_array<T, D>(ex, q[a].extents(), a, interp::face_source(q[a], a), vel, dtc, opt,
@@ -278,9 +279,8 @@ void advect_mac(const detail::Exec& ex, const MacVelocity<T>& q, const MacVeloci
 }
 
 template <class T, int D>
-void advect_cell_vector(const detail::Exec& ex, const CellVector<T>& q, const CellVector<T>& u,
-                        T dtc, CellVector<T>& out, const AdvectionOptions& opt,
-                        CellVector<T>* tmp) {
+void advect_vector(const detail::Exec& ex, const CellVector<T>& q, const CellVector<T>& u, T dtc,
+                   CellVector<T>& out, const AdvectionOptions& opt, CellVector<T>* tmp) {
   const interp::CellSampler<T, D> vel = cell_sampler<T, D>(u, opt.boundary);
   for (int a = 0; a < D; ++a)
     advect_array<T, D>(ex, q[a].extents(), -1, interp::cell_source(q[a], opt.boundary), vel, dtc,
@@ -351,9 +351,9 @@ void advect_scalar_adjoint(const Context& ctx, const detail::Exec& ex, const Fie
 }
 
 template <class T, int D>
-void advect_mac_adjoint(const Context& ctx, const detail::Exec& ex, const MacVelocity<T>& q,
-                        const MacVelocity<T>& u, T dtc, const AdvectionOptions& opt,
-                        const MacVelocity<T>& gout, MacVelocity<T>& gq, MacVelocity<T>* gu) {
+void advect_vector_adjoint(const Context& ctx, const detail::Exec& ex, const MacVelocity<T>& q,
+                           const MacVelocity<T>& u, T dtc, const AdvectionOptions& opt,
+                           const MacVelocity<T>& gout, MacVelocity<T>& gq, MacVelocity<T>* gu) {
   const interp::MacSampler<T, D> vel = mac_sampler<T, D>(u);
   for (int a = 0; a < D; ++a)
     advect_array_adjoint<T, D>(ctx, ex, q[a].extents(), a, interp::face_source(q[a], a), vel, dtc,
@@ -361,85 +361,62 @@ void advect_mac_adjoint(const Context& ctx, const detail::Exec& ex, const MacVel
 }
 
 template <class T, int D>
-void advect_cell_vector_adjoint(const Context& ctx, const detail::Exec& ex, const CellVector<T>& q,
-                                const CellVector<T>& u, T dtc, const AdvectionOptions& opt,
-                                const CellVector<T>& gout, CellVector<T>& gq, CellVector<T>* gu) {
+void advect_vector_adjoint(const Context& ctx, const detail::Exec& ex, const CellVector<T>& q,
+                           const CellVector<T>& u, T dtc, const AdvectionOptions& opt,
+                           const CellVector<T>& gout, CellVector<T>& gq, CellVector<T>* gu) {
   const interp::CellSampler<T, D> vel = cell_sampler<T, D>(u, opt.boundary);
   for (int a = 0; a < D; ++a)
     advect_array_adjoint<T, D>(ctx, ex, q[a].extents(), -1, interp::cell_source(q[a], opt.boundary),
                                vel, dtc, opt, gout[a].view(), gq[a].view(), grad_views(gu, D));
 }
 
-// ===========================================================================
-// Argument checks
-// ===========================================================================
-
-const char* const kAxisName[3] = {"x", "y", "z"};
-
-inline std::string comp_name(const char* base, int a) {
-  return std::string(base) + "[" + kAxisName[a] + "]";
+// The MAC-velocity and cell-vector entry points differ only in the overloads
+// above; these run either kind (checks, MacCormack scratch, dimension dispatch).
+template <class T, class V>
+void advect_vector_entry(const Context& ctx, const V& q, const V& u, double dt, V& out,
+                         const AdvectionOptions& opt, V* scratch) {
+  check_vector_advect<T>(ctx, q, u, out, scratch, dt, opt);
+  const Grid& g = q.grid();
+  V own;
+  V* tmp = nullptr;
+  if (opt.scheme == AdvectionScheme::MacCormack) {
+    if (!scratch) own = V(ctx, g);
+    tmp = scratch ? scratch : &own;
+  }
+  const detail::Exec ex = detail::exec_of(ctx);
+  const T dtc = cells_per_velocity<T>(g, dt);
+  switch (g.dim) {
+    case 1:
+      advect_vector<T, 1>(ex, q, u, dtc, out, opt, tmp);
+      break;
+    case 2:
+      advect_vector<T, 2>(ex, q, u, dtc, out, opt, tmp);
+      break;
+    default:
+      advect_vector<T, 3>(ex, q, u, dtc, out, opt, tmp);
+      break;
+  }
 }
 
-/// Byte range [begin, end) spanned by a field's values.
-template <class T>
-std::pair<std::uintptr_t, std::uintptr_t> byte_range(const Field<T>& f) {
-  const View<const T> v = f.view();
-  const auto b = reinterpret_cast<std::uintptr_t>(f.data());
-  return {b, b + sizeof(T) * std::uintptr_t(v.offset(v.nx - 1, v.ny - 1, v.nz - 1) + 1)};
-}
-
-template <class T>
-void no_overlap(const Field<T>& a, const std::string& name_a, const Field<T>& b,
-                const std::string& name_b) {
-  if (a.empty() || b.empty()) return;
-  auto ra = byte_range(a), rb = byte_range(b);
-  if (ra.first < rb.second && rb.first < ra.second)
-    throw InvalidArgument("advect: " + name_a + " shares memory with " + name_b +
-                          "; advection cannot run in place, pass a separate output field");
-}
-
-/// Common checks of one array (q, out, scratch against q's shape and space).
-template <class T>
-void check_array(const Context& ctx, const Field<T>& f, const std::string& name, const Grid& g,
-                 Location loc) {
-  check::on_grid(f, name.c_str(), g, loc);
-  check::accessible(ctx, f, name.c_str());
-}
-
-template <class T>
-void check_mac(const Context& ctx, const MacVelocity<T>& u, const char* name, const Grid& g) {
-  for (int a = 0; a < g.dim; ++a)
-    check_array(ctx, u[a], comp_name(name, a), g, face_location(a));
-}
-
-template <class T>
-void check_cell_vector(const Context& ctx, const CellVector<T>& u, const char* name,
-                       const Grid& g) {
-  for (int a = 0; a < g.dim; ++a)
-    check_array(ctx, u[a], comp_name(name, a), g, Location::Cell);
-}
-
-inline void check_options(const AdvectionOptions& opt) {
-  if (opt.scheme != AdvectionScheme::SemiLagrangian && opt.scheme != AdvectionScheme::MacCormack)
-    throw InvalidArgument("advect: options.scheme has an unknown value " +
-                          std::to_string(int(opt.scheme)));
-  if (opt.backtrace != Backtrace::Euler && opt.backtrace != Backtrace::RK2)
-    throw InvalidArgument("advect: options.backtrace has an unknown value " +
-                          std::to_string(int(opt.backtrace)));
-  for (int a = 0; a < 3; ++a)
-    for (int s = 0; s < 2; ++s) {
-      const auto k = opt.boundary.kind[a][s];
-      if (k != ScalarBoundaryKind::ZeroGradient && k != ScalarBoundaryKind::Fixed)
-        throw InvalidArgument("advect: options.boundary.kind has an unknown value");
-      if (k == ScalarBoundaryKind::Fixed && !std::isfinite(opt.boundary.value[a][s]))
-        throw InvalidArgument(std::string("advect: options.boundary.value[") + kAxisName[a] + "][" +
-                              (s ? "high" : "low") + "] is not finite");
-    }
-}
-
-template <class T>
-T cells_per_velocity(const Grid& g, double dt) {
-  return T(dt / g.dx);
+template <class T, class V>
+void advect_vector_adjoint_entry(const Context& ctx, const V& q, const V& u, double dt,
+                                 const V& grad_out, V& grad_q, V* grad_u,
+                                 const AdvectionOptions& opt) {
+  check_vector_adjoint<T>(ctx, q, u, grad_out, grad_q, grad_u, dt, opt);
+  const Grid& g = q.grid();
+  const detail::Exec ex = detail::exec_of(ctx);
+  const T dtc = cells_per_velocity<T>(g, dt);
+  switch (g.dim) {
+    case 1:
+      advect_vector_adjoint<T, 1>(ctx, ex, q, u, dtc, opt, grad_out, grad_q, grad_u);
+      break;
+    case 2:
+      advect_vector_adjoint<T, 2>(ctx, ex, q, u, dtc, opt, grad_out, grad_q, grad_u);
+      break;
+    default:
+      advect_vector_adjoint<T, 3>(ctx, ex, q, u, dtc, opt, grad_out, grad_q, grad_u);
+      break;
+  }
 }
 
 }  // namespace advection
@@ -489,7 +466,7 @@ void advect(const Context& ctx, const Field<T>& q, const MacVelocity<T>& u, doub
   if (q.empty()) throw ShapeMismatch("advect: q is empty (not allocated)");
   const Grid& g = q.grid();
   check_array(ctx, q, "advect: q", g, Location::Cell);
-  check_mac(ctx, u, "advect: u", g);
+  check_vector(ctx, u, "advect: u", g);
   check_array(ctx, out, "advect: out", g, Location::Cell);
   check::positive_dt(dt, "advect: dt");
   check_options(opt);
@@ -530,103 +507,13 @@ void advect(const Context& ctx, const Field<T>& q, const MacVelocity<T>& u, doub
 template <class T>
 void advect(const Context& ctx, const MacVelocity<T>& q, const MacVelocity<T>& u, double dt,
             MacVelocity<T>& out, const AdvectionOptions& opt, MacVelocity<T>* scratch) {
-  using namespace advection;
-  if (q[0].empty()) throw ShapeMismatch("advect: q is empty (not allocated)");
-  const Grid& g = q.grid();
-  check_mac(ctx, q, "advect: q", g);
-  check_mac(ctx, u, "advect: u", g);
-  check_mac(ctx, out, "advect: out", g);
-  check::positive_dt(dt, "advect: dt");
-  check_options(opt);
-  for (int a = 0; a < g.dim; ++a)
-    for (int b = 0; b < g.dim; ++b) {
-      no_overlap(out[a], comp_name("out", a), q[b], comp_name("q", b));
-      no_overlap(out[a], comp_name("out", a), u[b], comp_name("u", b));
-      if (a != b) no_overlap(out[a], comp_name("out", a), out[b], comp_name("out", b));
-    }
-  const bool mc = opt.scheme == AdvectionScheme::MacCormack;
-  MacVelocity<T> own;
-  MacVelocity<T>* tmp = nullptr;
-  if (mc) {
-    if (scratch) {
-      check_mac(ctx, *scratch, "advect: scratch", g);
-      for (int a = 0; a < g.dim; ++a)
-        for (int b = 0; b < g.dim; ++b) {
-          const std::string s = comp_name("scratch", a);
-          no_overlap((*scratch)[a], s, q[b], comp_name("q", b));
-          no_overlap((*scratch)[a], s, u[b], comp_name("u", b));
-          no_overlap((*scratch)[a], s, out[b], comp_name("out", b));
-        }
-      tmp = scratch;
-    } else {
-      own = MacVelocity<T>(ctx, g);
-      tmp = &own;
-    }
-  }
-  const detail::Exec ex = detail::exec_of(ctx);
-  const T dtc = cells_per_velocity<T>(g, dt);
-  switch (g.dim) {
-    case 1:
-      advect_mac<T, 1>(ex, q, u, dtc, out, opt, tmp);
-      break;
-    case 2:
-      advect_mac<T, 2>(ex, q, u, dtc, out, opt, tmp);
-      break;
-    default:
-      advect_mac<T, 3>(ex, q, u, dtc, out, opt, tmp);
-      break;
-  }
+  advection::advect_vector_entry<T>(ctx, q, u, dt, out, opt, scratch);
 }
 
 template <class T>
 void advect(const Context& ctx, const CellVector<T>& q, const CellVector<T>& u, double dt,
             CellVector<T>& out, const AdvectionOptions& opt, CellVector<T>* scratch) {
-  using namespace advection;
-  if (q[0].empty()) throw ShapeMismatch("advect: q is empty (not allocated)");
-  const Grid& g = q.grid();
-  check_cell_vector(ctx, q, "advect: q", g);
-  check_cell_vector(ctx, u, "advect: u", g);
-  check_cell_vector(ctx, out, "advect: out", g);
-  check::positive_dt(dt, "advect: dt");
-  check_options(opt);
-  for (int a = 0; a < g.dim; ++a)
-    for (int b = 0; b < g.dim; ++b) {
-      no_overlap(out[a], comp_name("out", a), q[b], comp_name("q", b));
-      no_overlap(out[a], comp_name("out", a), u[b], comp_name("u", b));
-      if (a != b) no_overlap(out[a], comp_name("out", a), out[b], comp_name("out", b));
-    }
-  const bool mc = opt.scheme == AdvectionScheme::MacCormack;
-  CellVector<T> own;
-  CellVector<T>* tmp = nullptr;
-  if (mc) {
-    if (scratch) {
-      check_cell_vector(ctx, *scratch, "advect: scratch", g);
-      for (int a = 0; a < g.dim; ++a)
-        for (int b = 0; b < g.dim; ++b) {
-          const std::string s = comp_name("scratch", a);
-          no_overlap((*scratch)[a], s, q[b], comp_name("q", b));
-          no_overlap((*scratch)[a], s, u[b], comp_name("u", b));
-          no_overlap((*scratch)[a], s, out[b], comp_name("out", b));
-        }
-      tmp = scratch;
-    } else {
-      own = CellVector<T>(ctx, g);
-      tmp = &own;
-    }
-  }
-  const detail::Exec ex = detail::exec_of(ctx);
-  const T dtc = cells_per_velocity<T>(g, dt);
-  switch (g.dim) {
-    case 1:
-      advect_cell_vector<T, 1>(ex, q, u, dtc, out, opt, tmp);
-      break;
-    case 2:
-      advect_cell_vector<T, 2>(ex, q, u, dtc, out, opt, tmp);
-      break;
-    default:
-      advect_cell_vector<T, 3>(ex, q, u, dtc, out, opt, tmp);
-      break;
-  }
+  advection::advect_vector_entry<T>(ctx, q, u, dt, out, opt, scratch);
 }
 
 #define DFLUID_ADVECTION_INST(T)                                                                \
@@ -642,37 +529,6 @@ DFLUID_ADVECTION_INST(double)
 
 // ---- adjoints ----
 
-namespace advection {
-
-/// A gradient array: same grid, location and memory layout (strides) as the
-/// forward array it belongs to (the adjoint scatters with the forward offsets).
-template <class T>
-void check_grad(const Context& ctx, const Field<T>& gr, const std::string& name,
-                const Field<T>& fwd) {
-  check_array(ctx, gr, "advect_adjoint: " + name, fwd.grid(), fwd.location());
-  const View<const T> a = gr.view(), b = fwd.view();
-  if (a.sy != b.sy || a.sz != b.sz)
-    throw InvalidArgument("advect_adjoint: " + name +
-                          " must have the same memory layout (strides) as its forward field");
-}
-
-/// Gradient outputs must not share memory with the inputs they are computed from.
-template <class T>
-void grad_no_overlap(const Field<T>& gr, const std::string& name,
-                     const std::vector<std::pair<const Field<T>*, std::string>>& inputs) {
-  for (const auto& in : inputs)
-    no_overlap(gr, name, *in.first, in.second);
-}
-
-template <class T, class Vec>
-void add_inputs(std::vector<std::pair<const Field<T>*, std::string>>& v, const Vec& f,
-                const char* name, int dim) {
-  for (int a = 0; a < dim; ++a)
-    v.emplace_back(&f[a], comp_name(name, a));
-}
-
-}  // namespace advection
-
 template <class T>
 void advect_adjoint(const Context& ctx, const Field<T>& q, const MacVelocity<T>& u, double dt,
                     const Field<T>& grad_out, Field<T>& grad_q, MacVelocity<T>* grad_u,
@@ -681,7 +537,7 @@ void advect_adjoint(const Context& ctx, const Field<T>& q, const MacVelocity<T>&
   if (q.empty()) throw ShapeMismatch("advect_adjoint: q is empty (not allocated)");
   const Grid& g = q.grid();
   check_array(ctx, q, "advect_adjoint: q", g, Location::Cell);
-  check_mac(ctx, u, "advect_adjoint: u", g);
+  check_vector(ctx, u, "advect_adjoint: u", g);
   check_array(ctx, grad_out, "advect_adjoint: grad_out", g, Location::Cell);
   check::positive_dt(dt, "advect_adjoint: dt");
   check_options(opt);
@@ -713,78 +569,14 @@ template <class T>
 void advect_adjoint(const Context& ctx, const MacVelocity<T>& q, const MacVelocity<T>& u, double dt,
                     const MacVelocity<T>& grad_out, MacVelocity<T>& grad_q, MacVelocity<T>* grad_u,
                     const AdvectionOptions& opt) {
-  using namespace advection;
-  if (q[0].empty()) throw ShapeMismatch("advect_adjoint: q is empty (not allocated)");
-  const Grid& g = q.grid();
-  check_mac(ctx, q, "advect_adjoint: q", g);
-  check_mac(ctx, u, "advect_adjoint: u", g);
-  check_mac(ctx, grad_out, "advect_adjoint: grad_out", g);
-  check::positive_dt(dt, "advect_adjoint: dt");
-  check_options(opt);
-  std::vector<std::pair<const Field<T>*, std::string>> in;
-  add_inputs(in, q, "q", g.dim);
-  add_inputs(in, u, "u", g.dim);
-  add_inputs(in, grad_out, "grad_out", g.dim);
-  for (int a = 0; a < g.dim; ++a) {
-    check_grad(ctx, grad_q[a], comp_name("grad_q", a), q[a]);
-    grad_no_overlap(grad_q[a], comp_name("grad_q", a), in);
-    if (grad_u) {
-      check_grad(ctx, (*grad_u)[a], comp_name("grad_u", a), u[a]);
-      grad_no_overlap((*grad_u)[a], comp_name("grad_u", a), in);
-    }
-  }
-  const detail::Exec ex = detail::exec_of(ctx);
-  const T dtc = cells_per_velocity<T>(g, dt);
-  switch (g.dim) {
-    case 1:
-      advect_mac_adjoint<T, 1>(ctx, ex, q, u, dtc, opt, grad_out, grad_q, grad_u);
-      break;
-    case 2:
-      advect_mac_adjoint<T, 2>(ctx, ex, q, u, dtc, opt, grad_out, grad_q, grad_u);
-      break;
-    default:
-      advect_mac_adjoint<T, 3>(ctx, ex, q, u, dtc, opt, grad_out, grad_q, grad_u);
-      break;
-  }
+  advection::advect_vector_adjoint_entry<T>(ctx, q, u, dt, grad_out, grad_q, grad_u, opt);
 }
 
 template <class T>
 void advect_adjoint(const Context& ctx, const CellVector<T>& q, const CellVector<T>& u, double dt,
                     const CellVector<T>& grad_out, CellVector<T>& grad_q, CellVector<T>* grad_u,
                     const AdvectionOptions& opt) {
-  using namespace advection;
-  if (q[0].empty()) throw ShapeMismatch("advect_adjoint: q is empty (not allocated)");
-  const Grid& g = q.grid();
-  check_cell_vector(ctx, q, "advect_adjoint: q", g);
-  check_cell_vector(ctx, u, "advect_adjoint: u", g);
-  check_cell_vector(ctx, grad_out, "advect_adjoint: grad_out", g);
-  check::positive_dt(dt, "advect_adjoint: dt");
-  check_options(opt);
-  std::vector<std::pair<const Field<T>*, std::string>> in;
-  add_inputs(in, q, "q", g.dim);
-  add_inputs(in, u, "u", g.dim);
-  add_inputs(in, grad_out, "grad_out", g.dim);
-  for (int a = 0; a < g.dim; ++a) {
-    check_grad(ctx, grad_q[a], comp_name("grad_q", a), q[a]);
-    grad_no_overlap(grad_q[a], comp_name("grad_q", a), in);
-    if (grad_u) {
-      check_grad(ctx, (*grad_u)[a], comp_name("grad_u", a), u[a]);
-      grad_no_overlap((*grad_u)[a], comp_name("grad_u", a), in);
-    }
-  }
-  const detail::Exec ex = detail::exec_of(ctx);
-  const T dtc = cells_per_velocity<T>(g, dt);
-  switch (g.dim) {
-    case 1:
-      advect_cell_vector_adjoint<T, 1>(ctx, ex, q, u, dtc, opt, grad_out, grad_q, grad_u);
-      break;
-    case 2:
-      advect_cell_vector_adjoint<T, 2>(ctx, ex, q, u, dtc, opt, grad_out, grad_q, grad_u);
-      break;
-    default:
-      advect_cell_vector_adjoint<T, 3>(ctx, ex, q, u, dtc, opt, grad_out, grad_q, grad_u);
-      break;
-  }
+  advection::advect_vector_adjoint_entry<T>(ctx, q, u, dt, grad_out, grad_q, grad_u, opt);
 }
 
 template <class T>
