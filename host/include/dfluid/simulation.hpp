@@ -10,6 +10,7 @@
 // is on, one reduction per input field.
 #pragma once
 
+#include <memory>
 #include <string>
 #include <vector>
 
@@ -76,6 +77,27 @@ struct StepControls {
   std::vector<const Field<T>*> sources;  ///< per scalar (may be shorter or hold nulls), q += dt * s
 };
 
+/// Cotangent of a SmokeState (no pressure: it is a by-product of the step,
+/// the next step only warm-starts from it).
+template <class T>
+struct SmokeGradient {
+  SmokeGradient() = default;
+  /// Zero-filled velocity and `num_scalars` cell fields on g.
+  SmokeGradient(const Context& ctx, const Grid& g, int num_scalars);
+  MacVelocity<T> velocity;
+  std::vector<Field<T>> scalars;
+};
+
+/// Where step_adjoint accumulates the gradients of the step controls (null:
+/// not wanted). The gradient of a control is accumulated even where that
+/// control is absent from StepControls (the step is linear in it; the
+/// gradient at zero).
+template <class T>
+struct StepControlGradient {
+  MacVelocity<T>* force = nullptr;  ///< += d loss / d force
+  std::vector<Field<T>*> sources;   ///< per scalar (may be shorter or hold nulls)
+};
+
 struct StepReport {
   SolveReport pressure;   ///< the projection's solve (iterations 0 when not run)
   SolveReport diffusion;  ///< the last implicit diffusion solve (if any)
@@ -89,6 +111,21 @@ class Simulation {
 
   /// Advances `state` by one step of config().dt.
   StepReport step(SmokeState<T>& state, const StepControls<T>& controls = {});
+
+  /// Adjoint (vector-Jacobian product) of step(). `input` is the step's INPUT
+  /// state (pressure included: the replay warm-starts from it like the forward)
+  /// and `controls` its controls. On entry `grad` holds the cotangent of the
+  /// step's output (velocity and every scalar); on return the cotangent of the
+  /// step's input (overwritten). Control gradients (control_grad) and the
+  /// buoyancy-coefficient gradient (grad_buoyancy) are ACCUMULATED.
+  /// The forward parts are replayed from `input` into step-local buffers owned by
+  /// the Simulation (allocated on the first call), then the part adjoints run in
+  /// reverse config().order. The report holds the adjoint solves (projection,
+  /// last implicit diffusion). Host waits as in step(); throws as step() for bad
+  /// input, ShapeMismatch for gradients of the wrong shape.
+  StepReport step_adjoint(const SmokeState<T>& input, const StepControls<T>& controls,
+                          SmokeGradient<T>& grad, const StepControlGradient<T>* control_grad = nullptr,
+                          double* grad_buoyancy = nullptr);
 
   const Grid& grid() const { return grid_; }
   const StepConfig& config() const { return config_; }
@@ -110,6 +147,8 @@ class Simulation {
   PressureSolver<T> solver_;
   Field<T> scalar_tmp_, scalar_scratch_;
   MacVelocity<T> velocity_tmp_, velocity_scratch_;
+  struct AdjointScratch;                 // step_adjoint's replay buffers (simulation_adjoint.cpp)
+  std::shared_ptr<AdjointScratch> adj_;  // allocated on the first step_adjoint call
 };
 
 }  // namespace dfluid

@@ -1,0 +1,261 @@
+// Adjoint of one composed simulation step (plain C++ on the public operator API).
+//
+// Principle 3: the adjoint needs only the step's input state. The forward parts
+// are replayed from the input in a step-local work state; before each part whose
+// adjoint reads forward values its input is copied into a per-part snapshot:
+//   AdvectScalars  -> the velocity and every scalar (advect_adjoint's q and u),
+//   AdvectVelocity -> the velocity (self-advection adjoint),
+//   Forces         -> the buoyancy scalar after this step's source (coefficient
+//                     gradient), only when buoyancy is on.
+// Diffusion, projection, sources and forces are linear: their adjoints need no
+// forward values. The replay stops after the last part that needs a snapshot.
+// Then the part adjoints run in reverse config().order:
+//   Project        grad_u <- P grad_u (project_adjoint, a cold MGPCG solve),
+//   Diffuse        grad <- J^T grad (explicit: a gather; implicit: a CG solve),
+//   Forces         reverse of (sources, buoyancy, force): grad_f += dt grad_u;
+//                  grad_coef += <grad_u, dt S q_b>; grad_q_b += dt coef S^T grad_u;
+//                  grad_s_i += dt grad_q_i (grad_u and grad_q pass through),
+//   AdvectVelocity grad_u <- (d adv(u,u)/du)^T grad_u (both paths),
+//   AdvectScalars  grad_u += sum_i (d adv(q_i,u)/du)^T grad_q_i;
+//                  grad_q_i <- (d adv(q_i,u)/dq_i)^T grad_q_i.
+// Every operator adjoint is deterministic; so is this composition (fixed order).
+#include <string>
+#include <utility>
+
+#include "dfluid/advection.hpp"
+#include "dfluid/diffusion.hpp"
+#include "dfluid/field_ops.hpp"
+#include "dfluid/forces.hpp"
+#include "dfluid/simulation.hpp"
+
+namespace dfluid {
+
+namespace {
+
+template <class T>
+void place(const Context& ctx, Field<T>& dst, Field<T>& fresh) {
+  if (dst.owning())
+    std::swap(dst, fresh);
+  else
+    copy(ctx, fresh, dst);
+}
+template <class T>
+void place(const Context& ctx, MacVelocity<T>& dst, MacVelocity<T>& fresh) {
+  for (int a = 0; a < dst.dim(); ++a)
+    place(ctx, dst[a], fresh[a]);
+}
+
+bool needs_snapshot(StepPart p, const StepConfig& c) {
+  return p == StepPart::AdvectScalars || p == StepPart::AdvectVelocity ||
+         (p == StepPart::Forces && c.buoyancy != 0);
+}
+
+}  // namespace
+
+template <class T>
+SmokeGradient<T>::SmokeGradient(const Context& ctx, const Grid& g, int num_scalars)
+    : velocity(ctx, g) {
+  for (int i = 0; i < num_scalars; ++i)
+    scalars.emplace_back(ctx, g, Location::Cell);
+}
+
+template <class T>
+struct Simulation<T>::AdjointScratch {
+  struct Snapshot {
+    MacVelocity<T> u;
+    std::vector<Field<T>> q;
+  };
+  int num_scalars = -1;
+  SmokeState<T> work;
+  std::vector<Snapshot> snaps;  // one per entry of config.order (empty where not needed)
+  MacVelocity<T> grad_u_tmp;
+  Field<T> grad_q_tmp;
+
+  void allocate(const Context& ctx, const Grid& g, const StepConfig& cfg, int ns) {
+    if (num_scalars == ns) return;
+    work = SmokeState<T>(ctx, g, std::vector<std::string>(std::size_t(ns), "q"));
+    snaps.clear();
+    snaps.resize(cfg.order.size());
+    for (std::size_t k = 0; k < cfg.order.size(); ++k) {
+      const StepPart p = cfg.order[k];
+      if (!needs_snapshot(p, cfg)) continue;
+      if (p == StepPart::AdvectScalars || p == StepPart::AdvectVelocity)
+        snaps[k].u = MacVelocity<T>(ctx, g);
+      if (p == StepPart::AdvectScalars)
+        for (int i = 0; i < ns; ++i)
+          snaps[k].q.emplace_back(ctx, g, Location::Cell);
+      if (p == StepPart::Forces) snaps[k].q.emplace_back(ctx, g, Location::Cell);
+    }
+    grad_u_tmp = MacVelocity<T>(ctx, g);
+    grad_q_tmp = Field<T>(ctx, g, Location::Cell);
+    num_scalars = ns;
+  }
+};
+
+template <class T>
+StepReport Simulation<T>::step_adjoint(const SmokeState<T>& input, const StepControls<T>& c,
+                                       SmokeGradient<T>& grad, const StepControlGradient<T>* cg,
+                                       double* grad_buoyancy) {
+  check_inputs(input, c);
+  const int ns = int(input.scalars.size());
+  if (int(grad.scalars.size()) != ns)
+    throw ShapeMismatch("step_adjoint: grad has " + std::to_string(grad.scalars.size()) +
+                        " scalar(s), the state has " + std::to_string(ns));
+  for (int a = 0; a < grid_.dim; ++a)
+    check::same_shape(grad.velocity[a], "grad.velocity", input.velocity[a], "state.velocity");
+  for (int i = 0; i < ns; ++i)
+    check::on_grid(grad.scalars[i], "grad.scalars", grid_, Location::Cell);
+  if (cg) {
+    if (cg->force)
+      for (int a = 0; a < grid_.dim; ++a)
+        check::same_shape((*cg->force)[a], "control_grad.force", input.velocity[a],
+                          "state.velocity");
+    if (int(cg->sources.size()) > ns)
+      throw InvalidArgument("control_grad.sources has " + std::to_string(cg->sources.size()) +
+                            " entries for " + std::to_string(ns) + " scalar(s)");
+    for (const Field<T>* s : cg->sources)
+      if (s) check::on_grid(*s, "control_grad.sources", grid_, Location::Cell);
+  }
+  if (c.force)
+    for (int a = 0; a < grid_.dim; ++a)
+      check::same_shape((*c.force)[a], "controls.force", input.velocity[a], "state.velocity");
+  for (const Field<T>* s : c.sources)
+    if (s) check::on_grid(*s, "controls.sources", grid_, Location::Cell);
+
+  if (!adj_) adj_ = std::make_shared<AdjointScratch>();
+  AdjointScratch& S = *adj_;
+  S.allocate(ctx_, grid_, config_, ns);
+  const auto& order = config_.order;
+  const int nparts = int(order.size());
+  const T dt = T(config_.dt);
+
+  // ---- replay: the input of every part whose adjoint reads forward values ----
+  int last = -1;
+  for (int k = 0; k < nparts; ++k)
+    if (needs_snapshot(order[k], config_)) last = k;
+  if (last >= 0) {
+    SmokeState<T>& w = S.work;
+    copy(ctx_, input.velocity, w.velocity);
+    for (int i = 0; i < ns; ++i)
+      copy(ctx_, input.scalars[i], w.scalars[i]);
+    copy(ctx_, input.pressure, w.pressure);
+    for (int k = 0; k <= last; ++k) {
+      const StepPart p = order[k];
+      auto& snap = S.snaps[k];
+      if (p == StepPart::AdvectScalars || p == StepPart::AdvectVelocity)
+        copy(ctx_, w.velocity, snap.u);
+      if (p == StepPart::AdvectScalars)
+        for (int i = 0; i < ns; ++i)
+          copy(ctx_, w.scalars[i], snap.q[i]);
+      if (p == StepPart::Forces && config_.buoyancy != 0) {
+        const int b = config_.buoyancy_scalar;
+        copy(ctx_, w.scalars[b], snap.q[0]);
+        if (b < int(c.sources.size()) && c.sources[b])
+          add_source(ctx_, snap.q[0], *c.sources[b], dt, obstacles_);
+      }
+      if (k == last) break;  // later parts are not needed
+      switch (p) {
+        case StepPart::AdvectScalars:
+          advect_scalars(w);
+          break;
+        case StepPart::AdvectVelocity:
+          advect_velocity(w);
+          break;
+        case StepPart::Forces:
+          add_forces(w, c);
+          break;
+        case StepPart::Diffuse:
+          diffuse(w);
+          break;
+        case StepPart::Project:
+          solver_.project(ctx_, w.velocity, w.pressure, dt, config_.pressure);
+          break;
+      }
+    }
+  }
+
+  // ---- part adjoints in reverse order ----
+  StepReport report;
+  for (int k = nparts - 1; k >= 0; --k) {
+    const StepPart p = order[k];
+    auto& snap = S.snaps[k];
+    switch (p) {
+      case StepPart::Project:
+        report.pressure = solver_.project_adjoint(ctx_, grad.velocity, config_.pressure);
+        break;
+      case StepPart::Diffuse: {
+        if (config_.diffusion == DiffusionMode::None) break;
+        const bool implicit = config_.diffusion == DiffusionMode::Implicit;
+        if (config_.viscosity > 0) {
+          const T nu = T(config_.viscosity);
+          fill(ctx_, S.grad_u_tmp, T(0));
+          if (implicit)
+            report.diffusion = diffuse_implicit_adjoint(ctx_, grad.velocity, nu, dt, S.grad_u_tmp,
+                                                        config_.diffusion_solver);
+          else
+            diffuse_explicit_adjoint(ctx_, grad.velocity, nu, dt, S.grad_u_tmp);
+          place(ctx_, grad.velocity, S.grad_u_tmp);
+        }
+        if (config_.scalar_diffusivity > 0) {
+          const T kappa = T(config_.scalar_diffusivity);
+          const ScalarBoundary& bc = config_.scalar_advection.boundary;
+          for (int i = 0; i < ns; ++i) {
+            fill(ctx_, S.grad_q_tmp, T(0));
+            if (implicit)
+              report.diffusion = diffuse_implicit_adjoint(
+                  ctx_, grad.scalars[i], kappa, dt, S.grad_q_tmp, bc, config_.diffusion_solver);
+            else
+              diffuse_explicit_adjoint(ctx_, grad.scalars[i], kappa, dt, S.grad_q_tmp, bc);
+            place(ctx_, grad.scalars[i], S.grad_q_tmp);
+          }
+        }
+        break;
+      }
+      case StepPart::Forces: {
+        // forward: sources, then buoyancy, then the force; reversed here.
+        if (cg && cg->force) add_force_adjoint(ctx_, grad.velocity, dt, *cg->force, obstacles_);
+        if (config_.buoyancy != 0) {
+          const int b = config_.buoyancy_scalar;
+          if (grad_buoyancy)
+            *grad_buoyancy += add_buoyancy_coef_gradient(ctx_, grad.velocity, snap.q[0], dt,
+                                                         config_.up_axis, obstacles_);
+          add_buoyancy_adjoint(ctx_, grad.velocity, T(config_.buoyancy), dt, grad.scalars[b],
+                               config_.up_axis, obstacles_);
+        }
+        if (cg)
+          for (std::size_t i = 0; i < cg->sources.size(); ++i)
+            if (cg->sources[i])
+              add_source_adjoint(ctx_, grad.scalars[i], dt, *cg->sources[i], obstacles_);
+        break;
+      }
+      case StepPart::AdvectVelocity:
+        fill(ctx_, S.grad_u_tmp, T(0));
+        advect_adjoint(ctx_, snap.u, config_.dt, grad.velocity, S.grad_u_tmp,
+                       config_.velocity_advection);
+        place(ctx_, grad.velocity, S.grad_u_tmp);
+        break;
+      case StepPart::AdvectScalars:
+        for (int i = 0; i < ns; ++i) {
+          fill(ctx_, S.grad_q_tmp, T(0));
+          advect_adjoint(ctx_, snap.q[i], snap.u, config_.dt, grad.scalars[i], S.grad_q_tmp,
+                         &grad.velocity, config_.scalar_advection);
+          place(ctx_, grad.scalars[i], S.grad_q_tmp);
+        }
+        break;
+    }
+  }
+  return report;
+}
+
+template struct SmokeGradient<float>;
+template struct SmokeGradient<double>;
+template StepReport Simulation<float>::step_adjoint(const SmokeState<float>&,
+                                                    const StepControls<float>&,
+                                                    SmokeGradient<float>&,
+                                                    const StepControlGradient<float>*, double*);
+template StepReport Simulation<double>::step_adjoint(const SmokeState<double>&,
+                                                     const StepControls<double>&,
+                                                     SmokeGradient<double>&,
+                                                     const StepControlGradient<double>*, double*);
+
+}  // namespace dfluid
