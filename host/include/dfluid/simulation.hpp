@@ -124,7 +124,8 @@ class Simulation {
   /// last implicit diffusion). Host waits as in step(); throws as step() for bad
   /// input, ShapeMismatch for gradients of the wrong shape.
   StepReport step_adjoint(const SmokeState<T>& input, const StepControls<T>& controls,
-                          SmokeGradient<T>& grad, const StepControlGradient<T>* control_grad = nullptr,
+                          SmokeGradient<T>& grad,
+                          const StepControlGradient<T>* control_grad = nullptr,
                           double* grad_buoyancy = nullptr);
 
   const Grid& grid() const { return grid_; }
