@@ -122,6 +122,18 @@ void bench_size(const Context& ctx, const std::string& label, int repeats, doubl
   const double step_ms =
       median_ms(ctx, repeats, [&] { step_its = sim.step(st).pressure.iterations; });
   add("whole step", step_ms, 0, step_its);
+  // Adjoint of the same step from the same input state (replays the forward
+  // parts it needs, then runs the part adjoints in reverse), including its
+  // adjoint pressure solve.
+  SmokeGradient<T> grad(ctx, g, int(st.scalars.size()));
+  int adj_its = 0;
+  const double adj_ms = median_ms(ctx, repeats, [&] {
+    fill(ctx, grad.velocity, T(1e-3));
+    fill(ctx, grad.scalars[0], T(1e-3));
+    adj_its = sim.step_adjoint(st, {}, grad).pressure.iterations;
+  });
+  add("step adjoint", adj_ms, 0, adj_its);
+  std::printf("%s: adjoint/forward step time %.2f\n", label.c_str(), adj_ms / step_ms);
 }
 
 // Output cost: the same run with and without an HDF5 snapshot (density,

@@ -16,6 +16,7 @@
 #include "dfluid/linear_solver.hpp"
 #include "dfluid/memory.hpp"
 #include "dfluid/projection.hpp"
+#include "dfluid/rollout.hpp"
 #include "dfluid/simulation.hpp"
 #include "dfluid/timer.hpp"
 #include "dfluid/view.hpp"
