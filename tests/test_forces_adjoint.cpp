@@ -12,31 +12,15 @@
 #include "dfluid/dfluid.hpp"
 #include "dfluid/forces.hpp"
 
+#include "adjoint_test_util.hpp"
+
 using namespace dfluid;
 
 namespace {
 
-template <class T>
-void fill_random(const Context& ctx, Field<T>& f, unsigned seed) {
-  std::mt19937 rng(seed);
-  std::uniform_real_distribution<double> d(-1.0, 1.0);
-  std::vector<T> v(static_cast<std::size_t>(f.size()));
-  for (auto& x : v)
-    x = T(d(rng));
-  f.assign(ctx, v);
-}
-template <class V>
-void fill_random_vec(const Context& ctx, V& u, unsigned seed) {
-  for (int a = 0; a < u.dim(); ++a)
-    fill_random(ctx, u[a], seed * 7 + unsigned(a));
-}
-template <class V>
-double dotv(const Context& ctx, const V& a, const V& b) {
-  double s = 0;
-  for (int c = 0; c < a.dim(); ++c)
-    s += dot(ctx, a[c], b[c]);
-  return s;
-}
+using dfluid::testing::dotv;
+using dfluid::testing::fill_random;
+using dfluid::testing::fill_random_vec;
 
 // Every 5th cell solid (a pattern that hits boundary cells too).
 void set_obstacles(const Context& ctx, ObstacleMask& m) {

@@ -1,0 +1,51 @@
+// Helpers shared by the operator adjoint tests: reproducible random fields and
+// dot products over whole vector fields.
+#pragma once
+
+#include <random>
+#include <vector>
+
+#include "dfluid/dfluid.hpp"
+
+namespace dfluid::testing {
+
+/// Uniform values in [-1, 1) from std::mt19937(seed), x fastest.
+template <class T>
+void fill_random(const Context& ctx, Field<T>& f, unsigned seed) {
+  std::mt19937 rng(seed);
+  std::uniform_real_distribution<double> d(-1.0, 1.0);
+  std::vector<T> v(static_cast<std::size_t>(f.size()));
+  for (auto& x : v)
+    x = T(d(rng));
+  f.assign(ctx, v);
+}
+
+/// Component a of a MacVelocity or CellVector gets seed * 7 + a.
+template <class V>
+void fill_random_vec(const Context& ctx, V& u, unsigned seed) {
+  for (int a = 0; a < u.dim(); ++a)
+    fill_random(ctx, u[a], seed * 7 + unsigned(a));
+}
+
+template <class T>
+void fill_random(const Context& ctx, MacVelocity<T>& u, unsigned seed) {
+  fill_random_vec(ctx, u, seed);
+}
+template <class T>
+void fill_random(const Context& ctx, CellVector<T>& u, unsigned seed) {
+  fill_random_vec(ctx, u, seed);
+}
+
+inline double dotv(const Context& ctx, const Field<double>& a, const Field<double>& b) {
+  return dot(ctx, a, b);
+}
+/// Sum of the component dot products of two MacVelocity or CellVector fields.
+template <class V>
+double dotv(const Context& ctx, const V& a, const V& b) {
+  double s = 0;
+  for (int c = 0; c < a.dim(); ++c)
+    s += dot(ctx, a[c], b[c]);
+  return s;
+}
+
+}  // namespace dfluid::testing
