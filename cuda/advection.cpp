@@ -307,10 +307,15 @@ void advect_array_adjoint(const Context& ctx, const detail::Exec& ex, const std:
   }
   // MacCormack: recompute q^ = SL(q; dt), then the corrector adjoint (into q-bar,
   // q^-bar and u-bar), then the SL adjoint of q^ with cotangent q^-bar.
-  const Index span = q.v.offset(q.v.nx - 1, q.v.ny - 1, q.v.nz - 1) + 1;
-  Buffer<T> qhat_mem(ctx, span, ctx.memory_space()), qhatbar_mem(ctx, span, ctx.memory_space());
-  const View<T> qhat_v{qhat_mem.data(), q.v.nx, q.v.ny, q.v.nz, q.v.sy, q.v.sz};
-  const View<T> qhatbar_v{qhatbar_mem.data(), q.v.nx, q.v.ny, q.v.nz, q.v.sy, q.v.sz};
+  // Two temporaries of q's layout from the context's pool (no allocation once
+  // warmed up); q^-bar accumulates, so it starts at zero.
+  const std::size_t span_bytes =
+      sizeof(T) * std::size_t(q.v.offset(q.v.nx - 1, q.v.ny - 1, q.v.nz - 1) + 1);
+  detail::TempBuffer qhat_mem(ctx, span_bytes), qhatbar_mem(ctx, span_bytes);
+  detail::zero_bytes(ctx, qhatbar_mem.data(), span_bytes, ctx.memory_space());
+  const View<T> qhat_v{static_cast<T*>(qhat_mem.data()), q.v.nx, q.v.ny, q.v.nz, q.v.sy, q.v.sz};
+  const View<T> qhatbar_v{
+      static_cast<T*>(qhatbar_mem.data()), q.v.nx, q.v.ny, q.v.nz, q.v.sy, q.v.sz};
   semi_lagrangian_pass<T, D>(ex, ext, face_axis, q, vel, dtc, rk2, qhat_v);
   Source<T> qhat = q;
   qhat.v = qhat_v;

@@ -119,3 +119,28 @@ TEST(Context, ParsesDevicesAndFallsBack) {
   EXPECT_EQ(c.on_gpu(), cuda_available());
   if (!cuda_available()) EXPECT_THROW(Context::create(Device::Cuda), CudaError);
 }
+
+TEST(Memory, TempBuffersComeFromTheContextPool) {
+  Allocator saved = current_allocator();
+  set_allocator(Allocator{&counting_alloc, &counting_free, nullptr});
+  {
+    Context ctx = Context::cpu();
+    void* first = nullptr;
+    {
+      detail::TempBuffer a(ctx, 1000);
+      first = a.as<void>();
+      EXPECT_EQ(g_allocs, 1);
+    }
+    {
+      detail::TempBuffer b(ctx, 800);  // fits the returned block: reused, no allocation
+      EXPECT_EQ(b.as<void>(), first);
+      detail::TempBuffer c(ctx, 800);  // the block is taken: a second one
+      EXPECT_NE(c.as<void>(), first);
+      EXPECT_EQ(g_allocs, 2);
+    }
+    detail::TempBuffer d(ctx, 4000);  // larger than both: a third
+    EXPECT_EQ(g_allocs, 3);
+  }
+  EXPECT_EQ(g_allocs, 0);  // blocks are freed with the context
+  set_allocator(saved);
+}

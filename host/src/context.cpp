@@ -22,14 +22,19 @@ Device parse_device(const std::string& name) {
 
 const char* to_string(Device d) {
   switch (d) {
-    case Device::Auto: return "auto";
-    case Device::Cuda: return "cuda";
-    case Device::Cpu: return "cpu";
+    case Device::Auto:
+      return "auto";
+    case Device::Cuda:
+      return "cuda";
+    case Device::Cpu:
+      return "cpu";
   }
   return "?";
 }
 
-const char* to_string(MemorySpace s) { return s == MemorySpace::Host ? "host" : "device"; }
+const char* to_string(MemorySpace s) {
+  return s == MemorySpace::Host ? "host" : "device";
+}
 
 bool cuda_available() {
 #if DFLUID_WITH_CUDA
@@ -87,8 +92,10 @@ Context Context::cuda(void* stream, int cuda_device) {
 
 Context Context::create(Device requested, int cuda_device) {
   switch (requested) {
-    case Device::Cpu: return cpu();
-    case Device::Cuda: break;
+    case Device::Cpu:
+      return cpu();
+    case Device::Cuda:
+      break;
     case Device::Auto:
       if (!cuda_available()) {
         cpu_fallback_notice();
@@ -109,9 +116,15 @@ Context Context::create(Device requested, int cuda_device) {
 #endif
 }
 
-Device Context::device() const { return state_->device; }
-void* Context::stream() const { return state_->stream; }
-int Context::cuda_device() const { return state_->cuda_device; }
+Device Context::device() const {
+  return state_->device;
+}
+void* Context::stream() const {
+  return state_->stream;
+}
+int Context::cuda_device() const {
+  return state_->cuda_device;
+}
 
 void Context::synchronize() const {
 #if DFLUID_WITH_CUDA
@@ -138,7 +151,8 @@ namespace detail {
 void* ContextState::scratch(std::size_t bytes) {
   if (bytes > device_scratch_bytes) {
     MemorySpace sp = device == Device::Cuda ? MemorySpace::Device : MemorySpace::Host;
-    if (device_scratch) deallocate_bytes(device_scratch, device_scratch_bytes, sp, scratch_allocator);
+    if (device_scratch)
+      deallocate_bytes(device_scratch, device_scratch_bytes, sp, scratch_allocator);
     scratch_allocator = current_allocator();
     device_scratch = allocate_bytes(bytes, sp);
     device_scratch_bytes = bytes;
@@ -160,6 +174,48 @@ void* ContextState::pinned(std::size_t bytes) {
   return pinned_scratch;
 }
 
+ContextState::TempBlock ContextState::take_temp(std::size_t bytes) {
+  std::lock_guard<std::mutex> lock(scratch_mutex);
+  std::size_t best = temp_free.size();
+  for (std::size_t i = 0; i < temp_free.size(); ++i)
+    if (temp_free[i].bytes >= bytes &&
+        (best == temp_free.size() || temp_free[i].bytes < temp_free[best].bytes))
+      best = i;
+  if (best < temp_free.size()) {
+    TempBlock b = temp_free[best];
+    temp_free.erase(temp_free.begin() + std::ptrdiff_t(best));
+    return b;
+  }
+  MemorySpace sp = device == Device::Cuda ? MemorySpace::Device : MemorySpace::Host;
+  TempBlock b{allocate_bytes(bytes, sp), bytes, current_allocator()};
+  temp_blocks.push_back(b);
+  return b;
+}
+
+void ContextState::give_temp(void* ptr) {
+  std::lock_guard<std::mutex> lock(scratch_mutex);
+  for (const TempBlock& b : temp_blocks)
+    if (b.ptr == ptr) {
+      temp_free.push_back(b);
+      return;
+    }
+}
+
+TempBuffer::TempBuffer(const Context& ctx, std::size_t bytes) {
+  if (bytes == 0) return;
+  state_ = ctx.shared_state();
+  ContextState::TempBlock b = state_->take_temp(bytes);
+  data_ = b.ptr;
+  bytes_ = bytes;
+}
+
+void TempBuffer::release() {
+  if (state_ && data_) state_->give_temp(data_);
+  state_.reset();
+  data_ = nullptr;
+  bytes_ = 0;
+}
+
 ContextState::~ContextState() {
   MemorySpace sp = device == Device::Cuda ? MemorySpace::Device : MemorySpace::Host;
 #if DFLUID_WITH_CUDA
@@ -168,6 +224,8 @@ ContextState::~ContextState() {
   if (owns_stream && stream) cudaStreamDestroy(static_cast<cudaStream_t>(stream));
 #endif
   if (device_scratch) deallocate_bytes(device_scratch, device_scratch_bytes, sp, scratch_allocator);
+  for (const TempBlock& b : temp_blocks)
+    deallocate_bytes(b.ptr, b.bytes, sp, b.allocator);
 }
 
 }  // namespace detail

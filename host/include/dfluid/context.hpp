@@ -45,9 +45,7 @@ class Context {
 
   Device device() const;  ///< Resolved device: Cuda or Cpu, never Auto.
   bool on_gpu() const { return device() == Device::Cuda; }
-  MemorySpace memory_space() const {
-    return on_gpu() ? MemorySpace::Device : MemorySpace::Host;
-  }
+  MemorySpace memory_space() const { return on_gpu() ? MemorySpace::Device : MemorySpace::Host; }
   void* stream() const;  ///< The cudaStream_t as void* (nullptr on the CPU path).
   int cuda_device() const;
   /// Host wait: blocks until all work enqueued on the stream has finished.
@@ -56,6 +54,7 @@ class Context {
   std::string description() const;
 
   detail::ContextState& state() const { return *state_; }
+  std::shared_ptr<detail::ContextState> shared_state() const { return state_; }
 
  private:
   explicit Context(std::shared_ptr<detail::ContextState> s) : state_(std::move(s)) {}

@@ -3,6 +3,7 @@
 #pragma once
 
 #include <cstddef>
+#include <memory>
 #include <utility>
 
 #include "dfluid/config.hpp"
@@ -42,6 +43,51 @@ void zero_bytes(const Context& ctx, void* p, std::size_t bytes, MemorySpace spac
 /// Copies between any two spaces; enqueued on the context stream when a device is involved.
 void copy_bytes(const Context& ctx, void* dst, MemorySpace dst_space, const void* src,
                 MemorySpace src_space, std::size_t bytes);
+/// Temporary memory of an operator, owned by the Context: taken from the
+/// context's free list (allocated through the hook only when no free block is
+/// large enough) and handed back, not freed, when the handle dies. Work on one
+/// context is ordered on its stream, so a block handed back after its last
+/// launch was enqueued is safe for the next launch to reuse; no operator
+/// allocates (or, on the GPU, synchronizes through cudaFree) once warmed up.
+/// Not zero-filled. Blocks are freed with the context.
+class TempBuffer {
+ public:
+  TempBuffer() = default;
+  TempBuffer(const Context& ctx, std::size_t bytes);
+  ~TempBuffer() { release(); }
+  TempBuffer(TempBuffer&& o) noexcept
+      : state_(std::move(o.state_)), data_(o.data_), bytes_(o.bytes_) {
+    o.data_ = nullptr;
+    o.bytes_ = 0;
+  }
+  TempBuffer& operator=(TempBuffer&& o) noexcept {
+    if (this != &o) {
+      release();
+      state_ = std::move(o.state_);
+      data_ = o.data_;
+      bytes_ = o.bytes_;
+      o.data_ = nullptr;
+      o.bytes_ = 0;
+    }
+    return *this;
+  }
+  TempBuffer(const TempBuffer&) = delete;
+  TempBuffer& operator=(const TempBuffer&) = delete;
+
+  void* data() const { return data_; }
+  template <class T>
+  T* as() const {
+    return static_cast<T*>(data_);
+  }
+  std::size_t bytes() const { return bytes_; }
+
+ private:
+  void release();
+  std::shared_ptr<ContextState> state_;
+  void* data_ = nullptr;
+  std::size_t bytes_ = 0;
+};
+
 }  // namespace detail
 
 /// A typed array in one memory space: owning (allocated through the hook) or a
