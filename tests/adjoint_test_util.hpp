@@ -2,6 +2,7 @@
 // dot products over whole vector fields.
 #pragma once
 
+#include <array>
 #include <random>
 #include <vector>
 
@@ -47,5 +48,16 @@ double dotv(const Context& ctx, const V& a, const V& b) {
     s += dot(ctx, a[c], b[c]);
   return s;
 }
+
+/// `g` with boundary kinds b[axis] = {low, high} on each active axis.
+inline Grid with_boundary(Grid g, const std::vector<std::array<BoundaryKind, 2>>& b) {
+  for (int a = 0; a < g.dim; ++a)
+    g.set_boundary(a, b[a][0], b[a][1]);
+  return g;
+}
+
+constexpr auto W = BoundaryKind::Wall;
+constexpr auto O = BoundaryKind::Open;
+constexpr auto P = BoundaryKind::Periodic;
 
 }  // namespace dfluid::testing

@@ -51,15 +51,10 @@ void expect_transpose(const Context& ctx, const V& proto,
   EXPECT_GT(std::abs(lhs), 1e-3) << what;  // a non-degenerate check
 }
 
-Grid with_boundary(Grid g, const std::vector<std::array<BoundaryKind, 2>>& b) {
-  for (int a = 0; a < g.dim; ++a)
-    g.set_boundary(a, b[a][0], b[a][1]);
-  return g;
-}
-
-constexpr auto W = BoundaryKind::Wall;
-constexpr auto O = BoundaryKind::Open;
-constexpr auto P = BoundaryKind::Periodic;
+using dfluid::testing::O;
+using dfluid::testing::P;
+using dfluid::testing::W;
+using dfluid::testing::with_boundary;
 
 std::vector<Grid> mac_grids() {
   std::vector<Grid> gs;

@@ -30,15 +30,10 @@ void set_obstacles(const Context& ctx, ObstacleMask& m) {
   m.assign(ctx, v);
 }
 
-Grid with_boundary(Grid g, const std::vector<std::array<BoundaryKind, 2>>& b) {
-  for (int a = 0; a < g.dim; ++a)
-    g.set_boundary(a, b[a][0], b[a][1]);
-  return g;
-}
-
-constexpr auto W = BoundaryKind::Wall;
-constexpr auto O = BoundaryKind::Open;
-constexpr auto P = BoundaryKind::Periodic;
+using dfluid::testing::O;
+using dfluid::testing::P;
+using dfluid::testing::W;
+using dfluid::testing::with_boundary;
 
 std::vector<Grid> grids() {
   std::vector<Grid> gs;
