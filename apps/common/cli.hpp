@@ -1,0 +1,46 @@
+// Command-line conventions shared by every dfluid app (CLI11):
+//   --device auto|cuda|cpu, --precision float|double, --output DIR, --seed N,
+//   --config FILE (TOML/INI with the same option names), --progress auto|bar|lines|none,
+//   --resume FILE.
+// Exit codes: 0 success; 2 a bad flag or value (one line on stderr naming it); 1 any other
+// failure (one line on stderr); 130 stopped by SIGINT/SIGTERM after saving (see stop_signal).
+#pragma once
+
+#include <CLI/CLI.hpp>
+
+#include <cstdint>
+#include <functional>
+#include <optional>
+#include <string>
+
+#include "dfluid/context.hpp"
+
+namespace dfluid::app {
+
+struct CommonOptions {
+  std::string device = "auto";
+  std::string precision = "float";
+  std::string output;  ///< output folder (each app sets its default)
+  std::uint64_t seed = 1;
+  std::string progress = "auto";
+  std::string resume;  ///< file written by an earlier (interrupted) run; empty: none
+};
+
+/// Adds the common options to `app` (with their defaults shown in --help) and the --config
+/// file option. `with_resume`: also --resume.
+void add_common_options(CLI::App& app, CommonOptions& o, bool with_resume = true);
+
+/// Parses the command line. Returns an exit code when the program should stop now: 0 after
+/// --help, 2 after a parse error (one line on stderr: "<name>: <what> (see --help)").
+/// std::nullopt: parsed, go on.
+std::optional<int> parse_command_line(CLI::App& app, int argc, char** argv, const char* name);
+
+/// Runs `body` and maps exceptions to exit codes: dfluid::InvalidArgument (a bad value that
+/// passed the parser: a missing input file, an inconsistent setting) → 2; any other
+/// std::exception → 1. Each prints one line "<name>: error: <what>" on stderr.
+int run_guarded(const char* name, const std::function<int()>& body);
+
+/// The compute context the options ask for (auto falls back to the CPU with one notice).
+Context make_context(const CommonOptions& o);
+
+}  // namespace dfluid::app

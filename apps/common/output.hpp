@@ -1,0 +1,42 @@
+// Output files of the apps. Every file is written to "<path>.tmp" and renamed into place, so
+// an interrupted or failed run never leaves a half-written file under the final name.
+#pragma once
+
+#include <nlohmann/json.hpp>
+
+#include <string>
+#include <vector>
+
+namespace dfluid::app {
+
+/// Creates `dir` (and parents) when missing; throws InvalidArgument naming it when it cannot
+/// be created or is not a writable folder. Returns dir.
+std::string prepare_output_dir(const std::string& dir);
+
+/// "<dir>/<name>".
+std::string join(const std::string& dir, const std::string& name);
+
+/// Writes `content` to `path` atomically (temporary file, then rename); throws dfluid::Error
+/// naming the path on failure.
+void write_file_atomic(const std::string& path, const std::string& content);
+
+/// Pretty-printed JSON, atomically.
+void write_json(const std::string& path, const nlohmann::json& j);
+
+/// One row per optimizer iteration (iteration 0 = the initial evaluation).
+struct HistoryRow {
+  int iteration = 0;
+  double loss = 0;
+  double grad_norm = 0;
+  double step = 0;      ///< step size taken (0 for iteration 0)
+  int evaluations = 0;  ///< loss/gradient evaluations in the iteration
+  double seconds = 0;   ///< wall time of the iteration
+};
+
+/// CSV with a header line: iteration,loss,grad_norm,step,evaluations,seconds.
+void write_history_csv(const std::string& path, const std::vector<HistoryRow>& rows);
+/// Reads a file written by write_history_csv (for --resume); throws InvalidArgument naming
+/// the file and line on bad content.
+std::vector<HistoryRow> read_history_csv(const std::string& path);
+
+}  // namespace dfluid::app

@@ -1,0 +1,18 @@
+// Graceful stop on Ctrl-C (SIGINT) or SIGTERM: the first signal only sets a flag that the
+// optimization loop polls between iterations (it then finishes the iteration, writes what it
+// found so far and exits with kStoppedExitCode); a second signal ends the process at once
+// (the default action), for a user who does not want to wait.
+#pragma once
+
+namespace dfluid::app {
+
+inline constexpr int kStoppedExitCode = 130;
+
+void install_stop_handlers();
+bool stop_requested();
+/// The signal that asked to stop (0: none).
+int stop_signal();
+/// For tests: behave as if `sig` had arrived.
+void request_stop(int sig);
+
+}  // namespace dfluid::app
