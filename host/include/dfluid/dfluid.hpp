@@ -14,6 +14,7 @@
 #include "dfluid/grid.hpp"
 #include "dfluid/io/hdf5.hpp"
 #include "dfluid/linear_solver.hpp"
+#include "dfluid/optimizer.hpp"
 #include "dfluid/memory.hpp"
 #include "dfluid/projection.hpp"
 #include "dfluid/rollout.hpp"
