@@ -22,7 +22,9 @@ template <class T>
 Objective<T> on_cpu(HostFn fn, int* calls = nullptr) {
   return [fn, calls](const Field<T>& x, Field<T>& grad) {
     if (calls) ++*calls;
-    std::vector<double> xs(x.data(), x.data() + x.size()), gs(xs.size(), 0.0);
+    std::vector<double> xs(std::size_t(x.size())), gs(xs.size(), 0.0);
+    for (std::size_t i = 0; i < xs.size(); ++i)
+      xs[i] = double(x.data()[i]);
     const double f = fn(xs, gs);
     for (std::size_t i = 0; i < gs.size(); ++i)
       grad.data()[i] = T(gs[i]);
@@ -78,7 +80,10 @@ Field<T> make_x(const Context& ctx, const std::vector<double>& v) {
 
 template <class T>
 std::vector<double> values(const Field<T>& x) {
-  return std::vector<double>(x.data(), x.data() + x.size());
+  std::vector<double> v(std::size_t(x.size()));
+  for (std::size_t i = 0; i < v.size(); ++i)
+    v[i] = double(x.data()[i]);
+  return v;
 }
 
 std::vector<double> rosenbrock_start(int n) {
@@ -255,6 +260,41 @@ TYPED_TEST(OptimizerTyped, AdamConvergesOnQuadratic) {
     opt.step(x, on_cpu<T>(q));
   EXPECT_LT(q.error(values(x)), 1e-3);
   EXPECT_LT(q(values(x), g), 1e-6 * f0);
+}
+
+TYPED_TEST(OptimizerTyped, AdamBacksOffFromNonFinitePointsAndKeepsItsMomentsOnFailure) {
+  using T = TypeParam;
+  Quadratic q(4, 10.0);
+  HostFn nan_outside = [&](const std::vector<double>& x, std::vector<double>& g) {
+    const double f = q(x, g);
+    return std::abs(x[0]) <= 1.0 ? f : std::numeric_limits<double>::quiet_NaN();
+  };
+  OptimizerOptions o;
+  o.kind = OptimizerKind::Adam;
+  o.learning_rate = 2.5;  // every value moves by about 2.5: x[0] to 1.75, outside [-1, 1]
+  Optimizer<T> opt(this->ctx, 4, o);
+  Field<T> x = make_x<T>(this->ctx, {-0.75, 0.0, 0.0, 0.0});
+  IterationReport r = opt.step(x, on_cpu<T>(nan_outside));
+  EXPECT_FALSE(r.failed);
+  EXPECT_EQ(r.backtracks, 1);  // then 1.25: x[0] to 0.5
+  EXPECT_EQ(r.step_size, 1.25);
+  EXPECT_NEAR(values(x)[0], 0.5, 1e-6);
+  EXPECT_EQ(opt.save().adam_steps, 1);
+
+  Optimizer<T> stuck(this->ctx, 4, o);
+  Field<T> y = make_x<T>(this->ctx, {1.0, 0.0, 0.0, 0.0});  // on the edge: any move leaves
+  HostFn only_here = [&](const std::vector<double>& x, std::vector<double>& g) {
+    const double f = q(x, g);
+    return x[0] == 1.0 ? f : std::numeric_limits<double>::quiet_NaN();
+  };
+  r = stuck.step(y, on_cpu<T>(only_here));
+  EXPECT_TRUE(r.failed);
+  EXPECT_EQ(r.evaluations, 1 + 1 + o.max_backtracks);
+  EXPECT_EQ(values(y), (std::vector<double>{1.0, 0.0, 0.0, 0.0}));
+  const OptimizerState<T> st = stuck.save();
+  EXPECT_EQ(st.adam_steps, 0);
+  EXPECT_EQ(st.adam_m, std::vector<T>(4, T(0)));
+  EXPECT_EQ(st.adam_v, std::vector<T>(4, T(0)));
 }
 
 TYPED_TEST(OptimizerTyped, AdamFirstStepIsBiasCorrected) {

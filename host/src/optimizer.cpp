@@ -284,19 +284,23 @@ IterationReport Optimizer<T>::step_first_order(Field<T>& x_user, Field<T>& xf,
   r.loss_before = loss_;
   r.gradient_norm = std::sqrt(gnorm2_);
   const bool adam = opt_.kind == OptimizerKind::Adam;
-  double c1 = 1, c2 = 1;
+  detail::AdamStep ap{};
   if (adam) {
-    detail::adam_moments(ctx_, g_, m_, v_, opt_.adam_beta1, opt_.adam_beta2);
-    ++adam_steps_;
-    c1 = 1.0 - std::pow(opt_.adam_beta1, double(adam_steps_));
-    c2 = 1.0 - std::pow(opt_.adam_beta2, double(adam_steps_));
+    const double t = double(adam_steps_ + 1);
+    ap = {0.0,
+          opt_.adam_beta1,
+          opt_.adam_beta2,
+          1.0 - std::pow(opt_.adam_beta1, t),
+          1.0 - std::pow(opt_.adam_beta2, t),
+          opt_.adam_eps};
   }
   double alpha = opt_.learning_rate;
   Eval e{kInf, kInf, false};
   bool found = false;
   for (int b = 0;; ++b) {
     if (adam) {
-      detail::adam_apply(ctx_, x0_, m_, v_, alpha, c1, c2, opt_.adam_eps, xf);
+      ap.alpha = alpha;
+      detail::adam_apply(ctx_, x0_, g_, m_, v_, ap, xf);
     } else {
       copy(ctx_, x0_, xf);
       axpy(ctx_, T(-alpha), g_, xf);
@@ -316,6 +320,10 @@ IterationReport Optimizer<T>::step_first_order(Field<T>& x_user, Field<T>& xf,
     r.loss_after = loss_;
     r.gradient_norm_after = r.gradient_norm;
     return r;
+  }
+  if (adam) {  // the moments advance with the accepted point (g_ is still the old gradient)
+    detail::adam_moments(ctx_, g_, m_, v_, opt_.adam_beta1, opt_.adam_beta2);
+    ++adam_steps_;
   }
   r.step_length = std::sqrt(detail::squared_distance(ctx_, xf, x0_));
   accept(xf, e);

@@ -78,7 +78,8 @@ struct OptimizerOptions {
   int max_backtracks = 20;                ///< back-offs before the search gives up (>= 0)
   /// GradientDescent (and Adam): also back off when the loss rises (plain
   /// decrease test, not Armijo). A non-finite loss or gradient at the new point
-  /// always makes GD and Adam back off.
+  /// always makes GD and Adam back off. Adam's moments advance only when a point
+  /// is accepted.
   bool gd_backtrack = false;
 
   // ---- Adam ----
@@ -213,10 +214,15 @@ namespace detail {
 template <class T>
 void adam_moments(const Context& ctx, const Field<T>& g, Field<T>& m, Field<T>& v, double beta1,
                   double beta2);
-/// x = x0 - alpha * (m / c1) / (sqrt(v / c2) + eps), with c1, c2 the bias corrections.
+/// Scalars of one Adam update: step alpha, bias corrections c1 = 1 - beta1^t, c2 = 1 - beta2^t.
+struct AdamStep {
+  double alpha, beta1, beta2, c1, c2, eps;
+};
+/// x = x0 - alpha * (m' / c1) / (sqrt(v' / c2) + eps) with m', v' the moments that
+/// adam_moments(g, m, v) produces (same arithmetic); m and v themselves are not changed.
 template <class T>
-void adam_apply(const Context& ctx, const Field<T>& x0, const Field<T>& m, const Field<T>& v,
-                double alpha, double c1, double c2, double eps, Field<T>& x);
+void adam_apply(const Context& ctx, const Field<T>& x0, const Field<T>& g, const Field<T>& m,
+                const Field<T>& v, const AdamStep& p, Field<T>& x);
 /// Host wait. Sum over all values of (a - b)^2, in double.
 template <class T>
 double squared_distance(const Context& ctx, const Field<T>& a, const Field<T>& b);
