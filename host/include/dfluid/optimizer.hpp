@@ -12,26 +12,28 @@
 // The app owns the loop: step() performs ONE iteration, so the caller prints
 // progress, stops between iterations (SIGINT), and saves/resumes.
 //
+// clang-format off
 //   Context ctx = Context::create();
-//   Field<float> x(ctx, Grid::make_1d(P, 1.0));            // parameters (controls wrap it)
-//   OptimizerOptions opt;                                  // L-BFGS by default
-//   opt.learning_rate = 0.1;                               // L-BFGS: length of the first trial
-//   step Optimizer<float> optim(ctx, P, opt); auto objective = [&](const Field<float>& xs,
-//   Field<float>& grad) {
-//     return loss_and_gradient(xs, grad);                  // forward + adjoint; writes grad
+//   Field<float> x(ctx, Grid::make_1d(P, 1.0));     // parameters; the controls wrap x.data()
+//   OptimizerOptions opt;                           // L-BFGS by default
+//   opt.learning_rate = 0.1;                        // L-BFGS: length of the first trial step
+//   Optimizer<float> optim(ctx, P, opt);            // optim.restore(state) to resume
+//   Objective<float> objective = [&](const Field<float>& xs, Field<float>& grad) {
+//     return loss_and_gradient(xs, grad);           // forward + adjoint; writes grad, returns loss
 //   };
-//   for (int it = 0; it < iters && !interrupted; ++it) {
+//   for (int it = 0; it < iters && !stop_requested; ++it) {
 //     IterationReport r = optim.step(x, objective);
-//     std::printf("%d loss %g |g| %g evals %d\n", r.iteration, r.loss_after, r.gradient_norm,
-//     r.evaluations); if (r.converged || r.failed) break;
+//     std::printf("%lld loss %g |g| %g\n", (long long)r.iteration, r.loss_after, r.gradient_norm);
+//     if (r.converged || r.failed) break;
 //   }
-//   OptimizerState<float> st = optim.save();               // write to HDF5 with x; later
-//   restore(st)
+//   OptimizerState<float> state = optim.save();     // the app writes it (and x) to its file
+// clang-format on
 //
 // The objective is always called with the caller's x itself (trial points are
 // written into x in place), so fields that wrap x's memory see the trial point.
-// It writes the gradient into `grad` (an optimizer-owned P-value field, the
-// same buffer on every call) and returns the loss. A NaN/Inf loss or gradient,
+// It writes the gradient into `grad` (an optimizer-owned field on
+// Grid::make_1d(P, 1.0), the same buffer on every call, zero-filled before each
+// call so adjoints may accumulate into it) and returns the loss. A NaN/Inf loss or gradient,
 // or a thrown NonFiniteValue, counts as an infinite loss: the line search backs
 // off. Any other exception propagates after x is restored to the iterate it had
 // when step() was called.
@@ -40,6 +42,10 @@
 // (so an L-BFGS iteration usually costs one evaluation). The cache is used only
 // when x is still bitwise equal to that point (checked with one device
 // reduction); a caller who changes x between steps simply pays one evaluation.
+//
+// Host waits per iteration (each a reduction returning a scalar): L-BFGS about
+// 2 * history + 8 plus one per objective call; Adam and gradient descent 3 plus
+// one per objective call. No allocation after construction.
 #pragma once
 
 #include <cstdint>
