@@ -6,23 +6,15 @@
 #include <utility>
 
 #include "dfluid/field_ops.hpp"
+#include "rollout_internal.hpp"
 
 namespace dfluid {
 
 namespace {
 
-template <class T>
-SmokeState<T> clone_shape(const Context& ctx, const SmokeState<T>& s) {
-  return SmokeState<T>(ctx, s.grid(), s.scalar_names);
-}
-
-template <class T>
-void copy_state(const Context& ctx, const SmokeState<T>& src, SmokeState<T>& dst) {
-  copy(ctx, src.velocity, dst.velocity);
-  for (std::size_t i = 0; i < src.scalars.size(); ++i)
-    copy(ctx, src.scalars[i], dst.scalars[i]);
-  copy(ctx, src.pressure, dst.pressure);
-}
+using detail::clone_shape;
+using detail::copy_state;
+using detail::dot_mac;
 
 template <class T>
 bool same_layout(const SmokeState<T>& a, const SmokeState<T>& b) {
@@ -40,14 +32,6 @@ void check_step(const std::string& kind, const std::string& name, int step, int 
     throw InvalidArgument(loss_at(kind, name, step) + ": the step is outside [0, " +
                           std::to_string(n) + "] (state indices of a " + std::to_string(n) +
                           "-step rollout)");
-}
-
-template <class T>
-double dot_mac(const Context& ctx, const MacVelocity<T>& a, const MacVelocity<T>& b) {
-  double s = 0;
-  for (int d = 0; d < a.dim(); ++d)
-    s += dot(ctx, a[d], b[d]);
-  return s;
 }
 
 }  // namespace
@@ -230,32 +214,11 @@ double Rollout<T>::loss(const SmokeState<T>& initial, int n,
 }
 
 template <class T>
-RolloutResult<T> Rollout<T>::run(const SmokeState<T>& initial, int n,
-                                 const std::vector<StepControls<T>>& controls,
-                                 const RolloutLosses<T>& losses, const RolloutOptions& opt) {
-  validate(initial, n, controls, losses);
+double Rollout<T>::effort_terms(int n, const std::vector<StepControls<T>>& controls,
+                                const RolloutLosses<T>& losses, const RolloutOptions& opt,
+                                RolloutResult<T>& r, int ns) {
   const Context& ctx = sim_.context();
   const Grid& g = sim_.grid();
-  const int ns = int(initial.scalars.size());
-  static const StepControls<T> none{};
-  auto ctrl = [&](int k) -> const StepControls<T>& {
-    return controls.empty() ? none : controls[k];
-  };
-
-  RolloutResult<T> r;
-  r.forward_reports.resize(std::size_t(n));
-  r.adjoint_reports.resize(std::size_t(n));
-
-  // ---- forward: save state k before step k ----
-  SmokeState<T> cur = clone_shape(ctx, initial);
-  copy_state(ctx, initial, cur);
-  store_->clear();
-  for (int k = 0; k < n; ++k) {
-    store_->save(k, cur);
-    r.forward_reports[k] = sim_.step(cur, ctrl(k));
-  }
-
-  // ---- gradients of the controls' effort terms ----
   if (opt.force_gradients)
     for (int k = 0; k < n; ++k)
       r.grad_force.emplace_back(ctx, g);
@@ -286,6 +249,67 @@ RolloutResult<T> Rollout<T>::run(const SmokeState<T>& initial, int n,
             axpy(ctx, T(losses.source_effort), *c.sources[i], r.grad_source[k][i]);
         }
   }
+  return effort;
+}
+
+template <class T>
+double Rollout<T>::reverse_step(int k, const SmokeState<T>& input, const StepControls<T>& controls,
+                                const RolloutLosses<T>& losses, const RolloutOptions& opt,
+                                SmokeGradient<T>& grad, double* grad_buoyancy,
+                                RolloutResult<T>& r) {
+  const Context& ctx = sim_.context();
+  const int ns = int(input.scalars.size());
+  StepControlGradient<T> cg;
+  if (opt.force_gradients) cg.force = &r.grad_force[k];
+  if (opt.source_gradients)
+    for (int i = 0; i < ns; ++i)
+      cg.sources.push_back(&r.grad_source[k][i]);
+  try {
+    r.adjoint_reports[k] = sim_.step_adjoint(input, controls, grad, &cg,
+                                             opt.buoyancy_gradient ? grad_buoyancy : nullptr);
+  } catch (const NonFiniteValue& e) {
+    throw NonFiniteValue("rollout adjoint of step " + std::to_string(k) + ": " + e.what());
+  }
+  if (opt.check_finite) {
+    const std::string at = "rollout adjoint of step " + std::to_string(k) + ": ";
+    for (int a = 0; a < sim_.grid().dim; ++a)
+      check_finite(ctx, grad.velocity[a], (at + "velocity cotangent").c_str());
+    for (int i = 0; i < ns; ++i)
+      check_finite(ctx, grad.scalars[i],
+                   (at + "cotangent of scalar '" + input.scalar_names[i] + "'").c_str());
+  }
+  return state_losses(k, input, losses, &grad, &r.loss_terms);
+}
+
+template <class T>
+RolloutResult<T> Rollout<T>::run(const SmokeState<T>& initial, int n,
+                                 const std::vector<StepControls<T>>& controls,
+                                 const RolloutLosses<T>& losses, const RolloutOptions& opt) {
+  if (opt.checkpointing.enabled) return run_checkpointed(initial, n, controls, losses, opt);
+  validate(initial, n, controls, losses);
+  const Context& ctx = sim_.context();
+  const Grid& g = sim_.grid();
+  const int ns = int(initial.scalars.size());
+  static const StepControls<T> none{};
+  auto ctrl = [&](int k) -> const StepControls<T>& {
+    return controls.empty() ? none : controls[k];
+  };
+
+  RolloutResult<T> r;
+  r.forward_reports.resize(std::size_t(n));
+  r.adjoint_reports.resize(std::size_t(n));
+
+  // ---- forward: save state k before step k ----
+  SmokeState<T> cur = clone_shape(ctx, initial);
+  copy_state(ctx, initial, cur);
+  store_->clear();
+  for (int k = 0; k < n; ++k) {
+    store_->save(k, cur);
+    r.forward_reports[k] = sim_.step(cur, ctrl(k));
+  }
+
+  // ---- gradients of the controls' effort terms ----
+  const double effort = effort_terms(n, controls, losses, opt, r, ns);
 
   // ---- backward ----
   SmokeGradient<T> grad(ctx, g, ns);
@@ -296,26 +320,7 @@ RolloutResult<T> Rollout<T>::run(const SmokeState<T>& initial, int n,
   double grad_buoyancy = 0;
   for (int k = n - 1; k >= 0; --k) {
     store_->load(k, work);
-    StepControlGradient<T> cg;
-    if (opt.force_gradients) cg.force = &r.grad_force[k];
-    if (opt.source_gradients)
-      for (int i = 0; i < ns; ++i)
-        cg.sources.push_back(&r.grad_source[k][i]);
-    try {
-      r.adjoint_reports[k] = sim_.step_adjoint(work, ctrl(k), grad, &cg,
-                                               opt.buoyancy_gradient ? &grad_buoyancy : nullptr);
-    } catch (const NonFiniteValue& e) {
-      throw NonFiniteValue("rollout adjoint of step " + std::to_string(k) + ": " + e.what());
-    }
-    if (opt.check_finite) {
-      const std::string at = "rollout adjoint of step " + std::to_string(k) + ": ";
-      for (int a = 0; a < g.dim; ++a)
-        check_finite(ctx, grad.velocity[a], (at + "velocity cotangent").c_str());
-      for (int i = 0; i < ns; ++i)
-        check_finite(ctx, grad.scalars[i],
-                     (at + "cotangent of scalar '" + initial.scalar_names[i] + "'").c_str());
-    }
-    per_state[k] = state_losses(k, work, losses, &grad, &r.loss_terms);
+    per_state[k] = reverse_step(k, work, ctrl(k), losses, opt, grad, &grad_buoyancy, r);
   }
   for (double v : per_state)
     r.loss += v;

@@ -1,12 +1,27 @@
 // Gradient of a loss over an N-step rollout of a Simulation (reverse mode).
 //
 // Rollout::run(initial, N, controls, losses) advances states 0 -> N with
-// Simulation::step, keeping the states through a StateStore (store-all by
-// default; the checkpoint scheduler can supply another store), then walks back:
-// with g the cotangent of the current state,
+// Simulation::step and then walks back: with g the cotangent of the current state,
 //   g = dL/d state_N;   for k = N-1 .. 0:  g = step_adjoint_k(g) + dL/d state_k,
 // and the loss terms attached to state k are evaluated (value and gradient) when
 // state k is current in the backward pass. grad_initial = g at k = 0.
+// A step's adjoint needs only the step's input state (pressure included, the
+// step warm-starts from it), so the backward pass needs state k at step k.
+//
+// Two ways to have those states (RolloutOptions::checkpointing):
+//  * Store-all (the default): the forward pass keeps states 0..N-1 through a
+//    StateStore (StoreAllStates unless the constructor was given another store).
+//    Memory: N states.
+//  * Checkpointed (checkpointing.enabled): the checkpoint scheduler
+//    (dfluid/checkpoint/plan.hpp) plans the run within a byte budget per level
+//    (device, pinned host, disk) and run() executes the plan: it keeps only a few
+//    states and recomputes the others with extra forward steps ("advances").
+//    Rollout::plan() returns that plan and its summary BEFORE running, for the
+//    printed report (checkpoint::describe). The results are bitwise identical to
+//    store-all: every step and adjoint sees exactly the same input bits.
+//    Cost: the plan's advances (the summary says how many); memory: its slots.
+//    Disk slots are files in a fresh temporary directory under
+//    CheckpointOptions::disk_directory, removed when run() returns or throws.
 //
 // Loss terms (all sums over every entry of the fields, in double):
 //  (a) ScalarKeyframe  at state `step`:  weight * 1/2 * sum_c m_c (q_c - target_c)^2,
@@ -19,23 +34,33 @@
 //      WRITES d value / d state into grad (handed over zero-filled, on the
 //      simulation's memory space); the rollout adds it to the cotangent.
 // State indices: state 0 is the initial state, state k the one after k steps.
+// Terms are evaluated in the same order in both modes (state N first, then N-1 ..
+// 0), once per state: a checkpointed run that recomputes a state does not
+// evaluate its losses again.
 //
 // Errors: InvalidArgument naming a loss and its step when the step is outside
 // [0, N] (or the scalar index is bad), when the controls vector is neither empty
 // nor N long; ShapeMismatch for control/target/mask fields of the wrong shape;
 // NonFiniteValue naming the step when a step's adjoint output holds NaN/Inf
 // (RolloutOptions::check_finite, on by default: one reduction per field per step).
+// Checkpointed runs also: InvalidArgument (naming the minimum) for a device budget
+// below one state plus the working memory, or for slots the strategy cannot run
+// in; dfluid::Error naming the path when the disk directory cannot be created or
+// a slot file cannot be written or read back.
 // Gradients are deterministic (fixed order, deterministic operator adjoints).
 // Masked keyframes are evaluated on the host (one copy of q, target and mask per
 // keyframe; to be replaced by a device kernel).
 #pragma once
 
+#include <cstddef>
 #include <cstdint>
 #include <functional>
 #include <map>
+#include <optional>
 #include <string>
 #include <vector>
 
+#include "dfluid/checkpoint/plan.hpp"
 #include "dfluid/simulation.hpp"
 
 namespace dfluid {
@@ -104,11 +129,62 @@ struct RolloutLosses {
   std::vector<UserLoss<T>> user;
 };
 
+/// Checkpointing of a rollout's backward pass (see the top of this file).
+///
+/// Slots per level come from `slots` when slots.device > 0, otherwise from `budget`
+/// (checkpoint::slots_from_budget with the StateSize of Rollout::plan()): device slots
+/// = (device_bytes - working bytes) / state bytes, host slots = host_bytes / state
+/// bytes, disk slots = disk_bytes / state bytes. On the CPU path "device" memory is
+/// ordinary host memory too. The default budget (0 bytes) is below the minimum, so
+/// an enabled checkpointing needs a budget or slots.
+struct CheckpointOptions {
+  bool enabled = false;  ///< false: store every state (the default)
+  checkpoint::Strategy strategy = checkpoint::Strategy::Auto;
+  checkpoint::MemoryBudget budget;  ///< bytes per level (host = pinned host memory)
+  checkpoint::SlotCounts slots;     ///< used instead of `budget` when slots.device > 0
+  /// Step time and bandwidths for the plan's predicted time (and Auto's choice).
+  checkpoint::CostModel costs;
+  /// Where disk slots go: a fresh directory "dfluid-checkpoint-<pid>-<n>" is created in
+  /// it (it must exist and be writable) and removed with its files afterwards. Empty:
+  /// std::filesystem::temp_directory_path().
+  std::string disk_directory;
+};
+
 struct RolloutOptions {
   bool check_finite = true;      ///< NaN/Inf check of each step's adjoint output
   bool force_gradients = true;   ///< fill RolloutResult::grad_force
   bool source_gradients = true;  ///< fill RolloutResult::grad_source
   bool buoyancy_gradient = true;
+  CheckpointOptions checkpointing;  ///< off by default: store-all
+};
+
+/// A checkpointed rollout's plan, computed before it runs (Rollout::plan).
+struct RolloutPlan {
+  /// state_bytes: velocity + every scalar + pressure of one state. working_bytes: an
+  /// estimate of the device memory the backward pass needs besides the checkpoint slots
+  /// (Rollout::plan documents the terms), gradient outputs included.
+  checkpoint::StateSize size;
+  std::size_t output_bytes = 0;     ///< the part of working_bytes that is grad_force/grad_source
+  checkpoint::Plan plan;            ///< the actions run() executes
+  checkpoint::PlanSummary summary;  ///< counts, peak memory and predicted time of `plan`
+  /// The plan report (checkpoint::describe) plus one line on the working memory estimate.
+  std::string describe() const;
+};
+
+/// What the checkpoint driver did during a checkpointed run() (compare with the summary).
+struct CheckpointRunStats {
+  std::int64_t advances = 0;  ///< plain forward steps (step N-1 -> N of the first reverse excluded)
+  std::int64_t reverses = 0;  ///< adjoint steps
+  std::int64_t stores[checkpoint::kLevelCount] = {0, 0, 0};    ///< per Level
+  std::int64_t restores[checkpoint::kLevelCount] = {0, 0, 0};  ///< per Level
+  std::int64_t prefetch_hits = 0;  ///< Host/Disk restores served by an earlier prefetch
+};
+
+/// Filled by a checkpointed run(): the plan's summary and what the driver did.
+struct RolloutCheckpointInfo {
+  checkpoint::StateSize size;
+  checkpoint::PlanSummary summary;
+  CheckpointRunStats performed;
 };
 
 template <class T>
@@ -124,21 +200,51 @@ struct RolloutResult {
   std::vector<StepReport> forward_reports;         ///< per step
   std::vector<StepReport> adjoint_reports;         ///< per step
   SmokeState<T> final_state;                       ///< state N
+  /// Set by checkpointed runs only (RolloutOptions::checkpointing.enabled).
+  std::optional<RolloutCheckpointInfo> checkpointing;
 };
 
 template <class T>
 class Rollout {
  public:
   /// `sim` must outlive the Rollout. `store` (optional, must outlive it):
-  /// where states are kept; default store-all.
+  /// where the store-all path keeps states; default StoreAllStates. Checkpointed
+  /// runs do not use it.
   explicit Rollout(Simulation<T>& sim, StateStore<T>* store = nullptr);
 
   /// Runs N >= 1 steps from `initial` (not modified) with controls[k] at step k
   /// (controls empty: none; else exactly N entries), and returns the loss and
-  /// its gradients.
+  /// its gradients. With options.checkpointing.enabled the backward pass follows
+  /// plan(initial, N, options).plan instead of storing every state.
   RolloutResult<T> run(const SmokeState<T>& initial, int steps,
                        const std::vector<StepControls<T>>& controls, const RolloutLosses<T>& losses,
                        const RolloutOptions& options = {});
+
+  /// The checkpoint plan run() follows for these arguments when
+  /// options.checkpointing.enabled (computed whether or not it is enabled; nothing runs).
+  /// Throws InvalidArgument for steps < 1, a state not on the simulation's grid, a
+  /// budget below the minimum (the message names the minimum in bytes) and slots the
+  /// chosen strategy cannot run in.
+  RolloutPlan plan(const SmokeState<T>& initial, int steps,
+                   const RolloutOptions& options = {}) const;
+
+  /// Sizes behind plan(): state_bytes = bytes of velocity + scalars + pressure.
+  /// working_bytes, an estimate (upper bound) of the memory a checkpointed backward
+  /// pass needs besides its checkpoint slots, in states S = velocity + scalars +
+  /// pressure, gradients G = velocity + scalars, cell fields C and face velocities U:
+  ///   the rollout: current state, final state (S each), cotangent and user-loss
+  ///     gradient (G each), loss scratch (C + U);
+  ///   the simulation's step scratch (2 C + 2 U), its adjoint replay state (S) and
+  ///     replay snapshots (per AdvectScalars part U + scalars, per AdvectVelocity
+  ///     part U, per Forces part C) and adjoint temporaries (U + C);
+  ///   the pressure solver (CG vectors, right-hand side, solution and the finest
+  ///     multigrid level's fields: (9 + dim) C, times 2^dim / (2^dim - 1) for the
+  ///     coarser levels), and two face fields of operator temporaries;
+  ///   the gradient outputs: N U when options.force_gradients, N * scalars C when
+  ///     options.source_gradients (returned in `output_bytes`).
+  checkpoint::StateSize state_size(const SmokeState<T>& initial, int steps,
+                                   const RolloutOptions& options,
+                                   std::size_t* output_bytes = nullptr) const;
 
   /// Forward only: the loss value (no gradients, states not stored).
   double loss(const SmokeState<T>& initial, int steps, const std::vector<StepControls<T>>& controls,
@@ -147,12 +253,28 @@ class Rollout {
   Simulation<T>& simulation() { return sim_; }
 
  private:
+  class Driver;  // the checkpoint::CheckpointDriver of checkpointed runs (rollout_checkpoint.cpp)
+
   void validate(const SmokeState<T>& initial, int steps,
                 const std::vector<StepControls<T>>& controls, const RolloutLosses<T>& losses) const;
   /// Adds the state losses at state `step` to result (value) and, when grad is
   /// given, their gradients to *grad.
   double state_losses(int step, const SmokeState<T>& s, const RolloutLosses<T>& losses,
                       SmokeGradient<T>* grad, std::map<std::string, double>* terms);
+  /// Allocates r.grad_force / r.grad_source as the options ask and adds the control
+  /// effort terms (values to r.loss_terms, gradients to those outputs). Returns the effort.
+  double effort_terms(int steps, const std::vector<StepControls<T>>& controls,
+                      const RolloutLosses<T>& losses, const RolloutOptions& options,
+                      RolloutResult<T>& r, int num_scalars);
+  /// The backward pass at step k: grad <- adjoint of step k at `input` (state k),
+  /// control and buoyancy gradients accumulated, finiteness check, then the losses of
+  /// state k. Returns those losses' value.
+  double reverse_step(int k, const SmokeState<T>& input, const StepControls<T>& controls,
+                      const RolloutLosses<T>& losses, const RolloutOptions& options,
+                      SmokeGradient<T>& grad, double* grad_buoyancy, RolloutResult<T>& r);
+  RolloutResult<T> run_checkpointed(const SmokeState<T>& initial, int steps,
+                                    const std::vector<StepControls<T>>& controls,
+                                    const RolloutLosses<T>& losses, const RolloutOptions& options);
 
   Simulation<T>& sim_;
   StateStore<T>* store_;
