@@ -1,6 +1,17 @@
-// Running a checkpoint plan on a simulator. The simulator (the adjoint rollout, or a
-// counting fake in the tests) implements CheckpointDriver; execute_plan() calls it once per
-// action, in order. The driver never sees the schedule, only these calls.
+// Running a checkpoint plan on a simulator. Whatever owns the states implements
+// CheckpointDriver; execute_plan() calls it once per action of the plan, in order (an
+// Advance of k steps becomes k advance() calls). The driver never sees the schedule, only
+// these calls, and must follow the action semantics of plan.hpp: one "current" state, slots
+// per level that hold copies of it, reverse(step) run exactly when the current state is the
+// step's input, steps reversed in the order n−1, …, 0.
+//
+// Implementations:
+//  * Rollout<T> (dfluid/rollout.hpp, RolloutOptions::checkpointing): the adjoint rollout of
+//    a Simulation. Its driver (host/src/rollout_checkpoint.cpp) keeps whole SmokeStates in
+//    device buffers, pinned host buffers and disk files; reverse(n−1) also steps state n−1
+//    forward to state n for the final losses, as plan.hpp describes.
+//  * tests/checkpoint_fake_simulator.hpp: a counting fake that checks the semantics;
+//    tests/test_checkpoint_driver.cpp: a toy nonlinear rollout with real payloads.
 //
 // Asynchronous copies (Host and Disk levels): store() to a Host/Disk slot may copy the current
 // state into a device staging buffer and return while the transfer runs on the driver's copy
@@ -9,6 +20,8 @@
 // restore() of a slot whose store or prefetch is still in flight, and in fence(). A plan
 // with Plan::staging == true budgets one device state for that staging buffer; without it the
 // driver should copy synchronously. execute_plan() calls fence() for each level at the end.
+// A driver may also ignore prefetch() (it is a hint) and copy synchronously everywhere: the
+// results are the same, only the overlap of copies with compute is lost.
 #pragma once
 
 #include <cstdint>

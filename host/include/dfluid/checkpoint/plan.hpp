@@ -1,6 +1,16 @@
 // Checkpoint plans: the action sequence that reverses an n-step rollout within a storage
 // budget. Host logic only: it knows steps, slots and costs, never fluids (DESIGN.md, 5).
 //
+// USE. For a fluid rollout, set RolloutOptions::checkpointing (dfluid/rollout.hpp):
+// Rollout<T>::plan() measures the state (StateSize), turns the byte budget into slots,
+// builds and summarizes the plan (print it with describe()), and Rollout<T>::run() executes
+// it. Standalone:
+//   PlanRequest request = request_from_budget(n, budget, size, costs);  // or set slots
+//   Plan plan = make_plan(request);
+//   PlanSummary summary = summarize(plan);   // advances, peak memory, predicted time
+//   std::puts(describe(summary, plan).c_str());
+//   execute_plan(plan, driver);              // executor.hpp
+//
 // STATES AND STEPS. State 0 is the initial state; step i maps state i to state i+1
 // (0 ≤ i < n). Reversing step i runs its adjoint, which needs only state i (DESIGN.md, 3):
 // the driver recomputes the step's intermediates itself. The steps are reversed exactly once
