@@ -1,0 +1,89 @@
+# The dfluid-burgers and dfluid-plume apps (apps/burgers, apps/plume), run on the CPU by
+# tests/apps_burgers_plume.py into folders under the build tree: outputs exist and parse
+# (csv, json, h5py), the published numbers of shared/reference/README.md §2 and §3, Ctrl-C
+# (SIGINT and the hidden --stop-after) with a bitwise --resume, and bad arguments answered with
+# exit code 2 and one error line. The apps can be switched off (DFLUID_BUILD_APPS=OFF).
+find_program(DFLUID_SYSTEM_PYTHON python3 PATHS /usr/bin NO_DEFAULT_PATH)
+if(NOT DFLUID_SYSTEM_PYTHON)
+  find_program(DFLUID_SYSTEM_PYTHON python3)
+endif()
+set(_bp_script ${CMAKE_CURRENT_SOURCE_DIR}/apps_burgers_plume.py)
+set(_bp_dir ${CMAKE_CURRENT_BINARY_DIR}/apps_burgers_plume)
+set(_bp_expect2 ${PROJECT_SOURCE_DIR}/apps/plan/expect_exit_2.cmake)
+get_filename_component(_bp_reference_dir "${PROJECT_SOURCE_DIR}/../shared/reference" ABSOLUTE)
+
+if(TARGET dfluid-burgers)
+  set(_bp_app $<TARGET_FILE:dfluid-burgers>)
+  if(DFLUID_SYSTEM_PYTHON)
+    add_test(NAME AppBurgers.Outputs
+             COMMAND ${DFLUID_SYSTEM_PYTHON} ${_bp_script} burgers-outputs ${_bp_app}
+                     ${_bp_dir}/burgers_outputs)
+    set_tests_properties(AppBurgers.Outputs PROPERTIES SKIP_RETURN_CODE 77
+      ENVIRONMENT "DFLUID_REFERENCE_DIR=${_bp_reference_dir}")
+    # Iterations 0, 1, 10, 45 to 4 significant digits (double precision).
+    add_test(NAME AppBurgers.PublishedLosses
+             COMMAND ${DFLUID_SYSTEM_PYTHON} ${_bp_script} burgers-published ${_bp_app}
+                     ${_bp_dir}/burgers_published)
+    add_test(NAME AppBurgers.StopAndResume
+             COMMAND ${DFLUID_SYSTEM_PYTHON} ${_bp_script} stop-resume ${_bp_app}
+                     ${_bp_dir}/burgers_stop --iterations 6 --precision double)
+    add_test(NAME AppBurgers.SigintAndResume
+             COMMAND ${DFLUID_SYSTEM_PYTHON} ${_bp_script} sigint-resume ${_bp_app}
+                     ${_bp_dir}/burgers_sigint)
+    set_tests_properties(AppBurgers.SigintAndResume PROPERTIES TIMEOUT 600)
+  else()
+    message(STATUS "dfluid: no python3 found; the dfluid-burgers output tests are not registered")
+  endif()
+  set(_bp_bad_UnknownFlag "--bogus")
+  set(_bp_bad_NegativeIterations "--iterations;-1")
+  set(_bp_bad_NotANumber "--learning-rate;fast")
+  set(_bp_bad_ZeroLearningRate "--learning-rate;0")
+  set(_bp_bad_BadPrecision "--precision;half")
+  set(_bp_bad_MissingReference "--device;cpu;--reference;${_bp_dir}/no-such-reference.txt")
+  set(_bp_bad_MissingResume "--device;cpu;--resume;${_bp_dir}/no-such-state.json")
+  foreach(name UnknownFlag NegativeIterations NotANumber ZeroLearningRate BadPrecision
+               MissingReference MissingResume)
+    add_test(NAME AppBurgers.BadArguments.${name}
+      COMMAND ${CMAKE_COMMAND} -DTOOL=${_bp_app} "-DARGS=${_bp_bad_${name}}" -P ${_bp_expect2})
+  endforeach()
+endif()
+
+if(TARGET dfluid-plume)
+  set(_bp_app $<TARGET_FILE:dfluid-plume>)
+  if(DFLUID_SYSTEM_PYTHON)
+    add_test(NAME AppPlume.Outputs
+             COMMAND ${DFLUID_SYSTEM_PYTHON} ${_bp_script} plume-outputs ${_bp_app}
+                     ${_bp_dir}/plume_outputs)
+    set_tests_properties(AppPlume.Outputs PROPERTIES SKIP_RETURN_CODE 77)
+    # Iteration-0 loss within 2% of 298.29.
+    add_test(NAME AppPlume.PublishedIteration0
+             COMMAND ${DFLUID_SYSTEM_PYTHON} ${_bp_script} plume-published ${_bp_app}
+                     ${_bp_dir}/plume_iteration0 0)
+    # The full published run: below 200 within 80 iterations (~20 s on 2 CPU cores, Release).
+    add_test(NAME AppPlume.PublishedBelow200
+             COMMAND ${DFLUID_SYSTEM_PYTHON} ${_bp_script} plume-published ${_bp_app}
+                     ${_bp_dir}/plume_published 80)
+    set_tests_properties(AppPlume.PublishedBelow200 PROPERTIES TIMEOUT 1200 LABELS slow)
+    add_test(NAME AppPlume.StopAndResume
+             COMMAND ${DFLUID_SYSTEM_PYTHON} ${_bp_script} stop-resume ${_bp_app}
+                     ${_bp_dir}/plume_stop --iterations 4 --steps 6 --precision float)
+    add_test(NAME AppPlume.SigintAndResume
+             COMMAND ${DFLUID_SYSTEM_PYTHON} ${_bp_script} sigint-resume ${_bp_app}
+                     ${_bp_dir}/plume_sigint --steps 4)
+    set_tests_properties(AppPlume.SigintAndResume PROPERTIES TIMEOUT 600)
+  else()
+    message(STATUS "dfluid: no python3 found; the dfluid-plume output tests are not registered")
+  endif()
+  set(_bp_bad_UnknownFlag "--bogus")
+  set(_bp_bad_ZeroSteps "--steps;0")
+  set(_bp_bad_BadInflowEdge "--inflow-edge;fuzzy")
+  set(_bp_bad_BadWallTangential "--wall-tangential;slip")
+  set(_bp_bad_NegativeLearningRate "--learning-rate;-1e-3")
+  set(_bp_bad_BadDevice "--device;tpu")
+  set(_bp_bad_MissingResume "--device;cpu;--resume;${_bp_dir}/no-such-state.json")
+  foreach(name UnknownFlag ZeroSteps BadInflowEdge BadWallTangential NegativeLearningRate
+               BadDevice MissingResume)
+    add_test(NAME AppPlume.BadArguments.${name}
+      COMMAND ${CMAKE_COMMAND} -DTOOL=${_bp_app} "-DARGS=${_bp_bad_${name}}" -P ${_bp_expect2})
+  endforeach()
+endif()
