@@ -144,9 +144,10 @@ struct CheckpointOptions {
   checkpoint::SlotCounts slots;     ///< used instead of `budget` when slots.device > 0
   /// Step time and bandwidths for the plan's predicted time (and Auto's choice).
   checkpoint::CostModel costs;
-  /// Where disk slots go: a fresh directory "dfluid-checkpoint-<pid>-<n>" is created in
+  /// Where disk slots go: a fresh directory "dfluid-checkpoint-<id>-<n>" is created in
   /// it (it must exist and be writable) and removed with its files afterwards. Empty:
-  /// std::filesystem::temp_directory_path().
+  /// std::filesystem::temp_directory_path(). Disk I/O goes through one host buffer of one
+  /// state (pinned on the CUDA path), outside the host budget.
   std::string disk_directory;
 };
 
@@ -162,7 +163,7 @@ struct RolloutOptions {
 struct RolloutPlan {
   /// state_bytes: velocity + every scalar + pressure of one state. working_bytes: an
   /// estimate of the device memory the backward pass needs besides the checkpoint slots
-  /// (Rollout::plan documents the terms), gradient outputs included.
+  /// (Rollout::state_size lists the terms), gradient outputs included.
   checkpoint::StateSize size;
   std::size_t output_bytes = 0;     ///< the part of working_bytes that is grad_force/grad_source
   checkpoint::Plan plan;            ///< the actions run() executes
@@ -197,9 +198,11 @@ struct RolloutResult {
   std::vector<MacVelocity<T>> grad_force;  ///< [k]: d loss / d f_k (N entries)
   std::vector<std::vector<Field<T>>> grad_source;  ///< [k][i]: d loss / d s_{k,i}
   double grad_buoyancy = 0;                        ///< d loss / d StepConfig::buoyancy
-  std::vector<StepReport> forward_reports;         ///< per step
-  std::vector<StepReport> adjoint_reports;         ///< per step
-  SmokeState<T> final_state;                       ///< state N
+  /// Per step. A checkpointed run that recomputes a step keeps its last evaluation
+  /// (deterministic: the same as the first).
+  std::vector<StepReport> forward_reports;
+  std::vector<StepReport> adjoint_reports;  ///< per step
+  SmokeState<T> final_state;                ///< state N
   /// Set by checkpointed runs only (RolloutOptions::checkpointing.enabled).
   std::optional<RolloutCheckpointInfo> checkpointing;
 };
