@@ -506,3 +506,27 @@ TEST(RolloutCheckpoint, ErrorsPropagateAndTheDiskDirectoryIsRemoved) {
   const RolloutResult<double> again = r.run(p.init, p.steps, p.controls(), p.losses(), opt);
   expect_identical(p, r.run(p.init, p.steps, p.controls(), p.losses()), again, "after an error");
 }
+
+TEST(RolloutCheckpoint, MemoryStaysWithinThePlannedPeak) {
+  // Every allocation goes through the allocator hook, whose statistics count the bytes
+  // (on the CPU path "device" memory is host memory). The run's peak above what the
+  // problem already holds stays within the plan's peak_device_bytes (working memory
+  // estimate + slots) and well below store-all's.
+  const Problem p(Context::cpu(), Grid::make_2d(16, 16, 1.0), 40);
+  auto peak_of = [&](const RolloutOptions& opt) {
+    const std::size_t before = memory_stats().host_bytes;
+    reset_memory_peaks();
+    { const RolloutResult<double> r = p.run(opt); }
+    return memory_stats().host_peak - before;
+  };
+  const std::size_t store_all = peak_of(RolloutOptions{});
+  for (std::int64_t slots : {1, 3}) {
+    const RolloutOptions opt = with_slots(ck::Strategy::Revolve, slots);
+    const RolloutPlan plan = p.plan(opt);
+    const std::size_t peak = peak_of(opt);
+    std::printf("  revolve %lld slots: peak %zu bytes, planned %zu, store-all %zu\n",
+                static_cast<long long>(slots), peak, plan.summary.peak_device_bytes, store_all);
+    EXPECT_LE(peak, plan.summary.peak_device_bytes);
+    EXPECT_LE(peak + (40 - 1 - slots) * plan.size.state_bytes, store_all);
+  }
+}
