@@ -32,6 +32,21 @@ target_compile_features(dfluid PUBLIC cxx_std_17)
 target_include_directories(dfluid PRIVATE ${HDF5_C_INCLUDE_DIRS} ${HDF5_INCLUDE_DIRS})
 target_compile_definitions(dfluid PRIVATE ${HDF5_C_DEFINITIONS} ${HDF5_DEFINITIONS})
 target_link_libraries(dfluid PUBLIC Threads::Threads PRIVATE ${HDF5_C_LIBRARIES})
+# The CPU path runs its per-cell loops on OpenMP threads (cuda/exec.hpp); reductions and
+# scatters stay serial, so results are bitwise independent of the thread count.
+if(DFLUID_OPENMP)
+  find_package(OpenMP COMPONENTS CXX)
+  if(OpenMP_CXX_FOUND)
+    separate_arguments(DFLUID_OMP_FLAGS NATIVE_COMMAND "${OpenMP_CXX_FLAGS}")
+    target_compile_options(dfluid PRIVATE
+      $<$<COMPILE_LANGUAGE:CXX>:${DFLUID_OMP_FLAGS}>
+      $<$<COMPILE_LANGUAGE:CUDA>:-Xcompiler=${OpenMP_CXX_FLAGS}>)
+    # By path (like HDF5): consumers of the installed package need no FindOpenMP.
+    target_link_libraries(dfluid PRIVATE ${OpenMP_CXX_LIBRARIES})
+  else()
+    message(STATUS "dfluid: OpenMP not found; the CPU path runs on one thread")
+  endif()
+endif()
 set_target_properties(dfluid PROPERTIES POSITION_INDEPENDENT_CODE ON)
 if(CMAKE_CXX_COMPILER_ID MATCHES "GNU|Clang")
   target_compile_options(dfluid PRIVATE $<$<COMPILE_LANGUAGE:CXX>:-Wall -Wextra>)
