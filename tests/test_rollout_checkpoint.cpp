@@ -530,3 +530,12 @@ TEST(RolloutCheckpoint, MemoryStaysWithinThePlannedPeak) {
     EXPECT_LE(peak + (40 - 1 - slots) * plan.size.state_bytes, store_all);
   }
 }
+
+TEST(RolloutCheckpoint, GpuPlansBitwiseIdenticalToStoreAll) {
+  // The CUDA path of the slots: device buffers, pinned host slots behind the staging
+  // buffer and the copy stream, disk files through the pinned bounce buffer; on a
+  // context with its own stream. Store-all on the same device is the reference.
+  if (!cuda_available()) GTEST_SKIP() << "no CUDA device";
+  const Problem p(Context::create(Device::Cuda), Grid::make_2d(16, 16, 1.0), 24);
+  check_all_plans(p, p.run());
+}
