@@ -1,0 +1,369 @@
+// dfluid-control: keyframe smoke control (McNamara et al. 2004, Treuille et al. 2003).
+// Optimizes per-step control forces (and optionally the initial velocity) so that the smoke
+// forms target shapes at keyframe steps; writes the optimized run (HDF5 + XDMF), PNG frames,
+// the loss history and plot, a state file for --resume, and a summary.
+#include <CLI/CLI.hpp>
+
+#include <chrono>
+#include <cmath>
+#include <cstdio>
+#include <sstream>
+#include <string>
+#include <vector>
+
+#include "common/cli.hpp"
+#include "common/image.hpp"
+#include "common/output.hpp"
+#include "common/progress.hpp"
+#include "common/stop_signal.hpp"
+#include "control/control_problem.hpp"
+#include "control/frames.hpp"
+#include "control/scenario.hpp"
+#include "control/state_file.hpp"
+#include "dfluid/dfluid.hpp"
+#include "dfluid/io/hdf5.hpp"
+
+using namespace dfluid;
+using namespace dfluid::control;
+using Clock = std::chrono::steady_clock;
+
+namespace {
+
+constexpr const char* kName = "dfluid-control";
+
+struct Options {
+  app::CommonOptions common;
+  ScenarioOptions scenario;
+  int steps = 0;  // 0: 64 in 2D, 100 in 3D
+  double dt = 1.0;
+  std::vector<int> keyframes;
+  int control_interval = 8;
+  bool optimize_velocity = false;
+  double effort = 1e-6;
+  double smoothing = 3;
+  std::string optimizer = "lbfgs";
+  int iterations = 0;        // 0: 2D 30, 3D 20
+  double learning_rate = 0;  // 0: per optimizer default
+  int lbfgs_history = 8;
+  double tolerance = 1e-4;
+  double target_error = 0;
+  std::size_t memory_budget = 0;
+  std::size_t host_budget = 0;
+  int frames = 8;
+  int h5_interval = 0;  // 0: steps / 16
+  bool dry_run = false;
+  int stop_after = 0;  // hidden: test aid, acts like Ctrl-C after this many iterations
+};
+
+double seconds_since(Clock::time_point t0) {
+  return std::chrono::duration<double>(Clock::now() - t0).count();
+}
+
+std::string fmt(const char* f, double a) {
+  char b[64];
+  std::snprintf(b, sizeof b, f, a);
+  return b;
+}
+
+/// The settings that define the problem; a state file from other settings is refused.
+std::string fingerprint(const Options& o, const ProblemSettings& s, const Scenario& sc, Index P) {
+  std::ostringstream f;
+  f << "dfluid-control v1 precision=" << o.common.precision << " grid=" << sc.grid.n[0] << "x"
+    << sc.grid.n[1] << "x" << sc.grid.n[2] << " steps=" << s.steps << " dt=" << o.dt
+    << " interval=" << s.control_interval << " velocity=" << s.optimize_velocity
+    << " effort=" << s.effort << " target=" << sc.description << " optimizer=" << o.optimizer
+    << " P=" << P;
+  return f.str();
+}
+
+template <class T>
+int run(const Options& o) {
+  app::install_stop_handlers();
+  const auto t_start = Clock::now();
+  Context ctx = app::make_context(o.common);
+  const std::string out = app::prepare_output_dir(o.common.output);
+  Scenario sc = make_scenario(o.scenario, ctx.on_gpu());
+
+  ProblemSettings ps;
+  ps.steps = o.steps > 0 ? o.steps : (sc.grid.dim == 2 ? 64 : 100);
+  ps.control_interval = o.control_interval;
+  ps.optimize_velocity = o.optimize_velocity;
+  ps.keyframes = o.keyframes;
+  ps.effort = o.effort;
+  ps.smoothing = o.smoothing;
+  ps.step.dt = o.dt;
+  ps.step.pressure.rel_tol = o.tolerance;
+  ps.budget.device_bytes = o.memory_budget;
+  ps.budget.host_bytes = o.host_budget;
+  ControlProblem<T> problem(ctx, sc, ps);
+  const int iterations = o.iterations > 0 ? o.iterations : (sc.grid.dim == 2 ? 30 : 20);
+
+  OptimizerOptions oo;
+  oo.kind = parse_optimizer_kind(o.optimizer);
+  oo.lbfgs_history = o.lbfgs_history;
+  oo.learning_rate = o.learning_rate > 0               ? o.learning_rate
+                     : oo.kind == OptimizerKind::Lbfgs ? 1.0
+                     : oo.kind == OptimizerKind::Adam  ? 1e-3
+                                                       : 1.0;
+  Optimizer<T> optim(ctx, problem.parameter_count(), oo);
+
+  std::printf("%s %s: %s\n", kName, DFLUID_VERSION_STRING, sc.description.c_str());
+  std::printf("grid %s, %d steps of dt %g, %s precision, device %s\n", sc.grid.describe().c_str(),
+              problem.settings().steps, o.dt, o.common.precision.c_str(),
+              ctx.description().c_str());
+  std::printf("controls: %d force fields (one per %d steps)%s, %lld unknowns; keyframes at",
+              problem.control_fields(), ps.control_interval,
+              ps.optimize_velocity ? " + initial velocity" : "",
+              (long long)problem.parameter_count());
+  for (int k : problem.settings().keyframes)
+    std::printf(" %d", k);
+  std::printf("; optimizer %s, %d iterations\n", to_string(oo.kind), iterations);
+  const std::string plan = problem.plan_report();
+  std::printf("%s%s", o.memory_budget > 0 ? "checkpoint plan:\n" : "", plan.c_str());
+  std::fflush(stdout);
+  if (o.dry_run) return 0;
+
+  // Uncontrolled reference run.
+  const KeyframeErrors before = problem.forward(false);
+  std::printf("uncontrolled relative keyframe error: %.4f\n", before.rms);
+
+  const std::string fp = fingerprint(o, problem.settings(), sc, problem.parameter_count());
+  const std::string state_path = app::join(out, "control-state.h5");
+  std::vector<app::HistoryRow> history;
+  double opt_seconds = 0;
+  if (!o.common.resume.empty()) {
+    SavedRun<T> saved = load_state_file<T>(o.common.resume, problem.parameter_grid(), fp);
+    problem.parameters().assign(ctx, saved.parameters);
+    optim.restore(saved.optimizer);
+    history = saved.history;
+    opt_seconds = saved.seconds;
+    std::printf("resumed from %s at iteration %lld\n", o.common.resume.c_str(),
+                (long long)optim.iteration());
+  }
+
+  Objective<T> objective = [&](const Field<T>& x, Field<T>& g) { return problem.evaluate(x, g); };
+  app::Progress progress("optimizing", iterations, app::Progress::parse_mode(o.common.progress));
+  progress.log(fmt("%-5s", 0).substr(0, 0) +
+               "  iter          loss       |grad|         step  evals   seconds");
+  bool stopped = false, failed = false;
+  double last_rel = 0;
+  while (optim.iteration() < iterations) {
+    if (app::stop_requested()) {
+      stopped = true;
+      break;
+    }
+    const auto t0 = Clock::now();
+    const IterationReport r = optim.step(problem.parameters(), objective);
+    const double dt_it = seconds_since(t0);
+    opt_seconds += dt_it;
+    if (history.empty()) {
+      history.push_back({0, r.loss_before, r.gradient_norm, 0, 0, 0});
+      progress.log(fmt("%6.0f", 0) + fmt("  %12.6e", r.loss_before) +
+                   fmt("  %11.4e", r.gradient_norm));
+    }
+    history.push_back({int(r.iteration), r.loss_after, r.gradient_norm_after, r.step_length,
+                       r.evaluations, dt_it});
+    last_rel = std::sqrt(
+        2 * problem.last_terms().count("keyframe") ? problem.last_terms().at("keyframe") : 0.0);
+    progress.log(fmt("%6.0f", double(r.iteration)) + fmt("  %12.6e", r.loss_after) +
+                 fmt("  %11.4e", r.gradient_norm_after) + fmt("  %11.4e", r.step_length) +
+                 fmt("  %5.0f", r.evaluations) + fmt("  %8.2f", dt_it) +
+                 (r.backed_off ? "  (line search backed off)" : "") +
+                 (r.restarted ? "  (history reset)" : ""));
+    progress.update(long(r.iteration), fmt("loss %.4e", r.loss_after));
+    if (r.failed) {
+      progress.log("the line search found no decrease; stopping (the controls are the best found)");
+      failed = true;
+      break;
+    }
+    if (r.converged) {
+      progress.log("converged: the gradient norm is below the tolerance");
+      break;
+    }
+    if (o.target_error > 0 && std::isfinite(last_rel) && last_rel <= o.target_error) break;
+    if (o.stop_after > 0 && optim.iteration() >= o.stop_after) app::request_stop(2);
+  }
+  progress.finish();
+  (void)failed;
+
+  // State file first: whatever happens next, the run can be continued.
+  SavedRun<T> saved;
+  saved.parameters = problem.parameters().to_vector(ctx);
+  saved.optimizer = optim.save();
+  saved.history = history;
+  saved.seconds = opt_seconds;
+  save_state_file(state_path, problem.parameter_grid(), fp, saved);
+  app::write_history_csv(app::join(out, "history.csv"), history);
+  if (stopped) {
+    std::printf(
+        "stopped by signal %d after iteration %lld: controls and history saved to %s\n"
+        "continue with: --resume %s (and the same options)\n",
+        app::stop_signal(), (long long)optim.iteration(), state_path.c_str(), state_path.c_str());
+    return app::kStoppedExitCode;
+  }
+
+  // The optimized run: HDF5 snapshots, PNG frames.
+  const int steps = problem.settings().steps;
+  const int h5_interval = o.h5_interval > 0 ? o.h5_interval : std::max(1, steps / 16);
+  io::WriterOptions wo;
+  wo.interval = h5_interval;
+  io::SnapshotWriter writer(app::join(out, "control.h5"), sc.grid, wo);
+  writer.set_run_attribute("app", kName);
+  writer.set_run_attribute("scenario", sc.description);
+  writer.set_run_attribute("steps", steps);
+  writer.set_run_attribute("control_interval", ps.control_interval);
+  writer.set_run_attribute("iterations", std::int64_t(optim.iteration()));
+  const std::string frames_dir = app::prepare_output_dir(app::join(out, "frames"));
+  double vmax = 0;
+  for (double v : sc.target)
+    vmax = std::max(vmax, v);
+  for (double v : sc.initial)
+    vmax = std::max(vmax, v);
+  std::vector<int> frame_steps;
+  for (int f = 0; f <= o.frames && o.frames > 0; ++f)
+    frame_steps.push_back(int(std::lround(double(f) * steps / o.frames)));
+  for (int k : problem.settings().keyframes)
+    frame_steps.push_back(k);
+  auto is_frame = [&](int k) {
+    return std::find(frame_steps.begin(), frame_steps.end(), k) != frame_steps.end();
+  };
+  MacVelocity<T> zero_force(ctx, sc.grid);
+  const KeyframeErrors after = problem.forward(true, [&](int k, const SmokeState<T>& s) {
+    const MacVelocity<T>& f = k < steps ? problem.force(k / ps.control_interval) : zero_force;
+    std::vector<io::NamedField> fields;
+    fields.emplace_back("density", s.scalars[0], io::FieldKind::Scalar);
+    fields.emplace_back("target", problem.target(), io::FieldKind::Scalar);
+    io::add_vector(fields, "velocity", s.velocity, io::FieldKind::Velocity);
+    io::add_vector(fields, "force", f, io::FieldKind::Force);
+    writer.write(ctx, k, k * o.dt, o.dt, fields);
+    if (is_frame(k)) {
+      const std::vector<T> v = s.scalars[0].to_vector(ctx);
+      char name[64];
+      std::snprintf(name, sizeof name, "step_%04d.png", k);
+      app::write_png(app::join(frames_dir, name),
+                     smoke_and_target(sc.grid, std::vector<double>(v.begin(), v.end()), sc.target,
+                                      "step " + std::to_string(k), vmax));
+    }
+  });
+  writer.close();
+
+  std::vector<double> losses;
+  for (const auto& h : history)
+    losses.push_back(h.loss);
+  app::write_png(app::join(out, "loss.png"), app::plot_curve(losses, "dfluid-control loss", true));
+
+  const double wall = seconds_since(t_start);
+  const MemoryStats mem = memory_stats();
+  nlohmann::json j;
+  j["app"] = kName;
+  j["scenario"] = sc.description;
+  j["grid"] = sc.grid.describe();
+  j["steps"] = steps;
+  j["device"] = ctx.description();
+  j["precision"] = o.common.precision;
+  j["optimizer"] = to_string(oo.kind);
+  j["iterations"] = optim.iteration();
+  j["initial_loss"] = history.empty() ? 0.0 : history.front().loss;
+  j["final_loss"] = history.empty() ? 0.0 : history.back().loss;
+  j["relative_keyframe_error_uncontrolled"] = before.rms;
+  j["relative_keyframe_error_controlled"] = after.rms;
+  j["keyframe_errors_controlled"] = after.relative;
+  j["optimization_seconds"] = opt_seconds;
+  j["wall_seconds"] = wall;
+  j["peak_device_bytes"] = mem.device_peak;
+  j["peak_host_bytes"] = mem.host_peak;
+  app::write_json(app::join(out, "summary.json"), j);
+
+  std::printf("\nsummary\n");
+  std::printf("  loss: initial %.6e, final %.6e after %lld iterations\n",
+              j["initial_loss"].get<double>(), j["final_loss"].get<double>(),
+              (long long)optim.iteration());
+  std::printf(
+      "  relative keyframe error ||rho - rho*||/||rho*||: uncontrolled %.4f, controlled %.4f\n",
+      before.rms, after.rms);
+  std::printf("  wall time %.1f s (optimization %.1f s), device %s, peak device memory %.1f MiB\n",
+              wall, opt_seconds, ctx.description().c_str(), mem.device_peak / 1048576.0);
+  std::printf(
+      "  outputs in %s: control.h5 (+ control.xmf), frames/, loss.png, history.csv, "
+      "summary.json, control-state.h5\n",
+      out.c_str());
+  return 0;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  Options o;
+  o.common.output = "control-out";
+  CLI::App app{
+      "dfluid-control: keyframe smoke control. Finds the control forces that make the smoke "
+      "form a target shape at keyframe steps (L-BFGS through the adjoint of the simulation)."};
+  app::add_common_options(app, o.common);
+  app.add_option("--dim", o.scenario.dim, "2 or 3 dimensions")->check(CLI::IsMember({2, 3}));
+  app.add_option("--size", o.scenario.size,
+                 "cells per axis (0: 128 in 2D; 64 in 3D, 128 in 3D on a GPU)")
+      ->check(CLI::Range(0, 2048));
+  app.add_option("--shape", o.scenario.shape,
+                 "target shape drawn in code: ring or letter (2D), torus (3D); empty: ring/torus");
+  app.add_option("--target-png", o.scenario.target_png,
+                 "2D: make the smoke form this picture (PNG/JPEG/BMP/TGA; dark = smoke)");
+  app.add_flag("!--png-bright-is-smoke", o.scenario.png_invert,
+               "with --target-png: bright pixels are smoke (default: dark pixels are)");
+  app.add_option("--target-h5", o.scenario.target_h5, "target density from a dfluid HDF5 file");
+  app.add_option("--target-dataset", o.scenario.target_dataset, "dataset in --target-h5");
+  app.add_option("--target-step", o.scenario.target_step,
+                 "snapshot step in --target-h5 (-1: the last)");
+  app.add_option("--blob-radius", o.scenario.blob_radius,
+                 "radius of the initial smoke blob in cells (0: as much smoke as the target holds)")
+      ->check(CLI::Range(0.0, 1e4));
+  app.add_option("--steps", o.steps, "simulation steps (0: 64 in 2D, 100 in 3D)")
+      ->check(CLI::Range(0, 1000000));
+  app.add_option("--dt", o.dt, "time step")->check(CLI::PositiveNumber);
+  app.add_option("--keyframes", o.keyframes,
+                 "steps at which the smoke should match the target (default: the last step)")
+      ->check(CLI::PositiveNumber);
+  app.add_option("--control-interval", o.control_interval,
+                 "steps each control force field is held for")
+      ->check(CLI::Range(1, 1000000));
+  app.add_flag("--optimize-velocity", o.optimize_velocity, "also optimize the initial velocity");
+  app.add_option("--effort", o.effort, "weight of the control-effort penalty 1/2 sum |f|^2")
+      ->check(CLI::Range(0.0, 1e12));
+  app.add_option("--control-smoothing", o.smoothing,
+                 "spatial smoothness of the control forces: Gaussian radius in cells (0: none)")
+      ->check(CLI::Range(0.0, 1000.0));
+  app.add_option("--optimizer", o.optimizer, "lbfgs, adam or gd")
+      ->check(CLI::IsMember({"lbfgs", "adam", "gd"}));
+  app.add_option("--iterations", o.iterations, "optimizer iterations (0: 30 in 2D, 20 in 3D)")
+      ->check(CLI::Range(0, 1000000));
+  app.add_option("--learning-rate", o.learning_rate,
+                 "gd/adam step size; lbfgs: length of the first step (0: 1 for lbfgs and gd, "
+                 "1e-3 for adam)")
+      ->check(CLI::Range(0.0, 1e12));
+  app.add_option("--lbfgs-history", o.lbfgs_history, "L-BFGS correction pairs")
+      ->check(CLI::Range(1, 100));
+  app.add_option("--tolerance", o.tolerance, "relative residual of the pressure solves")
+      ->check(CLI::Range(1e-14, 1.0));
+  app.add_option("--target-error", o.target_error,
+                 "stop early once the relative keyframe error is at most this (0: never)")
+      ->check(CLI::Range(0.0, 10.0));
+  app.add_option("--memory-budget", o.memory_budget,
+                 "device memory the backward pass may use, in bytes (suffixes: KiB, MiB, GiB, "
+                 "kB, MB, GB); 0: keep every state")
+      ->transform(CLI::AsSizeValue(true));
+  app.add_option("--host-budget", o.host_budget,
+                 "pinned host memory for checkpoints, in bytes (with --memory-budget)")
+      ->transform(CLI::AsSizeValue(true));
+  app.add_flag("--dry-run", o.dry_run,
+               "print the setup and the checkpoint plan, then exit without simulating");
+  app.add_option("--frames", o.frames, "PNG frames of the optimized run (besides keyframes)")
+      ->check(CLI::Range(0, 100000));
+  app.add_option("--h5-interval", o.h5_interval,
+                 "steps between HDF5 snapshots of the optimized run (0: steps/16)")
+      ->check(CLI::Range(0, 1000000));
+  app.add_option("--stop-after", o.stop_after,
+                 "act as if Ctrl-C arrived after this many iterations (for testing --resume)")
+      ->group("");  // hidden
+  if (auto code = app::parse_command_line(app, argc, argv, kName)) return *code;
+  return app::run_guarded(
+      kName, [&] { return o.common.precision == "float" ? run<float>(o) : run<double>(o); });
+}
