@@ -80,11 +80,12 @@ std::vector<double> shape_2d(const Grid& g, const std::string& shape) {
 std::vector<double> shape_3d(const Grid& g, const std::string& shape) {
   if (shape != "torus")
     throw InvalidArgument("--shape '" + shape + "' is not a 3D shape; use torus");
-  // A torus around the vertical (y) axis: major radius n/4, tube radius n/12.
+  // A torus around the z axis (so that the pictures, a mid-z slice and a projection along
+  // z, show its ring): major radius n/4, tube radius n/12.
   const double n = g.n[0], c = n / 2, R = n / 4, r = n / 12;
   return rasterize(g, [=](double x, double y, double z) {
-    const double q = length2(x - c, z - c) - R;
-    return length2(q, y - c) - r;
+    const double q = length2(x - c, y - c) - R;
+    return length2(q, z - c) - r;
   });
 }
 
