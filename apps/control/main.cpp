@@ -164,7 +164,8 @@ int run(const Options& o) {
     history.push_back({int(r.iteration), r.loss_after, r.gradient_norm_after, r.step_length,
                        r.evaluations, dt_it});
     last_rel = std::sqrt(
-        2 * problem.last_terms().count("keyframe") ? problem.last_terms().at("keyframe") : 0.0);
+        2 * (problem.last_terms().count("keyframe") ? problem.last_terms().at("keyframe") : 0.0) /
+        double(problem.settings().keyframes.size()));
     progress.log(fmt("%6.0f", double(r.iteration)) + fmt("  %12.6e", r.loss_after) +
                  fmt("  %11.4e", r.gradient_norm_after) + fmt("  %11.4e", r.step_length) +
                  fmt("  %5.0f", r.evaluations) + fmt("  %8.2f", dt_it) +
