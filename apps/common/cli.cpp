@@ -25,6 +25,10 @@ void add_common_options(CLI::App& app, CommonOptions& o, bool with_resume) {
                    "Ctrl-C)");
 }
 
+CLI::Option* add_stop_after_option(CLI::App& app, int& n, const std::string& meaning) {
+  return app.add_option("--stop-after", n, meaning)->group("");  // group "": hidden
+}
+
 std::optional<int> parse_command_line(CLI::App& app, int argc, char** argv, const char* name) {
   try {
     app.parse(argc, argv);

@@ -30,6 +30,12 @@ struct CommonOptions {
 /// file option. `with_resume`: also --resume.
 void add_common_options(CLI::App& app, CommonOptions& o, bool with_resume = true);
 
+/// Adds the hidden option --stop-after N (not listed in --help): a test aid that acts as if
+/// Ctrl-C arrived at iteration N, so that tests of the stop and --resume path need no signal
+/// timing. `meaning`: what N counts in this app (the option's description, hidden with it).
+/// Returns the option, for checks on N.
+CLI::Option* add_stop_after_option(CLI::App& app, int& n, const std::string& meaning);
+
 /// Parses the command line. Returns an exit code when the program should stop now: 0 after
 /// --help, 2 after a parse error (one line on stderr: "<name>: <what> (see --help)").
 /// std::nullopt: parsed, go on.
