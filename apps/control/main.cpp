@@ -143,8 +143,7 @@ int run(const Options& o) {
 
   Objective<T> objective = [&](const Field<T>& x, Field<T>& g) { return problem.evaluate(x, g); };
   app::Progress progress("optimizing", iterations, app::Progress::parse_mode(o.common.progress));
-  progress.log(fmt("%-5s", 0).substr(0, 0) +
-               "  iter          loss       |grad|         step  evals   seconds");
+  progress.log("  iter          loss       |grad|         step  evals   seconds");
   bool stopped = false, failed = false;
   double last_rel = 0;
   while (optim.iteration() < iterations) {
