@@ -7,19 +7,20 @@
 
 namespace dfluid::app {
 
-void add_common_options(CLI::App& app, CommonOptions& o, bool with_resume) {
+void add_common_options(CLI::App& app, CommonOptions& o, CommonOptionSet set) {
   app.option_defaults()->always_capture_default();
   app.set_config("--config", "", "read options from a TOML or INI file (keys = long option names)");
   app.add_option("--device", o.device, "where to run: auto (a CUDA GPU when present), cuda, cpu")
       ->check(CLI::IsMember({"auto", "cuda", "cpu"}));
   app.add_option("--precision", o.precision, "floating-point precision of the simulation")
       ->check(CLI::IsMember({"float", "double"}));
+  if (set == CommonOptionSet::DeviceOnly) return;
   app.add_option("--output", o.output, "output folder (created when missing)");
   app.add_option("--seed", o.seed, "seed of the random numbers the run uses");
   app.add_option("--progress", o.progress,
                  "progress display: auto (a bar on a terminal, lines otherwise), bar, lines, none")
       ->check(CLI::IsMember({"auto", "bar", "lines", "none"}));
-  if (with_resume)
+  if (set == CommonOptionSet::All)
     app.add_option("--resume", o.resume,
                    "continue from the state file of an earlier run (written at the end or on "
                    "Ctrl-C)");

@@ -26,9 +26,18 @@ struct CommonOptions {
   std::string resume;  ///< file written by an earlier (interrupted) run; empty: none
 };
 
-/// Adds the common options to `app` (with their defaults shown in --help) and the --config
-/// file option. `with_resume`: also --resume.
-void add_common_options(CLI::App& app, CommonOptions& o, bool with_resume = true);
+/// Which of the common options an app takes. --config, --device and --precision are always
+/// there; a program that writes no files and has nothing to seed or resume (dfluid-smoke
+/// prints a table) takes only those, rather than accept options it would ignore.
+enum class CommonOptionSet {
+  All,         ///< also --output, --seed, --progress and --resume
+  NoResume,    ///< also --output, --seed and --progress
+  DeviceOnly,  ///< --config, --device, --precision
+};
+
+/// Adds the common options of `set` to `app` (with their defaults shown in --help).
+void add_common_options(CLI::App& app, CommonOptions& o,
+                        CommonOptionSet set = CommonOptionSet::All);
 
 /// Adds the hidden option --stop-after N (not listed in --help): a test aid that acts as if
 /// Ctrl-C arrived at iteration N, so that tests of the stop and --resume path need no signal

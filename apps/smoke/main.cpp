@@ -1,6 +1,7 @@
 // dfluid-smoke: forward smoke-plume demo. Runs the composed step (MacCormack
 // smoke, semi-Lagrangian velocity, buoyancy, inflow, MGPCG projection) on an
-// embedded default scenario and prints one summary line per step.
+// embedded default scenario and prints one summary line per step. It writes no files, so of
+// the common options (apps/common/cli.hpp) it takes --config, --device and --precision only.
 #include <CLI/CLI.hpp>
 
 #include <chrono>
@@ -9,16 +10,19 @@
 #include <string>
 #include <vector>
 
+#include "common/cli.hpp"
 #include "dfluid/dfluid.hpp"
 #include "dfluid/simulation.hpp"
 
 using namespace dfluid;
+namespace app = dfluid::app;
 
 namespace {
 
+constexpr const char* kName = "dfluid-smoke";
+
 struct Options {
-  std::string device = "auto";
-  std::string precision = "float";
+  app::CommonOptions common;  // device, precision
   int dim = 2;
   int size = 128;
   int steps = 64;
@@ -50,7 +54,7 @@ Field<T> inflow(const Context& ctx, const Grid& g) {
 
 template <class T>
 int run(const Options& o) {
-  Context ctx = Context::create(parse_device(o.device));
+  Context ctx = app::make_context(o.common);
   Grid g =
       o.dim == 2 ? Grid::make_2d(o.size, o.size, 1.0) : Grid::make_3d(o.size, o.size, o.size, 1.0);
   StepConfig cfg;
@@ -65,7 +69,7 @@ int run(const Options& o) {
   controls.sources = {&src};
 
   std::printf("dfluid-smoke %s: %s, %s precision, device %s\n", DFLUID_VERSION_STRING,
-              g.describe().c_str(), o.precision.c_str(), ctx.description().c_str());
+              g.describe().c_str(), o.common.precision.c_str(), ctx.description().c_str());
   std::printf("%5s %7s %12s %10s %10s %6s %10s %9s\n", "step", "time", "smoke", "max|u|",
               "max|div|", "iters", "residual", "ms");
   const auto t_start = std::chrono::steady_clock::now();
@@ -93,36 +97,18 @@ int run(const Options& o) {
 
 int main(int argc, char** argv) {
   Options o;
-  CLI::App app{"dfluid-smoke: forward smoke-plume demo (prints a per-step summary)"};
-  app.option_defaults()->always_capture_default();
-  app.set_config("--config", "", "read options from a TOML/INI file");
-  app.add_option("--device", o.device, "where to run")
-      ->check(CLI::IsMember({"auto", "cuda", "cpu"}));
-  app.add_option("--precision", o.precision, "floating-point precision")
-      ->check(CLI::IsMember({"float", "double"}));
-  app.add_option("--dim", o.dim, "2 or 3 dimensions")->check(CLI::IsMember({2, 3}));
-  app.add_option("--size", o.size, "cells per axis")->check(CLI::Range(8, 4096));
-  app.add_option("--steps", o.steps, "number of steps")->check(CLI::Range(1, 1000000));
-  app.add_option("--dt", o.dt, "time step")->check(CLI::PositiveNumber);
-  app.add_option("--buoyancy", o.buoyancy, "buoyancy coefficient");
-  app.add_option("--tolerance", o.tolerance, "pressure solve relative tolerance")
+  CLI::App cli{"dfluid-smoke: forward smoke-plume demo (prints a per-step summary)"};
+  app::add_common_options(cli, o.common, app::CommonOptionSet::DeviceOnly);
+  cli.add_option("--dim", o.dim, "2 or 3 dimensions")->check(CLI::IsMember({2, 3}));
+  cli.add_option("--size", o.size, "cells per axis")->check(CLI::Range(8, 4096));
+  cli.add_option("--steps", o.steps, "number of steps")->check(CLI::Range(1, 1000000));
+  cli.add_option("--dt", o.dt, "time step")->check(CLI::PositiveNumber);
+  cli.add_option("--buoyancy", o.buoyancy, "buoyancy coefficient");
+  cli.add_option("--tolerance", o.tolerance, "pressure solve relative tolerance")
       ->check(CLI::Range(1e-14, 1.0));
-  app.add_option("--advection", o.advection, "smoke advection scheme")
+  cli.add_option("--advection", o.advection, "smoke advection scheme")
       ->check(CLI::IsMember({"maccormack", "semi-lagrangian"}));
-  try {
-    app.parse(argc, argv);
-  } catch (const CLI::ParseError& e) {
-    if (e.get_exit_code() == 0) return app.exit(e);
-    std::fprintf(stderr, "dfluid-smoke: %s (see --help)\n", e.what());
-    return 2;
-  }
-  try {
-    return o.precision == "float" ? run<float>(o) : run<double>(o);
-  } catch (const InvalidArgument& e) {
-    std::fprintf(stderr, "dfluid-smoke: %s\n", e.what());
-    return 2;
-  } catch (const std::exception& e) {
-    std::fprintf(stderr, "dfluid-smoke: error: %s\n", e.what());
-    return 1;
-  }
+  if (auto code = app::parse_command_line(cli, argc, argv, kName)) return *code;
+  return app::run_guarded(
+      kName, [&] { return o.common.precision == "float" ? run<float>(o) : run<double>(o); });
 }
