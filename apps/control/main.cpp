@@ -360,9 +360,9 @@ int main(int argc, char** argv) {
   app.add_option("--h5-interval", o.h5_interval,
                  "steps between HDF5 snapshots of the optimized run (0: steps/16)")
       ->check(CLI::Range(0, 1000000));
-  app.add_option("--stop-after", o.stop_after,
-                 "act as if Ctrl-C arrived after this many iterations (for testing --resume)")
-      ->group("");  // hidden
+  app::add_stop_after_option(
+      app, o.stop_after,
+      "act as if Ctrl-C arrived after this many iterations (for testing --resume)");
   if (auto code = app::parse_command_line(app, argc, argv, kName)) return *code;
   return app::run_guarded(
       kName, [&] { return o.common.precision == "float" ? run<float>(o) : run<double>(o); });
