@@ -126,12 +126,8 @@ int run(const Options& o) {
   const Context ctx = app::make_context(o.common);
   Burgers<T> problem(ctx, reference);
 
-  app::DescentRun r;
-  r.name = kName;
-  r.output = out;
-  r.resume = o.common.resume;
+  app::DescentRun r = app::descent_run(kName, out, o.common);
   r.progress_label = "burgers";
-  r.progress_mode = app::Progress::parse_mode(o.common.progress);
   r.banner = std::string(kName) + " " + DFLUID_VERSION_STRING + ": 1D Burgers, " +
              std::to_string(kCells) + " cells, " + o.common.precision + " precision, " +
              ctx.description() + "; reference " + o.reference;

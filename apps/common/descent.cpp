@@ -5,7 +5,6 @@
 #include <csignal>
 #include <cstdio>
 
-#include "common/cli.hpp"
 #include "common/image.hpp"
 #include "common/stop_signal.hpp"
 #include "dfluid/error.hpp"
@@ -29,6 +28,16 @@ void write_history_files(const std::string& dir, const std::vector<HistoryRow>& 
   for (const auto& r : history)
     losses.push_back(r.loss);
   write_png(join(dir, "loss.png"), plot_curve(losses, plot.title, plot.log_scale));
+}
+
+DescentRun descent_run(const std::string& name, const std::string& output,
+                       const CommonOptions& common) {
+  DescentRun run;
+  run.name = name;
+  run.output = output;
+  run.resume = common.resume;
+  run.progress_mode = Progress::parse_mode(common.progress);
+  return run;
 }
 
 int run_descent(const DescentOptions& o, const DescentRun& run, const DescentSteps& steps,

@@ -18,6 +18,7 @@
 #include <string>
 #include <vector>
 
+#include "common/cli.hpp"
 #include "common/output.hpp"
 #include "common/progress.hpp"
 #include "common/run_state.hpp"
@@ -54,6 +55,11 @@ struct DescentRun {
   std::string table_header;  ///< the line above the rows
   LossPlot plot;
 };
+
+/// name, output and resume from the arguments, progress_mode from common.progress; the app
+/// fills in the rest.
+DescentRun descent_run(const std::string& name, const std::string& output,
+                       const CommonOptions& common);
 
 /// The app's part of the loop.
 struct DescentSteps {

@@ -134,12 +134,8 @@ int run(const Options& o) {
   for (int b = 0; b < kBatch; ++b)
     grad.emplace_back(ctx, layout.grid);
 
-  app::DescentRun r;
-  r.name = kName;
-  r.output = out;
-  r.resume = o.common.resume;
+  app::DescentRun r = app::descent_run(kName, out, o.common);
   r.progress_label = "plume";
-  r.progress_mode = app::Progress::parse_mode(o.common.progress);
   r.banner = std::string(kName) + " " + DFLUID_VERSION_STRING + ": 2D " + std::to_string(kNx) +
              "x" + std::to_string(kNy) + ", batch of " + std::to_string(kBatch) + ", " +
              std::to_string(o.plume.steps) + " steps, " + o.common.precision + " precision, " +
