@@ -86,13 +86,26 @@ void for_each_cell(const Exec& ex, int nx, int ny, int nz, F f) {
 #pragma omp parallel for collapse(2) schedule(static)
     for (int k = 0; k < nz; ++k)
       for (int j = 0; j < ny; ++j)
-        for (int i = 0; i < nx; ++i) f(i, j, k);
+        for (int i = 0; i < nx; ++i)
+          f(i, j, k);
     return;
   }
 #endif
   for (int k = 0; k < nz; ++k)
     for (int j = 0; j < ny; ++j)
-      for (int i = 0; i < nx; ++i) f(i, j, k);
+      for (int i = 0; i < nx; ++i)
+        f(i, j, k);
+}
+
+/// CPU path only: calls f(i, j, k) in the fixed k, j, i order on the calling thread. For
+/// loops whose iterations write shared locations (the CPU scatter adds into stencil
+/// corners), where threads would race.
+template <class F>
+void for_each_cell_serial(int nx, int ny, int nz, F f) {
+  for (int k = 0; k < nz; ++k)
+    for (int j = 0; j < ny; ++j)
+      for (int i = 0; i < nx; ++i)
+        f(i, j, k);
 }
 
 template <class F>
@@ -135,8 +148,8 @@ __global__ void reduce_cells_kernel(int nx, int ny, int nz, ReduceOp op, F f, do
     const Index r = t / nx;
     acc = reduce_combine(op, acc, f(i, int(r % ny), int(r / ny)));
   }
-  double block = op == ReduceOp::Sum ? BlockReduce(tmp).Sum(acc)
-                                     : BlockReduce(tmp).Reduce(acc, MaxOp{});
+  double block =
+      op == ReduceOp::Sum ? BlockReduce(tmp).Sum(acc) : BlockReduce(tmp).Reduce(acc, MaxOp{});
   if (threadIdx.x == 0) partial[blockIdx.x] = block;
 }
 

@@ -5,8 +5,9 @@
 // may hit the same corner. Float atomics would make the sums depend on thread
 // order, so gradients would differ from run to run. Instead:
 //
-//  * CPU path: one serial loop over the samples (for_each_cell's fixed
-//    k, j, i order) adding straight into the targets. Exact and deterministic.
+//  * CPU path: one serial loop over the samples (for_each_cell_serial: fixed
+//    k, j, i order, one thread) adding straight into the targets. Exact and
+//    deterministic, whatever the number of OpenMP threads.
 //  * GPU path: contributions are rounded to 64-bit fixed point and summed
 //    with integer atomicAdd (unsigned long long, two's complement), which is
 //    associative, so the result is independent of thread order. The scale is
@@ -68,8 +69,8 @@ void scatter_cells(const Context& ctx, const Exec& ex, const std::array<int, 3>&
     ScatterSink<T> sink;
     for (int t = 0; t < ntargets; ++t)
       sink.direct[t] = targets[t].data;
-    for_each_cell(
-        ex, ext, DFLUID_LAMBDA(int i, int j, int k) { f(i, j, k, sink); });
+    // Serial on purpose: samples add into shared corners (for_each_cell may use threads).
+    for_each_cell_serial(ext[0], ext[1], ext[2], [&](int i, int j, int k) { f(i, j, k, sink); });
     return;
   }
 #if defined(__CUDACC__)

@@ -2,6 +2,7 @@
 
 #include <cstdio>
 #include <mutex>
+#include <string>
 
 #include "context_state.hpp"
 #include "dfluid/error.hpp"
@@ -10,8 +11,27 @@
 #if DFLUID_WITH_CUDA
 #include <cuda_runtime_api.h>
 #endif
+#if defined(_OPENMP)
+#include <omp.h>
+#endif
 
 namespace dfluid {
+
+int cpu_threads() {
+#if defined(_OPENMP)
+  return omp_get_max_threads();
+#else
+  return 1;
+#endif
+}
+
+void set_cpu_threads(int n) {
+  if (n < 1)
+    throw InvalidArgument("set_cpu_threads: " + std::to_string(n) + " threads; use 1 or more");
+#if defined(_OPENMP)
+  omp_set_num_threads(n);
+#endif
+}
 
 Device parse_device(const std::string& name) {
   if (name == "auto") return Device::Auto;

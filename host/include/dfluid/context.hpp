@@ -28,6 +28,14 @@ const char* to_string(MemorySpace s);
 /// True when this build has its CUDA path and a CUDA device is visible.
 bool cuda_available();
 
+/// CPU path: threads that run the per-cell loops (OpenMP; default: the number of cores
+/// or OMP_NUM_THREADS). Results are bitwise the same for every count: the threads only run
+/// loops whose iterations write their own cells; reductions and scatters stay serial.
+/// Builds without OpenMP always use 1 thread (set_cpu_threads is then a no-op).
+int cpu_threads();
+/// Sets the CPU thread count for the whole process; n < 1 throws InvalidArgument.
+void set_cpu_threads(int n);
+
 namespace detail {
 struct ContextState;
 }
