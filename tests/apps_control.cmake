@@ -58,7 +58,7 @@ if(TARGET dfluid-control)
   set(_ctl_bad_MissingTargetPng "--target-png;${_ctl_dir}/no-such-target.png")
   set(_ctl_bad_MissingResume "--size;32;--steps;12;--resume;${_ctl_dir}/no-such-state.h5")
   set(_ctl_bad_KeyframeBeyondSteps "--size;32;--steps;12;--keyframes;13")
-  set(_ctl_bad_ZeroControlInterval "--control-interval;0")
+  set(_ctl_bad_NegativeControlInterval "--control-interval;-1")
   set(_ctl_bad_ControlIntervalBeyondSteps "--size;32;--steps;12;--control-interval;13")
   set(_ctl_bad_BadBudgetUnit "--memory-budget;12parsecs")
   set(_ctl_bad_ShapeOfOtherDim "--size;32;--shape;torus")
@@ -67,7 +67,7 @@ if(TARGET dfluid-control)
   # A regular file (this script's source) as a parent folder of the output.
   set(_ctl_bad_OutputBelowFile "--output;${CMAKE_CURRENT_SOURCE_DIR}/apps_control.py/out")
   foreach(name UnknownFlag Dim4 UnknownOptimizer NegativeSteps IterationsNotANumber
-               MissingTargetPng MissingResume KeyframeBeyondSteps ZeroControlInterval
+               MissingTargetPng MissingResume KeyframeBeyondSteps NegativeControlInterval
                ControlIntervalBeyondSteps BadBudgetUnit ShapeOfOtherDim SizeTooSmall BadPrecision
                OutputBelowFile)
     set(_ctl_args "--device;cpu;${_ctl_bad_${name}}")

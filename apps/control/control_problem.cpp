@@ -203,8 +203,14 @@ KeyframeErrors ControlProblem<T>::forward(
 
 template <class T>
 std::string ControlProblem<T>::plan_report() {
-  if (set_.budget.device_bytes > 0)
-    return rollout_.plan(initial_, set_.steps, rollout_options()).describe();
+  if (set_.budget.device_bytes > 0) {
+    try {
+      return rollout_.plan(initial_, set_.steps, rollout_options()).describe();
+    } catch (const InvalidArgument& e) {
+      throw InvalidArgument("--memory-budget " + std::to_string(set_.budget.device_bytes) +
+                            " bytes: " + e.what() + " (raise --memory-budget)");
+    }
+  }
   const checkpoint::StateSize size = rollout_.state_size(initial_, set_.steps, rollout_options());
   char line[160];
   std::snprintf(line, sizeof line,

@@ -37,7 +37,7 @@ struct Options {
   int steps = 0;  // 0: 64 in 2D, 100 in 3D
   double dt = 1.0;
   std::vector<int> keyframes;
-  int control_interval = 8;
+  int control_interval = 0;  // 0: 8, or --steps when fewer
   bool optimize_velocity = false;
   double effort = 1e-6;
   double smoothing = 3;
@@ -86,7 +86,7 @@ int run(const Options& o) {
 
   ProblemSettings ps;
   ps.steps = o.steps > 0 ? o.steps : (sc.grid.dim == 2 ? 64 : 100);
-  ps.control_interval = o.control_interval;
+  ps.control_interval = o.control_interval > 0 ? o.control_interval : std::min(8, ps.steps);
   ps.optimize_velocity = o.optimize_velocity;
   ps.keyframes = o.keyframes;
   ps.effort = o.effort;
@@ -123,10 +123,6 @@ int run(const Options& o) {
   std::fflush(stdout);
   if (o.dry_run) return 0;
 
-  // Uncontrolled reference run.
-  const KeyframeErrors before = problem.forward(false);
-  std::printf("uncontrolled relative keyframe error: %.4f\n", before.rms);
-
   const std::string fp = fingerprint(o, problem.settings(), sc, problem.parameter_count());
   const std::string state_path = app::join(out, "control-state.h5");
   std::vector<app::HistoryRow> history;
@@ -140,6 +136,10 @@ int run(const Options& o) {
     std::printf("resumed from %s at iteration %lld\n", o.common.resume.c_str(),
                 (long long)optim.iteration());
   }
+
+  // Uncontrolled reference run.
+  const KeyframeErrors before = problem.forward(false);
+  std::printf("uncontrolled relative keyframe error: %.4f\n", before.rms);
 
   Objective<T> objective = [&](const Field<T>& x, Field<T>& g) { return problem.evaluate(x, g); };
   app::Progress progress("optimizing", iterations, app::Progress::parse_mode(o.common.progress));
@@ -206,7 +206,7 @@ int run(const Options& o) {
   const int steps = problem.settings().steps;
   const int h5_interval = o.h5_interval > 0 ? o.h5_interval : std::max(1, steps / 16);
   io::WriterOptions wo;
-  wo.interval = h5_interval;
+  wo.interval = 1;  // the loop below picks the steps: every h5_interval, keyframes, the last
   io::SnapshotWriter writer(app::join(out, "control.h5"), sc.grid, wo);
   writer.set_run_attribute("app", kName);
   writer.set_run_attribute("scenario", sc.description);
@@ -235,7 +235,9 @@ int run(const Options& o) {
     fields.emplace_back("target", problem.target(), io::FieldKind::Scalar);
     io::add_vector(fields, "velocity", s.velocity, io::FieldKind::Velocity);
     io::add_vector(fields, "force", f, io::FieldKind::Force);
-    writer.write(ctx, k, k * o.dt, o.dt, fields);
+    const auto& kfs = problem.settings().keyframes;
+    if (k % h5_interval == 0 || k == steps || std::find(kfs.begin(), kfs.end(), k) != kfs.end())
+      writer.write(ctx, k, k * o.dt, o.dt, fields);
     if (is_frame(k)) {
       const std::vector<T> v = s.scalars[0].to_vector(ctx);
       char name[64];
@@ -321,10 +323,10 @@ int main(int argc, char** argv) {
   app.add_option("--dt", o.dt, "time step")->check(CLI::PositiveNumber);
   app.add_option("--keyframes", o.keyframes,
                  "steps at which the smoke should match the target (default: the last step)")
-      ->check(CLI::PositiveNumber);
+      ->check(CLI::Range(1, 1000000000));
   app.add_option("--control-interval", o.control_interval,
-                 "steps each control force field is held for")
-      ->check(CLI::Range(1, 1000000));
+                 "steps each control force field is held for (0: 8, or --steps when fewer)")
+      ->check(CLI::Range(0, 1000000));
   app.add_flag("--optimize-velocity", o.optimize_velocity, "also optimize the initial velocity");
   app.add_option("--effort", o.effort, "weight of the control-effort penalty 1/2 sum |f|^2")
       ->check(CLI::Range(0.0, 1e12));
@@ -358,7 +360,8 @@ int main(int argc, char** argv) {
   app.add_option("--frames", o.frames, "PNG frames of the optimized run (besides keyframes)")
       ->check(CLI::Range(0, 100000));
   app.add_option("--h5-interval", o.h5_interval,
-                 "steps between HDF5 snapshots of the optimized run (0: steps/16)")
+                 "steps between HDF5 snapshots of the optimized run (0: steps/16; keyframes and "
+                 "the last step are always written)")
       ->check(CLI::Range(0, 1000000));
   app::add_stop_after_option(
       app, o.stop_after,

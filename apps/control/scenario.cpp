@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <filesystem>
 #include <functional>
 #include <numeric>
 
@@ -89,6 +90,14 @@ std::vector<double> shape_3d(const Grid& g, const std::string& shape) {
   });
 }
 
+/// The file's absolute path (the description is part of the --resume fingerprint, which must
+/// not depend on how the path was typed).
+std::string canonical(const std::string& path) {
+  std::error_code ec;
+  const auto p = std::filesystem::weakly_canonical(path, ec);
+  return ec ? path : p.string();
+}
+
 }  // namespace
 
 void match_mass(std::vector<double>& v, double mass, const std::string& what) {
@@ -110,19 +119,31 @@ Scenario make_scenario(const ScenarioOptions& o, bool on_gpu) {
   s.grid = o.dim == 2 ? Grid::make_2d(n, n, 1.0) : Grid::make_3d(n, n, n, 1.0);
   const double c = n / 2.0;
   if (!o.target_h5.empty()) {
-    const Grid file_grid = io::read_grid(o.target_h5);
-    if (!(file_grid.dim == s.grid.dim && file_grid.n == s.grid.n))
-      throw InvalidArgument("--target-h5 '" + o.target_h5 + "' holds a " + file_grid.describe() +
-                            " grid; the run uses " + s.grid.describe() +
-                            " (pass a matching --dim/--size)");
-    const Field<double> f =
-        io::read_field<double>(o.target_h5, o.target_step, o.target_dataset, file_grid, true);
-    s.target = std::vector<double>(f.data(), f.data() + f.size());
-    s.description = "target '" + o.target_dataset + "' from " + o.target_h5;
+    // Every problem with the file is a bad --target-h5 value: exit code 2, not a crash.
+    const std::string where = "--target-h5 '" + o.target_h5 + "'";
+    try {
+      const Grid file_grid = io::read_grid(o.target_h5);
+      if (!(file_grid.dim == s.grid.dim && file_grid.n == s.grid.n))
+        throw InvalidArgument(where + " holds a " + file_grid.describe() + " grid; the run uses " +
+                              s.grid.describe() + " (pass a matching --dim/--size)");
+      const Field<double> f =
+          io::read_field<double>(o.target_h5, o.target_step, o.target_dataset, file_grid, true);
+      if (f.location() != Location::Cell)
+        throw InvalidArgument(where + ": dataset '" + o.target_dataset +
+                              "' is not a cell-centred field (--target-dataset names a scalar "
+                              "such as density)");
+      s.target = std::vector<double>(f.data(), f.data() + f.size());
+    } catch (const InvalidArgument&) {
+      throw;
+    } catch (const std::exception& e) {
+      throw InvalidArgument(where + " (--target-dataset " + o.target_dataset + ", --target-step " +
+                            std::to_string(o.target_step) + "): " + e.what());
+    }
+    s.description = "target '" + o.target_dataset + "' from " + canonical(o.target_h5);
   } else if (!o.target_png.empty()) {
     if (o.dim != 2) throw InvalidArgument("--target-png needs --dim 2");
     s.target = app::read_picture(o.target_png, n, n, o.png_invert);
-    s.description = "target picture " + o.target_png;
+    s.description = "target picture " + canonical(o.target_png);
   } else {
     const std::string shape = o.shape.empty() ? (o.dim == 2 ? "ring" : "torus") : o.shape;
     s.target = o.dim == 2 ? shape_2d(s.grid, shape) : shape_3d(s.grid, shape);

@@ -97,11 +97,14 @@ SavedRun<T> load_state_file(const std::string& path, const Grid& pgrid,
     throw InvalidArgument("--resume: '" + path + "' is not a dfluid-control state file (" +
                           e.what() + ")");
   }
+  if (attr["fingerprint"].empty())
+    throw InvalidArgument("--resume: '" + path +
+                          "' is not a dfluid-control state file (give the control-state.h5 of "
+                          "an earlier run)");
   if (attr["fingerprint"] != fingerprint)
     throw InvalidArgument(
-        "--resume: '" + path +
-        "' was written for another problem or precision:\n  file:  " + attr["fingerprint"] +
-        "\n  this run: " + fingerprint + "\nrun with the same settings as the interrupted run");
+        "--resume: '" + path + "' was written for another problem (file: " + attr["fingerprint"] +
+        "; this run: " + fingerprint + "); resume with the options of the interrupted run");
   SavedRun<T> run;
   auto read = [&](const std::string& name) {
     Field<T> f = io::read_field<T>(path, 0, name, pgrid);
