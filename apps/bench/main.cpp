@@ -1,10 +1,13 @@
-// dfluid-bench: per-operator and whole-step timings of the forward smoke step.
+// dfluid-bench: per-operator and whole-step timings of the forward smoke step, and
+// (--rollout, --rollout-steps) rollout-gradient timings under checkpoint plans.
 //
-// For each size: median time over --repeats runs after one warm-up (CUDA events
-// on the GPU, a steady clock on the CPU), the estimated compulsory bytes each
+// For each size: median time over --repeats runs after one warm-up (CUDA events on
+// the GPU, a steady clock on the CPU), the estimated compulsory bytes each
 // operator moves (every input read once, every output written once), the
 // resulting bandwidth and its fraction of a plain copy measured in the same run,
 // and the Poisson iterations of the projection. Prints a table; --json writes JSON.
+// --io-steps times a run with and without HDF5 output; --rollout-steps times the
+// gradient of an N-step rollout (rollout_bench.hpp).
 #include <CLI/CLI.hpp>
 
 #include <algorithm>
@@ -17,11 +20,17 @@
 #include <string>
 #include <vector>
 
+#include "common.hpp"
 #include "dfluid/dfluid.hpp"
 #include "dfluid/forces.hpp"
 #include "dfluid/simulation.hpp"
+#include "rollout_bench.hpp"
 
 using namespace dfluid;
+using bench::bench_config;
+using bench::median_ms;
+using bench::parse_size;
+using bench::seed_smoke;
 
 namespace {
 
@@ -30,49 +39,6 @@ struct Row {
   double ms = 0, bytes = 0, gbps = 0, frac = 0;
   int iterations = -1;
 };
-
-double median_ms(const Context& ctx, int repeats, const std::function<void()>& f) {
-  StreamTimer t(ctx);
-  std::vector<double> ms;
-  for (int r = 0; r <= repeats; ++r) {
-    t.start();
-    f();
-    t.stop();
-    if (r > 0) ms.push_back(t.elapsed_ms());
-  }
-  std::nth_element(ms.begin(), ms.begin() + ms.size() / 2, ms.end());
-  return ms[ms.size() / 2];
-}
-
-Grid parse_size(const std::string& s) {
-  int n[3] = {0, 0, 0}, count = 0;
-  std::stringstream in(s);
-  std::string part;
-  while (std::getline(in, part, 'x') && count < 3)
-    n[count++] = std::stoi(part);
-  if (count == 2) return Grid::make_2d(n[0], n[1], 1.0);
-  if (count == 3) return Grid::make_3d(n[0], n[1], n[2], 1.0);
-  throw InvalidArgument("--sizes: '" + s + "' must look like 256x256 or 64x64x64");
-}
-
-/// The benchmarked step: buoyant smoke, MGPCG to 1e-4, no NaN checks (no host
-/// waits beyond the solver's own).
-StepConfig bench_config() {
-  StepConfig cfg;
-  cfg.buoyancy = 0.1;
-  cfg.pressure.rel_tol = 1e-4;
-  cfg.check_finite = false;
-  return cfg;
-}
-
-/// Deterministic pseudo-random smoke in [0, 1).
-template <class T>
-void seed_smoke(const Context& ctx, SmokeState<T>& st) {
-  std::vector<T> rho(st.grid().cells());
-  for (Index i = 0; i < Index(rho.size()); ++i)
-    rho[i] = T((i * 2654435761u) % 1000) / T(1000);
-  st.scalars[0].assign(ctx, rho);
-}
 
 template <class T>
 void bench_size(const Context& ctx, const std::string& label, int repeats, double copy_gbps,
@@ -175,6 +141,57 @@ void bench_io(const Context& ctx, const std::string& label, int steps, int inter
       label.c_str(), steps, interval, seconds[0], seconds[1], 100 * (seconds[1] / seconds[0] - 1));
 }
 
+/// The rollout-gradient mode: every size with every step count. Exit code 1 when the
+/// plans' losses or buoyancy gradients differ, 2 when no plan could run for a case (a budget
+/// too small, or every plan left out).
+int run_rollouts(const Context& ctx, const std::string& precision, std::vector<std::string> sizes,
+                 std::vector<int> steps, bench::RolloutBenchOptions options, int repeats,
+                 const std::string& json) {
+  if (sizes.empty()) sizes = {ctx.on_gpu() ? "128x128x128" : "32x32x32"};
+  if (steps.empty()) steps = ctx.on_gpu() ? std::vector<int>{100, 1000} : std::vector<int>{20};
+  std::vector<std::string> plans;  // in the order given, each once
+  for (const auto& p : options.plans)
+    if (std::find(plans.begin(), plans.end(), p) == plans.end()) plans.push_back(p);
+  options.plans = plans;
+  options.repeats = repeats;
+  for (const auto& s : sizes)
+    parse_size(s);  // bad sizes fail before anything runs
+  const double copy_gbps = measure_copy_bandwidth(ctx, std::size_t(64) << 20, repeats);
+  std::vector<bench::RolloutCase> cases;
+  for (const auto& s : sizes) {
+    for (int n : steps) {
+      cases.push_back(precision == "float"
+                          ? bench::bench_rollout<float>(ctx, s, n, options, copy_gbps)
+                          : bench::bench_rollout<double>(ctx, s, n, options, copy_gbps));
+    }
+  }
+  bench::print_rollouts(ctx, precision, cases);
+  if (!json.empty()) {
+    std::ofstream f(json);
+    f << "{\n  \"device\": \"" << ctx.description() << "\",\n  \"precision\": \"" << precision
+      << "\",\n  \"copy_gbps\": " << copy_gbps << ",\n  \"memory_counter\": \""
+      << bench::memory_counter_name(ctx) << "\",\n  \"rollouts\": ";
+    bench::write_rollouts_json(f, cases, 2);
+    f << "\n}\n";
+    if (!f) throw Error("--json: cannot write " + json);
+  }
+  for (const auto& c : cases) {
+    if (!c.losses_agree || !c.buoyancy_gradients_agree) {
+      std::fprintf(stderr, "dfluid-bench: error: the plans' results differ (%s, %d steps)\n",
+                   c.size.c_str(), c.steps);
+      return 1;
+    }
+  }
+  for (const auto& c : cases) {
+    if (c.compared == 0) {
+      std::fprintf(stderr, "dfluid-bench: no plan ran for %s, %d steps (see the notes)\n",
+                   c.size.c_str(), c.steps);
+      return 2;
+    }
+  }
+  return 0;
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -201,6 +218,34 @@ int main(int argc, char** argv) {
   app.add_option("--io-interval", io_interval, "steps between snapshots for --io-steps")
       ->check(CLI::Range(1, 100000));
   app.add_option("--io-file", io_path, "snapshot file for --io-steps");
+  bool rollout = false;
+  std::vector<int> rollout_steps;
+  std::size_t device_budget = 0, host_budget = 0;
+  bench::RolloutBenchOptions ro;
+  app.add_flag("--rollout", rollout,
+               "instead of operator timings: time rollout gradients under checkpoint plans "
+               "(default steps: 100 and 1000 on a GPU, 20 on the CPU; default size: 128x128x128 "
+               "on a GPU, 32x32x32 on the CPU)");
+  app.add_option("--rollout-steps", rollout_steps,
+                 "rollout lengths for the gradient timings (implies --rollout)")
+      ->check(CLI::Range(1, 1000000));
+  auto* device_budget_opt =
+      app.add_option("--device-budget", device_budget,
+                     "rollout mode: device memory for checkpoints and the backward pass's working "
+                     "memory, the force gradients not included (suffixes KiB, MiB, GiB, kB, MB, "
+                     "GB; default 2GiB on a GPU, working memory + 4 states on the CPU)")
+          ->transform(CLI::AsSizeValue(true))
+          ->default_str("auto");
+  auto* host_budget_opt =
+      app.add_option("--host-budget", host_budget,
+                     "rollout mode: pinned host memory for the multi-level plan's checkpoints "
+                     "(default 0 on a GPU: no multi-level plan; 8 states on the CPU)")
+          ->transform(CLI::AsSizeValue(true))
+          ->default_str("auto");
+  app.add_option("--plans", ro.plans, "rollout mode: plans to run (comma-separated)")
+      ->delimiter(',')
+      ->check(CLI::IsMember({"store-all", "revolve", "multi-level"}));
+  app.add_flag("--plan-details", ro.details, "rollout mode: print each plan's report");
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {
@@ -210,6 +255,11 @@ int main(int argc, char** argv) {
   }
   try {
     Context ctx = Context::create(parse_device(device));
+    if (rollout || !rollout_steps.empty()) {
+      if (device_budget_opt->count() > 0) ro.device_budget = device_budget;
+      if (host_budget_opt->count() > 0) ro.host_budget = host_budget;
+      return run_rollouts(ctx, precision, sizes, rollout_steps, ro, repeats, json);
+    }
     if (sizes.empty())
       sizes = ctx.on_gpu() ? std::vector<std::string>{"256x256", "1024x1024", "64x64x64",
                                                       "128x128x128", "256x256x256"}

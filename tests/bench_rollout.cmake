@@ -1,0 +1,26 @@
+# dfluid-bench's rollout-gradient mode (apps/bench/rollout_bench.hpp) on the CPU path, tiny:
+# 16x16x16, 4 and 8 steps, a device budget that holds every state at 4 steps but not at 8
+# (Revolve recomputes there) and a host budget for the two-level plan. apps/bench/check_rollout.py
+# checks the exit code, that the table names every plan and says the losses agree bitwise, and
+# the JSON ("rollouts"): advances performed = planned, losses and buoyancy gradients bitwise
+# equal, the gradient's memory within the plan's prediction. Without python3 only the table is
+# matched (a pass regular expression, which ignores the exit code).
+if(TARGET dfluid-bench)
+  find_program(DFLUID_SYSTEM_PYTHON python3 PATHS /usr/bin NO_DEFAULT_PATH)
+  if(NOT DFLUID_SYSTEM_PYTHON)
+    find_program(DFLUID_SYSTEM_PYTHON python3)
+  endif()
+  if(DFLUID_SYSTEM_PYTHON)
+    add_test(NAME AppBench.RolloutGradients
+             COMMAND ${DFLUID_SYSTEM_PYTHON} ${PROJECT_SOURCE_DIR}/apps/bench/check_rollout.py
+                     $<TARGET_FILE:dfluid-bench> ${CMAKE_CURRENT_BINARY_DIR}/bench_rollout)
+  else()
+    add_test(NAME AppBench.RolloutGradients
+             COMMAND dfluid-bench --device cpu --rollout-steps 8 --sizes 16x16x16
+                     --device-budget 1400KiB --host-budget 1MiB --repeats 1)
+    set_tests_properties(AppBench.RolloutGradients PROPERTIES PASS_REGULAR_EXPRESSION
+      "\nstore-all +skipped[^\n]*\nrevolve +[^\n]*\nmulti-level +[^\n]*\n16x16x16, 8 steps: losses agree bitwise")
+  endif()
+  # Seconds normally; generous for a loaded machine (the CPU loops run on OpenMP threads).
+  set_tests_properties(AppBench.RolloutGradients PROPERTIES TIMEOUT 300)
+endif()
