@@ -283,8 +283,10 @@ int run(const Options& o) {
   std::printf(
       "  relative keyframe error ||rho - rho*||/||rho*||: uncontrolled %.4f, controlled %.4f\n",
       before.rms, after.rms);
-  std::printf("  wall time %.1f s (optimization %.1f s), device %s, peak device memory %.1f MiB\n",
-              wall, opt_seconds, ctx.description().c_str(), mem.device_peak / 1048576.0);
+  // On the CPU path the fields live in host memory: report that peak instead.
+  std::printf("  wall time %.1f s (optimization %.1f s), device %s, peak %s memory %.1f MiB\n",
+              wall, opt_seconds, ctx.description().c_str(), ctx.on_gpu() ? "device" : "host",
+              (ctx.on_gpu() ? mem.device_peak : mem.host_peak) / 1048576.0);
   std::printf(
       "  outputs in %s: control.h5 (+ control.xmf), frames/, loss.png, history.csv, "
       "summary.json, control-state.h5\n",
