@@ -22,28 +22,12 @@ import csv
 import json
 import math
 import os
-import shutil
 import signal
 import subprocess
 import sys
 
-SKIP = 77
+from app_test_util import SKIP, check, fail, fresh  # noqa: E402
 
-
-def fail(msg):
-    print("FAILED: " + msg)
-    sys.exit(1)
-
-
-def check(cond, msg):
-    if not cond:
-        fail(msg)
-
-
-def fresh(folder):
-    shutil.rmtree(folder, ignore_errors=True)
-    os.makedirs(folder)
-    return folder
 
 
 def run(cmd, expect=0):

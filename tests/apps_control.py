@@ -36,7 +36,6 @@ import json
 import math
 import os
 import re
-import shutil
 import signal
 import struct
 import subprocess
@@ -45,7 +44,7 @@ import time
 import xml.etree.ElementTree as ET
 import zlib
 
-SKIP = 77
+from app_test_util import SKIP, check, fail, fresh  # noqa: E402
 HISTORY_HEADER = "iteration,loss,grad_norm,step,evaluations,seconds"
 SUMMARY_KEYS = ("initial_loss", "final_loss", "relative_keyframe_error_uncontrolled",
                 "relative_keyframe_error_controlled", "iterations", "wall_seconds", "device",
@@ -53,21 +52,6 @@ SUMMARY_KEYS = ("initial_loss", "final_loss", "relative_keyframe_error_uncontrol
 # A tiny 2D problem: 32x32 cells, 12 steps, two control fields (default interval 8).
 TINY_2D = ["--size", "32", "--steps", "12"]
 
-
-def fail(msg):
-    print("FAILED: " + msg)
-    sys.exit(1)
-
-
-def check(cond, msg):
-    if not cond:
-        fail(msg)
-
-
-def fresh(folder):
-    shutil.rmtree(folder, ignore_errors=True)
-    os.makedirs(folder)
-    return folder
 
 
 def run(cmd, expect=0, quiet=False):
