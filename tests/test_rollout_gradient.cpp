@@ -20,6 +20,7 @@
 
 #include "dfluid/dfluid.hpp"
 #include "dfluid/rollout.hpp"
+#include "rollout_test_util.hpp"
 
 using namespace dfluid;
 
@@ -134,22 +135,7 @@ struct Problem {
     L.source_effort = 0.05;
     if (with_user) {
       // A cubic of the density at step 3: value sum w q^3 / 3, gradient w q^2.
-      UserLoss<double> u;
-      u.name = "cubic";
-      u.steps = {3};
-      const Field<double>* w = &user_weight;
-      const Context c = ctx;
-      u.fn = [w, c](int, const SmokeState<double>& s, SmokeGradient<double>& grad) {
-        std::vector<double> q = s.scalars[0].to_vector(c), wv = w->to_vector(c), gv(q.size());
-        double v = 0;
-        for (std::size_t i = 0; i < q.size(); ++i) {
-          v += wv[i] * q[i] * q[i] * q[i] / 3;
-          gv[i] = wv[i] * q[i] * q[i];
-        }
-        grad.scalars[0].assign(c, gv);
-        return v;
-      };
-      L.user.push_back(u);
+      L.user.push_back(dfluid::testing::cubic_user_loss(ctx, user_weight, {3}));
     }
     return L;
   }
