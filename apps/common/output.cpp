@@ -64,25 +64,4 @@ void write_history_csv(const std::string& path, const std::vector<HistoryRow>& r
   write_file_atomic(path, s.str());
 }
 
-std::vector<HistoryRow> read_history_csv(const std::string& path) {
-  std::ifstream f(path);
-  if (!f) throw InvalidArgument("cannot read the history file '" + path + "'");
-  std::vector<HistoryRow> rows;
-  std::string line;
-  int lineno = 0;
-  while (std::getline(f, line)) {
-    ++lineno;
-    if (lineno == 1 || line.empty()) continue;  // header
-    HistoryRow r;
-    char c[5];
-    std::istringstream in(line);
-    if (!(in >> r.iteration >> c[0] >> r.loss >> c[1] >> r.grad_norm >> c[2] >> r.step >> c[3] >>
-          r.evaluations >> c[4] >> r.seconds))
-      throw InvalidArgument("history file '" + path + "', line " + std::to_string(lineno) +
-                            ": expected iteration,loss,grad_norm,step,evaluations,seconds");
-    rows.push_back(r);
-  }
-  return rows;
-}
-
 }  // namespace dfluid::app

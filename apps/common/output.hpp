@@ -35,8 +35,4 @@ struct HistoryRow {
 
 /// CSV with a header line: iteration,loss,grad_norm,step,evaluations,seconds.
 void write_history_csv(const std::string& path, const std::vector<HistoryRow>& rows);
-/// Reads a file written by write_history_csv (for --resume); throws InvalidArgument naming
-/// the file and line on bad content.
-std::vector<HistoryRow> read_history_csv(const std::string& path);
-
 }  // namespace dfluid::app

@@ -24,7 +24,6 @@ class Progress {
   void log(const std::string& line);
   /// Removes the bar (called by the destructor too).
   void finish();
-  bool bar() const { return bar_; }
 
  private:
   void draw();

@@ -5,6 +5,7 @@
 #include <CLI/CLI.hpp>
 
 #include <chrono>
+#include <csignal>
 #include <cmath>
 #include <cstdio>
 #include <sstream>
@@ -144,7 +145,7 @@ int run(const Options& o) {
   Objective<T> objective = [&](const Field<T>& x, Field<T>& g) { return problem.evaluate(x, g); };
   app::Progress progress("optimizing", iterations, app::Progress::parse_mode(o.common.progress));
   progress.log("  iter          loss       |grad|         step  evals   seconds");
-  bool stopped = false, failed = false;
+  bool stopped = false;
   double last_rel = 0;
   while (optim.iteration() < iterations) {
     if (app::stop_requested()) {
@@ -173,7 +174,6 @@ int run(const Options& o) {
     progress.update(long(r.iteration), fmt("loss %.4e", r.loss_after));
     if (r.failed) {
       progress.log("the line search found no decrease; stopping (the controls are the best found)");
-      failed = true;
       break;
     }
     if (r.converged) {
@@ -181,10 +181,9 @@ int run(const Options& o) {
       break;
     }
     if (o.target_error > 0 && std::isfinite(last_rel) && last_rel <= o.target_error) break;
-    if (o.stop_after > 0 && optim.iteration() >= o.stop_after) app::request_stop(2);
+    if (o.stop_after > 0 && optim.iteration() >= o.stop_after) app::request_stop(SIGINT);
   }
   progress.finish();
-  (void)failed;
 
   // State file first: whatever happens next, the run can be continued.
   SavedRun<T> saved;
