@@ -1,5 +1,7 @@
-// Advection operators (see dfluid/advection.hpp): per-cell functions, then the
-// launches and the public entry points. The sampling math is in interpolation.hpp.
+// Advection operators (see dfluid/advection.hpp): the launches and public entry
+// points of the forward and adjoint operators. The per-sample math is in
+// advection_cells.hpp, the sampling math in interpolation.hpp, the tangents in
+// advection_tangent.cpp.
 #include "dfluid/advection.hpp"
 
 #include <cmath>
@@ -8,216 +10,18 @@
 #include <utility>
 #include <vector>
 
+#include "advection_cells.hpp"
 #include "advection_checks.hpp"
 #include "exec.hpp"
 #include "interpolation.hpp"
 #include "scatter.hpp"
 
 namespace dfluid {
-
-// ===========================================================================
-// Per-cell functions (pure functions of their inputs; the adjoint recomputes
-// the same departure points and stencils from the step's input state).
-// ===========================================================================
 namespace advection {
-
-using interp::Source;
-
-/// Semi-Lagrangian value at sample (i, j, k) of an array at `face_axis`
-/// (-1: cell centres): q interpolated at the departure point of a backtrace
-/// over dtc = dt / dx through the velocity `vel`.
-template <class T, int D, class Vel>
-DFLUID_HD inline T semi_lagrangian_cell(const Source<T>& q, const Vel& vel, T dtc, int rk2,
-                                        int face_axis, int i, int j, int k) {
-  T x[3], xd[3];
-  interp::node_position(i, j, k, face_axis, x);
-  interp::departure_point(vel, x, dtc, rk2, xd);
-  return interp::sample<T, D>(q, xd);
-}
-
-/// MacCormack value at sample (i, j, k), given q and q^ = SL(q; dt) (both
-/// read at the sample itself and around it):
-///   q~ = SL(q^; -dt),  q_new = q^ + (q - q~)/2,
-/// clamped (when `clamp`) to the range of q's stencil values around the
-/// departure point of the forward pass.
-template <class T, int D, class Vel>
-DFLUID_HD inline T maccormack_cell(const Source<T>& q, const Source<T>& qhat, const Vel& vel, T dtc,
-                                   int rk2, int clamp, int face_axis, int i, int j, int k) {
-  T x[3], xd[3], xf[3];
-  interp::node_position(i, j, k, face_axis, x);
-  interp::departure_point(vel, x, -dtc, rk2, xf);  // forward trace (backward pass)
-  const T qtilde = interp::sample<T, D>(qhat, xf);
-  const T corrected = qhat.v(i, j, k) + T(0.5) * (q.v(i, j, k) - qtilde);
-  if (!clamp) return corrected;
-  interp::departure_point(vel, x, dtc, rk2, xd);
-  T lo, hi;
-  interp::stencil_range<T, D>(interp::make_stencil<T, D>(q, xd), q.v, lo, hi);
-  return interp::min_of(interp::max_of(corrected, lo), hi);
-}
-
-// ===========================================================================
-// Adjoints (vector-Jacobian products), per sample. Notation: g = cotangent
-// of the output sample, q^ = SL(q; dt), "scatter" = add into the stencil
-// corners (the transpose of a gather), see scatter.hpp for determinism.
-//
-// Semi-Lagrangian, out_s = I(q, x_d) with x_d = x - dtc u(x) (Euler) or
-// x_m = x - dtc/2 u(x), x_d = x - dtc u(x_m) (RK2), I the (bi/tri)linear
-// interpolant with corner values alpha_c q[c] + beta_c:
-//   q-bar[c]  += g * w_c * alpha_c                      (beta is the affine part)
-//   xd-bar_a   = g * dI/dp_a (x_d)   (position_gradient; 0 where clamped)
-//   Euler: u_a-bar at x   += -dtc * xd-bar_a     scattered through u_a's stencil at x
-//   RK2:   u_a-bar at x_m += -dtc * xd-bar_a     scattered through u_a's stencil at x_m,
-//          xm-bar_b = sum_a u_a-bar(x_m) * du_a/dp_b (x_m),
-//          u_b-bar at x   += -dtc/2 * xm-bar_b   scattered through u_b's stencil at x.
-// MacCormack, out_s = clamp(q^_s + (q_s - q~_s)/2, lo_s, hi_s), q~_s = I(q^, x_f)
-// with x_f the forward trace (dtc -> -dtc):
-//   clamp active: out_s is one corner value alpha_c q[c] + beta_c of q's stencil
-//     at x_d (the first minimal / maximal corner, as stencil_range picks it):
-//     q-bar[c] += g alpha_c; the range does not move with x_d (piecewise
-//     constant), so no velocity term;
-//   clamp inactive: q^-bar_s += g, q-bar_s += g/2, and -g/2 goes back through
-//     the SL adjoint of q~ = I(q^, x_f) (into q^-bar and u-bar);
-//   then q^-bar goes back through the SL adjoint of q^ = SL(q; dt).
-// Targets of the sink: 0..2 velocity components, kQ the advected array, kAux q^-bar.
-// ===========================================================================
-
-constexpr int kTargetQ = 3;
-constexpr int kTargetAux = 4;
-
-/// Adds the cotangent `g` of the velocity sampled at p (u_a-bar = ubar[a])
-/// into the velocity gradient (targets 0..D-1).
-template <class T, int D, class Vel, class Sink>
-DFLUID_HD inline void scatter_velocity(const Vel& vel, const T p[3], const T ubar[3], Sink& sink) {
-  for (int a = 0; a < D; ++a) {
-    if (ubar[a] == T(0)) continue;
-    const auto st = interp::make_stencil<T, D>(vel.c[a], p);
-    for (int c = 0; c < interp::Stencil<T, D>::kCorners; ++c)
-      sink.add(a, st.off[c], ubar[a] * st.gradient_weight(c));
-  }
-}
-
-/// Adjoint of out = I(src, departure(x; dtc)) for one sample with cotangent g:
-/// scatters into target `field_target` (src's layout) and, when `with_u`,
-/// into the velocity targets.
-template <class T, int D, class Vel, class Sink>
-DFLUID_HD inline void semi_lagrangian_adjoint_at(const Source<T>& src, const Vel& vel, T dtc,
-                                                 int rk2, int with_u, const T x[3], T g,
-                                                 int field_target, Sink& sink) {
-  if (g == T(0)) return;  // exact: no contribution
-  T u0[3], xm[3], u1[3], xd[3];
-  vel(x, u0);
-  const T* uv = u0;
-  if (rk2) {
-    for (int a = 0; a < 3; ++a)
-      xm[a] = x[a] - T(0.5) * dtc * u0[a];
-    vel(xm, u1);
-    uv = u1;
-  }
-  for (int a = 0; a < 3; ++a)
-    xd[a] = x[a] - dtc * uv[a];
-  const auto st = interp::make_stencil<T, D>(src, xd);
-  for (int c = 0; c < interp::Stencil<T, D>::kCorners; ++c)
-    sink.add(field_target, st.off[c], g * st.gradient_weight(c));
-  if (!with_u) return;
-  T dq[D];
-  interp::position_gradient<T, D>(st, src.v, dq);
-  T ubar[3] = {T(0), T(0), T(0)};
-  for (int a = 0; a < D; ++a)
-    ubar[a] = -dtc * g * dq[a];
-  if (!rk2) {
-    scatter_velocity<T, D>(vel, x, ubar, sink);
-    return;
-  }
-  scatter_velocity<T, D>(vel, xm, ubar, sink);
-  T xmbar[3] = {T(0), T(0), T(0)};
-  for (int a = 0; a < D; ++a) {
-    if (ubar[a] == T(0)) continue;
-    const auto sa = interp::make_stencil<T, D>(vel.c[a], xm);
-    T du[D];
-    interp::position_gradient<T, D>(sa, vel.c[a].v, du);
-    for (int b = 0; b < D; ++b)
-      xmbar[b] += ubar[a] * du[b];
-  }
-  T u0bar[3] = {T(0), T(0), T(0)};
-  for (int b = 0; b < D; ++b)
-    u0bar[b] = T(-0.5) * dtc * xmbar[b];
-  scatter_velocity<T, D>(vel, x, u0bar, sink);
-}
-
-/// Semi-Lagrangian adjoint of one array: cotangent `gout` per sample.
-template <class T, int D, class Vel>
-struct SemiLagrangianAdjoint {
-  Source<T> q;
-  Vel vel;
-  View<const T> gout;
-  T dtc;
-  int rk2, with_u, face_axis, target;
-  template <class Sink>
-  DFLUID_HD void operator()(int i, int j, int k, Sink& sink) const {
-    T x[3];
-    interp::node_position(i, j, k, face_axis, x);
-    semi_lagrangian_adjoint_at<T, D>(q, vel, dtc, rk2, with_u, x, gout(i, j, k), target, sink);
-  }
-};
-
-/// MacCormack corrector adjoint (first stage): q-bar, q^-bar (kAux) and
-/// u-bar through the backward pass; q^-bar then goes through SemiLagrangianAdjoint.
-template <class T, int D, class Vel>
-struct MacCormackAdjoint {
-  Source<T> q, qhat;
-  Vel vel;
-  View<const T> gout;
-  T dtc;
-  int rk2, with_u, clamp, face_axis;
-  template <class Sink>
-  DFLUID_HD void operator()(int i, int j, int k, Sink& sink) const {
-    const T g = gout(i, j, k);
-    if (g == T(0)) return;
-    T x[3];
-    interp::node_position(i, j, k, face_axis, x);
-    if (clamp) {  // recompute the forward value and the clamp range (as maccormack_cell)
-      T xf[3], xd[3];
-      interp::departure_point(vel, x, -dtc, rk2, xf);
-      const T qtilde = interp::sample<T, D>(qhat, xf);
-      const T corrected = qhat.v(i, j, k) + T(0.5) * (q.v(i, j, k) - qtilde);
-      interp::departure_point(vel, x, dtc, rk2, xd);
-      const auto st = interp::make_stencil<T, D>(q, xd);
-      constexpr int kC = interp::Stencil<T, D>::kCorners;
-      T cv[kC];
-      interp::corner_values<T, D>(st, q.v, cv);
-      int clo = 0, chi = 0;  // stencil_range keeps the first extremum (strict comparisons)
-      for (int c = 1; c < kC; ++c) {
-        if (cv[c] < cv[clo]) clo = c;
-        if (cv[chi] < cv[c]) chi = c;
-      }
-      // forward: min_of(max_of(corrected, lo), hi)
-      int active = -1;
-      if (corrected < cv[clo]) active = clo;
-      if (cv[chi] < (active >= 0 ? cv[clo] : corrected)) active = chi;
-      if (active >= 0) {
-        sink.add(kTargetQ, st.off[active], g * st.alpha[active]);
-        return;
-      }
-    }
-    sink.add(kTargetAux, qhat.v.offset(i, j, k), g);
-    sink.add(kTargetQ, q.v.offset(i, j, k), T(0.5) * g);
-    semi_lagrangian_adjoint_at<T, D>(qhat, vel, -dtc, rk2, with_u, x, T(-0.5) * g, kTargetAux,
-                                     sink);
-  }
-};
 
 // ===========================================================================
 // Launches
 // ===========================================================================
-
-template <class T, int D, class Vel>
-void semi_lagrangian_pass(const detail::Exec& ex, const std::array<int, 3>& ext, int face_axis,
-                          Source<T> q, Vel vel, T dtc, int rk2, View<T> out) {
-  detail::for_each_cell(
-      ex, ext, DFLUID_LAMBDA(int i, int j, int k) {
-        out(i, j, k) = semi_lagrangian_cell<T, D>(q, vel, dtc, rk2, face_axis, i, j, k);
-      });
-}
 
 template <class T, int D, class Vel>
 void maccormack_pass(const detail::Exec& ex, const std::array<int, 3>& ext, int face_axis,
@@ -244,22 +48,6 @@ void advect_array(const detail::Exec& ex, const std::array<int, 3>& ext, int fac
   qhat.v = tmp;
   maccormack_pass<T, D>(ex, ext, face_axis, q, qhat, vel, dtc, rk2, opt.maccormack_clamp ? 1 : 0,
                         out);
-}
-
-template <class T, int D>
-interp::MacSampler<T, D> mac_sampler(const MacVelocity<T>& u) {
-  interp::MacSampler<T, D> s;
-  for (int a = 0; a < D; ++a)
-    s.c[a] = interp::face_source(u[a], a);
-  return s;
-}
-
-template <class T, int D>
-interp::CellSampler<T, D> cell_sampler(const CellVector<T>& u, const ScalarBoundary& b) {
-  interp::CellSampler<T, D> s;
-  for (int a = 0; a < D; ++a)
-    s.c[a] = interp::cell_source(u[a], b);
-  return s;
 }
 
 template <class T, int D>

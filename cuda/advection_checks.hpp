@@ -29,11 +29,11 @@ std::pair<std::uintptr_t, std::uintptr_t> byte_range(const Field<T>& f) {
 
 template <class T>
 void no_overlap(const Field<T>& a, const std::string& name_a, const Field<T>& b,
-                const std::string& name_b) {
+                const std::string& name_b, const char* op = "advect") {
   if (a.empty() || b.empty()) return;
   auto ra = byte_range(a), rb = byte_range(b);
   if (ra.first < rb.second && rb.first < ra.second)
-    throw InvalidArgument("advect: " + name_a + " shares memory with " + name_b +
+    throw InvalidArgument(std::string(op) + ": " + name_a + " shares memory with " + name_b +
                           "; advection cannot run in place, pass a separate output field");
 }
 
@@ -84,13 +84,14 @@ T cells_per_velocity(const Grid& g, double dt) {
 
 /// A gradient array: same grid, location and memory layout (strides) as the
 /// forward array it belongs to (the adjoint scatters with the forward offsets).
+/// The tangent's directions (advect_tangent: dq, du) follow the same rule.
 template <class T>
 void check_grad(const Context& ctx, const Field<T>& gr, const std::string& name,
-                const Field<T>& fwd) {
-  check_array(ctx, gr, "advect_adjoint: " + name, fwd.grid(), fwd.location());
+                const Field<T>& fwd, const char* op = "advect_adjoint") {
+  check_array(ctx, gr, std::string(op) + ": " + name, fwd.grid(), fwd.location());
   const View<const T> a = gr.view(), b = fwd.view();
   if (a.sy != b.sy || a.sz != b.sz)
-    throw InvalidArgument("advect_adjoint: " + name +
+    throw InvalidArgument(std::string(op) + ": " + name +
                           " must have the same memory layout (strides) as its forward field");
 }
 
@@ -162,6 +163,47 @@ void check_vector_adjoint(const Context& ctx, const V& q, const V& u, const V& g
       check_grad(ctx, (*grad_u)[a], comp_name("grad_u", a), u[a]);
       grad_no_overlap((*grad_u)[a], comp_name("grad_u", a), in);
     }
+  }
+}
+
+// ---- tangent arguments ----
+
+/// Checks of advect_tangent: inputs as in the forward, directions shaped like
+/// the arrays they perturb, and dout sharing no memory with any input.
+/// The advected field comes as its arrays (one for a scalar, one per component
+/// otherwise) with their names.
+template <class T, class U>
+void check_tangent(const Context& ctx, const U& u, const U* du, double dt,
+                   const AdvectionOptions& opt,
+                   const std::vector<std::pair<const Field<T>*, std::string>>& q_parts,
+                   const std::vector<std::pair<const Field<T>*, std::string>>& dq_parts,
+                   const std::vector<std::pair<const Field<T>*, std::string>>& dout_parts) {
+  const Grid& g = q_parts[0].first->grid();
+  check_vector(ctx, u, "advect_tangent: u", g);
+  check::positive_dt(dt, "advect_tangent: dt");
+  check_options(opt);
+  std::vector<std::pair<const Field<T>*, std::string>> in = q_parts;
+  add_inputs(in, u, "u", g.dim);
+  // du before dq: in self-advection (dq = du) the message names what the caller passed.
+  if (du)
+    for (int a = 0; a < g.dim; ++a) {
+      check_grad(ctx, (*du)[a], comp_name("du", a), u[a], "advect_tangent");
+      in.emplace_back(&(*du)[a], comp_name("du", a));
+    }
+  for (std::size_t p = 0; p < q_parts.size(); ++p) {
+    check_array(ctx, *q_parts[p].first, "advect_tangent: " + q_parts[p].second, g,
+                q_parts[p].first->location());
+    check_grad(ctx, *dq_parts[p].first, dq_parts[p].second, *q_parts[p].first, "advect_tangent");
+    check_array(ctx, *dout_parts[p].first, "advect_tangent: " + dout_parts[p].second, g,
+                q_parts[p].first->location());
+    in.push_back(dq_parts[p]);
+  }
+  for (std::size_t p = 0; p < dout_parts.size(); ++p) {
+    for (const auto& i : in)
+      no_overlap(*dout_parts[p].first, dout_parts[p].second, *i.first, i.second, "advect_tangent");
+    for (std::size_t o = 0; o < p; ++o)
+      no_overlap(*dout_parts[p].first, dout_parts[p].second, *dout_parts[o].first,
+                 dout_parts[o].second, "advect_tangent");
   }
 }
 

@@ -200,6 +200,24 @@ DFLUID_HD inline T evaluate(const Stencil<T, D>& s, const View<const T>& v) {
   return g[0];
 }
 
+/// The interpolant's linear part on another array `dv` of the same layout:
+/// sum_c w_c alpha_c dv[off_c], the ghost offsets beta dropped, in the nested
+/// lerp form of evaluate. This is the derivative of the sample along a
+/// direction dv of the data (what a tangent gathers; gradient_weight is what
+/// the adjoint scatters).
+template <class T, int D>
+DFLUID_HD inline T evaluate_linear(const Stencil<T, D>& s, const View<const T>& dv) {
+  T g[Stencil<T, D>::kCorners];
+  for (int c = 0; c < Stencil<T, D>::kCorners; ++c)
+    g[c] = s.alpha[c] * dv.data[s.off[c]];
+  for (int a = 0; a < D; ++a) {
+    const int h = 1 << a;
+    for (int c = 0; c < Stencil<T, D>::kCorners; c += 2 * h)
+      g[c] = g[c] + s.t[a] * (g[c + h] - g[c]);
+  }
+  return g[0];
+}
+
 /// Smallest and largest corner value of the stencil (MacCormack's clamp range).
 template <class T, int D>
 DFLUID_HD inline void stencil_range(const Stencil<T, D>& s, const View<const T>& v, T& lo, T& hi) {

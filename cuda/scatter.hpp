@@ -19,6 +19,11 @@
 //    A last pass converts the integers back and adds them to the targets in
 //    target order. Cost: the cell function runs twice (sum pass + scatter).
 //
+// Context::set_accumulation(Accumulation::Atomic) swaps both for plain float
+// atomics (GPU atomicAdd straight into the targets; CPU: the loop on OpenMP
+// threads with atomic adds): one pass, no fixed-point buffers, order-dependent
+// rounding. It exists so that dfluid-bench can report what determinism costs.
+//
 // A cell function is a functor f(i, j, k, sink) calling sink.add(target,
 // offset, value), where offset indexes the target's view (data[offset]).
 // Include only from cuda/*.cpp (see exec.hpp).
@@ -42,11 +47,23 @@ struct ScatterSink {
   T* direct[kMaxScatterTargets] = {};
   unsigned long long* fixed[kMaxScatterTargets] = {};
   double scale = 1.0;
+  int atomic = 0;  ///< 1: float atomics into `direct` (Accumulation::Atomic)
   DFLUID_HD DFLUID_FORCEINLINE void add(int target, Index off, T v) const {
 #if defined(__CUDA_ARCH__)
+    if (atomic) {
+      atomicAdd(direct[target] + off, v);
+      return;
+    }
     const long long q = llrint(double(v) * scale);
     atomicAdd(fixed[target] + off, static_cast<unsigned long long>(q));
 #else
+    if (atomic) {
+#if defined(_OPENMP)
+#pragma omp atomic
+#endif
+      direct[target][off] += v;
+      return;
+    }
     direct[target][off] += v;
 #endif
   }
@@ -65,15 +82,37 @@ struct AbsSumSink {
 template <class T, class F>
 void scatter_cells(const Context& ctx, const Exec& ex, const std::array<int, 3>& ext,
                    const std::array<View<T>, kMaxScatterTargets>& targets, int ntargets, F f) {
+  const bool atomic = ctx.accumulation() == Accumulation::Atomic;
   if (!ex.gpu) {
     ScatterSink<T> sink;
     for (int t = 0; t < ntargets; ++t)
       sink.direct[t] = targets[t].data;
+    if (atomic) {
+      sink.atomic = 1;
+      const int nx = ext[0], ny = ext[1], nz = ext[2];
+#if defined(_OPENMP)
+#pragma omp parallel for collapse(2) schedule(static) if (Index(nx) * ny * nz >= kParallelCells)
+#endif
+      for (int k = 0; k < nz; ++k)
+        for (int j = 0; j < ny; ++j)
+          for (int i = 0; i < nx; ++i)
+            f(i, j, k, sink);
+      return;
+    }
     // Serial on purpose: samples add into shared corners (for_each_cell may use threads).
     for_each_cell_serial(ext[0], ext[1], ext[2], [&](int i, int j, int k) { f(i, j, k, sink); });
     return;
   }
 #if defined(__CUDACC__)
+  if (atomic) {
+    ScatterSink<T> sink;
+    sink.atomic = 1;
+    for (int t = 0; t < ntargets; ++t)
+      sink.direct[t] = targets[t].data;
+    for_each_cell(
+        ex, ext, DFLUID_LAMBDA(int i, int j, int k) { f(i, j, k, sink); });
+    return;
+  }
   const double total = sum_cells(
       ex, ext, DFLUID_LAMBDA(int i, int j, int k) {
         AbsSumSink<T> s;
@@ -95,16 +134,16 @@ void scatter_cells(const Context& ctx, const Exec& ex, const std::array<int, 3>&
   std::frexp(total, &e);  // total < 2^e
   ScatterSink<T> sink;
   sink.scale = std::ldexp(1.0, 61 - e);
-  std::vector<Buffer<unsigned long long>> acc;
-  acc.reserve(ntargets);
+  // Accumulators from the context's pool (no allocation once warmed up), zeroed.
+  TempBuffer acc[kMaxScatterTargets];
   for (int t = 0; t < ntargets; ++t) {
     const View<T>& v = targets[t];
-    if (!v.data) {
-      acc.emplace_back();
-      continue;
-    }
-    acc.emplace_back(ctx, v.offset(v.nx - 1, v.ny - 1, v.nz - 1) + 1, MemorySpace::Device);
-    sink.fixed[t] = acc.back().data();
+    if (!v.data) continue;
+    const std::size_t bytes =
+        sizeof(unsigned long long) * std::size_t(v.offset(v.nx - 1, v.ny - 1, v.nz - 1) + 1);
+    acc[t] = TempBuffer(ctx, bytes);
+    zero_bytes(ctx, acc[t].data(), bytes, MemorySpace::Device);
+    sink.fixed[t] = acc[t].as<unsigned long long>();
   }
   for_each_cell(
       ex, ext, DFLUID_LAMBDA(int i, int j, int k) { f(i, j, k, sink); });
@@ -118,8 +157,8 @@ void scatter_cells(const Context& ctx, const Exec& ex, const std::array<int, 3>&
           v(i, j, k) += T(double(static_cast<long long>(a[v.offset(i, j, k)])) * inv);
         });
   }
-  // acc is freed here; the allocator hook's deallocation is stream-ordered
-  // with the kernels above (as for every other temporary of an operator).
+  // acc goes back to the pool here; work on the context is stream-ordered, so
+  // the next user of a block runs after the kernels above.
 #else
   (void)ctx;
   throw CudaError("internal: GPU scatter from a translation unit not compiled by nvcc");

@@ -1,17 +1,23 @@
-// Advection adjoints (advect_adjoint): transpose (dot-product) tests in double
-// for the linearization w.r.t. the advected field, central differences for
-// the velocity path, self-advection (both paths summed), accumulation
-// semantics, argument checks and run-to-run determinism.
+// Advection adjoints (advect_adjoint) and tangents (advect_tangent): transpose
+// (dot-product) tests in double for the joint linearization in (q, u), the
+// tangent against central differences of the forward, self-advection (both
+// paths summed), accumulation semantics, argument checks and run-to-run
+// determinism.
 //
 // Tolerances:
 //  * w.r.t. q, where advection is linear in q (semi-Lagrangian, MacCormack
-//    without the clamp; Fixed boundaries: the linear part F(x) - F(0)):
-//    |<J x, y> - <x, J^T y>| <= 1e-12 |<J x, y>| (x, y >= 0: no cancellation).
+//    without the clamp; Fixed boundaries: the linear part F(x) - F(0)), the
+//    forward itself is J: |<J x, y> - <x, J^T y>| <= 1e-12 |<J x, y>|
+//    (x, y >= 0: no cancellation).
 //  * MacCormack with the clamp is piecewise linear and positively homogeneous
 //    in q (ZeroGradient sides), so <F(q), y> = <q, J(q)^T y> holds exactly
 //    (Euler's theorem; same 1e-12 tolerance).
-//  * w.r.t. the velocity (and jointly (q, u)): central differences with
-//    eps = 1e-6 along a random direction. The forward is piecewise polynomial
+//  * Jointly in (q, u): J (dq, du) from the exact tangent (advect_tangent),
+//    J^T y from the adjoint, both at the same point: 1e-12 relative. The two
+//    take the same branch at every kink, so they are transposes of each other
+//    everywhere, not only away from kinks.
+//  * The tangent itself against central differences of the forward with
+//    eps = 1e-6 along a random direction: the forward is piecewise polynomial
 //    in eps (degree <= 2 D for RK2), so the truncation error is O(eps^2) and
 //    round-off O(1e-16 / eps); we allow 1e-7 relative. Kinks (a departure
 //    point crossing a cell centre or face, a clamp switching) have
@@ -169,6 +175,10 @@ struct Ops {
                   const AdvectionOptions& o) {
     advect_adjoint(ctx, q, u, kDt, y, gq, gu, o);
   }
+  static void tan(const Context& ctx, const Q& q, const U& u, const Q& dq, const U* du, Q& dout,
+                  const AdvectionOptions& o) {
+    advect_tangent(ctx, q, u, kDt, dq, du, dout, o);
+  }
 };
 
 /// All checks of one case for advected field type Q carried by velocity type U.
@@ -206,7 +216,27 @@ void check_case(const Case& c, unsigned seed) {
     EXPECT_NEAR(fy, xjty, 1e-12 * std::abs(fy)) << "<F(q), y> = <q, J(q)^T y>";
   }
 
-  // 2. Joint (q, u) directional derivative against central differences.
+  // 2. Joint (q, u) transpose: tangent J (x, v) against adjoint J^T y at (q, u).
+  for (F* f : parts(gq))
+    fill(ctx, *f, 0.0);
+  O::adj(ctx, q, u, y, gq, &gu, o);
+  const double dq = dotq(ctx, x, gq), du = dotq(ctx, v, gu);
+  O::tan(ctx, q, u, x, &v, out, o);
+  const double jt = dotq(ctx, out, y);
+  EXPECT_NEAR(jt, dq + du, 1e-12 * std::abs(jt))
+      << "transpose (q, u): q part " << dq << ", u part " << du;
+  EXPECT_NE(du, 0.0);
+  {  // velocity direction only (du alone), and q alone (du = nullptr)
+    Q xz = make<Q>(ctx, g);
+    O::tan(ctx, q, u, xz, &v, out, o);
+    const double jv = dotq(ctx, out, y);
+    EXPECT_NEAR(jv, du, 1e-12 * std::abs(jv)) << "transpose w.r.t. u";
+    O::tan(ctx, q, u, x, nullptr, out, o);
+    const double jq = dotq(ctx, out, y);
+    EXPECT_NEAR(jq, dq, 1e-12 * std::abs(jq)) << "transpose w.r.t. q at (q, u)";
+  }
+
+  // 3. The tangent against central differences of the forward.
   {
     const double eps = 1e-6;
     set_axpy(ctx, q, eps, x, qp);
@@ -218,15 +248,12 @@ void check_case(const Case& c, unsigned seed) {
     O::fwd(ctx, qm, um, out, o);
     const double fm = dotq(ctx, out, y);
     const double fd = (fp - fm) / (2 * eps);
-    for (F* f : parts(gq))
-      fill(ctx, *f, 0.0);
-    O::adj(ctx, q, u, y, gq, &gu, o);
-    const double dq = dotq(ctx, x, gq), du = dotq(ctx, v, gu);
-    EXPECT_NEAR(fd, dq + du, 1e-7 * (std::abs(fd) + std::abs(dq) + std::abs(du)))
-        << "central differences (q, u): q part " << dq << ", u part " << du;
-    EXPECT_NE(du, 0.0);
+    EXPECT_NEAR(fd, jt, 1e-7 * (std::abs(fd) + std::abs(dq) + std::abs(du)))
+        << "tangent vs central differences";
+  }
 
-    // Accumulation: a second call adds the same again.
+  // 4. Accumulation: a second adjoint call adds the same again.
+  {
     const auto g1 = flat(ctx, gu);
     O::adj(ctx, q, u, y, gq, &gu, o);
     const auto g2 = flat(ctx, gu);
@@ -256,7 +283,7 @@ TEST(AdvectionAdjoint, CellVectorTransposeAndVelocity) {
   }
 }
 
-/// Self-advection G(u) = advect(u, u): the adjoint sums both paths.
+/// Self-advection G(u) = advect(u, u): the adjoint and the tangent sum both paths.
 template <class U>
 void check_self(const Case& c, unsigned seed) {
   SCOPED_TRACE(c.name() + " self");
@@ -268,6 +295,12 @@ void check_self(const Case& c, unsigned seed) {
   randomize(ctx, u, seed, -1, 1);
   randomize(ctx, v, seed + 1, -1, 1);
   randomize(ctx, y, seed + 2, 0, 1);
+  advect_adjoint(ctx, u, kDt, y, gu, o);
+  const double ad = dotq(ctx, v, gu);
+  advect_tangent(ctx, u, kDt, v, out, o);
+  const double jt = dotq(ctx, out, y);
+  EXPECT_NEAR(jt, ad, 1e-12 * std::abs(jt)) << "self-advection transpose";
+
   const double eps = 1e-6;
   set_axpy(ctx, u, eps, v, up);
   set_axpy(ctx, u, -eps, v, um);
@@ -276,14 +309,15 @@ void check_self(const Case& c, unsigned seed) {
   advect(ctx, um, um, kDt, out, o);
   const double fm = dotq(ctx, out, y);
   const double fd = (fp - fm) / (2 * eps);
-  advect_adjoint(ctx, u, kDt, y, gu, o);
-  const double ad = dotq(ctx, v, gu);
-  EXPECT_NEAR(fd, ad, 1e-7 * std::abs(fd)) << "self-advection central differences";
+  EXPECT_NEAR(fd, jt, 1e-7 * std::abs(fd)) << "self-advection tangent vs central differences";
 
-  // The self-advection overload equals the general one with both gradients the same.
-  U gu2 = make<U>(ctx, g);
+  // The self-advection overloads equal the general ones with both arguments the same.
+  U gu2 = make<U>(ctx, g), out2 = make<U>(ctx, g);
   advect_adjoint(ctx, u, u, kDt, y, gu2, &gu2, o);
   EXPECT_EQ(flat(ctx, gu), flat(ctx, gu2));
+  advect_tangent(ctx, u, kDt, v, out, o);
+  advect_tangent(ctx, u, u, kDt, v, &v, out2, o);
+  EXPECT_EQ(flat(ctx, out), flat(ctx, out2));
 }
 
 TEST(AdvectionAdjoint, SelfAdvectionSumsBothPaths) {
@@ -329,6 +363,38 @@ TEST(AdvectionAdjoint, GradientsAreDeterministic) {
   }
 }
 
+// Accumulation::Atomic (float atomics; on the CPU the scatter runs on OpenMP
+// threads) computes the same gradient up to the order of the additions, and
+// the setting is shared by copies of the context.
+TEST(AdvectionAdjoint, AtomicAccumulationAgreesWithDeterministic) {
+  Context ctx = Context::cpu();
+  const Grid g = Grid::make_3d(24, 24, 24, 0.1);  // above the CPU threading threshold
+  for (AdvectionScheme s : {AdvectionScheme::SemiLagrangian, AdvectionScheme::MacCormack}) {
+    AdvectionOptions o;
+    o.scheme = s;
+    o.backtrace = Backtrace::RK2;
+    MacVelocity<double> u(ctx, g), y(ctx, g), g_det(ctx, g), g_atomic(ctx, g);
+    randomize(ctx, u, 31, -1, 1);
+    randomize(ctx, y, 32, -1, 1);
+    ASSERT_EQ(ctx.accumulation(), Accumulation::Deterministic);
+    advect_adjoint(ctx, u, kDt, y, g_det, o);
+    Context alias = ctx;
+    alias.set_accumulation(Accumulation::Atomic);
+    EXPECT_EQ(ctx.accumulation(), Accumulation::Atomic);
+    advect_adjoint(ctx, u, kDt, y, g_atomic, o);
+    ctx.set_accumulation(Accumulation::Deterministic);
+    const auto a = flat(ctx, g_det), b = flat(ctx, g_atomic);
+    double scale = 0;
+    for (double x : a)
+      scale = std::max(scale, std::abs(x));
+    ASSERT_GT(scale, 0.0);
+    for (std::size_t i = 0; i < a.size(); ++i)
+      ASSERT_NEAR(a[i], b[i], 1e-13 * scale) << i;
+  }
+  EXPECT_THROW(ctx.set_accumulation(static_cast<Accumulation>(7)), InvalidArgument);
+  EXPECT_STREQ(to_string(Accumulation::Atomic), "atomic");
+}
+
 TEST(AdvectionAdjoint, RejectsBadArguments) {
   const Context ctx = Context::cpu();
   const Grid g = make_grid(2, BoundaryKind::Wall);
@@ -342,6 +408,74 @@ TEST(AdvectionAdjoint, RejectsBadArguments) {
   EXPECT_THROW(advect_adjoint(ctx, q, u, kDt, y, wrong, &gu), ShapeMismatch);
   EXPECT_NO_THROW(
       advect_adjoint(ctx, q, u, kDt, y, gq, static_cast<MacVelocity<double>*>(nullptr)));
+}
+
+/// Runs f and returns the message of the dfluid::Error it throws ("" if none).
+template <class Fn>
+std::string error_of(Fn f) {
+  try {
+    f();
+  } catch (const Error& e) {
+    return e.what();
+  }
+  return "";
+}
+
+TEST(AdvectionTangent, RejectsBadArguments) {
+  const Context ctx = Context::cpu();
+  const Grid g = make_grid(2, BoundaryKind::Wall);
+  F q(ctx, g), dq(ctx, g), dout(ctx, g);
+  MacVelocity<double> u(ctx, g), du(ctx, g);
+  const auto has = [](const std::string& msg, const char* what) {
+    return msg.find(what) != std::string::npos;
+  };
+  // dout aliasing an input: named, and the fix said.
+  std::string m = error_of([&] { advect_tangent(ctx, q, u, kDt, dq, &du, dq, {}); });
+  EXPECT_TRUE(has(m, "advect_tangent: dout") && has(m, "dq") && has(m, "separate output")) << m;
+  m = error_of([&] { advect_tangent(ctx, u, kDt, du, du, {}); });
+  EXPECT_TRUE(has(m, "dout[x]") && has(m, "du[x]")) << m;
+  m = error_of([&] { advect_tangent(ctx, u, u, kDt, du, &du, u, {}); });
+  EXPECT_TRUE(has(m, "dout[x]") && has(m, "q[x]")) << m;
+  // A direction on the wrong location or grid.
+  F wrong(ctx, g, Location::FaceX);
+  m = error_of([&] { advect_tangent(ctx, q, u, kDt, wrong, &du, dout, {}); });
+  EXPECT_TRUE(has(m, "advect_tangent: dq")) << m;
+  const Grid other = make_grid(2, BoundaryKind::Periodic);
+  MacVelocity<double> du_other(ctx, other);
+  m = error_of([&] { advect_tangent(ctx, q, u, kDt, dq, &du_other, dout, {}); });
+  EXPECT_TRUE(has(m, "advect_tangent: du[x]")) << m;
+  m = error_of([&] { advect_tangent(ctx, q, u, kDt, dq, &du, wrong, {}); });
+  EXPECT_TRUE(has(m, "advect_tangent: dout")) << m;
+  m = error_of([&] { advect_tangent(ctx, q, u, 0.0, dq, &du, dout, {}); });
+  EXPECT_TRUE(has(m, "advect_tangent: dt")) << m;
+  F empty;
+  m = error_of([&] { advect_tangent(ctx, empty, u, kDt, dq, &du, dout, {}); });
+  EXPECT_TRUE(has(m, "q is empty")) << m;
+  EXPECT_NO_THROW(
+      advect_tangent(ctx, q, u, kDt, dq, static_cast<MacVelocity<double>*>(nullptr), dout, {}));
+}
+
+TEST(AdvectionTangent, IsDeterministicAndLinearInTheDirection) {
+  const Context ctx = Context::cpu();
+  const Grid g = make_grid(3, BoundaryKind::Wall);
+  AdvectionOptions o;
+  o.scheme = AdvectionScheme::MacCormack;
+  o.backtrace = Backtrace::RK2;
+  MacVelocity<double> u(ctx, g), v(ctx, g), v2(ctx, g), out(ctx, g), out2(ctx, g);
+  randomize(ctx, u, 21, -1, 1);
+  randomize(ctx, v, 22, -1, 1);
+  advect_tangent(ctx, u, kDt, v, out, o);
+  advect_tangent(ctx, u, kDt, v, out2, o);
+  const auto a = flat(ctx, out), b = flat(ctx, out2);
+  EXPECT_EQ(0, std::memcmp(a.data(), b.data(), a.size() * sizeof(double)));
+  for (int c = 0; c < 3; ++c) {  // J (-3 v) = -3 J v up to rounding
+    copy(ctx, v[c], v2[c]);
+    scale(ctx, v2[c], -3.0);
+  }
+  advect_tangent(ctx, u, kDt, v2, out2, o);
+  const auto c3 = flat(ctx, out2);
+  for (std::size_t i = 0; i < a.size(); ++i)
+    ASSERT_NEAR(c3[i], -3 * a[i], 1e-14 * (1 + std::abs(a[i]))) << i;
 }
 
 }  // namespace
@@ -389,7 +523,7 @@ void check_velocity_exact(int dim, BoundaryKind b, unsigned seed) {
 TEST(AdvectionAdjoint, VelocityGradientExactForEulerIn1D) {
   // (2D is as exact in principle, but with eps = 2e-3 some departure point of
   // these small random grids crosses a cell line; 2D/3D/RK2 are covered by the
-  // 1e-7 central differences above.)
+  // exact tangent transposes and the 1e-7 central differences above.)
   unsigned seed = 900;
   for (int dim = 1; dim <= 1; ++dim)
     for (BoundaryKind b : {BoundaryKind::Wall, BoundaryKind::Periodic}) {
@@ -397,6 +531,64 @@ TEST(AdvectionAdjoint, VelocityGradientExactForEulerIn1D) {
       check_velocity_exact<MacVelocity<double>, MacVelocity<double>>(dim, b, seed += 10);
       check_velocity_exact<CellVector<double>, CellVector<double>>(dim, b, seed += 10);
     }
+}
+
+}  // namespace
+
+namespace {
+
+// Float: the tangent and the adjoint in single precision are transposes up to
+// float rounding: |<J v, y> - <v, J^T y>| <= 1e-5 sum_i |(J v)_i y_i| (the
+// sum of magnitudes, since velocity directions have both signs). Run on the
+// CPU path always and on the GPU where there is one.
+template <class T, class V>
+std::vector<T> host_random(const V& f, unsigned seed) {
+  std::vector<T> h(std::size_t(f.size()));
+  unsigned s = seed * 2654435761u + 777u;
+  for (auto& x : h) {
+    s = s * 1664525u + 1013904223u;
+    x = T(-1 + 2 * double(s >> 8) / double(1u << 24));
+  }
+  return h;
+}
+
+void check_float_transpose(const Context& ctx) {
+  const Grid g = make_grid(3, BoundaryKind::Wall);
+  for (AdvectionScheme sch : {AdvectionScheme::SemiLagrangian, AdvectionScheme::MacCormack}) {
+    SCOPED_TRACE(to_string(sch));
+    AdvectionOptions o;
+    o.scheme = sch;
+    o.backtrace = Backtrace::RK2;
+    MacVelocity<float> u(ctx, g), v(ctx, g), y(ctx, g), gu(ctx, g), jv(ctx, g);
+    for (int a = 0; a < 3; ++a) {
+      u[a].assign(ctx, host_random<float>(u[a], 40 + a));
+      v[a].assign(ctx, host_random<float>(v[a], 50 + a));
+      y[a].assign(ctx, host_random<float>(y[a], 60 + a));
+    }
+    advect_adjoint(ctx, u, kDt, y, gu, o);
+    advect_tangent(ctx, u, kDt, v, jv, o);
+    double lhs = 0, rhs = 0, mag = 0;
+    for (int a = 0; a < 3; ++a) {
+      const auto J = jv[a].to_vector(ctx), Y = y[a].to_vector(ctx), Vv = v[a].to_vector(ctx),
+                 G = gu[a].to_vector(ctx);
+      for (std::size_t i = 0; i < J.size(); ++i) {
+        lhs += double(J[i]) * Y[i];
+        mag += std::abs(double(J[i]) * Y[i]);
+        rhs += double(Vv[i]) * G[i];
+      }
+    }
+    ASSERT_GT(mag, 0.0);
+    EXPECT_NEAR(lhs, rhs, 1e-5 * mag) << "<J v, y> = " << lhs << ", <v, J^T y> = " << rhs;
+  }
+}
+
+TEST(AdvectionAdjoint, FloatTransposeCpu) {
+  check_float_transpose(Context::cpu());
+}
+
+TEST(GpuAdvectionAdjoint, FloatTranspose) {
+  if (!cuda_available()) GTEST_SKIP() << "no CUDA device";
+  check_float_transpose(Context::cuda());
 }
 
 }  // namespace
@@ -429,6 +621,14 @@ TEST(GpuAdvectionAdjoint, MatchesCpuAndIsDeterministic) {
         yd[a].assign(gpu, y[a].to_vector(cpu));
       }
       advect_adjoint(gpu, ud, kDt, yd, gd, o);
+      // The tangent is a gather (no atomics): equal to the CPU's up to the
+      // device's rounding order within a sample (FMA contraction).
+      MacVelocity<double> td(gpu, g), tc(cpu, g);
+      advect_tangent(gpu, ud, kDt, yd, td, o);
+      advect_tangent(cpu, u, kDt, y, tc, o);
+      const auto tg = flat(gpu, td), tr = flat(cpu, tc);
+      for (std::size_t i = 0; i < tg.size(); ++i)
+        ASSERT_NEAR(tg[i], tr[i], 1e-12 * (1 + std::abs(tr[i]))) << "tangent " << i;
       const auto v = flat(gpu, gd);
       ASSERT_EQ(v.size(), ref.size());
       for (std::size_t i = 0; i < v.size(); ++i)
@@ -438,6 +638,18 @@ TEST(GpuAdvectionAdjoint, MatchesCpuAndIsDeterministic) {
       else
         EXPECT_EQ(0, std::memcmp(first.data(), v.data(), v.size() * sizeof(double)));
     }
+    // Float atomics (Accumulation::Atomic): the same gradient up to rounding.
+    Context gpu_atomic = Context::cuda();
+    gpu_atomic.set_accumulation(Accumulation::Atomic);
+    MacVelocity<double> ud(gpu_atomic, g), yd(gpu_atomic, g), gd(gpu_atomic, g);
+    for (int a = 0; a < 3; ++a) {
+      ud[a].assign(gpu_atomic, u[a].to_vector(cpu));
+      yd[a].assign(gpu_atomic, y[a].to_vector(cpu));
+    }
+    advect_adjoint(gpu_atomic, ud, kDt, yd, gd, o);
+    const auto v = flat(gpu_atomic, gd);
+    for (std::size_t i = 0; i < v.size(); ++i)
+      ASSERT_NEAR(v[i], ref[i], 1e-12 * scale) << "atomic " << i;
   }
 }
 

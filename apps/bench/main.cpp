@@ -40,6 +40,59 @@ struct Row {
   int iterations = -1;
 };
 
+/// The advection adjoints (the scatter-type kernels) and the step adjoint, each
+/// with deterministic accumulation (the default) and with float atomics
+/// (Accumulation::Atomic): the ratio is what determinism costs. Bytes: every
+/// input read once, every accumulated gradient read and written once.
+template <class T, class Add>
+void bench_adjoints(Context ctx, const std::string& label, Simulation<T>& sim,
+                    const SmokeState<T>& st, int repeats, Add& add) {
+  const Grid& g = st.velocity.grid();
+  const double cells = double(g.cells()), s = sizeof(T), d = g.dim;
+  Field<T> gout(ctx, g, Location::Cell), gq(ctx, g, Location::Cell);
+  MacVelocity<T> uout(ctx, g), gu(ctx, g);
+  fill(ctx, gout, T(1e-3));
+  fill(ctx, uout, T(1e-3));
+  const AdvectionOptions sl{AdvectionScheme::SemiLagrangian, Backtrace::Euler, {}, true};
+  const AdvectionOptions mc{AdvectionScheme::MacCormack, Backtrace::Euler, {}, true};
+  SmokeGradient<T> grad(ctx, g, int(st.scalars.size()));
+  const Accumulation before = ctx.accumulation();
+  double det[4] = {0, 0, 0, 0};
+  const char* names[4] = {"advect scalar SL adjoint", "advect scalar MacCormack adjoint",
+                          "advect velocity SL adjoint", "step adjoint"};
+  for (Accumulation acc : {Accumulation::Deterministic, Accumulation::Atomic}) {
+    ctx.set_accumulation(acc);  // shared by every copy of ctx, restored below
+    const bool atomic = acc == Accumulation::Atomic;
+    const std::string tag = atomic ? " (float atomics)" : "";
+    double ms[4];
+    ms[0] = median_ms(ctx, repeats, [&] {
+      advect_adjoint(ctx, st.scalars[0], st.velocity, 1.0, gout, gq, &gu, sl);
+    });
+    ms[1] = median_ms(ctx, repeats, [&] {
+      advect_adjoint(ctx, st.scalars[0], st.velocity, 1.0, gout, gq, &gu, mc);
+    });
+    ms[2] = median_ms(ctx, repeats, [&] { advect_adjoint(ctx, st.velocity, 1.0, uout, gu, sl); });
+    int its = 0;
+    ms[3] = median_ms(ctx, repeats, [&] {
+      fill(ctx, grad.velocity, T(1e-3));
+      fill(ctx, grad.scalars[0], T(1e-3));
+      its = sim.step_adjoint(st, {}, grad).pressure.iterations;
+    });
+    const double bytes[4] = {cells * s * (4 + 3 * d), cells * s * (13 + 7 * d),
+                             cells * s * d * (4 + 3 * d), 0};
+    for (int k = 0; k < 4; ++k) {
+      if (atomic || k < 3) add(std::string(names[k]) + tag, ms[k], bytes[k], k == 3 ? its : -1);
+      if (!atomic) det[k] = ms[k];
+    }
+    if (atomic) {
+      std::printf("%s: determinism cost (deterministic / float-atomic time):", label.c_str());
+      for (int k = 0; k < 4; ++k)
+        std::printf(" %s %.2fx%s", names[k], det[k] / ms[k], k < 3 ? "," : "\n");
+    }
+  }
+  ctx.set_accumulation(before);
+}
+
 template <class T>
 void bench_size(const Context& ctx, const std::string& label, int repeats, double copy_gbps,
                 std::vector<Row>& rows) {
@@ -100,6 +153,7 @@ void bench_size(const Context& ctx, const std::string& label, int repeats, doubl
   });
   add("step adjoint", adj_ms, 0, adj_its);
   std::printf("%s: adjoint/forward step time %.2f\n", label.c_str(), adj_ms / step_ms);
+  bench_adjoints<T>(ctx, label, sim, st, repeats, add);
 }
 
 // Output cost: the same run with and without an HDF5 snapshot (density,
@@ -281,10 +335,10 @@ int main(int argc, char** argv) {
     }
     std::printf("dfluid-bench on %s, %s, copy bandwidth %.1f GB/s (read+write)\n",
                 ctx.description().c_str(), precision.c_str(), copy_gbps);
-    std::printf("%-13s %-26s %10s %10s %8s %7s\n", "size", "operator", "ms", "GB/s", "of copy",
+    std::printf("%-13s %-44s %10s %10s %8s %7s\n", "size", "operator", "ms", "GB/s", "of copy",
                 "iters");
     for (const Row& r : rows)
-      std::printf("%-13s %-26s %10.3f %10.1f %7.0f%% %7s\n", r.size.c_str(), r.op.c_str(), r.ms,
+      std::printf("%-13s %-44s %10.3f %10.1f %7.0f%% %7s\n", r.size.c_str(), r.op.c_str(), r.ms,
                   r.gbps, 100 * r.frac,
                   r.iterations >= 0 ? std::to_string(r.iterations).c_str() : "");
     if (!json.empty()) {

@@ -166,6 +166,21 @@ std::string Context::description() const {
   return "CPU";
 }
 
+const char* to_string(Accumulation a) {
+  return a == Accumulation::Atomic ? "atomic" : "deterministic";
+}
+
+Accumulation Context::accumulation() const {
+  return state_->accumulation;
+}
+
+void Context::set_accumulation(Accumulation a) {
+  if (a != Accumulation::Deterministic && a != Accumulation::Atomic)
+    throw InvalidArgument("set_accumulation: unknown value " + std::to_string(int(a)) +
+                          "; use Accumulation::Deterministic or Accumulation::Atomic");
+  state_->accumulation = a;
+}
+
 namespace detail {
 
 void* ContextState::scratch(std::size_t bytes) {

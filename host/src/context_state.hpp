@@ -16,6 +16,7 @@ struct ContextState {
   int cuda_device = 0;
   void* stream = nullptr;
   bool owns_stream = false;
+  Accumulation accumulation = Accumulation::Deterministic;
 
   std::mutex scratch_mutex;
   void* device_scratch = nullptr;  // grows on demand, through the allocator hook

@@ -106,7 +106,8 @@ void advect(const Context& ctx, const CellVector<T>& q, const CellVector<T>& u, 
 //  * Deterministic: bitwise identical gradients run to run on the same device
 //    (CPU: serial scatter; GPU: 64-bit fixed-point integer accumulation, see
 //    cuda/scatter.hpp; absolute resolution about 2^-61 of the sum of all
-//    |contributions|).
+//    |contributions|), unless the context was switched to
+//    Accumulation::Atomic (plain float atomics, for measuring the cost).
 //  * Gradients must have the same grid, location and memory layout as their
 //    forward fields and must not share memory with q, u or grad_out
 //    (InvalidArgument otherwise); grad_q and grad_u may be the same object.
@@ -142,5 +143,49 @@ template <class T>
 void advect_adjoint(const Context& ctx, const CellVector<T>& u, double dt,
                     const CellVector<T>& grad_out, CellVector<T>& grad_u,
                     const AdvectionOptions& options = {});
+
+// ---- tangents (Jacobian-vector products) ----
+//
+// advect_tangent(inputs of the forward call, dq, du, dout) writes the
+// directional derivative of advect's output at (q, u) along the direction
+// (dq, du): dout = (d out / d q) dq + (d out / d u) du. du = nullptr holds the
+// velocity fixed. Forward mode, the exact transpose of advect_adjoint: the
+// same linearization (clamped departure points carry no position derivative;
+// MacCormack's active clamp passes the direction of the stencil corner it
+// selected; at kinks the one-sided derivative of the forward's branch).
+// Fixed scalar boundaries: the derivative of the affine map, i.e. its linear
+// part. dout is overwritten. Used for Gauss-Newton-type products and for
+// exact transpose tests of the adjoints.
+//  * dq and du must have the grid, location and memory layout of q and u;
+//    dout that of out, sharing no memory with any input (InvalidArgument).
+//  * Deterministic (a gather, no atomics); MacCormack takes two temporaries
+//    of q's shape per array from the context's pool.
+
+/// Tangent of advect(q, u) for a cell-centred scalar.
+template <class T>
+void advect_tangent(const Context& ctx, const Field<T>& q, const MacVelocity<T>& u, double dt,
+                    const Field<T>& dq, const MacVelocity<T>* du, Field<T>& dout,
+                    const AdvectionOptions& options = {});
+
+/// Tangent of advect(q, u) for a MAC velocity q carried by u.
+template <class T>
+void advect_tangent(const Context& ctx, const MacVelocity<T>& q, const MacVelocity<T>& u, double dt,
+                    const MacVelocity<T>& dq, const MacVelocity<T>* du, MacVelocity<T>& dout,
+                    const AdvectionOptions& options = {});
+
+/// Tangent of advect(q, u) for a CellVector.
+template <class T>
+void advect_tangent(const Context& ctx, const CellVector<T>& q, const CellVector<T>& u, double dt,
+                    const CellVector<T>& dq, const CellVector<T>* du, CellVector<T>& dout,
+                    const AdvectionOptions& options = {});
+
+/// Self-advection out = advect(u, u) moved along du (both paths).
+template <class T>
+void advect_tangent(const Context& ctx, const MacVelocity<T>& u, double dt,
+                    const MacVelocity<T>& du, MacVelocity<T>& dout,
+                    const AdvectionOptions& options = {});
+template <class T>
+void advect_tangent(const Context& ctx, const CellVector<T>& u, double dt, const CellVector<T>& du,
+                    CellVector<T>& dout, const AdvectionOptions& options = {});
 
 }  // namespace dfluid

@@ -36,6 +36,19 @@ int cpu_threads();
 /// Sets the CPU thread count for the whole process; n < 1 throws InvalidArgument.
 void set_cpu_threads(int n);
 
+/// How adjoint kernels add up scatter contributions (the transpose of an
+/// interpolation: many samples add into the same stencil corner).
+///  * Deterministic (the default): bitwise identical gradients run to run and
+///    for any thread count. CPU: one serial loop; GPU: 64-bit fixed-point
+///    integer atomics (order-independent; see cuda/scatter.hpp).
+///  * Atomic: plain floating-point atomics (GPU atomicAdd; CPU: the loop on
+///    OpenMP threads with atomic adds). Usually faster, but the order of the
+///    additions, and so the last bits of a gradient, change from run to run.
+///    Exists to measure what determinism costs (dfluid-bench); gradients stay
+///    exact up to rounding.
+enum class Accumulation { Deterministic, Atomic };
+const char* to_string(Accumulation a);
+
 namespace detail {
 struct ContextState;
 }
@@ -60,6 +73,11 @@ class Context {
   void synchronize() const;
   /// Human-readable device description, e.g. "NVIDIA H100 80GB HBM3 (cuda:0)" or "CPU".
   std::string description() const;
+  /// Scatter accumulation of the adjoints (see Accumulation). A setting of the
+  /// shared state: every copy of this context sees it.
+  Accumulation accumulation() const;
+  /// Throws InvalidArgument for a value outside the enum.
+  void set_accumulation(Accumulation a);
 
   detail::ContextState& state() const { return *state_; }
   std::shared_ptr<detail::ContextState> shared_state() const { return state_; }
