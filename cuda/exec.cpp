@@ -24,8 +24,10 @@ __global__ void reduce_partials_kernel(int n, ReduceOp op, const double* partial
   using BlockReduce = cub::BlockReduce<double, kBlock>;
   __shared__ typename BlockReduce::TempStorage tmp;
   double acc = reduce_identity(op);
-  for (int t = threadIdx.x; t < n; t += blockDim.x) acc = reduce_combine(op, acc, partial[t]);
-  double r = op == ReduceOp::Sum ? BlockReduce(tmp).Sum(acc) : BlockReduce(tmp).Reduce(acc, MaxOp{});
+  for (int t = threadIdx.x; t < n; t += blockDim.x)
+    acc = reduce_combine(op, acc, partial[t]);
+  double r =
+      op == ReduceOp::Sum ? BlockReduce(tmp).Sum(acc) : BlockReduce(tmp).Reduce(acc, MaxOp{});
   if (threadIdx.x == 0) *out = r;
 }
 
@@ -40,7 +42,8 @@ double finish_gpu_reduction(const Exec& ex, double* partial, int blocks, ReduceO
   double* host = static_cast<double*>(ex.state->pinned(sizeof(double)));
   cudaMemcpyAsync(host, partial + kReduceBlocks, sizeof(double), cudaMemcpyDeviceToHost, st);
   cudaError_t e = cudaStreamSynchronize(st);  // host wait: the caller needs the value
-  if (e != cudaSuccess) throw CudaError(std::string("CUDA error in reduction: ") + cudaGetErrorString(e));
+  if (e != cudaSuccess)
+    throw CudaError(std::string("CUDA error in reduction: ") + cudaGetErrorString(e));
   return *host;
 }
 #endif

@@ -12,8 +12,9 @@ template <class T>
 void fill(const Context& ctx, Field<T>& f, T value) {
   check::accessible(ctx, f, "fill: field");
   View<T> v = f.view();
-  detail::for_each_cell(detail::exec_of(ctx), f.extents(),
-                        DFLUID_LAMBDA(int i, int j, int k) { v(i, j, k) = value; });
+  detail::for_each_cell(
+      detail::exec_of(ctx), f.extents(),
+      DFLUID_LAMBDA(int i, int j, int k) { v(i, j, k) = value; });
 }
 
 template <class T>
@@ -28,8 +29,9 @@ void copy(const Context& ctx, const Field<T>& src, Field<T>& dst) {
   check::accessible(ctx, dst, "copy: dst");
   View<const T> s = src.view();
   View<T> d = dst.view();
-  detail::for_each_cell(detail::exec_of(ctx), src.extents(),
-                        DFLUID_LAMBDA(int i, int j, int k) { d(i, j, k) = s(i, j, k); });
+  detail::for_each_cell(
+      detail::exec_of(ctx), src.extents(),
+      DFLUID_LAMBDA(int i, int j, int k) { d(i, j, k) = s(i, j, k); });
 }
 
 template <class T>
@@ -39,16 +41,17 @@ void axpy(const Context& ctx, T a, const Field<T>& x, Field<T>& y) {
   check::accessible(ctx, y, "axpy: y");
   View<const T> xv = x.view();
   View<T> yv = y.view();
-  detail::for_each_cell(detail::exec_of(ctx), x.extents(),
-                        DFLUID_LAMBDA(int i, int j, int k) { yv(i, j, k) += a * xv(i, j, k); });
+  detail::for_each_cell(
+      detail::exec_of(ctx), x.extents(),
+      DFLUID_LAMBDA(int i, int j, int k) { yv(i, j, k) += a * xv(i, j, k); });
 }
 
 template <class T>
 void scale(const Context& ctx, Field<T>& f, T a) {
   check::accessible(ctx, f, "scale: field");
   View<T> v = f.view();
-  detail::for_each_cell(detail::exec_of(ctx), f.extents(),
-                        DFLUID_LAMBDA(int i, int j, int k) { v(i, j, k) *= a; });
+  detail::for_each_cell(
+      detail::exec_of(ctx), f.extents(), DFLUID_LAMBDA(int i, int j, int k) { v(i, j, k) *= a; });
 }
 
 template <class T>
@@ -57,17 +60,18 @@ double dot(const Context& ctx, const Field<T>& x, const Field<T>& y) {
   check::accessible(ctx, x, "dot: x");
   check::accessible(ctx, y, "dot: y");
   View<const T> xv = x.view(), yv = y.view();
-  return detail::sum_cells(detail::exec_of(ctx), x.extents(), DFLUID_LAMBDA(int i, int j, int k) {
-    return double(xv(i, j, k)) * double(yv(i, j, k));
-  });
+  return detail::sum_cells(
+      detail::exec_of(ctx), x.extents(),
+      DFLUID_LAMBDA(int i, int j, int k) { return double(xv(i, j, k)) * double(yv(i, j, k)); });
 }
 
 template <class T>
 double sum(const Context& ctx, const Field<T>& x) {
   check::accessible(ctx, x, "sum: x");
   View<const T> xv = x.view();
-  return detail::sum_cells(detail::exec_of(ctx), x.extents(),
-                           DFLUID_LAMBDA(int i, int j, int k) { return double(xv(i, j, k)); });
+  return detail::sum_cells(
+      detail::exec_of(ctx), x.extents(),
+      DFLUID_LAMBDA(int i, int j, int k) { return double(xv(i, j, k)); });
 }
 
 template <class T>
@@ -76,21 +80,23 @@ double max_abs(const Context& ctx, const Field<T>& x) {
   if (x.size() == 0) return 0.0;
   View<const T> xv = x.view();
   // A NaN maps to +inf so that it is never lost in the max; all_finite tells them apart.
-  return detail::max_cells(detail::exec_of(ctx), x.extents(), DFLUID_LAMBDA(int i, int j, int k) {
-    double a = double(xv(i, j, k));
-    a = a < 0 ? -a : a;
-    return a == a ? a : std::numeric_limits<double>::infinity();
-  });
+  return detail::max_cells(
+      detail::exec_of(ctx), x.extents(), DFLUID_LAMBDA(int i, int j, int k) {
+        double a = double(xv(i, j, k));
+        a = a < 0 ? -a : a;
+        return a == a ? a : std::numeric_limits<double>::infinity();
+      });
 }
 
 template <class T>
 bool all_finite(const Context& ctx, const Field<T>& x) {
   check::accessible(ctx, x, "all_finite: x");
   View<const T> xv = x.view();
-  double bad = detail::sum_cells(detail::exec_of(ctx), x.extents(), DFLUID_LAMBDA(int i, int j, int k) {
-    double a = double(xv(i, j, k));
-    return (a - a == 0.0) ? 0.0 : 1.0;  // inf - inf and nan - nan are NaN
-  });
+  double bad = detail::sum_cells(
+      detail::exec_of(ctx), x.extents(), DFLUID_LAMBDA(int i, int j, int k) {
+        double a = double(xv(i, j, k));
+        return (a - a == 0.0) ? 0.0 : 1.0;  // inf - inf and nan - nan are NaN
+      });
   return bad == 0.0;
 }
 
@@ -101,15 +107,15 @@ void check_finite(const Context& ctx, const Field<T>& x, const char* what) {
                          to_string(x.location()) + " of " + x.grid().describe() + ")");
 }
 
-#define DFLUID_FIELD_OPS_INST(T)                                                 \
-  template void fill<T>(const Context&, Field<T>&, T);                           \
-  template void copy<T>(const Context&, const Field<T>&, Field<T>&);             \
-  template void axpy<T>(const Context&, T, const Field<T>&, Field<T>&);          \
-  template void scale<T>(const Context&, Field<T>&, T);                          \
-  template double dot<T>(const Context&, const Field<T>&, const Field<T>&);      \
-  template double sum<T>(const Context&, const Field<T>&);                       \
-  template double max_abs<T>(const Context&, const Field<T>&);                   \
-  template bool all_finite<T>(const Context&, const Field<T>&);                  \
+#define DFLUID_FIELD_OPS_INST(T)                                            \
+  template void fill<T>(const Context&, Field<T>&, T);                      \
+  template void copy<T>(const Context&, const Field<T>&, Field<T>&);        \
+  template void axpy<T>(const Context&, T, const Field<T>&, Field<T>&);     \
+  template void scale<T>(const Context&, Field<T>&, T);                     \
+  template double dot<T>(const Context&, const Field<T>&, const Field<T>&); \
+  template double sum<T>(const Context&, const Field<T>&);                  \
+  template double max_abs<T>(const Context&, const Field<T>&);              \
+  template bool all_finite<T>(const Context&, const Field<T>&);             \
   template void check_finite<T>(const Context&, const Field<T>&, const char*);
 DFLUID_FIELD_OPS_INST(float)
 DFLUID_FIELD_OPS_INST(double)
