@@ -178,17 +178,7 @@ void advect_vector_entry(const Context& ctx, const V& q, const V& u, double dt, 
   }
   const detail::Exec ex = detail::exec_of(ctx);
   const T dtc = cells_per_velocity<T>(g, dt);
-  switch (g.dim) {
-    case 1:
-      advect_vector<T, 1>(ex, q, u, dtc, out, opt, tmp);
-      break;
-    case 2:
-      advect_vector<T, 2>(ex, q, u, dtc, out, opt, tmp);
-      break;
-    default:
-      advect_vector<T, 3>(ex, q, u, dtc, out, opt, tmp);
-      break;
-  }
+  detail::with_dim(g.dim, [&](auto D) { advect_vector<T, D>(ex, q, u, dtc, out, opt, tmp); });
 }
 
 template <class T, class V>
@@ -199,17 +189,9 @@ void advect_vector_adjoint_entry(const Context& ctx, const V& q, const V& u, dou
   const Grid& g = q.grid();
   const detail::Exec ex = detail::exec_of(ctx);
   const T dtc = cells_per_velocity<T>(g, dt);
-  switch (g.dim) {
-    case 1:
-      advect_vector_adjoint<T, 1>(ctx, ex, q, u, dtc, opt, grad_out, grad_q, grad_u);
-      break;
-    case 2:
-      advect_vector_adjoint<T, 2>(ctx, ex, q, u, dtc, opt, grad_out, grad_q, grad_u);
-      break;
-    default:
-      advect_vector_adjoint<T, 3>(ctx, ex, q, u, dtc, opt, grad_out, grad_q, grad_u);
-      break;
-  }
+  detail::with_dim(g.dim, [&](auto D) {
+    advect_vector_adjoint<T, D>(ctx, ex, q, u, dtc, opt, grad_out, grad_q, grad_u);
+  });
 }
 
 }  // namespace advection
@@ -284,17 +266,7 @@ void advect(const Context& ctx, const Field<T>& q, const MacVelocity<T>& u, doub
   }
   const detail::Exec ex = detail::exec_of(ctx);
   const T dtc = cells_per_velocity<T>(g, dt);
-  switch (g.dim) {
-    case 1:
-      advect_scalar<T, 1>(ex, q, u, dtc, out, opt, tmp);
-      break;
-    case 2:
-      advect_scalar<T, 2>(ex, q, u, dtc, out, opt, tmp);
-      break;
-    default:
-      advect_scalar<T, 3>(ex, q, u, dtc, out, opt, tmp);
-      break;
-  }
+  detail::with_dim(g.dim, [&](auto D) { advect_scalar<T, D>(ex, q, u, dtc, out, opt, tmp); });
 }
 
 template <class T>
@@ -345,17 +317,9 @@ void advect_adjoint(const Context& ctx, const Field<T>& q, const MacVelocity<T>&
     }
   const detail::Exec ex = detail::exec_of(ctx);
   const T dtc = cells_per_velocity<T>(g, dt);
-  switch (g.dim) {
-    case 1:
-      advect_scalar_adjoint<T, 1>(ctx, ex, q, u, dtc, opt, grad_out, grad_q, grad_u);
-      break;
-    case 2:
-      advect_scalar_adjoint<T, 2>(ctx, ex, q, u, dtc, opt, grad_out, grad_q, grad_u);
-      break;
-    default:
-      advect_scalar_adjoint<T, 3>(ctx, ex, q, u, dtc, opt, grad_out, grad_q, grad_u);
-      break;
-  }
+  detail::with_dim(g.dim, [&](auto D) {
+    advect_scalar_adjoint<T, D>(ctx, ex, q, u, dtc, opt, grad_out, grad_q, grad_u);
+  });
 }
 
 template <class T>

@@ -135,17 +135,8 @@ template <class T, int D, class Vel>
 DFLUID_HD inline T semi_lagrangian_tangent_at(const Source<T>& src, const View<const T>& dsrc,
                                               const Vel& vel, const VelocityDirection<T>& du, T dtc,
                                               int rk2, const T x[3]) {
-  T u0[3], xm[3], u1[3], xd[3];
-  vel(x, u0);
-  const T* uv = u0;
-  if (rk2) {
-    for (int a = 0; a < 3; ++a)
-      xm[a] = x[a] - T(0.5) * dtc * u0[a];
-    vel(xm, u1);
-    uv = u1;
-  }
-  for (int a = 0; a < 3; ++a)
-    xd[a] = x[a] - dtc * uv[a];
+  T xm[3], xd[3];
+  interp::departure_point(vel, x, dtc, rk2, xd, xm);
   const auto st = interp::make_stencil<T, D>(src, xd);
   T out = interp::evaluate_linear<T, D>(st, dsrc);
   if (!du.on) return out;
@@ -231,17 +222,8 @@ DFLUID_HD inline void semi_lagrangian_adjoint_at(const Source<T>& src, const Vel
                                                  int rk2, int with_u, const T x[3], T g,
                                                  int field_target, Sink& sink) {
   if (g == T(0)) return;  // exact: no contribution
-  T u0[3], xm[3], u1[3], xd[3];
-  vel(x, u0);
-  const T* uv = u0;
-  if (rk2) {
-    for (int a = 0; a < 3; ++a)
-      xm[a] = x[a] - T(0.5) * dtc * u0[a];
-    vel(xm, u1);
-    uv = u1;
-  }
-  for (int a = 0; a < 3; ++a)
-    xd[a] = x[a] - dtc * uv[a];
+  T xm[3], xd[3];
+  interp::departure_point(vel, x, dtc, rk2, xd, xm);
   const auto st = interp::make_stencil<T, D>(src, xd);
   for (int c = 0; c < interp::Stencil<T, D>::kCorners; ++c)
     sink.add(field_target, st.off[c], g * st.gradient_weight(c));

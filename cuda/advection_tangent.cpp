@@ -117,17 +117,8 @@ void advect_tangent_entry(const Context& ctx, const Q& q, const U& u, double dt,
   const Grid& g = q_parts[0].first->grid();
   const detail::Exec ex = detail::exec_of(ctx);
   const T dtc = cells_per_velocity<T>(g, dt);
-  switch (g.dim) {
-    case 1:
-      advect_tangent_dim<T, 1>(ctx, ex, q, u, dtc, opt, dq, du, dout);
-      break;
-    case 2:
-      advect_tangent_dim<T, 2>(ctx, ex, q, u, dtc, opt, dq, du, dout);
-      break;
-    default:
-      advect_tangent_dim<T, 3>(ctx, ex, q, u, dtc, opt, dq, du, dout);
-      break;
-  }
+  detail::with_dim(
+      g.dim, [&](auto D) { advect_tangent_dim<T, D>(ctx, ex, q, u, dtc, opt, dq, du, dout); });
 }
 
 }  // namespace advection

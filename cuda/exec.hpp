@@ -113,6 +113,23 @@ void for_each_cell(const Exec& ex, const std::array<int, 3>& n, F f) {
   for_each_cell(ex, n[0], n[1], n[2], f);
 }
 
+/// Calls f(std::integral_constant<int, D>{}) with D = dim (1, 2 or 3): turns a
+/// grid's run-time dimension into the template argument of the per-cell math.
+template <class F>
+void with_dim(int dim, F f) {
+  switch (dim) {
+    case 1:
+      f(std::integral_constant<int, 1>{});
+      break;
+    case 2:
+      f(std::integral_constant<int, 2>{});
+      break;
+    default:
+      f(std::integral_constant<int, 3>{});
+      break;
+  }
+}
+
 // ---------------------------------------------------------------------------
 // Deterministic reductions. Values are accumulated in double in a fixed order
 // that depends only on the problem size, never on thread scheduling, so the

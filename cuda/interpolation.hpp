@@ -292,15 +292,21 @@ struct CellSampler {
 /// velocity unit; negative for a forward trace).
 ///   Euler: x_d = x - dtc u(x)
 ///   RK2 (midpoint): x_m = x - dtc/2 u(x),  x_d = x - dtc u(x_m)
+/// `xm` (optional, RK2 only) receives the midpoint, which the tangent and the
+/// adjoint differentiate through.
 template <class T, class Vel>
-DFLUID_HD inline void departure_point(const Vel& vel, const T x[3], T dtc, int rk2, T xd[3]) {
+DFLUID_HD inline void departure_point(const Vel& vel, const T x[3], T dtc, int rk2, T xd[3],
+                                      T* xm = nullptr) {
   T u[3];
   vel(x, u);
   if (rk2) {
-    T xm[3];
+    T mid[3];
     for (int a = 0; a < 3; ++a)
-      xm[a] = x[a] - T(0.5) * dtc * u[a];
-    vel(xm, u);
+      mid[a] = x[a] - T(0.5) * dtc * u[a];
+    vel(mid, u);
+    if (xm)
+      for (int a = 0; a < 3; ++a)
+        xm[a] = mid[a];
   }
   for (int a = 0; a < 3; ++a)
     xd[a] = x[a] - dtc * u[a];
