@@ -1,6 +1,9 @@
 // Non-template parts of the execution layer (compiled by nvcc when CUDA is on).
 #include "exec.hpp"
 
+#include <cstring>
+#include <string>
+
 #include "context_state.hpp"
 
 namespace dfluid::detail {
@@ -35,6 +38,13 @@ double* gpu_reduce_scratch(const Exec& ex) {
   return static_cast<double*>(ex.state->scratch(sizeof(double) * (kReduceBlocks + 1)));
 }
 
+void finish_gpu_reduction_into(const Exec& ex, double* partial, int blocks, ReduceOp op,
+                               double* dst) {
+  reduce_partials_kernel<<<1, kBlock, 0, static_cast<cudaStream_t>(ex.stream)>>>(blocks, op,
+                                                                                 partial, dst);
+  check_launch("reduce_partials");
+}
+
 double finish_gpu_reduction(const Exec& ex, double* partial, int blocks, ReduceOp op) {
   cudaStream_t st = static_cast<cudaStream_t>(ex.stream);
   reduce_partials_kernel<<<1, kBlock, 0, st>>>(blocks, op, partial, partial + kReduceBlocks);
@@ -47,5 +57,23 @@ double finish_gpu_reduction(const Exec& ex, double* partial, int blocks, ReduceO
   return *host;
 }
 #endif
+
+void read_scalars(const Exec& ex, const double* src, int n, double* dst) {
+  if (!ex.gpu) {
+    std::memcpy(dst, src, sizeof(double) * std::size_t(n));
+    return;
+  }
+#if defined(__CUDACC__)
+  cudaStream_t st = static_cast<cudaStream_t>(ex.stream);
+  double* host = static_cast<double*>(ex.state->pinned(sizeof(double) * std::size_t(n)));
+  cudaMemcpyAsync(host, src, sizeof(double) * std::size_t(n), cudaMemcpyDeviceToHost, st);
+  cudaError_t e = cudaStreamSynchronize(st);  // host wait: the caller needs the values
+  if (e != cudaSuccess)
+    throw CudaError(std::string("CUDA error reading solver scalars: ") + cudaGetErrorString(e));
+  std::memcpy(dst, host, sizeof(double) * std::size_t(n));
+#else
+  throw CudaError("internal: GPU scalar read from a translation unit not compiled by nvcc");
+#endif
+}
 
 }  // namespace dfluid::detail

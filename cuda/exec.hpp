@@ -172,6 +172,8 @@ __global__ void reduce_cells_kernel(int nx, int ny, int nz, ReduceOp op, F f, do
 
 __global__ void reduce_partials_kernel(int n, ReduceOp op, const double* partial, double* out);
 double finish_gpu_reduction(const Exec& ex, double* partial, int blocks, ReduceOp op);
+void finish_gpu_reduction_into(const Exec& ex, double* partial, int blocks, ReduceOp op,
+                               double* dst);
 double* gpu_reduce_scratch(const Exec& ex);
 #endif
 
@@ -215,6 +217,35 @@ template <class F>
 double sum_cells(const Exec& ex, const std::array<int, 3>& n, F f) {
   return reduce_cells(ex, n[0], n[1], n[2], ReduceOp::Sum, f);
 }
+
+/// The same reduction (bitwise the same value), left in the context's memory
+/// space: *dst (a device pointer on the GPU) receives the result when the work
+/// enqueued so far has run. No host wait on the GPU, so that an iterative
+/// solver can keep its scalars on the device (see krylov.hpp).
+template <class F>
+void sum_cells_into(const Exec& ex, const std::array<int, 3>& n, F f, double* dst) {
+  if (ex.gpu) {
+#if defined(__CUDACC__)
+    if (Index(n[0]) * n[1] * n[2] == 0) {
+      for_each_cell(
+          ex, 1, 1, 1, DFLUID_LAMBDA(int, int, int) { *dst = 0.0; });
+      return;
+    }
+    double* partial = gpu_reduce_scratch(ex);
+    reduce_cells_kernel<<<kReduceBlocks, kBlock, 0, static_cast<cudaStream_t>(ex.stream)>>>(
+        n[0], n[1], n[2], ReduceOp::Sum, f, partial);
+    check_launch("reduce_cells");
+    finish_gpu_reduction_into(ex, partial, kReduceBlocks, ReduceOp::Sum, dst);
+    return;
+#else
+    throw CudaError("internal: GPU reduction from a translation unit not compiled by nvcc");
+#endif
+  }
+  *dst = reduce_cells(ex, n[0], n[1], n[2], ReduceOp::Sum, f);
+}
+
+/// Host wait: copies n doubles from `src` (in the context's memory space) to the host.
+void read_scalars(const Exec& ex, const double* src, int n, double* dst);
 template <class F>
 double max_cells(const Exec& ex, const std::array<int, 3>& n, F f) {
   return reduce_cells(ex, n[0], n[1], n[2], ReduceOp::Max, f);

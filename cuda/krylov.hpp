@@ -2,7 +2,7 @@
 //
 // Include only from cuda/*.cpp (it launches through exec.hpp). Interface:
 //
-//   detail::KrylovWorkspace<T> ws(ctx, grid, loc);   // 4 scratch fields, built once
+//   detail::KrylovWorkspace<T> ws(ctx, grid, loc);   // 4 scratch fields + scalars, built once
 //   SolveReport rep = detail::pcg(ctx, apply_A, apply_M, b, x, options, ws, "what",
 //                                 project_null);       // last argument optional
 //
@@ -17,8 +17,13 @@
 //   b, x, ws fields all have the same shape. x: the initial guess when
 //   options.warm_start, else it is zeroed first. `what` names the solve in messages.
 //
-// Conventions: all inner products are deterministic double sums (detail::sum_cells);
-// every convergence check is one host wait (options.check_every thins them).
+// Conventions: all inner products are deterministic double sums (detail::sum_cells).
+// The scalars of the iteration (r.z, p.q, alpha, beta, a breakdown flag) stay in
+// the context's memory space: the dot products are reduced into them and the
+// update kernels read alpha and beta from there, so an iteration has no host
+// wait. The host reads them at a convergence check only, one host wait every
+// options.check_every iterations (a breakdown or NaN between two checks stops
+// the updates on the device and is acted on at the next check).
 // The reported residual is recomputed as |b - A x| at exit (after project_null).
 // Float solves whose |b| is tiny or huge are run on b/|b| (and x/|b|) so that
 // tiny cotangents in adjoint solves do not underflow; the result is scaled back.
@@ -34,6 +39,7 @@
 
 #include "dfluid/field_ops.hpp"
 #include "dfluid/linear_solver.hpp"
+#include "dfluid/memory.hpp"
 #include "exec.hpp"
 
 namespace dfluid::detail {
@@ -41,9 +47,9 @@ namespace dfluid::detail {
 template <class T>
 struct KrylovWorkspace {
   Field<T> r, z, p, q;
+  Buffer<double> scalars;  ///< kScalarCount doubles in the context's memory space
   KrylovWorkspace() = default;
-  KrylovWorkspace(const Context& ctx, const Grid& g, Location loc = Location::Cell)
-      : r(ctx, g, loc), z(ctx, g, loc), p(ctx, g, loc), q(ctx, g, loc) {}
+  KrylovWorkspace(const Context& ctx, const Grid& g, Location loc = Location::Cell);
 };
 
 /// z = r (no preconditioning): IdentityPreconditioner{ctx}.
@@ -60,24 +66,82 @@ struct NoNullSpace {
   void operator()(Field<T>&) const {}
 };
 
-// ---- fused vector updates (one pass each) ----
+// ---- scalars of the iteration, in the context's memory space ----
+// Two r.z slots alternate between iterations, so that beta = rz_new / rz_old
+// never reads a slot the same iteration overwrote.
+enum KrylovScalar : int {
+  kRz0,
+  kRz1,
+  kPq,
+  kRr,
+  kAlpha,
+  kBeta,
+  kStop,    ///< 0: running; 1: breakdown (p.q <= 0); 2: p.q not finite
+  kStopIt,  ///< iterations completed when the solve stopped
+  kScalarCount
+};
+
+template <class T>
+KrylovWorkspace<T>::KrylovWorkspace(const Context& ctx, const Grid& g, Location loc)
+    : r(ctx, g, loc),
+      z(ctx, g, loc),
+      p(ctx, g, loc),
+      q(ctx, g, loc),
+      scalars(ctx, kScalarCount, ctx.memory_space()) {}
+
+/// sc[dst] = sum x.y (no host wait).
+template <class T>
+void dot_into(const Exec& ex, const Field<T>& x, const Field<T>& y, double* sc, int dst) {
+  View<const T> xv = x.view(), yv = y.view();
+  sum_cells_into(
+      ex, x.extents(),
+      DFLUID_LAMBDA(int i, int j, int k) { return double(xv(i, j, k)) * double(yv(i, j, k)); },
+      sc + dst);
+}
+
+/// alpha = r.z / p.q, or a stop (recorded once, with the iteration count `it`)
+/// when p.q is not positive: p in the null space (breakdown) or NaN.
+inline void krylov_alpha(const Exec& ex, double* sc, int rz, int it) {
+  for_each_cell(
+      ex, 1, 1, 1, DFLUID_LAMBDA(int, int, int) {
+        const double pq = sc[kPq];
+        if (sc[kStop] == 0 && !(pq > 0)) {
+          sc[kStop] = (pq - pq == 0) ? 1 : 2;  // pq - pq is NaN for NaN and Inf
+          sc[kStopIt] = it;
+        }
+        sc[kAlpha] = sc[kStop] != 0 ? 0.0 : sc[rz] / pq;
+      });
+}
+
+/// beta = rz_new / rz_old
+inline void krylov_beta(const Exec& ex, double* sc, int rz_new, int rz_old) {
+  for_each_cell(
+      ex, 1, 1, 1, DFLUID_LAMBDA(int, int, int) { sc[kBeta] = sc[rz_new] / sc[rz_old]; });
+}
+
+// ---- fused vector updates (one pass each; no-ops once the solve stopped) ----
 /// p = z + beta * p
 template <class T>
-void krylov_xpay(const Exec& ex, const Field<T>& z, T beta, Field<T>& p) {
+void krylov_xpay(const Exec& ex, const Field<T>& z, const double* sc, Field<T>& p) {
   View<const T> zv = z.view();
   View<T> pv = p.view();
   for_each_cell(
-      ex, p.extents(),
-      DFLUID_LAMBDA(int i, int j, int k) { pv(i, j, k) = zv(i, j, k) + beta * pv(i, j, k); });
+      ex, p.extents(), DFLUID_LAMBDA(int i, int j, int k) {
+        if (sc[kStop] != 0) return;
+        const T beta = T(sc[kBeta]);
+        pv(i, j, k) = zv(i, j, k) + beta * pv(i, j, k);
+      });
 }
 /// x += alpha * p; r -= alpha * q
 template <class T>
-void krylov_update(const Exec& ex, T alpha, const Field<T>& p, const Field<T>& q, Field<T>& x,
-                   Field<T>& r) {
+void krylov_update(const Exec& ex, const double* sc, const Field<T>& p, const Field<T>& q,
+                   Field<T>& x, Field<T>& r) {
   View<const T> pv = p.view(), qv = q.view();
   View<T> xv = x.view(), rv = r.view();
   for_each_cell(
       ex, x.extents(), DFLUID_LAMBDA(int i, int j, int k) {
+        if (sc[kStop] != 0) return;
+        const T alpha = T(sc[kAlpha]);
         xv(i, j, k) += alpha * pv(i, j, k);
         rv(i, j, k) -= alpha * qv(i, j, k);
       });
@@ -124,25 +188,38 @@ SolveReport pcg(const Context& ctx, ApplyA&& apply_A, ApplyM&& apply_M, const Fi
   bool converged = rnorm <= stol;
   int it = 0;
   if (!converged) {
+    double* sc = ws.scalars.data();
+    for_each_cell(
+        ex, 1, 1, 1, DFLUID_LAMBDA(int, int, int) {
+          sc[kStop] = 0;
+          sc[kStopIt] = 0;
+        });
     apply_M(static_cast<const Field<T>&>(r), z);
     project_null(z);
     copy(ctx, z, p);
-    double rz = dot(ctx, r, z);
+    dot_into(ex, r, z, sc, kRz0);
     while (it < opt.max_iterations) {
+      const int rz = it % 2 == 0 ? kRz0 : kRz1, rz_new = it % 2 == 0 ? kRz1 : kRz0;
       apply_A(static_cast<const Field<T>&>(p), q);
-      const double pq = dot(ctx, p, q);
-      if (!(pq > 0)) {  // p in the null space (breakdown) or NaN
-        if (!std::isfinite(pq))
-          throw NonFiniteValue(std::string(what) + ": NaN/Inf during the solve");
-        break;
-      }
-      const double alpha = rz / pq;
-      krylov_update(ex, T(alpha), p, q, x, r);
+      dot_into(ex, p, q, sc, kPq);
+      krylov_alpha(ex, sc, rz, it);
+      krylov_update(ex, sc, p, q, x, r);
       ++it;
       if (it % opt.check_every == 0 || it == opt.max_iterations) {
-        rnorm = std::sqrt(dot(ctx, r, r));  // host wait
+        dot_into(ex, r, r, sc, kRr);
+        double h[kScalarCount];
+        read_scalars(ex, sc, kScalarCount, h);  // host wait
+        if (h[kStop] == 2) throw NonFiniteValue(std::string(what) + ": NaN/Inf during the solve");
+        rnorm = std::sqrt(h[kRr]);
         if (!std::isfinite(rnorm))
           throw NonFiniteValue(std::string(what) + ": residual became NaN/Inf");
+        if (h[kStop] == 1) {
+          // p.q = 0: p is in the null space, typically because r reached zero
+          // (exact convergence) between two checks; x and r have not changed since.
+          it = int(h[kStopIt]);
+          converged = rnorm <= stol;
+          break;
+        }
         if (rnorm <= stol) {
           converged = true;
           break;
@@ -150,9 +227,9 @@ SolveReport pcg(const Context& ctx, ApplyA&& apply_A, ApplyM&& apply_M, const Fi
       }
       apply_M(static_cast<const Field<T>&>(r), z);
       project_null(z);
-      const double rz_new = dot(ctx, r, z);
-      krylov_xpay(ex, z, T(rz_new / rz), p);
-      rz = rz_new;
+      dot_into(ex, r, z, sc, rz_new);
+      krylov_beta(ex, sc, rz_new, rz);
+      krylov_xpay(ex, z, sc, p);
     }
   }
   if (s != 1) scale(ctx, x, T(1 / s));

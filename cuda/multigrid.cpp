@@ -57,27 +57,30 @@ void smooth(const Exec& ex, const PoissonLevel<T>& lv, const Field<T>& b, Field<
   }
 }
 
-/// v -= means[label] on labelled cells. One region (the common case) passes its
-/// mean by value; several go through a device array (copy_bytes: a host wait).
+/// v -= sums[label] / counts[label] on labelled cells (both arrays in the
+/// context's memory space: the sums come from region_sum_into, no host wait).
 template <class T>
-void subtract_region_means(const Exec& ex, View<const std::int32_t> lab, const T* means,
-                           T single_mean, bool single, Field<T>& v) {
+void subtract_region_means(const Exec& ex, View<const std::int32_t> lab, const double* sums,
+                           const double* counts, Field<T>& v) {
   View<T> vv = v.view();
   for_each_cell(
       ex, v.extents(), DFLUID_LAMBDA(int i, int j, int k) {
         const std::int32_t r = lab(i, j, k);
-        if (r >= 0) vv(i, j, k) -= single ? single_mean : means[r];
+        if (r >= 0) vv(i, j, k) -= T(sums[r] / counts[r]);
       });
 }
 
+/// *dst = the sum of v over the cells labelled `region` (no host wait).
 template <class T>
-double region_sum(const Exec& ex, View<const std::int32_t> lab, std::int32_t region,
-                  const Field<T>& v) {
+void region_sum_into(const Exec& ex, View<const std::int32_t> lab, std::int32_t region,
+                     const Field<T>& v, double* dst) {
   View<const T> vv = v.view();
-  return sum_cells(
-      ex, v.extents(), DFLUID_LAMBDA(int i, int j, int k) {
+  sum_cells_into(
+      ex, v.extents(),
+      DFLUID_LAMBDA(int i, int j, int k) {
         return lab(i, j, k) == region ? double(vv(i, j, k)) : 0.0;
-      });
+      },
+      dst);
 }
 
 }  // namespace
@@ -144,8 +147,10 @@ PoissonHierarchy<T>::PoissonHierarchy(const Context& ctx, const Grid& g,
     region_ = Buffer<std::int32_t>(ctx, g.cells(), ctx.memory_space());
     copy_bytes(ctx, region_.data(), region_.space(), labels.data(), MemorySpace::Host,
                labels.size() * sizeof(std::int32_t));
-    region_mean_ = Buffer<T>(ctx, Index(region_count_.size()), ctx.memory_space());
-    region_mean_host_.assign(region_count_.size(), T(0));
+    region_count_dev_ = Buffer<double>(ctx, Index(region_count_.size()), ctx.memory_space());
+    copy_bytes(ctx, region_count_dev_.data(), region_count_dev_.space(), region_count_.data(),
+               MemorySpace::Host, region_count_.size() * sizeof(double));
+    region_sum_ = Buffer<double>(ctx, Index(region_count_.size()), ctx.memory_space());
     ctx.synchronize();  // `labels` dies at the end of this scope
   }
 }
@@ -203,13 +208,9 @@ void PoissonHierarchy<T>::project_null(const Context& ctx, Field<T>& v) const {
   const Grid& g = levels_[0].grid;
   View<const std::int32_t> lab{region_.data(), g.n[0], g.n[1],
                                g.n[2],         g.n[0], Index(g.n[0]) * g.n[1]};
-  for (std::size_t r = 0; r < region_count_.size(); ++r)  // host wait each
-    region_mean_host_[r] = T(region_sum(ex, lab, std::int32_t(r), v) / region_count_[r]);
-  const bool single = region_count_.size() == 1;
-  if (!single)
-    copy_bytes(ctx, region_mean_.data(), region_mean_.space(), region_mean_host_.data(),
-               MemorySpace::Host, region_mean_host_.size() * sizeof(T));
-  subtract_region_means(ex, lab, region_mean_.data(), region_mean_host_[0], single, v);
+  for (std::size_t r = 0; r < region_count_.size(); ++r)
+    region_sum_into(ex, lab, std::int32_t(r), v, region_sum_.data() + r);
+  subtract_region_means(ex, lab, region_sum_.data(), region_count_dev_.data(), v);
 }
 
 std::vector<std::int32_t> label_floating_regions(const Grid& g,

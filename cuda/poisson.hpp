@@ -175,16 +175,17 @@ class PoissonHierarchy {
   void precondition(const Context& ctx, Preconditioner p, const Field<T>& r, Field<T>& z);
   /// Symmetric V-cycle with zero initial guess.
   void vcycle(const Context& ctx, const Field<T>& r, Field<T>& z);
-  /// Removes the mean over each floating region (one reduction per region: a host wait each).
+  /// Removes the mean over each floating region (one reduction per region, into
+  /// device memory: no host wait).
   void project_null(const Context& ctx, Field<T>& v) const;
   int floating_regions() const { return int(region_count_.size()); }
 
  private:
   std::vector<PoissonLevel<T>> levels_;
-  Buffer<std::int32_t> region_;       // floating-region label per cell, -1 elsewhere
-  std::vector<double> region_count_;  // cells per floating region
-  mutable Buffer<T> region_mean_;     // per-region means handed to the subtract kernel
-  mutable std::vector<T> region_mean_host_;
+  Buffer<std::int32_t> region_;        // floating-region label per cell, -1 elsewhere
+  std::vector<double> region_count_;   // cells per floating region
+  Buffer<double> region_count_dev_;    // the same counts, in the context's memory space
+  mutable Buffer<double> region_sum_;  // per-region sums handed to the subtract kernel
 };
 
 /// Labels connected fluid regions (through weighted faces) on the host; returns

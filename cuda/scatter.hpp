@@ -18,6 +18,8 @@
 //    resolution is S / 2^61 (about 1e-12 of a typical entry on a 128^3 grid).
 //    A last pass converts the integers back and adds them to the targets in
 //    target order. Cost: the cell function runs twice (sum pass + scatter).
+//    A NaN or Inf among the contributions (S not finite) falls back to float
+//    atomics: NaN/Inf where they land, as on the CPU path.
 //
 // Context::set_accumulation(Accumulation::Atomic) swaps both for plain float
 // atomics (GPU atomicAdd straight into the targets; CPU: the loop on OpenMP
@@ -29,6 +31,7 @@
 // Include only from cuda/*.cpp (see exec.hpp).
 #pragma once
 
+#include <algorithm>
 #include <array>
 #include <cmath>
 #include <vector>
@@ -104,13 +107,18 @@ void scatter_cells(const Context& ctx, const Exec& ex, const std::array<int, 3>&
     return;
   }
 #if defined(__CUDACC__)
-  if (atomic) {
+  // Float atomics straight into the targets: Accumulation::Atomic, and the
+  // fallback when fixed point cannot represent the sum (see below).
+  auto atomic_scatter = [&] {
     ScatterSink<T> sink;
     sink.atomic = 1;
     for (int t = 0; t < ntargets; ++t)
       sink.direct[t] = targets[t].data;
     for_each_cell(
         ex, ext, DFLUID_LAMBDA(int i, int j, int k) { f(i, j, k, sink); });
+  };
+  if (atomic) {
+    atomic_scatter();
     return;
   }
   const double total = sum_cells(
@@ -119,21 +127,21 @@ void scatter_cells(const Context& ctx, const Exec& ex, const std::array<int, 3>&
         f(i, j, k, s);
         return s.s;
       });
-  if (!(total > 0)) {
-    if (total != total) {  // NaN cotangent/inputs: keep the NaN visible in the result
-      for (int t = 0; t < ntargets; ++t) {
-        View<T> v = targets[t];
-        if (!v.data) continue;
-        for_each_cell(
-            ex, v.nx, v.ny, v.nz, DFLUID_LAMBDA(int i, int j, int k) { v(i, j, k) += T(NAN); });
-      }
-    }
-    return;  // nothing to add
+  if (total == 0) return;  // nothing to add
+  // NaN or Inf among the contributions (or a sum of magnitudes beyond the
+  // double range): fixed point would turn them into finite garbage. Float
+  // atomics give what the CPU path gives there, NaN/Inf at the corners that
+  // were hit, whatever the order.
+  if (!std::isfinite(total)) {
+    atomic_scatter();
+    return;
   }
   int e = 0;
   std::frexp(total, &e);  // total < 2^e
   ScatterSink<T> sink;
-  sink.scale = std::ldexp(1.0, 61 - e);
+  // 2^(61 - e), capped where a tiny total would overflow the scale (the sums
+  // stay below 2^61 all the same; resolution 2^-1000).
+  sink.scale = std::ldexp(1.0, std::min(61 - e, 1000));
   // Accumulators from the context's pool (no allocation once warmed up), zeroed.
   TempBuffer acc[kMaxScatterTargets];
   for (int t = 0; t < ntargets; ++t) {

@@ -591,6 +591,48 @@ TEST(Projection, EveryPreconditionerAndCheckInterval) {
     }
 }
 
+// Tiny 1D problems that CG solves exactly in one or two iterations, checked
+// only every 8th: the iteration after the exact solve meets p.q = 0
+// (breakdown, in most of these 18 cases), which stops the updates on the device;
+// the solve reports the iterations it did and converges with the same
+// pressure as when checked every iteration.
+TEST(Projection, ExactSolveBetweenChecksStopsCleanly) {
+  Context ctx = Context::cpu();
+  for (int n : {2, 3, 4})
+    for (BK bk : {BK::Wall, BK::Periodic})
+      for (Preconditioner pc :
+           {Preconditioner::Multigrid, Preconditioner::Jacobi, Preconditioner::None}) {
+        SCOPED_TRACE(std::to_string(n) + " cells " + to_string(bk) + " " + to_string(pc));
+        Grid g = Grid::make_1d(n, 0.1);
+        g.set_boundary(bk);
+        PressureSolver<double> solver(ctx, g);
+        std::vector<double> p_ref;
+        int its_ref = 0;
+        for (int every : {1, 8}) {
+          MacVelocity<double> u = random_velocity<double>(ctx, g, 31);
+          Field<double> p(ctx, g);
+          SolverOptions opt;
+          opt.rel_tol = 1e-12;
+          opt.check_every = every;
+          opt.max_iterations = 64;
+          const SolveReport rep = solver.project(ctx, u, p, 1.0, opt);
+          EXPECT_TRUE(rep.converged) << "check_every " << every;
+          EXPECT_LE(rep.residual, 1e-11 * rep.initial_residual);
+          const std::vector<double> pv = p.to_vector(ctx);
+          if (every == 1) {
+            p_ref = pv;
+            its_ref = rep.iterations;
+            EXPECT_LT(its_ref, 8);
+          } else {
+            EXPECT_GE(rep.iterations, its_ref);
+            EXPECT_LE(rep.iterations, 8);
+            for (std::size_t i = 0; i < pv.size(); ++i)
+              EXPECT_NEAR(pv[i], p_ref[i], 1e-12 * (1 + std::abs(p_ref[i])));
+          }
+        }
+      }
+}
+
 TEST(Projection, FloatSolveOfTinyInputsDoesNotUnderflow) {
   // Adjoint cotangents can be tiny (1e-35 here: the rhs and residuals go subnormal).
   // Inner products are double sums and float solves rescale |b| to 1 internally.

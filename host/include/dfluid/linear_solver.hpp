@@ -3,8 +3,11 @@
 //
 // Residuals are 2-norms of b - A x over the unknowns, accumulated in double.
 // A solve converges when residual <= max(rel_tol * |b|, abs_tol).
-// Checking convergence reads a scalar on the host (a host wait on the GPU
-// path); check_every = k checks only every k-th iteration (and at the cap).
+// The iteration's scalars (inner products, step lengths) stay on the device;
+// checking convergence reads them on the host (a host wait on the GPU path),
+// and is the only host wait of an iteration: check_every = k checks only
+// every k-th iteration (and at the cap), at the cost of up to k - 1 extra
+// iterations past convergence.
 #pragma once
 
 #include <string>

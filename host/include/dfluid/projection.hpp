@@ -28,8 +28,9 @@
 // Costs: the constructor builds the multigrid hierarchy and all scratch (through
 // the allocator hook); project() and solve() allocate nothing. A solver owns
 // scratch, so one solver must not run two solves at once (use one per thread/stream). Each
-// convergence check is a host wait (SolverOptions::check_every); so are the finiteness checks of
-// the inputs, and one reduction per floating region per iteration.
+// convergence check is a host wait (SolverOptions::check_every), the only one of an
+// iteration (the null-space means of floating regions are reduced on the device); so are
+// the finiteness checks of the inputs and the initial and final residual norms.
 #pragma once
 
 #include <memory>
