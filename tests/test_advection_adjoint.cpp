@@ -537,6 +537,42 @@ TEST(AdvectionAdjoint, VelocityGradientExactForEulerIn1D) {
 
 namespace {
 
+// A NaN cotangent: the GPU's fixed-point scatter cannot hold it and falls back
+// to float atomics, so NaN lands on the same entries as on the CPU path and
+// the other entries keep their finite values.
+TEST(GpuAdvectionAdjoint, NanCotangentLandsWhereItDoesOnTheCpu) {
+  if (!cuda_available()) GTEST_SKIP() << "no CUDA device";
+  const Context cpu = Context::cpu(), gpu = Context::cuda();
+  const Grid g = make_grid(3, BoundaryKind::Wall);
+  F q(cpu, g), y(cpu, g), gq(cpu, g);
+  MacVelocity<double> u(cpu, g), gu(cpu, g);
+  randomize(cpu, q, 71, -1, 1);
+  randomize(cpu, y, 72, -1, 1);
+  randomize(cpu, u, 73, -1, 1);
+  std::vector<double> yv = y.to_vector(cpu);
+  yv[yv.size() / 2] = std::nan("");
+  y.assign(cpu, yv);
+  advect_adjoint(cpu, q, u, kDt, y, gq, &gu);
+  F qd(gpu, g), yd(gpu, g), gqd(gpu, g);
+  MacVelocity<double> ud(gpu, g), gud(gpu, g);
+  qd.assign(gpu, q.to_vector(cpu));
+  yd.assign(gpu, yv);
+  for (int a = 0; a < 3; ++a)
+    ud[a].assign(gpu, u[a].to_vector(cpu));
+  advect_adjoint(gpu, qd, ud, kDt, yd, gqd, &gud);
+  const auto ref = flat(cpu, gq), got = flat(gpu, gqd);
+  int nans = 0;
+  for (std::size_t i = 0; i < ref.size(); ++i) {
+    ASSERT_EQ(std::isnan(ref[i]), std::isnan(got[i])) << i;
+    if (std::isnan(ref[i]))
+      ++nans;
+    else
+      ASSERT_NEAR(got[i], ref[i], 1e-12 * (1 + std::abs(ref[i]))) << i;
+  }
+  EXPECT_GT(nans, 0);
+  EXPECT_LT(nans, int(ref.size()));
+}
+
 // Float: the tangent and the adjoint in single precision are transposes up to
 // float rounding: |<J v, y> - <v, J^T y>| <= 1e-5 sum_i |(J v)_i y_i| (the
 // sum of magnitudes, since velocity directions have both signs). Run on the
