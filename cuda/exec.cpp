@@ -58,6 +58,11 @@ double finish_gpu_reduction(const Exec& ex, double* partial, int blocks, ReduceO
 }
 #endif
 
+void set_scalar(const Exec& ex, double* dst, double v) {
+  for_each_cell(
+      ex, 1, 1, 1, DFLUID_LAMBDA(int, int, int) { *dst = v; });
+}
+
 void read_scalars(const Exec& ex, const double* src, int n, double* dst) {
   if (!ex.gpu) {
     std::memcpy(dst, src, sizeof(double) * std::size_t(n));

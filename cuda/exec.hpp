@@ -218,6 +218,11 @@ double sum_cells(const Exec& ex, const std::array<int, 3>& n, F f) {
   return reduce_cells(ex, n[0], n[1], n[2], ReduceOp::Sum, f);
 }
 
+/// *dst = v, enqueued (dst in the context's memory space). Not a template: nvcc
+/// rejects an extended lambda in a function template instantiated with a
+/// local lambda type, such as sum_cells_into below.
+void set_scalar(const Exec& ex, double* dst, double v);
+
 /// The same reduction (bitwise the same value), left in the context's memory
 /// space: *dst (a device pointer on the GPU) receives the result when the work
 /// enqueued so far has run. No host wait on the GPU, so that an iterative
@@ -227,8 +232,7 @@ void sum_cells_into(const Exec& ex, const std::array<int, 3>& n, F f, double* ds
   if (ex.gpu) {
 #if defined(__CUDACC__)
     if (Index(n[0]) * n[1] * n[2] == 0) {
-      for_each_cell(
-          ex, 1, 1, 1, DFLUID_LAMBDA(int, int, int) { *dst = 0.0; });
+      set_scalar(ex, dst, 0.0);
       return;
     }
     double* partial = gpu_reduce_scratch(ex);

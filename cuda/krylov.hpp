@@ -99,6 +99,17 @@ void dot_into(const Exec& ex, const Field<T>& x, const Field<T>& y, double* sc, 
       sc + dst);
 }
 
+/// Clears the stop flag before an iteration starts. (The device lambdas of
+/// the scalar updates live in these non-template functions: nvcc rejects an
+/// extended lambda inside pcg, whose template arguments are local lambdas.)
+inline void krylov_reset(const Exec& ex, double* sc) {
+  for_each_cell(
+      ex, 1, 1, 1, DFLUID_LAMBDA(int, int, int) {
+        sc[kStop] = 0;
+        sc[kStopIt] = 0;
+      });
+}
+
 /// alpha = r.z / p.q, or a stop (recorded once, with the iteration count `it`)
 /// when p.q is not positive: p in the null space (breakdown) or NaN.
 inline void krylov_alpha(const Exec& ex, double* sc, int rz, int it) {
@@ -189,11 +200,7 @@ SolveReport pcg(const Context& ctx, ApplyA&& apply_A, ApplyM&& apply_M, const Fi
   int it = 0;
   if (!converged) {
     double* sc = ws.scalars.data();
-    for_each_cell(
-        ex, 1, 1, 1, DFLUID_LAMBDA(int, int, int) {
-          sc[kStop] = 0;
-          sc[kStopIt] = 0;
-        });
+    krylov_reset(ex, sc);
     apply_M(static_cast<const Field<T>&>(r), z);
     project_null(z);
     copy(ctx, z, p);

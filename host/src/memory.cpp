@@ -112,6 +112,19 @@ void deallocate_bytes(void* p, std::size_t bytes, MemorySpace space, const Alloc
   (space == MemorySpace::Host ? g_host_bytes : g_dev_bytes).fetch_sub(bytes);
 }
 
+#if DFLUID_WITH_CUDA
+namespace {
+/// A CPU context that touches device memory knows no GPU stream to order
+/// against (a GPU context's stream does not wait for the legacy stream), so
+/// it waits for the whole device before and after.
+void device_wait(const Context& ctx) {
+  if (ctx.on_gpu()) return;
+  cudaError_t e = cudaDeviceSynchronize();
+  if (e != cudaSuccess) throw CudaError(std::string("CUDA error: ") + cudaGetErrorString(e));
+}
+}  // namespace
+#endif
+
 void zero_bytes(const Context& ctx, void* p, std::size_t bytes, MemorySpace space) {
   if (!p || bytes == 0) return;
   if (space == MemorySpace::Host) {
@@ -119,9 +132,11 @@ void zero_bytes(const Context& ctx, void* p, std::size_t bytes, MemorySpace spac
     return;
   }
 #if DFLUID_WITH_CUDA
+  device_wait(ctx);
   cudaStream_t st = ctx.on_gpu() ? static_cast<cudaStream_t>(ctx.stream()) : nullptr;
   cudaError_t e = cudaMemsetAsync(p, 0, bytes, st);
   if (e != cudaSuccess) throw CudaError(std::string("cudaMemsetAsync: ") + cudaGetErrorString(e));
+  device_wait(ctx);
 #else
   (void)ctx;
   throw CudaError("device memory requested, but this dfluid was built without CUDA");
@@ -136,9 +151,11 @@ void copy_bytes(const Context& ctx, void* dst, MemorySpace dst_space, const void
     return;
   }
 #if DFLUID_WITH_CUDA
+  device_wait(ctx);
   cudaStream_t st = ctx.on_gpu() ? static_cast<cudaStream_t>(ctx.stream()) : nullptr;
   cudaError_t e = cudaMemcpyAsync(dst, src, bytes, cudaMemcpyDefault, st);
   if (e != cudaSuccess) throw CudaError(std::string("cudaMemcpyAsync: ") + cudaGetErrorString(e));
+  device_wait(ctx);
   // Pageable host memory: the copy must have finished before the caller reuses it.
   if (dst_space == MemorySpace::Host || src_space == MemorySpace::Host) {
     e = cudaStreamSynchronize(st);
