@@ -477,6 +477,22 @@ TEST(RolloutGradient, RejectsBadInput) {
   }
 }
 
+/// Calls f(a_array, b_array, name) for every gradient array of two rollout
+/// results of the same problem (initial velocity and scalars, per-step forces
+/// and sources).
+template <class A, class B, class F>
+void for_each_gradient(const RolloutResult<A>& a, const RolloutResult<B>& b, F f) {
+  for (int c = 0; c < 2; ++c)
+    f(a.grad_initial.velocity[c], b.grad_initial.velocity[c], "u");
+  for (int i = 0; i < 2; ++i)
+    f(a.grad_initial.scalars[i], b.grad_initial.scalars[i], "q");
+  for (int k = 0; k < kSteps; ++k) {
+    for (int c = 0; c < 2; ++c)
+      f(a.grad_force[k][c], b.grad_force[k][c], "force");
+    f(a.grad_source[k][0], b.grad_source[k][0], "source");
+  }
+}
+
 TEST(RolloutGradient, GpuMatchesCpu) {
   if (!cuda_available()) GTEST_SKIP() << "no CUDA device";
   Grid g = Grid::make_2d(12, 14, 1.0);
@@ -495,15 +511,7 @@ TEST(RolloutGradient, GpuMatchesCpu) {
     for (std::size_t i = 0; i < va.size(); ++i)
       ASSERT_NEAR(va[i], vb[i], 1e-8 * m + 1e-14) << what << " entry " << i;
   };
-  for (int a = 0; a < 2; ++a)
-    close(rg.grad_initial.velocity[a], rc.grad_initial.velocity[a], "u");
-  for (int i = 0; i < 2; ++i)
-    close(rg.grad_initial.scalars[i], rc.grad_initial.scalars[i], "q");
-  for (int k = 0; k < kSteps; ++k) {
-    for (int a = 0; a < 2; ++a)
-      close(rg.grad_force[k][a], rc.grad_force[k][a], "force");
-    close(rg.grad_source[k][0], rc.grad_source[k][0], "source");
-  }
+  for_each_gradient(rg, rc, close);
 }
 
 namespace {
@@ -610,15 +618,7 @@ TEST(RolloutGradient, GpuFloatMatchesCpuDouble) {
     for (std::size_t i = 0; i < va.size(); ++i)
       ASSERT_NEAR(va[i], vb[i], 5e-4 * m + 1e-7) << what << " entry " << i;
   };
-  for (int a = 0; a < 2; ++a)
-    close(rf.grad_initial.velocity[a], rd.grad_initial.velocity[a], "u");
-  for (int i = 0; i < 2; ++i)
-    close(rf.grad_initial.scalars[i], rd.grad_initial.scalars[i], "q");
-  for (int k = 0; k < kSteps; ++k) {
-    for (int a = 0; a < 2; ++a)
-      close(rf.grad_force[k][a], rd.grad_force[k][a], "force");
-    close(rf.grad_source[k][0], rd.grad_source[k][0], "source");
-  }
+  for_each_gradient(rf, rd, close);
 }
 
 // The same float rollout on the CPU path: checks the float instantiation of
@@ -637,7 +637,7 @@ TEST(RolloutGradient, CpuFloatMatchesCpuDouble) {
   EXPECT_NEAR(rf.loss, rd.loss, 1e-4 * std::abs(rd.loss));
   EXPECT_NEAR(rf.grad_buoyancy, rd.grad_buoyancy, 2e-3 * std::abs(rd.grad_buoyancy));
   double worst = 0;
-  auto rel = [&](const Field<float>& a, const Field<double>& b) {
+  auto rel = [&](const Field<float>& a, const Field<double>& b, const char*) {
     const std::vector<float> va = a.to_vector(cpu);
     const std::vector<double> vb = b.to_vector(cpu);
     double m = 0, e = 0;
@@ -647,15 +647,7 @@ TEST(RolloutGradient, CpuFloatMatchesCpuDouble) {
     }
     worst = std::max(worst, e / m);
   };
-  for (int a = 0; a < 2; ++a)
-    rel(rf.grad_initial.velocity[a], rd.grad_initial.velocity[a]);
-  for (int i = 0; i < 2; ++i)
-    rel(rf.grad_initial.scalars[i], rd.grad_initial.scalars[i]);
-  for (int k = 0; k < kSteps; ++k) {
-    for (int a = 0; a < 2; ++a)
-      rel(rf.grad_force[k][a], rd.grad_force[k][a]);
-    rel(rf.grad_source[k][0], rd.grad_source[k][0]);
-  }
+  for_each_gradient(rf, rd, rel);
   EXPECT_LT(worst, 1e-4);  // measured: 1e-6
   RecordProperty("worst_relative_difference", std::to_string(worst));
 }
