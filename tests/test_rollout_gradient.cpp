@@ -81,6 +81,18 @@ MacVelocity<double> smooth_mac(const Context& ctx, const Grid& g, unsigned seed,
   return u;
 }
 
+/// Step k's force and (scalar 0's) source, for every step.
+template <class T>
+std::vector<StepControls<T>> controls_of(const std::vector<MacVelocity<T>>& forces,
+                                         const std::vector<Field<T>>& sources) {
+  std::vector<StepControls<T>> c(kSteps);
+  for (int k = 0; k < kSteps; ++k) {
+    c[k].force = &forces[k];
+    c[k].sources = {&sources[k]};
+  }
+  return c;
+}
+
 // Everything a rollout-gradient check needs; controls and losses point into it.
 struct Problem {
   Context ctx;
@@ -93,14 +105,7 @@ struct Problem {
   MacVelocity<double> vel_target;
   bool with_user = true;
 
-  std::vector<StepControls<double>> controls() const {
-    std::vector<StepControls<double>> c(kSteps);
-    for (int k = 0; k < kSteps; ++k) {
-      c[k].force = &forces[k];
-      c[k].sources = {&sources[k]};
-    }
-    return c;
-  }
+  std::vector<StepControls<double>> controls() const { return controls_of(forces, sources); }
   RolloutLosses<double> losses() const {
     RolloutLosses<double> L;
     ScalarKeyframe<double> kf;
@@ -556,14 +561,7 @@ struct TypedProblem {
       sources.push_back(converted<T>(to, p.ctx, p.sources[k]));
     }
   }
-  std::vector<StepControls<T>> controls() const {
-    std::vector<StepControls<T>> c(kSteps);
-    for (int k = 0; k < kSteps; ++k) {
-      c[k].force = &forces[k];
-      c[k].sources = {&sources[k]};
-    }
-    return c;
-  }
+  std::vector<StepControls<T>> controls() const { return controls_of(forces, sources); }
   RolloutLosses<T> losses() const {
     RolloutLosses<T> L;
     ScalarKeyframe<T> kf;
