@@ -1,6 +1,6 @@
 # The dfluid-burgers and dfluid-plume apps (apps/burgers, apps/plume), run on the CPU by
 # tests/apps_burgers_plume.py into folders under the build tree: outputs exist and parse
-# (csv, json, h5py), the published numbers of shared/reference/README.md §2 and §3, Ctrl-C
+# (csv, json, h5py), the published numbers of the Physics-based Deep Learning book (Burgers, plume), Ctrl-C
 # (SIGINT and the hidden --stop-after) with a bitwise --resume, and bad arguments answered with
 # exit code 2 and one error line. The apps can be switched off (DFLUID_BUILD_APPS=OFF).
 find_program(DFLUID_SYSTEM_PYTHON python3 PATHS /usr/bin NO_DEFAULT_PATH)
@@ -10,7 +10,6 @@ endif()
 set(_bp_script ${CMAKE_CURRENT_SOURCE_DIR}/apps_burgers_plume.py)
 set(_bp_dir ${CMAKE_CURRENT_BINARY_DIR}/apps_burgers_plume)
 set(_bp_expect2 ${PROJECT_SOURCE_DIR}/apps/plan/expect_exit_2.cmake)
-get_filename_component(_bp_reference_dir "${PROJECT_SOURCE_DIR}/../shared/reference" ABSOLUTE)
 
 if(TARGET dfluid-burgers)
   set(_bp_app $<TARGET_FILE:dfluid-burgers>)
@@ -19,7 +18,7 @@ if(TARGET dfluid-burgers)
              COMMAND ${DFLUID_SYSTEM_PYTHON} ${_bp_script} burgers-outputs ${_bp_app}
                      ${_bp_dir}/burgers_outputs)
     set_tests_properties(AppBurgers.Outputs PROPERTIES SKIP_RETURN_CODE 77
-      ENVIRONMENT "DFLUID_REFERENCE_DIR=${_bp_reference_dir}")
+      ENVIRONMENT "DFLUID_TEST_DATA_DIR=${PROJECT_SOURCE_DIR}/data")
     # Iterations 0, 1, 10, 45 to 4 significant digits (double precision).
     add_test(NAME AppBurgers.PublishedLosses
              COMMAND ${DFLUID_SYSTEM_PYTHON} ${_bp_script} burgers-published ${_bp_app}

@@ -2,7 +2,7 @@
 """Checks of the dfluid-burgers and dfluid-plume apps (registered by apps_burgers_plume.cmake).
 
 Each subcommand runs the app on the CPU into a fresh folder and checks exit codes, output files
-(parsed with csv, json, h5py) and the published numbers of shared/reference/README.md §2/§3:
+(parsed with csv, json, h5py) and the published numbers of the Physics-based Deep Learning book (Thuerey et al. 2021):
 
   burgers-outputs APP DIR      a short run: every output exists and parses
   burgers-published APP DIR    iterations 0, 1, 10, 45 to 4 significant digits (double)
@@ -117,12 +117,12 @@ def burgers_outputs(app, folder):
         check(sorted(int(k) for k in snaps.keys()) == list(range(33)), "snapshots 0..32")
         for k in snaps:
             check(snaps[k]["u"].shape == (128,), "u shape %s" % (snaps[k]["u"].shape,))
-        ref_dir = os.environ.get("DFLUID_REFERENCE_DIR")
-        if ref_dir:
-            ref = [float(x) for x in open(os.path.join(ref_dir, "burgers_reference_t0.5.txt"))
-                   if x.strip() and not x.startswith("#")]
-            got = list(snaps["00000016"]["reference"][:])
-            check(got == ref, "the reference at step 16 differs from the reference file")
+        # The app found the repository's data file by itself (next to its binary).
+        ref_file = os.path.join(os.environ["DFLUID_TEST_DATA_DIR"], "burgers_reference_t0.5.txt")
+        check(os.path.isfile(ref_file), "missing data file %s" % ref_file)
+        ref = [float(x) for x in open(ref_file) if x.strip() and not x.startswith("#")]
+        got = list(snaps["00000016"]["reference"][:])
+        check(got == ref, "the reference at step 16 differs from %s" % ref_file)
         u0 = snaps["00000000"]["u"][:]
         check(max(abs(a - b) for a, b in zip(u0, st["u0"])) == 0, "u at step 0 != state u0")
     print("burgers outputs OK")
@@ -133,7 +133,7 @@ def burgers_published(app, folder):
     run([app, "--device", "cpu", "--precision", "double", "--iterations", "45", "--progress",
          "lines", "--output", folder])
     ls = losses(folder)
-    # shared/reference/README.md §2 (PBDL book, Burgers optimization with a DP gradient)
+    # Thuerey et al. 2021, Physics-based Deep Learning: Burgers optimization with a DP gradient
     for k, published in ((0, 0.382915), (1, 0.326882), (10, 0.096224), (45, 0.003263)):
         print("iteration %2d: %.8f (published %.6f)" % (k, ls[k], published))
         check(abs(ls[k] - published) <= sig4(published),
@@ -188,7 +188,7 @@ def plume_published(app, folder, iterations):
          "--output", folder])
     ls = losses(folder)
     check(len(ls) == iterations + 1, "expected %d rows" % (iterations + 1))
-    # shared/reference/README.md §3 (PBDL book, differentiable fluid simulations)
+    # Thuerey et al. 2021, Physics-based Deep Learning: differentiable fluid simulations
     rel = (ls[0] - 298.29) / 298.29
     print("iteration 0: %.3f (published 298.29, %+.3f%%)" % (ls[0], 100 * rel))
     check(abs(rel) <= 0.02, "iteration-0 loss %.3f not within 2%% of 298.29" % ls[0])

@@ -1,5 +1,5 @@
-# The dfluid-plan tool (apps/plan): the Revolve row n = 1000, s = 10 of
-# shared/reference/README.md §1, and bad arguments answered with exit code 2.
+# The dfluid-plan tool (apps/plan): the Revolve row n = 1000, s = 10 (Griewank & Walther,
+# "Algorithm 799: revolve", ACM TOMS 26(1), 2000), and bad arguments answered with exit code 2.
 if(TARGET dfluid-plan)
   add_test(NAME CheckpointTool.Steps1000Slots10 COMMAND dfluid-plan --steps 1000 --slots 10)
   set_tests_properties(CheckpointTool.Steps1000Slots10 PROPERTIES

@@ -2,9 +2,8 @@
 //
 // Source: Physics-Based Deep Learning book (Thuerey et al.), chapter "Burgers
 // optimization with a differentiable physics gradient"; the setup and the
-// published loss curve are summarized in shared/reference/README.md §2, the
-// reference state u(t = 0.5) in burgers_reference_t0.5.txt (from the book's
-// example, simulated from u0 = -sin(pi x)).
+// reference state u(t = 0.5) are those of the book's example (simulated from
+// u0 = -sin(pi x)); the state is data/burgers_reference_t0.5.txt (data/README.md).
 //
 // Setup: 1D, N = 128 cells on [-1, 1], periodic, dx = 2/N, dt = 1/32,
 // nu = 0.01 / (N pi). One step = explicit diffusion, then semi-Lagrangian
@@ -41,19 +40,37 @@ constexpr int kSteps = 16;
 constexpr double kDt = 1.0 / 32;
 const double kNu = 0.01 / (kN * kPi);
 
-std::string reference_dir() {
-  if (const char* e = std::getenv("DFLUID_REFERENCE_DIR")) return e;
-  return DFLUID_REFERENCE_DIR;
+/// The data folder: $DFLUID_DATA_DIR, else the repository's data/ (compiled in).
+std::string data_dir() {
+  if (const char* e = std::getenv("DFLUID_DATA_DIR"); e && *e) return e;
+  return DFLUID_TEST_DATA_DIR;
 }
 
-std::vector<double> read_reference() {
-  const std::string path = reference_dir() + "/burgers_reference_t0.5.txt";
+/// The 128 reference values. On a missing or malformed file: empty, and `error` names the file
+/// and what is wrong (the tests assert on it instead of crashing).
+std::vector<double> read_reference(std::string& error) {
+  const std::string path = data_dir() + "/burgers_reference_t0.5.txt";
   std::ifstream in(path);
+  if (!in) {
+    error = "cannot read the reference file '" + path + "' (set DFLUID_DATA_DIR)";
+    return {};
+  }
   std::vector<double> v;
   std::string line;
-  while (std::getline(in, line)) {
+  for (int lineno = 1; std::getline(in, line); ++lineno) {
     if (line.empty() || line[0] == '#') continue;
-    v.push_back(std::stod(line));
+    char* end = nullptr;
+    const double x = std::strtod(line.c_str(), &end);
+    if (end == line.c_str() || !std::isfinite(x)) {
+      error = "'" + path + "', line " + std::to_string(lineno) + ": not a number";
+      return {};
+    }
+    v.push_back(x);
+  }
+  if (int(v.size()) != kN) {
+    error = "'" + path + "' holds " + std::to_string(v.size()) + " values, expected " +
+            std::to_string(kN);
+    return {};
   }
   return v;
 }
@@ -74,7 +91,8 @@ AdvectionOptions burgers_advection() {
 struct Burgers {
   Context ctx = Context::cpu();
   Grid g = burgers_grid();
-  std::vector<double> ref = read_reference();
+  std::string ref_error;  // why ref is empty
+  std::vector<double> ref = read_reference(ref_error);
   std::vector<CellVector<double>> u;  // states u_0 .. u_16
   std::vector<CellVector<double>> d;  // diffused states d_k = diffuse(u_k)
 
@@ -136,6 +154,7 @@ TEST(BurgersGradient, ExplicitDiffusionIsSymmetricOnPeriodicGrid) {
 
 TEST(BurgersGradient, GradientMatchesCentralDifferences) {
   Burgers b;
+  ASSERT_EQ(int(b.ref.size()), kN) << b.ref_error;
   std::vector<double> u0(kN);
   for (int i = 0; i < kN; ++i)
     u0[i] = -0.7 * std::sin(kPi * (-1 + (i + 0.5) * 2.0 / kN) + 0.3);
@@ -163,8 +182,8 @@ TEST(BurgersGradient, GradientMatchesCentralDifferences) {
 
 TEST(BurgersGradient, PublishedLossCurve) {
   Burgers b;
-  ASSERT_EQ(int(b.ref.size()), kN) << "reading " << reference_dir();
-  // Published losses by iteration (shared/reference/README.md §2), 6 decimals.
+  ASSERT_EQ(int(b.ref.size()), kN) << b.ref_error;
+  // Published losses by iteration (Physics-based Deep Learning, 2021), 6 decimals.
   const std::map<int, double> published = {{0, 0.382915},  {1, 0.326882},  {4, 0.210666},
                                            {10, 0.096224}, {20, 0.032819}, {30, 0.012852},
                                            {45, 0.003263}};

@@ -1,5 +1,5 @@
 // Single-level binomial checkpointing (Revolve): advance counts against the reference.
-// Reference: shared/reference/README.md §1 (Griewank & Walther, ACM TOMS Alg. 799): the
+// Reference: A. Griewank and A. Walther, "Algorithm 799: revolve", ACM TOMS 26(1), 2000: the
 // closed form numforw(n, s) = t·n − C(s+t, s+1), its table rows, and the exact recurrence.
 #include <gtest/gtest.h>
 
@@ -50,7 +50,7 @@ ck::Plan revolve_plan(std::int64_t n, std::int64_t s) {
 struct Row {
   std::int64_t n, s, t, numforw;
 };
-// The table of shared/reference/README.md §1.
+// numforw(n, s) for rows computed from the closed form of Griewank & Walther (2000).
 const Row kTable[] = {{10, 3, 2, 15},    {10, 1, 9, 45},      {10, 9, 1, 9},
                       {100, 10, 3, 222}, {1000, 10, 4, 3636}, {10000, 20, 4, 37976}};
 

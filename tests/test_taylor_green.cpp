@@ -1,4 +1,5 @@
-// Taylor–Green vortex (shared/reference/README.md §4): 2D periodic box [0, 2π]²,
+// Taylor–Green vortex (G. I. Taylor and A. E. Green, Proc. R. Soc. A 158, 1937):
+// 2D periodic box [0, 2π]²,
 //   u =  cos x sin y e^{-2νt},  v = -sin x cos y e^{-2νt}.
 // The full step (self-advection, explicit diffusion, projection) must converge
 // to the analytic solution as the grid is refined. Operator splitting with

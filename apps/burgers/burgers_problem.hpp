@@ -1,6 +1,5 @@
 // The physics of dfluid-burgers: the published 1D Burgers problem (Physics-Based Deep Learning
-// book, "Burgers optimization with a differentiable physics gradient"; summarized in
-// shared/reference/README.md §2):
+// book, Thuerey et al. 2021, "Burgers optimization with a differentiable physics gradient"):
 //   N = 128 cells on [-1, 1], periodic, dx = 2/N; dt = 1/32; nu = 0.01 / (N pi);
 //   one step = explicit diffusion, then semi-Lagrangian self-advection (linear interpolation);
 //   loss = 1/2 sum_i (u16_i - ref_i)^2 * 2/N, ref = the state after 16 steps from -sin(pi x).

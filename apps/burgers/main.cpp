@@ -18,6 +18,7 @@
 
 #include "burgers/burgers_problem.hpp"
 #include "common/cli.hpp"
+#include "common/data_files.hpp"
 #include "common/descent.hpp"
 #include "common/output.hpp"
 #include "common/run_state.hpp"
@@ -35,7 +36,8 @@ constexpr const char* kName = "dfluid-burgers";
 // The settings ("precision") are top-level keys of the state file.
 const app::StateFileKind kStateFile{kName, "dfluid-burgers-state", ""};
 
-// Published losses by iteration (shared/reference/README.md §2).
+// Published losses by iteration (Thuerey et al., Physics-based Deep Learning, 2021, chapter
+// "Burgers optimization with a differentiable physics gradient").
 const std::map<int, double> kPublished = {{0, 0.382915},  {1, 0.326882},  {4, 0.210666},
                                           {10, 0.096224}, {20, 0.032819}, {30, 0.012852},
                                           {45, 0.003263}};
@@ -44,7 +46,7 @@ constexpr double kPublishedTrajectoryMae = 0.0638;
 struct Options {
   app::CommonOptions common;
   app::DescentOptions descent{50, 5};  // iterations, learning rate
-  std::string reference = std::string(DFLUID_REFERENCE_DIR) + "/burgers_reference_t0.5.txt";
+  std::string reference;  // empty: data/burgers_reference_t0.5.txt as installed (find_data_file)
 };
 
 double seconds_since(Clock::time_point t0) {
@@ -96,7 +98,7 @@ void write_reconstruction(const Context& ctx, const std::string& path, const Gri
                           const std::vector<double>& reference, const Options& o, double loss) {
   io::SnapshotWriter w(path, g);
   w.set_run_attribute("app", kName);
-  w.set_run_attribute("problem", "PBDL Burgers reconstruction (shared/reference/README.md 2)");
+  w.set_run_attribute("problem", "PBDL Burgers reconstruction (Physics-based Deep Learning, 2021)");
   w.set_run_attribute("viscosity", kViscosity);
   w.set_run_attribute("learning_rate", o.descent.learning_rate);
   w.set_run_attribute("iterations", o.descent.iterations);
@@ -115,9 +117,11 @@ void write_reconstruction(const Context& ctx, const std::string& path, const Gri
 }
 
 template <class T>
-int run(const Options& o) {
+int run(Options o) {
   const auto t_start = Clock::now();
   app::install_stop_handlers();
+  if (o.reference.empty())
+    o.reference = app::find_data_file("burgers_reference_t0.5.txt", "--reference");
   const std::vector<double> reference = read_reference(o.reference);
   std::vector<T> u0(kCells, T(0));
   app::RunState state;
@@ -181,7 +185,7 @@ int run(const Options& o) {
   nlohmann::json summary;
   summary["app"] = kName;
   summary["version"] = DFLUID_VERSION_STRING;
-  summary["problem"] = "PBDL Burgers reconstruction (shared/reference/README.md section 2)";
+  summary["problem"] = "PBDL Burgers reconstruction (Physics-based Deep Learning, 2021)";
   summary["device"] = ctx.description();
   summary["precision"] = o.common.precision;
   summary["reference"] = o.reference;
@@ -208,7 +212,7 @@ int run(const Options& o) {
       "done: final loss %.8f after %d iterations; trajectory MAE %.4f over t in [0, 1]; "
       "outputs in %s\n",
       history.back().loss, o.descent.iterations, mae, out.c_str());
-  return 0;
+  return app::exit_code_after_outputs(kName);
 }
 
 }  // namespace
@@ -228,7 +232,8 @@ int main(int argc, char** argv) {
   app::add_common_options(cli, o.common);
   app::add_descent_options(cli, o.descent);
   cli.add_option("--reference", o.reference,
-                 "reference state at t = 0.5: 128 values, one per line ('#' comments)");
+                 "reference state at t = 0.5: 128 values, one per line ('#' comments) "
+                 "(default: burgers_reference_t0.5.txt of dfluid's data files)");
   if (auto code = app::parse_command_line(cli, argc, argv, kName)) return *code;
   return app::run_guarded(
       kName, [&] { return o.common.precision == "float" ? run<float>(o) : run<double>(o); });

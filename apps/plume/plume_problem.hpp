@@ -1,5 +1,5 @@
 // The physics of dfluid-plume: the published smoke-plume problem (Physics-Based Deep Learning
-// book, "Differentiable fluid simulations"; summarized in shared/reference/README.md §3):
+// book, Thuerey et al. 2021, "Differentiable fluid simulations"):
 // 32 x 40 cells of size 1 in (0,32) x (0,40), closed walls; a batch of 4 inflows, spheres of
 // radius 3 at (12,4), (13,6), (14,5), (16,5) adding 1/3 smoke per step; the 4th produces the
 // reference. Each step (dt = 1): MacCormack advection of the smoke, inflow, buoyancy
