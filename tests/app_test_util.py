@@ -4,7 +4,9 @@ The drivers are run as scripts, so Python finds this module next to them.
 """
 import os
 import shutil
+import struct
 import sys
+import zlib
 
 SKIP = 77  # ctest SKIP_RETURN_CODE: a needed Python module (h5py, numpy) is missing
 
@@ -24,3 +26,15 @@ def fresh(folder):
     shutil.rmtree(folder, ignore_errors=True)
     os.makedirs(folder)
     return folder
+
+
+def write_png(path, rows):
+    """An 8-bit grayscale PNG from rows of 0..255 values (top row first)."""
+    def chunk(kind, body):
+        return (struct.pack(">I", len(body)) + kind + body
+                + struct.pack(">I", zlib.crc32(kind + body) & 0xFFFFFFFF))
+    h, w = len(rows), len(rows[0])
+    raw = b"".join(b"\x00" + bytes(r) for r in rows)
+    with open(path, "wb") as f:
+        f.write(b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", struct.pack(">IIBBBBB", w, h, 8, 0, 0, 0, 0))
+                + chunk(b"IDAT", zlib.compress(raw)) + chunk(b"IEND", b""))

@@ -44,7 +44,7 @@ import time
 import xml.etree.ElementTree as ET
 import zlib
 
-from app_test_util import SKIP, check, fail, fresh  # noqa: E402
+from app_test_util import SKIP, check, fail, fresh, write_png  # noqa: E402
 HISTORY_HEADER = "iteration,loss,grad_norm,step,evaluations,seconds"
 SUMMARY_KEYS = ("initial_loss", "final_loss", "relative_keyframe_error_uncontrolled",
                 "relative_keyframe_error_controlled", "iterations", "wall_seconds", "device",
@@ -188,18 +188,6 @@ def png_info(path):
     check(len(raw) == h * (1 + w * channels),
           "%s: %d bytes of image data for %dx%d" % (path, len(raw), w, h))
     return w, h
-
-
-def write_png(path, rows):
-    """An 8-bit grayscale PNG from rows of 0..255 values (top row first)."""
-    def chunk(kind, body):
-        return (struct.pack(">I", len(body)) + kind + body
-                + struct.pack(">I", zlib.crc32(kind + body) & 0xFFFFFFFF))
-    h, w = len(rows), len(rows[0])
-    raw = b"".join(b"\x00" + bytes(r) for r in rows)
-    with open(path, "wb") as f:
-        f.write(b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", struct.pack(">IIBBBBB", w, h, 8, 0, 0, 0, 0))
-                + chunk(b"IDAT", zlib.compress(raw)) + chunk(b"IEND", b""))
 
 
 def face_shape(dim, n, axis):
@@ -393,7 +381,11 @@ def stop_resume(app, folder):
         check(not os.path.exists(os.path.join(stopped, name)), name + " written by a stopped run")
     state = os.path.join(stopped, "control-state.h5")
     # A state file of other settings is refused.
-    for other in (["--optimizer", "adam"], ["--precision", "double"], ["--control-interval", "4"]):
+    # Every option that changes the objective, the controls or the optimizer's path.
+    for other in (["--optimizer", "adam"], ["--precision", "double"], ["--control-interval", "4"],
+                  ["--keyframes", "6", "12"], ["--control-smoothing", "1"], ["--effort", "1e-3"],
+                  ["--blob-radius", "4"], ["--tolerance", "1e-5"], ["--learning-rate", "0.5"],
+                  ["--lbfgs-history", "4"], ["--optimize-velocity"], ["--dt", "0.5"]):
         run(args + other + ["--output", os.path.join(folder, "refused"), "--resume", state],
             expect=2)
     p = run(args + ["--output", stopped, "--resume", state])

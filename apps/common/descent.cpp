@@ -16,7 +16,7 @@ void add_descent_options(CLI::App& app, DescentOptions& o) {
                  "gradient-descent iterations (the table shows iterations 0..N)")
       ->check(CLI::Range(0, 1000000));
   app.add_option("--learning-rate", o.learning_rate, "gradient-descent step size")
-      ->check(CLI::PositiveNumber);
+      ->check(FinitePositive());
   add_stop_after_option(app, o.stop_after, "act as if Ctrl-C came during iteration N")
       ->check(CLI::NonNegativeNumber);
 }
@@ -64,10 +64,12 @@ int run_descent(const DescentOptions& o, const DescentRun& run, const DescentSte
     history.push_back(row);
     progress.log(steps.format_row(row));
     progress.update(it + 1, steps.status(row));
+    // The hidden --stop-after N: a Ctrl-C during iteration N (during the last one, it lands
+    // while the outputs are written).
+    if (o.stop_after >= 0 && it >= o.stop_after) request_stop(SIGINT);
     if (it == o.iterations) break;
     steps.step();
     ++it;
-    if (o.stop_after >= 0 && it > o.stop_after) request_stop(SIGINT);
     if (stop_requested()) {
       progress.finish();
       steps.save_state(state_path, {it, history});

@@ -1,10 +1,17 @@
 #include "common/output.hpp"
 
+#include <fcntl.h>
+#include <sys/file.h>
+#include <unistd.h>
+
+#include <cerrno>
 #include <cstdio>
+#include <cstring>
 #include <filesystem>
 #include <fstream>
 #include <sstream>
 #include <system_error>
+#include <vector>
 
 #include "dfluid/error.hpp"
 
@@ -12,24 +19,63 @@ namespace fs = std::filesystem;
 
 namespace dfluid::app {
 
-std::string prepare_output_dir(const std::string& dir) {
+namespace {
+
+constexpr const char* kLockName = ".dfluid-lock";
+
+/// Folders created by prepare_output_dir, deepest first (remove_unused_output_dir's list).
+std::vector<fs::path> g_created_dirs;
+
+}  // namespace
+
+std::string prepare_output_dir(const std::string& dir, OutputLock lock) {
   if (dir.empty()) throw InvalidArgument("--output: the output folder name is empty");
+  // Remember which folders this call creates, deepest first.
+  std::vector<fs::path> created;
   std::error_code ec;
+  for (fs::path p = fs::absolute(dir, ec); !p.empty() && !fs::exists(p, ec); p = p.parent_path()) {
+    created.push_back(p);
+    if (p == p.parent_path()) break;
+  }
   fs::create_directories(dir, ec);
   if (ec || !fs::is_directory(dir))
     throw InvalidArgument("--output: cannot create the folder '" + dir + "' (" +
                           (ec ? ec.message() : std::string("a file of that name exists")) +
                           "); choose another --output");
-  // Probe that the folder is writable, so that the run fails now and not after an hour.
-  const std::string probe = join(dir, ".dfluid-write-test");
-  {
-    std::ofstream f(probe);
-    if (!f)
-      throw InvalidArgument("--output: the folder '" + dir +
-                            "' is not writable; choose another --output");
+  g_created_dirs.insert(g_created_dirs.begin(), created.begin(), created.end());
+  if (lock == OutputLock::Inside) return dir;
+
+  // The lock file also proves that the folder is writable, so that the run fails now and not
+  // after an hour. Its descriptor stays open (and locked) until the process ends; the file
+  // stays, since removing it would let two later runs lock two different files.
+  const std::string lock_path = join(dir, kLockName);
+  const int fd = ::open(lock_path.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0644);
+  if (fd < 0)
+    throw InvalidArgument("--output: the folder '" + dir + "' is not writable (" +
+                          std::strerror(errno) + "); choose another --output");
+  if (::flock(fd, LOCK_EX | LOCK_NB) != 0) {
+    const bool busy = errno == EWOULDBLOCK;
+    ::close(fd);
+    throw InvalidArgument(busy ? "--output: the folder '" + dir +
+                                     "' is in use by another dfluid run (it holds " + lock_path +
+                                     "); wait for that run to end or choose another --output"
+                               : "--output: cannot lock '" + lock_path + "' (" +
+                                     std::strerror(errno) + "); choose another --output");
   }
-  fs::remove(probe, ec);
   return dir;
+}
+
+void remove_unused_output_dir() {
+  for (const fs::path& d : g_created_dirs) {
+    std::error_code ec;
+    bool only_lock = true;
+    for (const auto& e : fs::directory_iterator(d, ec))
+      only_lock = only_lock && e.path().filename() == kLockName;
+    if (ec || !only_lock) continue;  // the run wrote something: leave it all
+    fs::remove(d / kLockName, ec);
+    fs::remove(d, ec);
+  }
+  g_created_dirs.clear();
 }
 
 std::string join(const std::string& dir, const std::string& name) {

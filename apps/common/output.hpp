@@ -9,9 +9,23 @@
 
 namespace dfluid::app {
 
-/// Creates `dir` (and parents) when missing; throws InvalidArgument naming it when it cannot
-/// be created or is not a writable folder. Returns dir.
-std::string prepare_output_dir(const std::string& dir);
+/// Whether prepare_output_dir locks the folder.
+enum class OutputLock {
+  Lock,   ///< the run's --output folder: one run at a time
+  Inside  ///< a subfolder of a folder this run has locked already
+};
+
+/// Creates `dir` (and parents) when missing and, for OutputLock::Lock, takes an advisory lock
+/// on it (flock on "<dir>/.dfluid-lock", held until the process ends), so that a second run
+/// into the same folder is refused before it writes anything. Throws InvalidArgument naming
+/// the folder when it cannot be created, is not a writable folder, or is locked by another
+/// run. Returns dir.
+std::string prepare_output_dir(const std::string& dir, OutputLock lock = OutputLock::Lock);
+
+/// Removes the folders that prepare_output_dir created in this process when they hold nothing
+/// but the lock file: a run refused by its own checks leaves no empty folder behind. Called
+/// by run_guarded when the run fails.
+void remove_unused_output_dir();
 
 /// "<dir>/<name>".
 std::string join(const std::string& dir, const std::string& name);

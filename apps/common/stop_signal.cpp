@@ -1,6 +1,7 @@
 #include "common/stop_signal.hpp"
 
 #include <csignal>
+#include <cstdio>
 
 namespace dfluid::app {
 namespace {
@@ -28,6 +29,14 @@ int stop_signal() {
 }
 void request_stop(int sig) {
   g_signal = sig;
+}
+
+int exit_code_after_outputs(const char* app_name) {
+  if (!stop_requested()) return 0;
+  std::fprintf(stderr,
+               "%s: stopped by signal %d while writing the outputs; they were completed first\n",
+               app_name, stop_signal());
+  return kStoppedExitCode;
 }
 
 }  // namespace dfluid::app

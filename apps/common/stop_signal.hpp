@@ -15,4 +15,9 @@ int stop_signal();
 /// For tests: behave as if `sig` had arrived.
 void request_stop(int sig);
 
+/// The exit code of a run that has written all its outputs: 0, or kStoppedExitCode when a
+/// signal arrived meanwhile (the write in progress was finished first; one line on stderr
+/// says so), as the README promises for every SIGINT/SIGTERM.
+int exit_code_after_outputs(const char* app_name);
+
 }  // namespace dfluid::app

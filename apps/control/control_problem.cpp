@@ -20,10 +20,17 @@ ControlProblem<T>::ControlProblem(const Context& ctx, const Scenario& sc, Proble
     throw InvalidArgument("--control-interval " + std::to_string(set_.control_interval) +
                           " must be in [1, --steps = " + std::to_string(set_.steps) + "]");
   if (set_.keyframes.empty()) set_.keyframes = {set_.steps};
-  for (int k : set_.keyframes)
+  for (std::size_t i = 0; i < set_.keyframes.size(); ++i) {
+    const int k = set_.keyframes[i];
     if (k < 1 || k > set_.steps)
       throw InvalidArgument("--keyframes: step " + std::to_string(k) + " is outside [1, " +
                             std::to_string(set_.steps) + "]");
+    // A repeated keyframe would count its error twice in the loss.
+    if (std::find(set_.keyframes.begin(), set_.keyframes.begin() + i, k) !=
+        set_.keyframes.begin() + i)
+      throw InvalidArgument("--keyframes: step " + std::to_string(k) +
+                            " is given twice; list each keyframe once");
+  }
   if (!(set_.effort >= 0)) throw InvalidArgument("--effort must be >= 0");
 
   initial_.scalars[0].assign(ctx, std::vector<T>(sc.initial.begin(), sc.initial.end()));

@@ -7,7 +7,9 @@
 #include <chrono>
 #include <csignal>
 #include <cmath>
+#include <cstdint>
 #include <cstdio>
+#include <cstring>
 #include <sstream>
 #include <string>
 #include <vector>
@@ -66,14 +68,38 @@ std::string fmt(const char* f, double a) {
   return b;
 }
 
-/// The settings that define the problem; a state file from other settings is refused.
-std::string fingerprint(const Options& o, const ProblemSettings& s, const Scenario& sc, Index P) {
+/// FNV-1a hash of the values (their bit patterns), for the fingerprint.
+std::uint64_t hash_values(const std::vector<double>& v) {
+  std::uint64_t h = 1469598103934665603ull;
+  for (double x : v) {
+    std::uint64_t bits = 0;
+    std::memcpy(&bits, &x, sizeof bits);
+    for (int b = 0; b < 64; b += 8) {
+      h ^= (bits >> b) & 0xff;
+      h *= 1099511628211ull;
+    }
+  }
+  return h;
+}
+
+/// Every setting that changes the objective, the controls or the optimizer's path; a state
+/// file written with other settings is refused. The scenario enters through its initial and
+/// target densities themselves (hashed), so --dim, --size, --shape, --blob-radius and the
+/// target files (their content, not only their names) are all covered.
+std::string fingerprint(const Options& o, const OptimizerOptions& oo, const ProblemSettings& s,
+                        const Scenario& sc, Index P) {
   std::ostringstream f;
-  f << "dfluid-control v1 precision=" << o.common.precision << " grid=" << sc.grid.n[0] << "x"
-    << sc.grid.n[1] << "x" << sc.grid.n[2] << " steps=" << s.steps << " dt=" << o.dt
+  f.precision(17);
+  f << "dfluid-control v2 precision=" << o.common.precision << " grid=" << sc.grid.n[0] << "x"
+    << sc.grid.n[1] << "x" << sc.grid.n[2] << " steps=" << s.steps << " dt=" << s.step.dt
     << " interval=" << s.control_interval << " velocity=" << s.optimize_velocity
-    << " effort=" << s.effort << " target=" << sc.description << " optimizer=" << o.optimizer
-    << " P=" << P;
+    << " effort=" << s.effort << " smoothing=" << s.smoothing << " keyframes=";
+  for (int k : s.keyframes)
+    f << k << ",";
+  f << " tolerance=" << s.step.pressure.rel_tol << " target=" << sc.description << std::hex
+    << " initial#" << hash_values(sc.initial) << " target#" << hash_values(sc.target) << std::dec
+    << " optimizer=" << to_string(oo.kind) << " learning_rate=" << oo.learning_rate
+    << " lbfgs_history=" << oo.lbfgs_history << " P=" << P;
   return f.str();
 }
 
@@ -82,7 +108,6 @@ int run(const Options& o) {
   app::install_stop_handlers();
   const auto t_start = Clock::now();
   Context ctx = app::make_context(o.common);
-  const std::string out = app::prepare_output_dir(o.common.output);
   Scenario sc = make_scenario(o.scenario, ctx.on_gpu());
 
   ProblemSettings ps;
@@ -123,8 +148,9 @@ int run(const Options& o) {
   std::printf("%s%s", o.memory_budget > 0 ? "checkpoint plan:\n" : "", plan.c_str());
   std::fflush(stdout);
   if (o.dry_run) return 0;
+  const std::string out = app::prepare_output_dir(o.common.output);
 
-  const std::string fp = fingerprint(o, problem.settings(), sc, problem.parameter_count());
+  const std::string fp = fingerprint(o, oo, problem.settings(), sc, problem.parameter_count());
   const std::string state_path = app::join(out, "control-state.h5");
   std::vector<app::HistoryRow> history;
   double opt_seconds = 0;
@@ -212,7 +238,8 @@ int run(const Options& o) {
   writer.set_run_attribute("steps", steps);
   writer.set_run_attribute("control_interval", ps.control_interval);
   writer.set_run_attribute("iterations", std::int64_t(optim.iteration()));
-  const std::string frames_dir = app::prepare_output_dir(app::join(out, "frames"));
+  const std::string frames_dir =
+      app::prepare_output_dir(app::join(out, "frames"), app::OutputLock::Inside);
   double vmax = 0;
   for (double v : sc.target)
     vmax = std::max(vmax, v);
@@ -290,7 +317,7 @@ int run(const Options& o) {
       "  outputs in %s: control.h5 (+ control.xmf), frames/, loss.png, history.csv, "
       "summary.json, control-state.h5\n",
       out.c_str());
-  return 0;
+  return app::exit_code_after_outputs(kName);
 }
 
 }  // namespace
@@ -306,22 +333,31 @@ int main(int argc, char** argv) {
   app.add_option("--size", o.scenario.size,
                  "cells per axis (0: 128 in 2D; 64 in 3D, 128 in 3D on a GPU)")
       ->check(CLI::Range(0, 2048));
-  app.add_option("--shape", o.scenario.shape,
-                 "target shape drawn in code: ring or letter (2D), torus (3D); empty: ring/torus");
-  app.add_option("--target-png", o.scenario.target_png,
-                 "2D: make the smoke form this picture (PNG/JPEG/BMP/TGA; dark = smoke)");
+  // The target comes from one source; options of another source are refused, not ignored.
+  auto* shape = app.add_option(
+      "--shape", o.scenario.shape,
+      "target shape drawn in code: ring or letter (2D), torus (3D); empty: ring/torus");
+  auto* png =
+      app.add_option("--target-png", o.scenario.target_png,
+                     "2D: make the smoke form this picture (PNG/JPEG/BMP/TGA; dark = smoke)");
   app.add_flag("!--png-bright-is-smoke", o.scenario.png_invert,
-               "with --target-png: bright pixels are smoke (default: dark pixels are)");
-  app.add_option("--target-h5", o.scenario.target_h5, "target density from a dfluid HDF5 file");
-  app.add_option("--target-dataset", o.scenario.target_dataset, "dataset in --target-h5");
+               "with --target-png: bright pixels are smoke (default: dark pixels are)")
+      ->needs(png);
+  auto* h5 =
+      app.add_option("--target-h5", o.scenario.target_h5, "target density from a dfluid HDF5 file");
+  app.add_option("--target-dataset", o.scenario.target_dataset, "dataset in --target-h5")
+      ->needs(h5);
   app.add_option("--target-step", o.scenario.target_step,
-                 "snapshot step in --target-h5 (-1: the last)");
+                 "snapshot step in --target-h5 (-1: the last)")
+      ->needs(h5);
+  png->excludes(h5);
+  shape->excludes(png)->excludes(h5);
   app.add_option("--blob-radius", o.scenario.blob_radius,
                  "radius of the initial smoke blob in cells (0: as much smoke as the target holds)")
-      ->check(CLI::Range(0.0, 1e4));
+      ->check(app::FiniteRange(0.0, 1e4));
   app.add_option("--steps", o.steps, "simulation steps (0: 64 in 2D, 100 in 3D)")
       ->check(CLI::Range(0, 1000000));
-  app.add_option("--dt", o.dt, "time step")->check(CLI::PositiveNumber);
+  app.add_option("--dt", o.dt, "time step")->check(app::FinitePositive());
   app.add_option("--keyframes", o.keyframes,
                  "steps at which the smoke should match the target (default: the last step)")
       ->check(CLI::Range(1, 1000000000));
@@ -330,10 +366,10 @@ int main(int argc, char** argv) {
       ->check(CLI::Range(0, 1000000));
   app.add_flag("--optimize-velocity", o.optimize_velocity, "also optimize the initial velocity");
   app.add_option("--effort", o.effort, "weight of the control-effort penalty 1/2 sum |f|^2")
-      ->check(CLI::Range(0.0, 1e12));
+      ->check(app::FiniteRange(0.0, 1e12));
   app.add_option("--control-smoothing", o.smoothing,
                  "spatial smoothness of the control forces: Gaussian radius in cells (0: none)")
-      ->check(CLI::Range(0.0, 1000.0));
+      ->check(app::FiniteRange(0.0, 1000.0));
   app.add_option("--optimizer", o.optimizer, "lbfgs, adam or gd")
       ->check(CLI::IsMember({"lbfgs", "adam", "gd"}));
   app.add_option("--iterations", o.iterations, "optimizer iterations (0: 30 in 2D, 20 in 3D)")
@@ -341,21 +377,24 @@ int main(int argc, char** argv) {
   app.add_option("--learning-rate", o.learning_rate,
                  "gd/adam step size; lbfgs: length of the first step (0: 1 for lbfgs and gd, "
                  "1e-3 for adam)")
-      ->check(CLI::Range(0.0, 1e12));
+      ->check(app::FiniteRange(0.0, 1e12));
   app.add_option("--lbfgs-history", o.lbfgs_history, "L-BFGS correction pairs")
       ->check(CLI::Range(1, 100));
   app.add_option("--tolerance", o.tolerance, "relative residual of the pressure solves")
-      ->check(CLI::Range(1e-14, 1.0));
+      ->check(app::FiniteRange(1e-14, 1.0));
   app.add_option("--target-error", o.target_error,
                  "stop early once the relative keyframe error is at most this (0: never)")
-      ->check(CLI::Range(0.0, 10.0));
-  app.add_option("--memory-budget", o.memory_budget,
-                 "device memory the backward pass may use, in bytes (suffixes: KiB, MiB, GiB, "
-                 "kB, MB, GB); 0: keep every state")
-      ->transform(CLI::AsSizeValue(true));
+      ->check(app::FiniteRange(0.0, 10.0));
+  auto* budget = app.add_option("--memory-budget", o.memory_budget,
+                                "device memory the backward pass may use, in bytes (suffixes: "
+                                "KiB, MiB, GiB, kB, MB, GB); 0: keep every state")
+                     ->transform(CLI::AsSizeValue(true))
+                     ->transform(app::NonNegativeSize());  // runs first: transforms go in front
   app.add_option("--host-budget", o.host_budget,
                  "pinned host memory for checkpoints, in bytes (with --memory-budget)")
-      ->transform(CLI::AsSizeValue(true));
+      ->transform(CLI::AsSizeValue(true))
+      ->transform(app::NonNegativeSize())
+      ->needs(budget);
   app.add_flag("--dry-run", o.dry_run,
                "print the setup and the checkpoint plan, then exit without simulating");
   app.add_option("--frames", o.frames, "PNG frames of the optimized run (besides keyframes)")

@@ -14,6 +14,9 @@ namespace dfluid::control {
 namespace {
 
 constexpr double kPi = 3.14159265358979323846;
+/// Smallest spread of a target picture's smoke values (0..1) that still shows a shape:
+/// 0.05 is about 13 of 255 grey levels.
+constexpr double kMinPictureContrast = 0.05;
 
 /// Soft indicator of a region given its signed distance (negative inside), edge width ~2 cells.
 double soft_inside(double signed_distance) {
@@ -133,6 +136,13 @@ Scenario make_scenario(const ScenarioOptions& o, bool on_gpu) {
                               "' is not a cell-centred field (--target-dataset names a scalar "
                               "such as density)");
       s.target = std::vector<double>(f.data(), f.data() + f.size());
+      const auto bad = std::find_if(s.target.begin(), s.target.end(),
+                                    [](double v) { return !std::isfinite(v); });
+      if (bad != s.target.end())
+        throw InvalidArgument(where + ": dataset '" + o.target_dataset + "' holds " +
+                              (std::isnan(*bad) ? "NaN" : "Inf") + " (cell " +
+                              std::to_string(bad - s.target.begin()) +
+                              "); give a target of finite densities");
     } catch (const InvalidArgument&) {
       throw;
     } catch (const std::exception& e) {
@@ -143,7 +153,18 @@ Scenario make_scenario(const ScenarioOptions& o, bool on_gpu) {
   } else if (!o.target_png.empty()) {
     if (o.dim != 2) throw InvalidArgument("--target-png needs --dim 2");
     s.target = app::read_picture(o.target_png, n, n, o.png_invert);
-    s.description = "target picture " + canonical(o.target_png);
+    // A picture without a shape (all white, all black, one grey) would become a uniform
+    // target: nothing to steer the smoke towards. The values are luminances in [0, 1].
+    const auto [lo, hi] = std::minmax_element(s.target.begin(), s.target.end());
+    if (*hi - *lo < kMinPictureContrast)
+      throw InvalidArgument(
+          "--target-png '" + o.target_png + "': the picture is uniform (its smoke ranges from " +
+          std::to_string(*lo) + " to " + std::to_string(*hi) + " on a 0..1 scale), so there is " +
+          "no shape to form; draw the shape " +
+          (o.png_invert ? "dark on a light background" : "bright on a dark background") +
+          (o.png_invert ? " (or bright on dark with --png-bright-is-smoke)" : ""));
+    s.description =
+        "target picture " + canonical(o.target_png) + (o.png_invert ? "" : " (bright is smoke)");
   } else {
     const std::string shape = o.shape.empty() ? (o.dim == 2 ? "ring" : "torus") : o.shape;
     s.target = o.dim == 2 ? shape_2d(s.grid, shape) : shape_3d(s.grid, shape);

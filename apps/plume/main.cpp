@@ -37,7 +37,8 @@ constexpr const char* kName = kAppName;
 // The settings are an object under "problem" in the state file.
 const app::StateFileKind kStateFile{kName, "dfluid-plume-state", "problem"};
 
-// Published losses by iteration (shared/reference/README.md §3).
+// Published losses by iteration (Thuerey et al., Physics-based Deep Learning, 2021, chapter
+// "Differentiable fluid simulations").
 const std::map<int, double> kPublished = {{0, 298.29},  {1, 291.45},  {2, 276.06}, {9, 233.71},
                                           {29, 178.19}, {49, 169.36}, {79, 169.94}};
 
@@ -208,8 +209,8 @@ int run(const Options& o) {
   summary["app"] = kName;
   summary["version"] = DFLUID_VERSION_STRING;
   summary["problem"] =
-      "PBDL smoke plume initial-velocity optimization (shared/reference/README.md "
-      "section 3)";
+      "PBDL smoke plume initial-velocity optimization (Physics-based Deep Learning, "
+      "2021)";
   summary["device"] = ctx.description();
   summary["precision"] = o.common.precision;
   summary["settings"] = {{"cells", {kNx, kNy}},
@@ -233,7 +234,7 @@ int run(const Options& o) {
       "done: final loss %.3f after %d iterations (lowest %.3f at iteration %d); %.1f s; "
       "outputs in %s\n",
       history.back().loss, o.descent.iterations, lowest, lowest_at, optimize_seconds, out.c_str());
-  return 0;
+  return app::exit_code_after_outputs(kName);
 }
 
 }  // namespace
@@ -257,7 +258,7 @@ int main(int argc, char** argv) {
       ->check(CLI::Range(1, 100000));
   cli.add_option("--tolerance", o.plume.tolerance,
                  "relative tolerance of the pressure solves (forward and adjoint)")
-      ->check(CLI::Range(1e-14, 0.5));
+      ->check(app::FiniteRange(1e-14, 0.5));
   cli.add_option("--inflow-edge", o.plume.inflow_edge,
                  "inflow sphere on the grid: hard (cells whose centre is inside; PhiFlow 2.0/2.1, "
                  "the published run) or soft (estimated fraction of the cell inside)")
