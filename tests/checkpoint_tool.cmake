@@ -15,4 +15,64 @@ if(TARGET dfluid-plan)
       COMMAND ${CMAKE_COMMAND} -DTOOL=$<TARGET_FILE:dfluid-plan> "-DARGS=${_ckpt_bad_${name}}"
               -P ${PROJECT_SOURCE_DIR}/apps/plan/expect_exit_2.cmake)
   endforeach()
+
+  # Values refused with one line that names the option: _ckpt_named_<name> holds the
+  # arguments, _ckpt_expect_<name> a regular expression the line must match. A plan of 10^9
+  # steps would need a list of 3·10^9 actions: it is refused at once from the bound on its
+  # size (it used to abort after ~20 s).
+  set(_ckpt_named_HugeSteps "--steps;1000000000;--slots;2")
+  set(_ckpt_expect_HugeSteps "--steps 1000000000: too many steps.*limit")
+  set(_ckpt_named_HugeStepsWithHostSlots "--steps;3000000;--slots;4;--host-slots;8")
+  set(_ckpt_expect_HugeStepsWithHostSlots "--steps 3000000: too many steps.*at most")
+  set(_ckpt_named_StepTimeNaN "--steps;100;--slots;3;--step-time;nan")
+  set(_ckpt_expect_StepTimeNaN "--step-time: nan is not a finite number")
+  set(_ckpt_named_StepTimeInf "--steps;100;--slots;3;--step-time;inf")
+  set(_ckpt_expect_StepTimeInf "--step-time: inf is not a finite number")
+  set(_ckpt_named_StepTimeZero "--steps;100;--slots;3;--step-time;0")
+  set(_ckpt_expect_StepTimeZero "--step-time: 0 is not a positive number")
+  set(_ckpt_named_ReverseRatioNegative "--steps;100;--slots;3;--reverse-ratio;-2.5")
+  set(_ckpt_expect_ReverseRatioNegative "--reverse-ratio: -2.5 is not a positive")
+  set(_ckpt_named_ReverseRatioNaN "--steps;100;--slots;3;--reverse-ratio;NaN")
+  set(_ckpt_expect_ReverseRatioNaN "--reverse-ratio: NaN is not a finite")
+  set(_ckpt_named_CopyBandwidthInf "--steps;100;--slots;3;--copy-bandwidth;inf")
+  set(_ckpt_expect_CopyBandwidthInf "--copy-bandwidth: inf is not a finite")
+  set(_ckpt_named_CopyBandwidthZero "--steps;100;--slots;3;--copy-bandwidth;0")
+  set(_ckpt_expect_CopyBandwidthZero "--copy-bandwidth: 0 is not a positive")
+  set(_ckpt_named_DeviceBandwidthNegative "--steps;100;--slots;3;--device-bandwidth;-1e12")
+  set(_ckpt_expect_DeviceBandwidthNegative "--device-bandwidth: -1e12 is not a positive")
+  set(_ckpt_named_DiskBandwidthNaN "--steps;100;--slots;3;--disk-bandwidth;nan")
+  set(_ckpt_expect_DiskBandwidthNaN "--disk-bandwidth: nan is not a finite")
+  set(_ckpt_named_DiskBandwidthMinusInf "--steps;100;--slots;3;--disk-bandwidth;-inf")
+  set(_ckpt_expect_DiskBandwidthMinusInf "--disk-bandwidth: -inf is not a finite")
+  set(_ckpt_named_NegativeDeviceBytes "--steps;100;--device-bytes;-5;--state-bytes;10")
+  set(_ckpt_expect_NegativeDeviceBytes "--device-bytes: -5 is negative")
+  set(_ckpt_named_NegativeStateBytes "--steps;100;--slots;3;--state-bytes;-5")
+  set(_ckpt_expect_NegativeStateBytes "--state-bytes: -5 is negative")
+  set(_ckpt_named_NegativeHostBytes "--steps;100;--slots;3;--state-bytes;10;--host-bytes;-5GB")
+  set(_ckpt_expect_NegativeHostBytes "--host-bytes: -5GB is negative")
+  set(_ckpt_named_NegativeDiskBytes "--steps;100;--slots;3;--state-bytes;10;--disk-bytes;-1")
+  set(_ckpt_expect_NegativeDiskBytes "--disk-bytes: -1 is negative")
+  set(_ckpt_named_NegativeWorkingBytes "--steps;100;--slots;3;--working-bytes;-5")
+  set(_ckpt_expect_NegativeWorkingBytes "--working-bytes: -5 is negative")
+  set(_ckpt_named_NegativeHostSlots "--steps;100;--slots;3;--host-slots;-1")
+  set(_ckpt_expect_NegativeHostSlots "--host-slots must be >= 0")
+  set(_ckpt_named_NegativeDiskSlots "--steps;100;--slots;3;--disk-slots;-4")
+  set(_ckpt_expect_NegativeDiskSlots "--disk-slots must be >= 0")
+  foreach(name
+    HugeSteps HugeStepsWithHostSlots StepTimeNaN StepTimeInf StepTimeZero ReverseRatioNegative
+    ReverseRatioNaN CopyBandwidthInf CopyBandwidthZero DeviceBandwidthNegative DiskBandwidthNaN
+    DiskBandwidthMinusInf NegativeDeviceBytes NegativeStateBytes NegativeHostBytes
+    NegativeDiskBytes NegativeWorkingBytes NegativeHostSlots NegativeDiskSlots)
+    add_test(NAME CheckpointTool.BadArguments.${name}
+      COMMAND ${CMAKE_COMMAND} -DTOOL=$<TARGET_FILE:dfluid-plan> "-DARGS=${_ckpt_named_${name}}"
+              "-DEXPECT=${_ckpt_expect_${name}}" -P ${PROJECT_SOURCE_DIR}/apps/plan/expect_exit_2.cmake)
+    # "At once": far below the time a plan of that size would take to build.
+    set_tests_properties(CheckpointTool.BadArguments.${name} PROPERTIES TIMEOUT 10)
+  endforeach()
+  # Slot counts far beyond the step count (a huge host budget for a small state) are used,
+  # not allocated: the plan stores each of the 49 states once.
+  add_test(NAME CheckpointTool.HugeHostBudget
+    COMMAND dfluid-plan --steps 50 --slots 2 --state-bytes 1 --host-bytes 15EiB)
+  set_tests_properties(CheckpointTool.HugeHostBudget PROPERTIES TIMEOUT 10
+    PASS_REGULAR_EXPRESSION "(^|\n)advances: 49\n")
 endif()

@@ -13,6 +13,7 @@
 #include <map>
 #include <string>
 
+#include "common/cli.hpp"
 #include "dfluid/checkpoint.hpp"
 #include "dfluid/error.hpp"
 
@@ -23,6 +24,20 @@ namespace {
 int fail(const std::string& message) {
   std::fprintf(stderr, "dfluid-plan: error: %s\n", message.c_str());
   return 2;
+}
+
+/// The most steps `request` (its slots and strategy) may have within kMaxPlanActions: the
+/// bound of max_plan_actions() grows with the step count, so bisect on it.
+std::int64_t max_steps(ck::PlanRequest request) {
+  std::int64_t lo = 1, hi = ck::kMaxPlanActions;  // every step costs at least one action
+  while (lo < hi) {
+    request.steps = hi - (hi - lo) / 2;
+    if (ck::max_plan_actions(request) <= ck::kMaxPlanActions)
+      lo = request.steps;
+    else
+      hi = request.steps - 1;
+  }
+  return lo;
 }
 
 }  // namespace
@@ -39,31 +54,39 @@ int main(int argc, char** argv) {
   app.add_option("--steps", steps, "number of time steps n to reverse")->required();
   auto* slots_opt =
       app.add_option("--slots", slots, "device checkpoint slots (initial state included)");
-  auto* device_opt = app.add_option("--device-bytes", device_bytes,
-                                    "device memory for the backward pass (needs --state-bytes)")
-                         ->transform(CLI::AsSizeValue(true));
+  // Byte counts: NonNegativeSize runs before AsSizeValue (a transform added later runs
+  // first), because AsSizeValue would wrap "-5" to 2^64 − 5.
+  auto size_option = [&app](const char* name, std::uint64_t& value, const char* help) {
+    return app.add_option(name, value, help)
+        ->transform(CLI::AsSizeValue(true))
+        ->transform(dfluid::app::NonNegativeSize());
+  };
+  auto* device_opt = size_option("--device-bytes", device_bytes,
+                                 "device memory for the backward pass (needs --state-bytes)");
   slots_opt->excludes(device_opt);
-  auto* host_opt = app.add_option("--host-bytes", host_bytes, "pinned host memory for checkpoints")
-                       ->transform(CLI::AsSizeValue(true));
+  auto* host_opt = size_option("--host-bytes", host_bytes, "pinned host memory for checkpoints");
   auto* host_slots_opt = app.add_option("--host-slots", host_slots, "pinned host checkpoint slots");
   host_slots_opt->excludes(host_opt);
-  auto* disk_opt = app.add_option("--disk-bytes", disk_bytes, "disk space for checkpoints")
-                       ->transform(CLI::AsSizeValue(true));
+  auto* disk_opt = size_option("--disk-bytes", disk_bytes, "disk space for checkpoints");
   app.add_option("--disk-slots", disk_slots, "disk checkpoint slots")->excludes(disk_opt);
-  auto* state_opt = app.add_option("--state-bytes", state_bytes, "bytes of one simulation state")
-                        ->transform(CLI::AsSizeValue(true));
-  app.add_option("--working-bytes", working_bytes,
-                 "device memory one step needs besides the slots (default 0)")
-      ->transform(CLI::AsSizeValue(true));
-  app.add_option("--step-time", costs.step_seconds, "seconds per forward step (default 5e-3)");
+  auto* state_opt = size_option("--state-bytes", state_bytes, "bytes of one simulation state");
+  size_option("--working-bytes", working_bytes,
+              "device memory one step needs besides the slots (default 0)");
+  // Cost model: finite and > 0 (CLI's own number checks let NaN and Inf through).
+  app.add_option("--step-time", costs.step_seconds, "seconds per forward step (default 5e-3)")
+      ->check(dfluid::app::FinitePositive());
   app.add_option("--reverse-ratio", costs.reverse_ratio,
-                 "adjoint step time / forward step time (default 2.5)");
+                 "adjoint step time / forward step time (default 2.5)")
+      ->check(dfluid::app::FinitePositive());
   app.add_option("--copy-bandwidth", costs.host_bandwidth,
-                 "device<->pinned host bytes per second (default 2e10)");
+                 "device<->pinned host bytes per second (default 2e10)")
+      ->check(dfluid::app::FinitePositive());
   app.add_option("--device-bandwidth", costs.device_bandwidth,
-                 "device-to-device copy bytes per second (default 1.5e12)");
+                 "device-to-device copy bytes per second (default 1.5e12)")
+      ->check(dfluid::app::FinitePositive());
   app.add_option("--disk-bandwidth", costs.disk_bandwidth,
-                 "device<->disk bytes per second (default 2e9)");
+                 "device<->disk bytes per second (default 2e9)")
+      ->check(dfluid::app::FinitePositive());
   std::string strategy_name = "auto";
   const std::map<std::string, ck::Strategy> strategies{
       {"auto", ck::Strategy::Auto},
@@ -97,7 +120,8 @@ int main(int argc, char** argv) {
       return fail("--slots must be >= 1 (one slot holds the initial state), got " +
                   std::to_string(slots));
     }
-    if (host_slots < 0 || disk_slots < 0) return fail("slot counts must be >= 0");
+    if (host_slots < 0) return fail("--host-slots must be >= 0, got " + std::to_string(host_slots));
+    if (disk_slots < 0) return fail("--disk-slots must be >= 0, got " + std::to_string(disk_slots));
 
     ck::PlanRequest request;
     request.steps = steps;
@@ -117,10 +141,24 @@ int main(int argc, char** argv) {
     request.slots.host += host_slots;
     request.slots.disk += disk_slots;
 
+    // make_plan() would refuse this too, before allocating; here the message names --steps
+    // and the most steps these slots allow.
+    if (const std::int64_t bound = ck::max_plan_actions(request); bound > ck::kMaxPlanActions) {
+      return fail("--steps " + std::to_string(steps) +
+                  ": too many steps for one plan (its action list could hold up to " +
+                  std::to_string(bound) + " actions, the limit is " +
+                  std::to_string(ck::kMaxPlanActions) + "): at most " +
+                  std::to_string(max_steps(request)) + " steps with these slots");
+    }
     const ck::Plan plan = ck::make_plan(request);
     const ck::PlanSummary summary = ck::summarize(plan);
     std::cout << "# dfluid-plan: dry run, nothing simulated\n" << ck::describe(summary, plan);
-    if (print_actions) std::cout << "actions:\n" << ck::format_actions(plan);
+    if (print_actions) {
+      // One line at a time: format_actions() would build the whole text in memory first.
+      std::cout << "actions:\n";
+      for (const ck::Action& a : plan.actions)
+        std::cout << ck::to_string(a) << '\n';
+    }
   } catch (const dfluid::Error& e) {
     return fail(e.what());
   }

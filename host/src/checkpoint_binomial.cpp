@@ -81,6 +81,10 @@ std::int64_t optimal_split(std::int64_t n, std::int64_t s) {
     throw InvalidArgument("optimal_split: need n >= 2 and s >= 2, got n = " + std::to_string(n) +
                           ", s = " + std::to_string(s));
   }
+  // Enough slots to store every state (s ≥ n − 1, so E(i, s) = i − 1 and
+  // E(n−i, s−1) = n − i − 1): f(i) = n + i − 2 is smallest at i = 1. The shortcut keeps
+  // store-all plans from bisecting once per step.
+  if (s >= n - 1) return 1;
   // f(i) = i + E(i, s) + E(n−i, s−1) is convex in i; its forward difference is
   // g(i) = 1 + t(i+1, s) − t(n−i, s−1), nondecreasing. The smallest minimizer is the smallest
   // i in [1, n−2] with g(i) >= 0, or n−1 when there is none.

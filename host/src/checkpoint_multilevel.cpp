@@ -105,7 +105,8 @@ Plan emit(const Layout& l, std::int64_t revolve_slots, bool staging, const PlanR
 
 Plan make_multilevel_plan(const PlanRequest& r) {
   const std::int64_t n = r.steps;
-  const std::int64_t outer_slots = r.slots.host + r.slots.disk;
+  // More than n − 1 outer slots are never used; clamping keeps the sums below from overflowing.
+  const std::int64_t outer_slots = std::min(r.slots.host, n) + std::min(r.slots.disk, n);
   if (n < 2 || outer_slots < 1 || r.slots.device < 1) return Plan{};
   // K − 1 ≤ outer slots  ⇔  m ≥ ceil(n / (outer + 1)); m = n would use no outer slot.
   const std::int64_t m_min = std::max<std::int64_t>(1, (n + outer_slots) / (outer_slots + 1));

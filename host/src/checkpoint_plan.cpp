@@ -1,5 +1,8 @@
 // Checkpoint plans: budgets, the action emitter, the binomial (Revolve) schedule, make_plan.
 #include <algorithm>
+#include <cmath>
+#include <cstdio>
+#include <limits>
 #include <string>
 
 #include "checkpoint_internal.hpp"
@@ -93,11 +96,16 @@ SlotCounts slots_from_budget(const MemoryBudget& budget, const StateSize& size) 
                           std::to_string(size.state_bytes) + " bytes plus " +
                           std::to_string(size.working_bytes) + " bytes of step working memory)");
   }
+  // Saturated: a byte budget over 2^63 states (tiny states, huge budgets) must not wrap.
+  auto count = [&size](std::size_t bytes) {
+    const std::size_t n = bytes / size.state_bytes;
+    constexpr auto kMax = static_cast<std::size_t>(std::numeric_limits<std::int64_t>::max());
+    return static_cast<std::int64_t>(std::min(n, kMax));
+  };
   SlotCounts slots;
-  slots.device =
-      static_cast<std::int64_t>((budget.device_bytes - size.working_bytes) / size.state_bytes);
-  slots.host = static_cast<std::int64_t>(budget.host_bytes / size.state_bytes);
-  slots.disk = static_cast<std::int64_t>(budget.disk_bytes / size.state_bytes);
+  slots.device = count(budget.device_bytes - size.working_bytes);
+  slots.host = count(budget.host_bytes);
+  slots.disk = count(budget.disk_bytes);
   return slots;
 }
 
@@ -226,7 +234,64 @@ PlanKind single_level_kind(std::int64_t steps, std::int64_t slots) {
   return PlanKind::Revolve;
 }
 
+constexpr std::int64_t kInt64Max = std::numeric_limits<std::int64_t>::max();
+
+/// a·n + b for n ≥ 0, saturated at INT64_MAX (requests may carry any step count).
+std::int64_t saturated(std::int64_t a, std::int64_t n, std::int64_t b) {
+  if (n > (kInt64Max - (b > 0 ? b : 0)) / a) return kInt64Max;
+  return a * n + b;
+}
+
+std::int64_t saturated_sum(std::int64_t x, std::int64_t y) {
+  return x > kInt64Max - y ? kInt64Max : x + y;
+}
+
+// The bounds of plan.hpp (max_plan_actions).
+std::int64_t single_level_bound(std::int64_t n) {
+  return n <= 1 ? 1 : saturated(5, n, -4);
+}
+std::int64_t multilevel_bound(const PlanRequest& r) {
+  const std::int64_t n = r.steps;
+  if (n < 2) return 0;  // no multi-level plan: make_multilevel_plan returns none
+  const std::int64_t outer =
+      std::min(n - 1, saturated_sum(std::max<std::int64_t>(0, r.slots.host),
+                                    std::max<std::int64_t>(0, r.slots.disk)));
+  return saturated_sum(single_level_bound(n), outer);
+}
+
+std::string cost_problem(const CostModel& c) {
+  auto positive = [](double v) { return std::isfinite(v) && v > 0; };
+  if (!positive(c.step_seconds)) return "step time";
+  if (!(std::isfinite(c.reverse_ratio) && c.reverse_ratio >= 0)) return "reverse ratio";
+  if (!positive(c.device_bandwidth)) return "device bandwidth";
+  if (!positive(c.host_bandwidth)) return "host bandwidth";
+  if (!positive(c.disk_bandwidth)) return "disk bandwidth";
+  return {};
+}
+
+std::string g(double v) {
+  char buf[32];
+  std::snprintf(buf, sizeof buf, "%.3g", v);
+  return buf;
+}
+
 }  // namespace
+
+std::int64_t max_plan_actions(const PlanRequest& r) {
+  const bool outer = r.slots.host > 0 || r.slots.disk > 0;
+  switch (r.strategy) {
+    case Strategy::StoreAll:
+    case Strategy::RecomputeFromStart:
+    case Strategy::Revolve:
+      return single_level_bound(r.steps);
+    case Strategy::MultiLevel:
+      return multilevel_bound(r);
+    case Strategy::Auto:
+      break;
+  }
+  return outer ? saturated_sum(single_level_bound(r.steps), multilevel_bound(r))
+               : single_level_bound(r.steps);
+}
 
 Plan make_plan(const PlanRequest& r) {
   if (r.steps < 1) {
@@ -241,12 +306,20 @@ Plan make_plan(const PlanRequest& r) {
   if (r.slots.host < 0 || r.slots.disk < 0) {
     throw InvalidArgument("checkpoint plan: host and disk slot counts must be >= 0");
   }
-  if (!(r.costs.step_seconds > 0) || !(r.costs.reverse_ratio >= 0) ||
-      !(r.costs.device_bandwidth > 0) || !(r.costs.host_bandwidth > 0) ||
-      !(r.costs.disk_bandwidth > 0)) {
+  if (const std::string bad = cost_problem(r.costs); !bad.empty()) {
+    throw InvalidArgument("checkpoint plan: the cost model's " + bad +
+                          " must be finite and > 0 (reverse ratio >= 0)");
+  }
+  // Refuse before anything is allocated: the list of a plan this large would not fit in
+  // memory (see kMaxPlanActions).
+  if (const std::int64_t bound = max_plan_actions(r); bound > kMaxPlanActions) {
     throw InvalidArgument(
-        "checkpoint plan: step time and bandwidths must be > 0, reverse ratio "
-        ">= 0");
+        "checkpoint plan: " + std::to_string(r.steps) + " steps with " +
+        std::to_string(r.slots.device) + " device, " + std::to_string(r.slots.host) + " host and " +
+        std::to_string(r.slots.disk) + " disk slots need a list of up to " + g(double(bound)) +
+        " actions, more than the limit of " + g(double(kMaxPlanActions)) +
+        " (kMaxPlanActions); reverse at most " + std::to_string(kMaxPlanActions / 5) +
+        " steps per plan (fewer with host or disk slots)");
   }
   const std::int64_t n = r.steps;
   switch (r.strategy) {
@@ -265,7 +338,7 @@ Plan make_plan(const PlanRequest& r) {
     case Strategy::Revolve:
       return single_level(r, r.slots.device, PlanKind::Revolve);
     case Strategy::MultiLevel: {
-      if (r.slots.host + r.slots.disk < 1) {
+      if (r.slots.host < 1 && r.slots.disk < 1) {
         throw InvalidArgument(
             "checkpoint plan: a multi-level plan needs at least one host or "
             "disk slot, have none");
@@ -281,10 +354,12 @@ Plan make_plan(const PlanRequest& r) {
       break;
   }
   Plan single = single_level(r, r.slots.device, single_level_kind(n, r.slots.device));
-  if (r.slots.host + r.slots.disk < 1 || n < 2) return single;
+  if ((r.slots.host < 1 && r.slots.disk < 1) || n < 2) return single;
   Plan multi = detail::make_multilevel_plan(r);
   if (multi.actions.empty()) return single;
-  return predict_seconds(multi) < predict_seconds(single) ? multi : single;
+  // Separate returns move the winner (a conditional expression would copy its list).
+  if (predict_seconds(multi) < predict_seconds(single)) return multi;
+  return single;
 }
 
 }  // namespace dfluid::checkpoint

@@ -128,11 +128,10 @@ PlanSummary summarize(const Plan& plan) {
   s.steps = plan.steps;
   s.slots = plan.slots;
   detail::Timeline tl(plan.costs, plan.size.state_bytes, plan.staging);
+  // State held by each slot (-1: free), grown as the plan uses slots: a request may offer far
+  // more slots than a plan can use (at most one per step), e.g. a huge host budget.
   std::vector<std::int64_t> held[kLevelCount];
   std::int64_t count[kLevelCount] = {0, 0, 0};
-  for (int l = 0; l < kLevelCount; ++l) {
-    held[l].assign(static_cast<std::size_t>(std::max<std::int64_t>(0, plan.slots[Level(l)])), -1);
-  }
   std::int64_t current = 0;
   std::int64_t next_reverse = plan.steps - 1;
   for (std::size_t k = 0; k < plan.actions.size(); ++k) {
@@ -140,9 +139,13 @@ PlanSummary summarize(const Plan& plan) {
     const int l = static_cast<int>(a.level);
     const bool slotted = a.type == ActionType::Store || a.type == ActionType::Restore ||
                          a.type == ActionType::Prefetch || a.type == ActionType::Free;
-    if (slotted && (l < 0 || l >= kLevelCount || a.slot < 0 ||
-                    a.slot >= static_cast<std::int64_t>(held[l].size()))) {
-      bad(k, a, "slot out of range");
+    if (slotted) {
+      if (l < 0 || l >= kLevelCount || a.slot < 0 || a.slot >= plan.slots[a.level]) {
+        bad(k, a, "slot out of range");
+      }
+      if (a.slot >= static_cast<std::int64_t>(held[l].size())) {
+        held[l].resize(static_cast<std::size_t>(a.slot) + 1, -1);
+      }
     }
     switch (a.type) {
       case ActionType::Advance:

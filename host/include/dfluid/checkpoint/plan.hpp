@@ -136,9 +136,31 @@ struct Plan {
   std::vector<Action> actions;
 };
 
-/// Builds the plan. Throws InvalidArgument for steps < 1, device slots < 1, a strategy that
-/// cannot run in the slots (store-all with fewer than n−1 device slots, multi-level with no
-/// host or disk slot).
+/// The most actions make_plan() builds for one request. A plan is a list of actions held in
+/// memory (sizeof(Action) = 24 bytes: 480 MB at the limit, about 1 s to build and as long
+/// again to summarize() on one core), so requests whose list could grow beyond this are
+/// refused before anything is allocated. With the bound of max_plan_actions() that allows up
+/// to 4 million steps on device slots only, and about 1.9 million under Strategy::Auto with
+/// host or disk slots: far beyond the rollouts an adjoint is run through.
+inline constexpr std::int64_t kMaxPlanActions = 20'000'000;
+
+/// An upper bound on the number of actions make_plan(request) builds, computed in O(1)
+/// without building anything (saturates at INT64_MAX). A single-level plan of n ≥ 2 steps has
+/// n reverses, n − 1 restores (one before every reverse but the last), n − 1 advances (one
+/// before every step that is not a checkpoint) and a store and a free per checkpoint; with c
+/// checkpoints (1 ≤ c ≤ n − 1) that is 3n − 2 + 2c, so between 3n and 5n − 4 actions
+/// (n = 1: one reverse). A multi-level plan with k host/disk checkpoints (k ≤ n − 1 and
+/// k ≤ host + disk slots) has at most 5n − 4 + k: each of its k + 1 segments is a
+/// single-level schedule (at most 5m − 4 actions for m steps) and each checkpoint adds at most
+/// 5 (store, advance, restore, free, prefetch). Strategy::Auto with host or disk slots builds
+/// both kinds and keeps the faster, so its bound is their sum.
+std::int64_t max_plan_actions(const PlanRequest& request);
+
+/// Builds the plan. Throws InvalidArgument for steps < 1, device slots < 1, negative host or
+/// disk slots, cost-model values that are not finite and positive (reverse_ratio may be 0),
+/// a strategy that cannot run in the slots (store-all with fewer than n−1 device slots,
+/// multi-level with no host or disk slot), and when max_plan_actions() exceeds
+/// kMaxPlanActions (the message names the steps, the slots and the limit).
 Plan make_plan(const PlanRequest& request);
 
 /// Summary of a plan, obtained by replaying its actions against their semantics.
