@@ -27,8 +27,8 @@
 // The reported residual is recomputed as |b - A x| at exit (after project_null).
 // Float solves whose |b| is tiny or huge are run on b/|b| (and x/|b|) so that
 // tiny cotangents in adjoint solves do not underflow; the result is scaled back.
-// Throws NonFiniteValue if b or a residual is NaN/Inf, SolverNotConverged at the
-// cap when options.throw_on_failure.
+// Throws NonFiniteValue if b or a residual is NaN/Inf (the final |b - A x| included: x
+// beyond the range of T), SolverNotConverged at the cap when options.throw_on_failure.
 #pragma once
 
 #include <algorithm>
@@ -247,6 +247,18 @@ SolveReport pcg(const Context& ctx, ApplyA&& apply_A, ApplyM&& apply_M, const Fi
   axpy(ctx, T(-1), q, r);
   project_null(r);
   rep.residual = std::sqrt(dot(ctx, r, r));
+  // The iteration's residual was finite, so x itself left the range of T: values beyond
+  // it (float: 3.4e38), e.g. when scaling x back by |b| above. Reported here, where the
+  // value is already on the host, rather than as a NaN residual the caller may not check.
+  if (!std::isfinite(rep.residual)) {
+    char buf[256];
+    std::snprintf(buf, sizeof buf,
+                  ": the solution is not finite (its residual is %s after %d iterations): it "
+                  "exceeds the range of %s (|b| = %.3g)",
+                  std::isnan(rep.residual) ? "NaN" : "Inf", it,
+                  std::is_same<T, float>::value ? "float" : "double", bnorm * report_scale);
+    throw NonFiniteValue(std::string(what) + buf);
+  }
   rep.iterations = it;
   rep.converged = converged;
   rep.initial_residual *= report_scale;

@@ -4,6 +4,7 @@
 // the common options (apps/common/cli.hpp) it takes --config, --device and --precision only.
 #include <CLI/CLI.hpp>
 
+#include <algorithm>
 #include <chrono>
 #include <cmath>
 #include <cstdio>
@@ -12,6 +13,7 @@
 
 #include "common/cli.hpp"
 #include "dfluid/dfluid.hpp"
+#include "dfluid/memory.hpp"
 #include "dfluid/simulation.hpp"
 
 using namespace dfluid;
@@ -52,16 +54,58 @@ Field<T> inflow(const Context& ctx, const Grid& g) {
   return out;
 }
 
+/// The grid of the options; a grid Grid::validate() refuses is a bad --size.
+Grid make_grid(const Options& o) {
+  try {
+    Grid g = o.dim == 2 ? Grid::make_2d(o.size, o.size, 1.0)
+                        : Grid::make_3d(o.size, o.size, o.size, 1.0);
+    g.validate();
+    return g;
+  } catch (const InvalidArgument& e) {
+    throw InvalidArgument("--size " + std::to_string(o.size) + ": " + e.what());
+  }
+}
+
+/// Refuses (InvalidArgument: exit code 2) a --size whose fields cannot all be allocated,
+/// before anything is: the simulation, its state and the inflow field with its host copy.
+template <class T>
+void check_memory(const Context& ctx, const Grid& g, const StepConfig& cfg, const Options& o) {
+  const std::size_t inflow_bytes = 2 * sizeof(T) * std::size_t(g.cells());
+  const std::size_t needed =
+      Simulation<T>::estimate_memory(ctx, g, cfg, /*num_scalars=*/1).forward() + inflow_bytes;
+  const std::string n = std::to_string(o.size);
+  check_memory_available(ctx, needed,
+                         "--size " + n + ": a " + std::to_string(o.dim) + "D " +
+                             o.common.precision + " simulation of " + n + "^" +
+                             std::to_string(o.dim) + " cells");
+}
+
+/// A NaN/Inf state after step `k` ends the run (exit code 1) with one line naming the step
+/// and what is not finite, instead of a table row of inf and nan. These are the values the
+/// row prints anyway (max_abs reports a NaN as inf): no extra host wait.
+void check_finite_row(int k, double smoke, double umax, double divmax) {
+  auto bad = [](double v) { return !std::isfinite(v); };
+  std::string what;
+  if (bad(umax))
+    what = "the velocity is not finite (NaN or Inf)";
+  else if (bad(smoke))
+    what = "the smoke density is not finite (total " + std::to_string(smoke) + ")";
+  else if (bad(divmax))
+    what = "the velocity divergence is not finite";
+  if (!what.empty())
+    throw NonFiniteValue("step " + std::to_string(k) + ": " + what + " after the step");
+}
+
 template <class T>
 int run(const Options& o) {
   Context ctx = app::make_context(o.common);
-  Grid g =
-      o.dim == 2 ? Grid::make_2d(o.size, o.size, 1.0) : Grid::make_3d(o.size, o.size, o.size, 1.0);
+  const Grid g = make_grid(o);
   StepConfig cfg;
   cfg.dt = o.dt;
   cfg.buoyancy = o.buoyancy;
   cfg.scalar_advection.scheme = parse_advection_scheme(o.advection);
   cfg.pressure.rel_tol = o.tolerance;
+  check_memory<T>(ctx, g, cfg, o);
   Simulation<T> sim(ctx, g, cfg);
   SmokeState<T> s(ctx, g);
   Field<T> src = inflow<T>(ctx, g);
@@ -75,16 +119,24 @@ int run(const Options& o) {
   const auto t_start = std::chrono::steady_clock::now();
   for (int k = 1; k <= o.steps; ++k) {
     const auto t0 = std::chrono::steady_clock::now();
-    StepReport r = sim.step(s, controls);
+    StepReport r;
+    try {
+      r = sim.step(s, controls);
+    } catch (const NonFiniteValue& e) {
+      // The library names the operator; the step is ours to name.
+      throw NonFiniteValue("step " + std::to_string(k) + ": " + e.what());
+    }
     ctx.synchronize();
     const double ms =
         std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count();
     double umax = 0;
     for (int a = 0; a < g.dim; ++a)
       umax = std::max(umax, max_abs(ctx, s.velocity[a]));
-    std::printf("%5d %7.2f %12.4f %10.4f %10.2e %6d %10.2e %9.2f\n", k, k * o.dt,
-                sum(ctx, s.scalars[0]), umax, max_abs_divergence(ctx, s.velocity),
-                r.pressure.iterations, r.pressure.residual, ms);
+    const double smoke = sum(ctx, s.scalars[0]);
+    const double divmax = max_abs_divergence(ctx, s.velocity);
+    check_finite_row(k, smoke, umax, divmax);
+    std::printf("%5d %7.2f %12.4f %10.4f %10.2e %6d %10.2e %9.2f\n", k, k * o.dt, smoke, umax,
+                divmax, r.pressure.iterations, r.pressure.residual, ms);
   }
   const double total =
       std::chrono::duration<double>(std::chrono::steady_clock::now() - t_start).count();
@@ -102,10 +154,11 @@ int main(int argc, char** argv) {
   cli.add_option("--dim", o.dim, "2 or 3 dimensions")->check(CLI::IsMember({2, 3}));
   cli.add_option("--size", o.size, "cells per axis")->check(CLI::Range(8, 4096));
   cli.add_option("--steps", o.steps, "number of steps")->check(CLI::Range(1, 1000000));
-  cli.add_option("--dt", o.dt, "time step")->check(CLI::PositiveNumber);
-  cli.add_option("--buoyancy", o.buoyancy, "buoyancy coefficient");
+  // CLI::PositiveNumber and CLI::Range let NaN and Inf through (and Range prints 1e-14 as 0).
+  cli.add_option("--dt", o.dt, "time step")->check(app::FinitePositive());
+  cli.add_option("--buoyancy", o.buoyancy, "buoyancy coefficient")->check(app::Finite());
   cli.add_option("--tolerance", o.tolerance, "pressure solve relative tolerance")
-      ->check(CLI::Range(1e-14, 1.0));
+      ->check(app::FiniteRange(1e-14, 1.0));
   cli.add_option("--advection", o.advection, "smoke advection scheme")
       ->check(CLI::IsMember({"maccormack", "semi-lagrangian"}));
   if (auto code = app::parse_command_line(cli, argc, argv, kName)) return *code;

@@ -1,8 +1,14 @@
 #include "dfluid/memory.hpp"
 
+#include <unistd.h>
+
+#include <algorithm>
 #include <atomic>
+#include <cstdio>
 #include <cstdlib>
 #include <cstring>
+#include <fstream>
+#include <limits>
 #include <mutex>
 #include <new>
 #include <string>
@@ -64,7 +70,9 @@ void count(std::atomic<std::size_t>& cur, std::atomic<std::size_t>& peak, std::s
 
 }  // namespace
 
-Allocator default_allocator() { return Allocator{&default_allocate, &default_deallocate, nullptr}; }
+Allocator default_allocator() {
+  return Allocator{&default_allocate, &default_deallocate, nullptr};
+}
 
 void set_allocator(const Allocator& a) {
   if (!a.allocate || !a.deallocate)
@@ -90,6 +98,124 @@ MemoryStats memory_stats() {
 void reset_memory_peaks() {
   g_host_peak.store(g_host_bytes.load());
   g_dev_peak.store(g_dev_bytes.load());
+}
+
+namespace {
+
+constexpr std::size_t kUnknown = std::numeric_limits<std::size_t>::max();
+
+/// `key` of /proc/meminfo ("MemAvailable:   24124576 kB") in bytes; false when missing.
+bool meminfo_bytes(const std::string& key, std::size_t& bytes) {
+  std::ifstream in("/proc/meminfo");
+  std::string name;
+  unsigned long long kib = 0;
+  std::string unit;
+  while (in >> name >> kib) {
+    std::getline(in, unit);  // " kB" (or nothing)
+    if (name == key + ":") {
+      bytes = static_cast<std::size_t>(kib) * 1024;
+      return true;
+    }
+  }
+  return false;
+}
+
+/// The number in a one-value file such as a cgroup's memory.max; false when the file is
+/// missing or holds something else ("max": no limit).
+bool file_number(const char* path, unsigned long long& value) {
+  std::ifstream in(path);
+  return static_cast<bool>(in >> value);
+}
+
+/// The value of `key` in a cgroup memory.stat file ("key value" lines); 0 when missing.
+unsigned long long stat_value(const char* path, const std::string& key) {
+  std::ifstream in(path);
+  std::string name;
+  unsigned long long value = 0;
+  while (in >> name >> value)
+    if (name == key) return value;
+  return 0;
+}
+
+/// Limit minus usage of the memory cgroup this process sees at /sys/fs/cgroup (a container's
+/// own, with cgroup namespaces), counting reclaimable file pages as free; kUnknown when
+/// there is no limit.
+std::size_t cgroup_available(std::size_t physical) {
+  struct Files {
+    const char *limit, *usage, *stat, *inactive_key;
+  };
+  const Files versions[] = {
+      {"/sys/fs/cgroup/memory.max", "/sys/fs/cgroup/memory.current", "/sys/fs/cgroup/memory.stat",
+       "inactive_file"},
+      {"/sys/fs/cgroup/memory/memory.limit_in_bytes", "/sys/fs/cgroup/memory/memory.usage_in_bytes",
+       "/sys/fs/cgroup/memory/memory.stat", "total_inactive_file"}};
+  for (const Files& f : versions) {
+    unsigned long long limit = 0, usage = 0;
+    if (!file_number(f.limit, limit) || !file_number(f.usage, usage)) continue;
+    // cgroup v1 writes "no limit" as a huge number (2^63 rounded to pages).
+    if (limit >= physical) return kUnknown;
+    const unsigned long long inactive = std::min(usage, stat_value(f.stat, f.inactive_key));
+    const unsigned long long used = usage - inactive;
+    return used >= limit ? 0 : static_cast<std::size_t>(limit - used);
+  }
+  return kUnknown;
+}
+
+std::size_t host_available() {
+  std::size_t available = kUnknown, physical = kUnknown;
+  if (!meminfo_bytes("MemAvailable", available)) {
+    const long pages = sysconf(_SC_AVPHYS_PAGES), page = sysconf(_SC_PAGESIZE);
+    if (pages > 0 && page > 0) available = std::size_t(pages) * std::size_t(page);
+  }
+  if (!meminfo_bytes("MemTotal", physical)) {
+    const long pages = sysconf(_SC_PHYS_PAGES), page = sysconf(_SC_PAGESIZE);
+    if (pages > 0 && page > 0) physical = std::size_t(pages) * std::size_t(page);
+  }
+  return std::min(available, cgroup_available(physical));
+}
+
+}  // namespace
+
+std::size_t available_memory(const Context& ctx) {
+  if (!ctx.on_gpu()) return host_available();
+#if DFLUID_WITH_CUDA
+  int previous = 0;
+  if (cudaGetDevice(&previous) != cudaSuccess) previous = -1;
+  std::size_t free_bytes = 0, total_bytes = 0;
+  cudaError_t e = cudaSetDevice(ctx.cuda_device());
+  if (e == cudaSuccess) e = cudaMemGetInfo(&free_bytes, &total_bytes);
+  if (previous >= 0) cudaSetDevice(previous);
+  if (e != cudaSuccess) {
+    cudaGetLastError();  // clear the error: the question was only how much is free
+    return kUnknown;
+  }
+  return free_bytes;
+#else
+  return kUnknown;  // a GPU context cannot exist without the CUDA path
+#endif
+}
+
+void check_memory_available(const Context& ctx, std::size_t bytes_needed, const std::string& what) {
+  const std::size_t available = available_memory(ctx);
+  if (bytes_needed <= available) return;
+  const std::string where = ctx.on_gpu() ? "on " + ctx.description() : std::string("(host memory)");
+  throw InvalidArgument(what + ": " + format_bytes(bytes_needed) + " needed, " +
+                        format_bytes(available) + " available " + where);
+}
+
+std::string format_bytes(std::size_t bytes) {
+  static const char* const units[] = {"KiB", "MiB", "GiB", "TiB", "PiB", "EiB"};
+  if (bytes < 1024) return std::to_string(bytes) + " bytes";
+  double v = double(bytes) / 1024;
+  int u = 0;
+  while (v >= 1024 && u + 1 < int(sizeof units / sizeof units[0])) {
+    v /= 1024;
+    ++u;
+  }
+  // Three significant digits; %.Nf may round 9.996 up to 10.00, which is still readable.
+  char buf[32];
+  std::snprintf(buf, sizeof buf, v < 10 ? "%.2f %s" : v < 100 ? "%.1f %s" : "%.0f %s", v, units[u]);
+  return buf;
 }
 
 namespace detail {

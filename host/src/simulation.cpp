@@ -1,8 +1,14 @@
 // Step composition (plain C++ on the public operator API; no kernels here).
 #include "dfluid/simulation.hpp"
 
+#include <algorithm>
+#include <array>
 #include <cmath>
+#include <cstdint>
+#include <cstdio>
+#include <limits>
 #include <utility>
+#include <vector>
 
 #include "dfluid/diffusion.hpp"
 #include "dfluid/field_ops.hpp"
@@ -126,6 +132,180 @@ Simulation<T>::Simulation(const Context& ctx, const Grid& grid, StepConfig confi
                            max_stable_diffusion_dt(grid, config_.viscosity));
 }
 
+namespace {
+
+// Bytes of one Field<T> at `loc` on `g`: Field allocates exactly its extents (no padding).
+template <class T>
+std::size_t field_bytes(const Grid& g, Location loc) {
+  const std::array<int, 3> e = extents_of(g, loc);
+  return sizeof(T) * std::size_t(e[0]) * std::size_t(e[1]) * std::size_t(e[2]);
+}
+template <class T>
+std::size_t mac_bytes(const Grid& g) {
+  std::size_t b = 0;
+  for (int a = 0; a < g.dim; ++a)
+    b += field_bytes<T>(g, face_location(a));
+  return b;
+}
+template <class T>
+std::size_t largest_face_bytes(const Grid& g) {
+  std::size_t b = 0;
+  for (int a = 0; a < g.dim; ++a)
+    b = std::max(b, field_bytes<T>(g, face_location(a)));
+  return b;
+}
+
+// The scalars of a CG solve (KrylovWorkspace::scalars, cuda/krylov.hpp: kScalarCount doubles).
+constexpr std::size_t kKrylovScalarBytes = 8 * sizeof(double);
+
+// What PressureSolver<T> allocates (cuda/projection.cpp, cuda/multigrid.cpp): the scaled
+// right-hand side and solution, the CG workspace (r, z, p, q), and the multigrid hierarchy.
+// The coarsening below repeats PoissonHierarchy's constructor; the tests
+// SimulationMemory.EstimateMatchesAllocations* keep the two in step.
+template <class T>
+std::size_t pressure_solver_bytes(const Grid& g) {
+  const std::size_t cell = field_bytes<T>(g, Location::Cell);
+  std::size_t b = 6 * cell + kKrylovScalarBytes;
+  b += mac_bytes<T>(g) + cell;  // level 0: face weights and one temporary
+  // Coarse levels: every axis of 3 or more cells halves (rounding up) until none can or the
+  // level has at most 8 cells, at most 24 levels; each has face weights and x, b, t.
+  Grid fine = g;
+  for (int levels = 1; levels < 24; ++levels) {
+    Grid coarse = fine;
+    bool coarsens = false;
+    for (int a = 0; a < g.dim; ++a) {
+      const int r = fine.n[a] >= 3 ? 2 : 1;
+      coarse.n[a] = (fine.n[a] + r - 1) / r;
+      coarsens = coarsens || r == 2;
+    }
+    if (!coarsens || fine.cells() <= 8) break;
+    b += mac_bytes<T>(coarse) + 3 * field_bytes<T>(coarse, Location::Cell);
+    fine = coarse;
+  }
+  // Null space: without an Open side the fluid is one floating region, labelled per cell
+  // (int32), with its cell count and a sum slot.
+  bool open = false;
+  for (int a = 0; a < g.dim; ++a)
+    open = open || g.boundary[a][0] == BoundaryKind::Open || g.boundary[a][1] == BoundaryKind::Open;
+  if (!open) b += sizeof(std::int32_t) * std::size_t(g.cells()) + 2 * sizeof(double);
+  return b;
+}
+
+// A GPU context's reduction scratch (cuda/exec.cpp gpu_reduce_scratch: kReduceBlocks + 1
+// doubles).
+constexpr std::size_t kGpuReduceScratchBytes = (1024 + 1) * sizeof(double);
+
+// The context's pool of temporary blocks (ContextState::take_temp, host/src/context.cpp): a
+// request takes the smallest free block that is large enough, or allocates a new one; blocks
+// are kept until the context dies. `total` is what the pool ends up holding.
+struct TempPoolModel {
+  std::vector<std::size_t> size;
+  std::vector<bool> busy;
+  std::size_t total = 0;
+  std::size_t take(std::size_t bytes) {
+    std::size_t best = size.size();
+    for (std::size_t i = 0; i < size.size(); ++i)
+      if (!busy[i] && size[i] >= bytes && (best == size.size() || size[i] < size[best])) best = i;
+    if (best == size.size()) {
+      size.push_back(bytes);
+      busy.push_back(false);
+      total += bytes;
+    }
+    busy[best] = true;
+    return best;
+  }
+  void give(std::size_t block) { busy[block] = false; }
+};
+
+// An implicit diffusion solve (cuda/diffusion.cpp, implicit_array) allocates its right-hand
+// side and a CG workspace (5 fields of the diffused array's layout) for the solve's duration.
+template <class T>
+std::size_t implicit_solve_bytes(std::size_t array_bytes) {
+  return 5 * array_bytes + kKrylovScalarBytes;
+}
+
+}  // namespace
+
+template <class T>
+SimulationMemory Simulation<T>::estimate_memory(const Context& ctx, const Grid& g,
+                                                const StepConfig& config, int num_scalars) {
+  g.validate();
+  if (num_scalars < 0)
+    throw InvalidArgument("estimate_memory: num_scalars = " + std::to_string(num_scalars) +
+                          " must be >= 0");
+  const auto ns = std::size_t(num_scalars);
+  const std::size_t cell = field_bytes<T>(g, Location::Cell);
+  const std::size_t mac = mac_bytes<T>(g);
+  const std::size_t face = largest_face_bytes<T>(g);
+  SimulationMemory m;
+  m.state = mac + ns * cell + cell;  // velocity, scalars, pressure
+
+  // Simulation: scalar_tmp_, scalar_scratch_, velocity_tmp_, velocity_scratch_, solver_.
+  m.workspace = 2 * cell + 2 * mac + pressure_solver_bytes<T>(g);
+  // Temporaries of step(): only implicit diffusion allocates (one solve at a time).
+  const bool implicit = config.diffusion == DiffusionMode::Implicit;
+  std::size_t step_temp = 0;
+  if (implicit && config.viscosity > 0) step_temp = implicit_solve_bytes<T>(face);
+  if (implicit && config.scalar_diffusivity > 0 && ns > 0)
+    step_temp = std::max(step_temp, implicit_solve_bytes<T>(cell));
+  m.workspace += step_temp;
+
+  // A GPU context keeps one device buffer for the partial sums of its reductions.
+  if (ctx.on_gpu()) m.workspace += kGpuReduceScratchBytes;
+
+  // step_adjoint (simulation_adjoint.cpp): the replay state, one snapshot per part whose
+  // adjoint reads forward values, two gradient temporaries.
+  m.adjoint = mac + ns * cell + cell + mac + cell;
+  for (StepPart p : config.order) {
+    if (p == StepPart::AdvectScalars) m.adjoint += mac + ns * cell;
+    if (p == StepPart::AdvectVelocity) m.adjoint += mac;
+    if (p == StepPart::Forces && config.buoyancy != 0) m.adjoint += cell;
+  }
+  // The advection adjoints take temporaries from the context's pool, which keeps them: run
+  // the pool over the requests of the advection adjoints, in step_adjoint's order (config
+  // order reversed; per array, cuda/advection.cpp advect_array_adjoint).
+  const bool gpu_scatter = ctx.on_gpu() && ctx.accumulation() == Accumulation::Deterministic;
+  TempPoolModel pool;
+  // One array advected with `opt`: MacCormack takes q^ and its cotangent (the array's size);
+  // a deterministic GPU scatter takes an 8-byte accumulator per target (the velocity
+  // cotangent's components, the array's cotangent, MacCormack's q^ cotangent) while it runs.
+  auto array_adjoint = [&](std::size_t array_bytes, const AdvectionOptions& opt) {
+    const bool mc = opt.scheme == AdvectionScheme::MacCormack;
+    std::vector<std::size_t> held;
+    if (mc) held = {pool.take(array_bytes), pool.take(array_bytes)};
+    if (gpu_scatter) {
+      std::vector<std::size_t> acc;
+      for (int a = 0; a < g.dim; ++a)
+        acc.push_back(pool.take(8 * field_bytes<T>(g, face_location(a)) / sizeof(T)));
+      acc.push_back(pool.take(8 * array_bytes / sizeof(T)));
+      if (mc) acc.push_back(pool.take(8 * array_bytes / sizeof(T)));
+      for (std::size_t b : acc)
+        pool.give(b);
+    }
+    for (std::size_t b : held)
+      pool.give(b);
+  };
+  // Implicit diffusion adjoints allocate their right-hand side, one more temporary and a CG
+  // workspace while they run (cuda/diffusion.cpp, implicit_adjoint_array).
+  std::size_t diffusion_temp = 0;
+  if (implicit && config.viscosity > 0) diffusion_temp = implicit_solve_bytes<T>(face) + face;
+  if (implicit && config.scalar_diffusivity > 0 && ns > 0)
+    diffusion_temp = std::max(diffusion_temp, implicit_solve_bytes<T>(cell) + cell);
+  std::size_t transient_peak = 0;  // over step_adjoint: the pool, plus a diffusion solve's temps
+  for (auto it = config.order.rbegin(); it != config.order.rend(); ++it) {
+    if (*it == StepPart::AdvectVelocity)
+      for (int a = 0; a < g.dim; ++a)
+        array_adjoint(field_bytes<T>(g, face_location(a)), config.velocity_advection);
+    if (*it == StepPart::AdvectScalars)
+      for (std::size_t i = 0; i < ns; ++i)
+        array_adjoint(cell, config.scalar_advection);
+    if (*it == StepPart::Diffuse)
+      transient_peak = std::max(transient_peak, pool.total + diffusion_temp);
+  }
+  m.adjoint += std::max(transient_peak, pool.total);
+  return m;
+}
+
 template <class T>
 void Simulation<T>::check_inputs(const SmokeState<T>& s, const StepControls<T>& c) const {
   check::on_grid(s.velocity[0], "state.velocity", grid_, Location::FaceX);
@@ -208,10 +388,43 @@ SolveReport Simulation<T>::diffuse(SmokeState<T>& s) {
 }
 
 template <class T>
+std::string Simulation<T>::nonfinite_velocity_message(const SmokeState<T>& s,
+                                                      const std::vector<StepPart>& parts) const {
+  // The parts that ran (a diffusion part with nothing to diffuse did not).
+  const bool diffuses = config_.diffusion != DiffusionMode::None &&
+                        (config_.viscosity > 0 || config_.scalar_diffusivity > 0);
+  std::string ran;
+  for (StepPart p : parts)
+    if (p != StepPart::Diffuse || diffuses)
+      ran += std::string(ran.empty() ? "" : ", ") + to_string(p);
+  std::string msg =
+      "Simulation::step: the velocity is not finite (NaN/Inf) before the pressure "
+      "projection, after " +
+      (ran.empty() ? std::string("nothing else ran") : ran);
+  if (!config_.check_finite) msg += " (or on input: StepConfig::check_finite is off)";
+  // The usual cause: a buoyancy force beyond the range of T.
+  const bool forces_ran = std::find(parts.begin(), parts.end(), StepPart::Forces) != parts.end();
+  if (forces_ran && config_.buoyancy != 0) {
+    const double q = max_abs(ctx_, s.scalars[std::size_t(config_.buoyancy_scalar)]);
+    const double force = std::abs(config_.buoyancy * config_.dt) * q;
+    if (!(force <= double(std::numeric_limits<T>::max()))) {
+      char buf[160];
+      std::snprintf(buf, sizeof buf,
+                    ": |buoyancy · dt| · max %s = %.3g exceeds the range of %s (%.3g)",
+                    s.scalar_names[std::size_t(config_.buoyancy_scalar)].c_str(), force,
+                    sizeof(T) == 4 ? "float" : "double", double(std::numeric_limits<T>::max()));
+      msg += buf;
+    }
+  }
+  return msg;
+}
+
+template <class T>
 StepReport Simulation<T>::step(SmokeState<T>& s, const StepControls<T>& c) {
   check_inputs(s, c);
   StepReport report;
-  for (StepPart part : config_.order) {
+  for (std::size_t k = 0; k < config_.order.size(); ++k) {
+    const StepPart part = config_.order[k];
     switch (part) {
       case StepPart::AdvectScalars:
         advect_scalars(s);
@@ -226,8 +439,22 @@ StepReport Simulation<T>::step(SmokeState<T>& s, const StepControls<T>& c) {
         report.diffusion = diffuse(s);
         break;
       case StepPart::Project: {
-        report.pressure =
-            solver_.project(ctx_, s.velocity, s.pressure, T(config_.dt), config_.pressure);
+        try {
+          report.pressure =
+              solver_.project(ctx_, s.velocity, s.pressure, T(config_.dt), config_.pressure);
+        } catch (const NonFiniteValue&) {
+          // project() checks its velocity before it changes anything (host waits it has
+          // anyway). The inputs of the step were finite (check_inputs), so a non-finite
+          // velocity there comes from a part that ran before: say which. Otherwise the solve
+          // itself failed and its message names it. (Host waits on this failure path only.)
+          bool velocity_finite = true;
+          for (int a = 0; a < grid_.dim; ++a)
+            velocity_finite = velocity_finite && all_finite(ctx_, s.velocity[a]);
+          if (velocity_finite) throw;
+          const std::vector<StepPart> before(config_.order.begin(),
+                                             config_.order.begin() + std::ptrdiff_t(k));
+          throw NonFiniteValue(nonfinite_velocity_message(s, before));
+        }
         break;
       }
     }

@@ -4,6 +4,7 @@
 
 #include <cstddef>
 #include <memory>
+#include <string>
 #include <utility>
 
 #include "dfluid/config.hpp"
@@ -34,6 +35,34 @@ struct MemoryStats {
 };
 MemoryStats memory_stats();
 void reset_memory_peaks();
+
+// ---- how much memory there is, before allocating ----
+// Allocating more than exists ends in std::bad_alloc or the OOM killer (CPU) or a failed
+// cudaMalloc (GPU), often after minutes of setup. Estimate first (e.g.
+// Simulation<T>::estimate_memory() in dfluid/simulation.hpp), then:
+//   check_memory_available(ctx, estimate.forward(), "a 3D float simulation of 512^3 cells");
+
+/// The bytes `ctx` can still allocate in its memory space, as the system reports them now.
+///  * CPU context: MemAvailable of /proc/meminfo (memory available without swapping, page
+///    cache included), or sysconf(_SC_AVPHYS_PAGES) × page size where that file is missing;
+///    where a cgroup (a container) limits memory, at most its limit minus its usage (v2
+///    memory.max − memory.current, v1 memory.limit_in_bytes − memory.usage_in_bytes, with
+///    reclaimable file pages not counted as used).
+///  * GPU context: the free bytes cudaMemGetInfo reports for the context's device (builds
+///    with the CUDA path only).
+/// std::numeric_limits<std::size_t>::max() when nothing can be found out (no check then).
+std::size_t available_memory(const Context& ctx);
+
+/// Throws InvalidArgument when `bytes_needed` exceeds available_memory(ctx), with one line
+///   "<what>: 12.0 GiB needed, 7.80 GiB available (host memory)"
+/// (on a GPU context "... available on <ctx.description()>"). `what` names what needs the
+/// memory, e.g. "--size 2048: a 3D float simulation of 2048^3 cells". Nothing is reserved:
+/// other allocations may still take the memory between this check and yours.
+void check_memory_available(const Context& ctx, std::size_t bytes_needed, const std::string& what);
+
+/// A byte count for messages, in binary units with 3 significant digits: "512 bytes",
+/// "1.50 KiB", "12.0 GiB", "860 GiB".
+std::string format_bytes(std::size_t bytes);
 
 namespace detail {
 void* allocate_bytes(std::size_t bytes, MemorySpace space);

@@ -10,6 +10,7 @@
 // is on, one reduction per input field.
 #pragma once
 
+#include <cstddef>
 #include <memory>
 #include <string>
 #include <vector>
@@ -103,11 +104,41 @@ struct StepReport {
   SolveReport diffusion;  ///< the last implicit diffusion solve (if any)
 };
 
+/// Bytes a simulation allocates through the allocator hook (dfluid/memory.hpp), all in the
+/// context's memory space: see Simulation<T>::estimate_memory().
+struct SimulationMemory {
+  std::size_t state = 0;      ///< one SmokeState<T>: velocity, scalars, pressure
+  std::size_t workspace = 0;  ///< the Simulation<T>: scratch fields, the pressure solver with
+                              ///< its multigrid hierarchy, the temporaries of a step
+  std::size_t adjoint = 0;    ///< the peak the first step_adjoint() adds: its replay state
+                              ///< and snapshots, the temporaries it takes from the context's
+                              ///< pool (kept), a solve's temporaries (not the caller's
+                              ///< gradients or input state)
+  /// A forward run: one state and the simulation (what dfluid-smoke allocates).
+  std::size_t forward() const { return state + workspace; }
+  /// Bounds the peak of a run that alternates step() and step_adjoint() on one state.
+  std::size_t with_adjoint() const { return state + workspace + adjoint; }
+};
+
 template <class T>
 class Simulation {
  public:
   Simulation(const Context& ctx, const Grid& grid, StepConfig config,
              const ObstacleMask* obstacles = nullptr);
+
+  /// The memory a Simulation<T>(ctx, grid, config) and one SmokeState<T> with `num_scalars`
+  /// scalars will allocate, computed from the fields the code allocates (nothing is
+  /// allocated here: call it first, then check_memory_available() in dfluid/memory.hpp).
+  /// About 100 bytes a cell in float for a forward run (2.5 GiB state + 9.9 GiB workspace
+  /// at 512³). On the CPU path it matches memory_stats() to the byte in the tests; one
+  /// assumption: a grid without Open sides counts the pressure solver's labels of its
+  /// floating region (4 bytes a cell), a grid with Open sides does not (obstacles that wall
+  /// off pockets add them). Host memory the solver's setup uses briefly (its region
+  /// labelling, about 40 bytes a cell, freed before the Simulation is complete) is not
+  /// counted: it stays below the total. Throws InvalidArgument for a grid Grid::validate()
+  /// refuses or num_scalars < 0.
+  static SimulationMemory estimate_memory(const Context& ctx, const Grid& grid,
+                                          const StepConfig& config, int num_scalars = 1);
 
   /// Advances `state` by one step of config().dt.
   StepReport step(SmokeState<T>& state, const StepControls<T>& controls = {});
@@ -140,6 +171,8 @@ class Simulation {
   void add_forces(SmokeState<T>& s, const StepControls<T>& c);
   SolveReport diffuse(SmokeState<T>& s);
   void check_inputs(const SmokeState<T>& s, const StepControls<T>& c) const;
+  std::string nonfinite_velocity_message(const SmokeState<T>& s,
+                                         const std::vector<StepPart>& parts) const;
 
   Context ctx_;
   Grid grid_;
