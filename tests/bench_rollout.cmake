@@ -24,3 +24,10 @@ if(TARGET dfluid-bench)
   # Seconds normally; generous for a loaded machine (the CPU loops run on OpenMP threads).
   set_tests_properties(AppBench.RolloutGradients PROPERTIES TIMEOUT 300)
 endif()
+# A negative budget is refused (CLI::AsSizeValue alone would wrap "-5" to 2^64 - 5).
+if(TARGET dfluid-bench)
+  add_test(NAME AppBench.BadArguments.NegativeDeviceBudget
+           COMMAND ${CMAKE_COMMAND} -DTOOL=$<TARGET_FILE:dfluid-bench>
+                   "-DARGS=--device;cpu;--rollout;--device-budget;-5"
+                   -P ${PROJECT_SOURCE_DIR}/apps/plan/expect_exit_2.cmake)
+endif()

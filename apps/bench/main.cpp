@@ -20,6 +20,7 @@
 #include <string>
 #include <vector>
 
+#include "common/cli.hpp"
 #include "common.hpp"
 #include "dfluid/dfluid.hpp"
 #include "dfluid/forces.hpp"
@@ -289,12 +290,14 @@ int main(int argc, char** argv) {
                      "memory, the force gradients not included (suffixes KiB, MiB, GiB, kB, MB, "
                      "GB; default 2GiB on a GPU, working memory + 4 states on the CPU)")
           ->transform(CLI::AsSizeValue(true))
+          ->transform(dfluid::app::NonNegativeSize())  // runs first: refuses "-5"
           ->default_str("auto");
   auto* host_budget_opt =
       app.add_option("--host-budget", host_budget,
                      "rollout mode: pinned host memory for the multi-level plan's checkpoints "
                      "(default 0 on a GPU: no multi-level plan; 8 states on the CPU)")
           ->transform(CLI::AsSizeValue(true))
+          ->transform(dfluid::app::NonNegativeSize())  // runs first: refuses "-5"
           ->default_str("auto");
   app.add_option("--plans", ro.plans, "rollout mode: plans to run (comma-separated)")
       ->delimiter(',')

@@ -54,13 +54,14 @@ std::string prepare_output_dir(const std::string& dir, OutputLock lock) {
     throw InvalidArgument("--output: the folder '" + dir + "' is not writable (" +
                           std::strerror(errno) + "); choose another --output");
   if (::flock(fd, LOCK_EX | LOCK_NB) != 0) {
-    const bool busy = errno == EWOULDBLOCK;
+    const int err = errno;  // before close() may change it
+    const bool busy = err == EWOULDBLOCK;
     ::close(fd);
     throw InvalidArgument(busy ? "--output: the folder '" + dir +
                                      "' is in use by another dfluid run (it holds " + lock_path +
                                      "); wait for that run to end or choose another --output"
                                : "--output: cannot lock '" + lock_path + "' (" +
-                                     std::strerror(errno) + "); choose another --output");
+                                     std::strerror(err) + "); choose another --output");
   }
   return dir;
 }

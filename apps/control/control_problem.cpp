@@ -74,6 +74,36 @@ ControlProblem<T>::ControlProblem(const Context& ctx, const Scenario& sc, Proble
 }
 
 template <class T>
+ControlMemory ControlProblem<T>::estimate_memory(const Context& ctx, const Grid& grid,
+                                                 const ProblemSettings& s, bool optimize_velocity,
+                                                 int optimizer_vectors) {
+  const SimulationMemory sim = Simulation<T>::estimate_memory(ctx, grid, s.step, 1);
+  std::size_t faces = 0;  // values of one MAC field
+  for (int a = 0; a < grid.dim; ++a) {
+    const auto e = grid.face_extents(a);
+    faces += std::size_t(e[0]) * std::size_t(e[1]) * std::size_t(e[2]);
+  }
+  const std::size_t cells = std::size_t(grid.cells());
+  const std::size_t mac = faces * sizeof(T);
+  const std::size_t steps = std::size_t(std::max(1, s.steps));
+  const std::size_t interval = std::size_t(std::max(1, s.control_interval));
+  const std::size_t controls = (steps + interval - 1) / interval;
+  const std::size_t parameters = mac * (controls + (optimize_velocity ? 1 : 0));
+  const std::size_t stored =
+      s.budget.device_bytes > 0 ? s.budget.device_bytes : (steps + 1) * sim.state;
+  ControlMemory m;
+  m.context = sim.with_adjoint()               // the simulation, a state, a step's adjoint
+              + stored                         // checkpoints (every state without a budget)
+              + 4 * sim.state                  // the rollout's working and cotangent states
+              + steps * mac                    // the per-step force gradients it returns
+              + sim.state + cells * sizeof(T)  // initial state, target
+              + (controls + 2) * mac           // force fields, smoothing temporaries
+              + parameters * std::size_t(2 + std::max(0, optimizer_vectors));  // x, grad
+  m.host = 2 * cells * sizeof(double);  // the scenario's initial and target densities
+  return m;
+}
+
+template <class T>
 MacVelocity<T> ControlProblem<T>::mac_at(const Field<T>& x, Index offset) const {
   std::array<T*, 3> p{nullptr, nullptr, nullptr};
   Index o = offset;

@@ -48,10 +48,25 @@ struct KeyframeErrors {
   double rms = 0;                ///< root mean square over the keyframes
 };
 
+/// Memory of a control run, estimated before anything is allocated.
+struct ControlMemory {
+  std::size_t context = 0;  ///< in the context's memory space (device on a GPU)
+  std::size_t host = 0;     ///< host memory besides (the scenario's double-precision fields)
+};
+
 template <class T>
 class ControlProblem {
  public:
   ControlProblem(const Context& ctx, const Scenario& scenario, ProblemSettings settings);
+
+  /// What a run allocates: the simulation with its adjoint (Simulation<T>::estimate_memory),
+  /// the rollout's stored states (all steps + 1, or the --memory-budget), its working states
+  /// and per-step force gradients, the parameters, the force fields, and
+  /// `optimizer_vectors` more parameter-sized vectors for the optimizer. Grid sizes up to
+  /// 2048³ do not overflow.
+  static ControlMemory estimate_memory(const Context& ctx, const Grid& grid,
+                                       const ProblemSettings& settings, bool optimize_velocity,
+                                       int optimizer_vectors);
 
   Index parameter_count() const { return P_; }
   /// The flat parameter vector x (zero: no force, initial velocity zero).

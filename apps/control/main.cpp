@@ -103,15 +103,10 @@ std::string fingerprint(const Options& o, const OptimizerOptions& oo, const Prob
   return f.str();
 }
 
-template <class T>
-int run(const Options& o) {
-  app::install_stop_handlers();
-  const auto t_start = Clock::now();
-  Context ctx = app::make_context(o.common);
-  Scenario sc = make_scenario(o.scenario, ctx.on_gpu());
-
+/// The problem the options pose on `grid`.
+ProblemSettings problem_settings(const Options& o, const Grid& grid) {
   ProblemSettings ps;
-  ps.steps = o.steps > 0 ? o.steps : (sc.grid.dim == 2 ? 64 : 100);
+  ps.steps = o.steps > 0 ? o.steps : (grid.dim == 2 ? 64 : 100);
   ps.control_interval = o.control_interval > 0 ? o.control_interval : std::min(8, ps.steps);
   ps.optimize_velocity = o.optimize_velocity;
   ps.keyframes = o.keyframes;
@@ -121,6 +116,44 @@ int run(const Options& o) {
   ps.step.pressure.rel_tol = o.tolerance;
   ps.budget.device_bytes = o.memory_budget;
   ps.budget.host_bytes = o.host_budget;
+  return ps;
+}
+
+/// Refuses a run whose memory cannot exist, before anything is allocated (a 3D 512³ run
+/// would otherwise set up for half a minute and then end in std::bad_alloc).
+template <class T>
+void check_memory(const Context& ctx, const Options& o) {
+  const Grid grid = scenario_grid(o.scenario, ctx.on_gpu());
+  ProblemSettings ps = problem_settings(o, grid);
+  const int optimizer_vectors = o.optimizer == "lbfgs"  ? 5 + 2 * o.lbfgs_history
+                                : o.optimizer == "adam" ? 5
+                                                        : 3;
+  const ControlMemory m =
+      ControlProblem<T>::estimate_memory(ctx, grid, ps, o.optimize_velocity, optimizer_vectors);
+  const int n = grid.n[0];
+  const std::string cells = grid.dim == 2 ? fmt("%.0f^2", n) : fmt("%.0f^3", n);
+  const std::string what = "--size " + std::to_string(n) + ": a " + std::to_string(grid.dim) +
+                           "D " + o.common.precision + " control run of " + cells + " cells and " +
+                           std::to_string(ps.steps) +
+                           " steps (lower --size or --steps, raise --control-interval" +
+                           (o.memory_budget > 0 ? "" : ", or give --memory-budget") + ")";
+  if (ctx.on_gpu()) {
+    check_memory_available(ctx, m.context, what);
+    check_memory_available(Context::cpu(), m.host, what);
+  } else {
+    check_memory_available(ctx, m.context + m.host, what);
+  }
+}
+
+template <class T>
+int run(const Options& o) {
+  app::install_stop_handlers();
+  const auto t_start = Clock::now();
+  Context ctx = app::make_context(o.common);
+  check_memory<T>(ctx, o);
+  Scenario sc = make_scenario(o.scenario, ctx.on_gpu());
+
+  const ProblemSettings ps = problem_settings(o, sc.grid);
   ControlProblem<T> problem(ctx, sc, ps);
   const int iterations = o.iterations > 0 ? o.iterations : (sc.grid.dim == 2 ? 30 : 20);
 

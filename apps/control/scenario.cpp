@@ -112,14 +112,19 @@ void match_mass(std::vector<double>& v, double mass, const std::string& what) {
     x *= mass / s;
 }
 
-Scenario make_scenario(const ScenarioOptions& o, bool on_gpu) {
+Grid scenario_grid(const ScenarioOptions& o, bool on_gpu) {
   if (o.dim != 2 && o.dim != 3)
     throw InvalidArgument("--dim " + std::to_string(o.dim) + ": use 2 or 3");
-  Scenario s;
-  int n = o.size > 0 ? o.size : (o.dim == 2 ? 128 : (on_gpu ? 128 : 64));
+  const int n = o.size > 0 ? o.size : (o.dim == 2 ? 128 : (on_gpu ? 128 : 64));
   if (n < 8 || n > 2048)
     throw InvalidArgument("--size " + std::to_string(n) + " is outside [8, 2048]");
-  s.grid = o.dim == 2 ? Grid::make_2d(n, n, 1.0) : Grid::make_3d(n, n, n, 1.0);
+  return o.dim == 2 ? Grid::make_2d(n, n, 1.0) : Grid::make_3d(n, n, n, 1.0);
+}
+
+Scenario make_scenario(const ScenarioOptions& o, bool on_gpu) {
+  Scenario s;
+  s.grid = scenario_grid(o, on_gpu);
+  const int n = s.grid.n[0];
   const double c = n / 2.0;
   if (!o.target_h5.empty()) {
     // Every problem with the file is a bad --target-h5 value: exit code 2, not a crash.

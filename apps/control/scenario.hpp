@@ -39,6 +39,10 @@ struct Scenario {
   std::vector<double> target;   ///< target smoke at the keyframes, same order
 };
 
+/// The scenario's grid (nothing else is built, so memory can be checked first); throws
+/// InvalidArgument for a bad --dim or --size.
+Grid scenario_grid(const ScenarioOptions& o, bool on_gpu);
+
 /// Builds the scenario; throws InvalidArgument naming the option for a bad shape, an
 /// unreadable picture or snapshot, or a target with no smoke.
 Scenario make_scenario(const ScenarioOptions& o, bool on_gpu);
