@@ -34,6 +34,9 @@ u128 beta(std::int64_t s, std::int64_t t, u128 cap) {
 std::int64_t repetitions(std::int64_t n, std::int64_t s) {
   check_args("repetitions", n, s);
   if (n <= 1) return 0;
+  // One sweep suffices once C(s+1, s) = s+1 >= n; also keeps s + t + 1 below from overflowing
+  // for slot counts near the int64 limit.
+  if (s >= n - 1) return 1;
   if (s == 1) return n - 1;  // C(1+t, 1) = t+1
   if (s == 2) {              // C(2+t, 2) = (t+1)(t+2)/2 >= n
     auto t = static_cast<std::int64_t>(
@@ -63,6 +66,7 @@ std::int64_t numforw(std::int64_t n, std::int64_t s) {
   check_args("numforw", n, s);
   const std::int64_t t = repetitions(n, s);
   if (t == 0) return 0;
+  if (t == 1) return n - 1;  // C(s+1, s+1) = 1; s may be near the int64 limit
   // C(s+t, s+1) = C(s+t, s) · t / (s+1).
   const u128 big = static_cast<u128>(1) << 100;
   const u128 b = beta(s, t, big);
