@@ -49,6 +49,8 @@ inline void count_gpu_work(const Exec& ex, std::int64_t launches, std::int64_t h
   count_events(ex.state, launches, host_waits, bytes_to_host);
 }
 
+void count_reduction_scratch(ContextState* s, std::size_t bytes);
+
 /// Throws CudaError (with `what`) if the last launch failed. Does not synchronize.
 void check_launch(const char* what);
 
@@ -199,6 +201,7 @@ double reduce_cells(const Exec& ex, int nx, int ny, int nz, ReduceOp op, F f) {
   // GPU: reduce_cells_kernel + reduce_partials_kernel, then the 8-byte result is copied
   // to the host and the stream synchronized (finish_gpu_reduction).
   count_gpu_work(ex, 2, 1, std::int64_t(sizeof(double)));
+  count_reduction_scratch(ex.state, sizeof(double) * (kReduceBlocks + 1));  // gpu_reduce_scratch
   return reduce_cells_uncounted(ex, nx, ny, nz, op, f);
 }
 
@@ -253,7 +256,10 @@ void set_scalar(const Exec& ex, double* dst, double v);
 template <class F>
 void sum_cells_into(const Exec& ex, const std::array<int, 3>& n, F f, double* dst) {
   // GPU: the two reduction kernels (an empty box: set_scalar, counted by for_each_cell).
-  if (Index(n[0]) * n[1] * n[2] != 0) count_gpu_work(ex, 2);
+  if (Index(n[0]) * n[1] * n[2] != 0) {
+    count_gpu_work(ex, 2);
+    count_reduction_scratch(ex.state, sizeof(double) * (kReduceBlocks + 1));
+  }
   if (ex.gpu) {
 #if defined(__CUDACC__)
     if (Index(n[0]) * n[1] * n[2] == 0) {

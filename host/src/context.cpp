@@ -218,6 +218,15 @@ void count_events(ContextState* s, std::int64_t launches, std::int64_t host_wait
   if (bytes_to_host) c.bytes_to_host.fetch_add(bytes_to_host, std::memory_order_relaxed);
 }
 
+void count_reduction_scratch(ContextState* s, std::size_t bytes) {
+  if (!s || s->device == Device::Cuda) return;
+  std::lock_guard<std::mutex> lock(s->scratch_mutex);
+  if (bytes <= s->counted_scratch_bytes) return;
+  if (s->counted_scratch_bytes) s->counters->freed(s->counted_scratch_bytes);
+  s->counters->allocated(bytes);
+  s->counted_scratch_bytes = bytes;
+}
+
 void* ContextState::scratch(std::size_t bytes) {
   if (bytes > device_scratch_bytes) {
     MemorySpace sp = device == Device::Cuda ? MemorySpace::Device : MemorySpace::Host;
@@ -293,6 +302,7 @@ ContextState::~ContextState() {
   if (pinned_scratch) cudaFreeHost(pinned_scratch);
   if (owns_stream && stream) cudaStreamDestroy(static_cast<cudaStream_t>(stream));
 #endif
+  if (counted_scratch_bytes) counters->freed(counted_scratch_bytes);
   if (device_scratch)
     deallocate_bytes(device_scratch, device_scratch_bytes, sp, scratch_allocator, counters.get());
   for (const TempBlock& b : temp_blocks)

@@ -29,6 +29,10 @@ struct CounterBlock {
 /// that issues the work (see cuda/exec.hpp), never inside a per-cell loop.
 void count_events(ContextState* s, std::int64_t launches, std::int64_t host_waits,
                   std::int64_t bytes_to_host);
+/// CPU path: counts the reduction scratch of `bytes` the GPU path allocates on its first
+/// reduction (ContextState::scratch) as an allocation of s, without allocating; a no-op on
+/// a GPU context (its scratch() allocates and counts for real) and once the count is made.
+void count_reduction_scratch(ContextState* s, std::size_t bytes);
 
 struct ContextState {
   Device device = Device::Cpu;
@@ -41,8 +45,9 @@ struct ContextState {
   std::mutex scratch_mutex;
   void* device_scratch = nullptr;  // grows on demand, through the allocator hook
   std::size_t device_scratch_bytes = 0;
-  Allocator scratch_allocator{};   // the hook that made device_scratch
-  void* pinned_scratch = nullptr;  // small pinned host buffer for reduction results
+  std::size_t counted_scratch_bytes = 0;  // CPU path: scratch counted, not allocated
+  Allocator scratch_allocator{};          // the hook that made device_scratch
+  void* pinned_scratch = nullptr;         // small pinned host buffer for reduction results
   std::size_t pinned_scratch_bytes = 0;
 
   // Pool behind TempBuffer: blocks in the context's memory space, each with the
