@@ -64,6 +64,7 @@ void set_scalar(const Exec& ex, double* dst, double v) {
 }
 
 void read_scalars(const Exec& ex, const double* src, int n, double* dst) {
+  count_gpu_work(ex, 0, 1, std::int64_t(sizeof(double)) * n);  // GPU: copy + host wait
   if (!ex.gpu) {
     std::memcpy(dst, src, sizeof(double) * std::size_t(n));
     return;

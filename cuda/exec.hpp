@@ -11,6 +11,7 @@
 #pragma once
 
 #include <array>
+#include <cstdint>
 #include <limits>
 #include <string>
 #include <type_traits>
@@ -37,6 +38,18 @@ struct Exec {
   ContextState* state = nullptr;
 };
 Exec exec_of(const Context& ctx);
+
+/// Adds to the context's ContextCounters (defined in host/src/context.cpp).
+void count_events(ContextState* s, std::int64_t launches, std::int64_t host_waits,
+                  std::int64_t bytes_to_host);
+/// Counts what the CUDA path issues for one call, on both paths (the CPU path counts the
+/// events the GPU would perform): kernel launches, host waits, bytes copied to the host.
+inline void count_gpu_work(const Exec& ex, std::int64_t launches, std::int64_t host_waits = 0,
+                           std::int64_t bytes_to_host = 0) {
+  count_events(ex.state, launches, host_waits, bytes_to_host);
+}
+
+void count_reduction_scratch(ContextState* s, std::size_t bytes);
 
 /// Throws CudaError (with `what`) if the last launch failed. Does not synchronize.
 void check_launch(const char* what);
@@ -68,6 +81,7 @@ inline unsigned grid_blocks(Index total) {
 template <class F>
 void for_each_cell(const Exec& ex, int nx, int ny, int nz, F f) {
   if (Index(nx) * ny * nz == 0) return;
+  count_gpu_work(ex, 1);  // one kernel
   if (ex.gpu) {
 #if defined(__CUDACC__)
     for_each_cell_kernel<<<grid_blocks(Index(nx) * ny * nz), kBlock, 0,
@@ -177,10 +191,22 @@ void finish_gpu_reduction_into(const Exec& ex, double* partial, int blocks, Redu
 double* gpu_reduce_scratch(const Exec& ex);
 #endif
 
+template <class F>
+double reduce_cells_uncounted(const Exec& ex, int nx, int ny, int nz, ReduceOp op, F f);
+
 /// Reduces f(i, j, k) (returning double) over the box with op.
 template <class F>
 double reduce_cells(const Exec& ex, int nx, int ny, int nz, ReduceOp op, F f) {
   if (Index(nx) * ny * nz == 0) return op == ReduceOp::Sum ? 0.0 : reduce_identity(op);
+  // GPU: reduce_cells_kernel + reduce_partials_kernel, then the 8-byte result is copied
+  // to the host and the stream synchronized (finish_gpu_reduction).
+  count_gpu_work(ex, 2, 1, std::int64_t(sizeof(double)));
+  count_reduction_scratch(ex.state, sizeof(double) * (kReduceBlocks + 1));  // gpu_reduce_scratch
+  return reduce_cells_uncounted(ex, nx, ny, nz, op, f);
+}
+
+template <class F>
+double reduce_cells_uncounted(const Exec& ex, int nx, int ny, int nz, ReduceOp op, F f) {
   if (ex.gpu) {
 #if defined(__CUDACC__)
     double* partial = gpu_reduce_scratch(ex);
@@ -229,6 +255,11 @@ void set_scalar(const Exec& ex, double* dst, double v);
 /// solver can keep its scalars on the device (see krylov.hpp).
 template <class F>
 void sum_cells_into(const Exec& ex, const std::array<int, 3>& n, F f, double* dst) {
+  // GPU: the two reduction kernels (an empty box: set_scalar, counted by for_each_cell).
+  if (Index(n[0]) * n[1] * n[2] != 0) {
+    count_gpu_work(ex, 2);
+    count_reduction_scratch(ex.state, sizeof(double) * (kReduceBlocks + 1));
+  }
   if (ex.gpu) {
 #if defined(__CUDACC__)
     if (Index(n[0]) * n[1] * n[2] == 0) {
@@ -245,7 +276,11 @@ void sum_cells_into(const Exec& ex, const std::array<int, 3>& n, F f, double* ds
     throw CudaError("internal: GPU reduction from a translation unit not compiled by nvcc");
 #endif
   }
-  *dst = reduce_cells(ex, n[0], n[1], n[2], ReduceOp::Sum, f);
+  if (Index(n[0]) * n[1] * n[2] == 0) {
+    set_scalar(ex, dst, 0.0);  // what the GPU path does (one launch)
+    return;
+  }
+  *dst = reduce_cells_uncounted(ex, n[0], n[1], n[2], ReduceOp::Sum, f);
 }
 
 /// Host wait: copies n doubles from `src` (in the context's memory space) to the host.

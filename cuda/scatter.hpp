@@ -87,6 +87,21 @@ void scatter_cells(const Context& ctx, const Exec& ex, const std::array<int, 3>&
                    const std::array<View<T>, kMaxScatterTargets>& targets, int ntargets, F f) {
   const bool atomic = ctx.accumulation() == Accumulation::Atomic;
   if (!ex.gpu) {
+    // Count what the GPU path below launches (it counts itself, through for_each_cell and
+    // sum_cells): Atomic: one kernel. Deterministic: the sizing reduction (2 kernels, a
+    // host wait, 8 bytes back), the scatter pass and one conversion per target, assuming
+    // a finite non-zero sum of magnitudes (the GPU stops after the reduction when it is 0
+    // and launches one atomic pass instead when it is not finite).
+    if (Index(ext[0]) * ext[1] * ext[2] != 0) {
+      if (atomic) {
+        count_gpu_work(ex, 1);
+      } else {
+        int converted = 0;
+        for (int t = 0; t < ntargets; ++t)
+          if (targets[t].data && targets[t].size() > 0) ++converted;
+        count_gpu_work(ex, 2 + 1 + converted, 1, std::int64_t(sizeof(double)));
+      }
+    }
     ScatterSink<T> sink;
     for (int t = 0; t < ntargets; ++t)
       sink.direct[t] = targets[t].data;

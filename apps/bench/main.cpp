@@ -41,6 +41,37 @@ struct Row {
   int iterations = -1;
 };
 
+/// Context::counters() of one warm step and one warm step adjoint of a size.
+struct Counts {
+  std::string size;
+  ContextCounters step, adjoint;
+};
+
+/// The events of one call of f: the counters are reset first, so peak_bytes is the most the
+/// context held during the call.
+ContextCounters count_call(const Context& ctx, const std::function<void()>& f) {
+  ctx.reset_counters();
+  f();
+  return ctx.counters();
+}
+
+std::string counts_text(const ContextCounters& c) {
+  return std::to_string(c.launches) + " launches, " + std::to_string(c.host_waits) +
+         " host waits, " + std::to_string(c.allocations) + " allocations, " +
+         std::to_string(c.frees) + " frees, " + std::to_string(c.bytes_to_device) +
+         " bytes to device, " + std::to_string(c.bytes_to_host) + " bytes to host";
+}
+
+std::string counts_json(const ContextCounters& c) {
+  return "{\"launches\": " + std::to_string(c.launches) +
+         ", \"host_waits\": " + std::to_string(c.host_waits) +
+         ", \"allocations\": " + std::to_string(c.allocations) +
+         ", \"frees\": " + std::to_string(c.frees) +
+         ", \"bytes_to_device\": " + std::to_string(c.bytes_to_device) +
+         ", \"bytes_to_host\": " + std::to_string(c.bytes_to_host) +
+         ", \"peak_bytes\": " + std::to_string(c.peak_bytes) + "}";
+}
+
 /// The advection adjoints (the scatter-type kernels) and the step adjoint, each
 /// with deterministic accumulation (the default) and with float atomics
 /// (Accumulation::Atomic): the ratio is what determinism costs. Bytes: every
@@ -96,7 +127,7 @@ void bench_adjoints(Context ctx, const std::string& label, Simulation<T>& sim,
 
 template <class T>
 void bench_size(const Context& ctx, const std::string& label, int repeats, double copy_gbps,
-                std::vector<Row>& rows) {
+                std::vector<Row>& rows, std::vector<Counts>& counts) {
   const Grid g = parse_size(label);
   const double cells = double(g.cells()), s = sizeof(T), d = g.dim;
   const StepConfig cfg = bench_config();
@@ -154,6 +185,15 @@ void bench_size(const Context& ctx, const std::string& label, int repeats, doubl
   });
   add("step adjoint", adj_ms, 0, adj_its);
   std::printf("%s: adjoint/forward step time %.2f\n", label.c_str(), adj_ms / step_ms);
+  // What one more warm step and step adjoint cost the GPU (Context::counters(); on the CPU
+  // path the events the CUDA path would perform).
+  Counts c;
+  c.size = label;
+  c.step = count_call(ctx, [&] { sim.step(st); });
+  fill(ctx, grad.velocity, T(1e-3));
+  fill(ctx, grad.scalars[0], T(1e-3));
+  c.adjoint = count_call(ctx, [&] { sim.step_adjoint(st, {}, grad); });
+  counts.push_back(c);
   bench_adjoints<T>(ctx, label, sim, st, repeats, add);
 }
 
@@ -330,11 +370,12 @@ int main(int argc, char** argv) {
     }
     const double copy_gbps = measure_copy_bandwidth(ctx, std::size_t(256) << 20, repeats);
     std::vector<Row> rows;
+    std::vector<Counts> counts;
     for (const auto& s : sizes) {
       if (precision == "float")
-        bench_size<float>(ctx, s, repeats, copy_gbps, rows);
+        bench_size<float>(ctx, s, repeats, copy_gbps, rows, counts);
       else
-        bench_size<double>(ctx, s, repeats, copy_gbps, rows);
+        bench_size<double>(ctx, s, repeats, copy_gbps, rows, counts);
     }
     std::printf("dfluid-bench on %s, %s, copy bandwidth %.1f GB/s (read+write)\n",
                 ctx.description().c_str(), precision.c_str(), copy_gbps);
@@ -344,6 +385,12 @@ int main(int argc, char** argv) {
       std::printf("%-13s %-44s %10.3f %10.1f %7.0f%% %7s\n", r.size.c_str(), r.op.c_str(), r.ms,
                   r.gbps, 100 * r.frac,
                   r.iterations >= 0 ? std::to_string(r.iterations).c_str() : "");
+    std::printf("events per warm call (Context::counters()%s):\n",
+                ctx.on_gpu() ? "" : "; CPU path: what the GPU path would perform");
+    for (const Counts& c : counts) {
+      std::printf("%-13s whole step:   %s\n", c.size.c_str(), counts_text(c.step).c_str());
+      std::printf("%-13s step adjoint: %s\n", c.size.c_str(), counts_text(c.adjoint).c_str());
+    }
     if (!json.empty()) {
       std::ofstream f(json);
       f << "{\n  \"device\": \"" << ctx.description() << "\",\n  \"precision\": \"" << precision
@@ -355,6 +402,12 @@ int main(int argc, char** argv) {
           << ", \"fraction_of_copy\": " << r.frac << ", \"iterations\": " << r.iterations << "}"
           << (i + 1 < rows.size() ? ",\n" : "\n");
       }
+      f << "  ],\n  \"counters\": [\n";
+      for (std::size_t i = 0; i < counts.size(); ++i)
+        f << "    {\"size\": \"" << counts[i].size
+          << "\", \"step\": " << counts_json(counts[i].step)
+          << ", \"step_adjoint\": " << counts_json(counts[i].adjoint) << "}"
+          << (i + 1 < counts.size() ? ",\n" : "\n");
       f << "  ]\n}\n";
       if (!f) throw Error("--json: cannot write " + json);
     }

@@ -147,6 +147,7 @@ int Context::cuda_device() const {
 }
 
 void Context::synchronize() const {
+  state_->counters->host_waits.fetch_add(1, std::memory_order_relaxed);
 #if DFLUID_WITH_CUDA
   if (on_gpu()) {
     cudaError_t e = cudaStreamSynchronize(static_cast<cudaStream_t>(state_->stream));
@@ -166,6 +167,31 @@ std::string Context::description() const {
   return "CPU";
 }
 
+ContextCounters Context::counters() const {
+  const detail::CounterBlock& b = *state_->counters;
+  ContextCounters c;
+  c.launches = b.launches.load();
+  c.host_waits = b.host_waits.load();
+  c.allocations = b.allocations.load();
+  c.frees = b.frees.load();
+  c.bytes_to_device = b.bytes_to_device.load();
+  c.bytes_to_host = b.bytes_to_host.load();
+  c.bytes_held = b.held.load();
+  c.peak_bytes = b.peak.load();
+  return c;
+}
+
+void Context::reset_counters() const {
+  detail::CounterBlock& b = *state_->counters;
+  b.launches.store(0);
+  b.host_waits.store(0);
+  b.allocations.store(0);
+  b.frees.store(0);
+  b.bytes_to_device.store(0);
+  b.bytes_to_host.store(0);
+  b.peak.store(b.held.load());
+}
+
 const char* to_string(Accumulation a) {
   return a == Accumulation::Atomic ? "atomic" : "deterministic";
 }
@@ -183,13 +209,31 @@ void Context::set_accumulation(Accumulation a) {
 
 namespace detail {
 
+void count_events(ContextState* s, std::int64_t launches, std::int64_t host_waits,
+                  std::int64_t bytes_to_host) {
+  if (!s) return;
+  CounterBlock& c = *s->counters;
+  if (launches) c.launches.fetch_add(launches, std::memory_order_relaxed);
+  if (host_waits) c.host_waits.fetch_add(host_waits, std::memory_order_relaxed);
+  if (bytes_to_host) c.bytes_to_host.fetch_add(bytes_to_host, std::memory_order_relaxed);
+}
+
+void count_reduction_scratch(ContextState* s, std::size_t bytes) {
+  if (!s || s->device == Device::Cuda) return;
+  std::lock_guard<std::mutex> lock(s->scratch_mutex);
+  if (bytes <= s->counted_scratch_bytes) return;
+  if (s->counted_scratch_bytes) s->counters->freed(s->counted_scratch_bytes);
+  s->counters->allocated(bytes);
+  s->counted_scratch_bytes = bytes;
+}
+
 void* ContextState::scratch(std::size_t bytes) {
   if (bytes > device_scratch_bytes) {
     MemorySpace sp = device == Device::Cuda ? MemorySpace::Device : MemorySpace::Host;
     if (device_scratch)
-      deallocate_bytes(device_scratch, device_scratch_bytes, sp, scratch_allocator);
+      deallocate_bytes(device_scratch, device_scratch_bytes, sp, scratch_allocator, counters.get());
     scratch_allocator = current_allocator();
-    device_scratch = allocate_bytes(bytes, sp);
+    device_scratch = allocate_bytes(bytes, sp, counters.get());
     device_scratch_bytes = bytes;
   }
   return device_scratch;
@@ -222,7 +266,7 @@ ContextState::TempBlock ContextState::take_temp(std::size_t bytes) {
     return b;
   }
   MemorySpace sp = device == Device::Cuda ? MemorySpace::Device : MemorySpace::Host;
-  TempBlock b{allocate_bytes(bytes, sp), bytes, current_allocator()};
+  TempBlock b{allocate_bytes(bytes, sp, counters.get()), bytes, current_allocator()};
   temp_blocks.push_back(b);
   return b;
 }
@@ -258,9 +302,11 @@ ContextState::~ContextState() {
   if (pinned_scratch) cudaFreeHost(pinned_scratch);
   if (owns_stream && stream) cudaStreamDestroy(static_cast<cudaStream_t>(stream));
 #endif
-  if (device_scratch) deallocate_bytes(device_scratch, device_scratch_bytes, sp, scratch_allocator);
+  if (counted_scratch_bytes) counters->freed(counted_scratch_bytes);
+  if (device_scratch)
+    deallocate_bytes(device_scratch, device_scratch_bytes, sp, scratch_allocator, counters.get());
   for (const TempBlock& b : temp_blocks)
-    deallocate_bytes(b.ptr, b.bytes, sp, b.allocator);
+    deallocate_bytes(b.ptr, b.bytes, sp, b.allocator, counters.get());
 }
 
 }  // namespace detail

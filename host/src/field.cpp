@@ -7,10 +7,14 @@ namespace dfluid {
 
 const char* to_string(Location l) {
   switch (l) {
-    case Location::Cell: return "cell";
-    case Location::FaceX: return "x-faces";
-    case Location::FaceY: return "y-faces";
-    case Location::FaceZ: return "z-faces";
+    case Location::Cell:
+      return "cell";
+    case Location::FaceX:
+      return "x-faces";
+    case Location::FaceY:
+      return "y-faces";
+    case Location::FaceZ:
+      return "z-faces";
   }
   return "?";
 }
@@ -63,31 +67,30 @@ std::vector<T> Field<T>::to_vector(const Context& ctx) const {
   std::vector<T> out(static_cast<std::size_t>(size()));
   if (empty()) return out;
   if (sy_ == ext_[0] && sz_ == Index(ext_[0]) * ext_[1]) {
-    detail::copy_bytes(ctx, out.data(), MemorySpace::Host, data(), space(), out.size() * sizeof(T));
+    detail::copy_to_host(ctx, out.data(), data(), space(), out.size() * sizeof(T));
     return out;
   }
   for (int k = 0; k < ext_[2]; ++k)
     for (int j = 0; j < ext_[1]; ++j)
-      detail::copy_bytes(ctx, out.data() + (Index(k) * ext_[1] + j) * ext_[0], MemorySpace::Host,
-                         data() + k * sz_ + j * sy_, space(), sizeof(T) * ext_[0]);
+      detail::copy_to_host(ctx, out.data() + (Index(k) * ext_[1] + j) * ext_[0],
+                           data() + k * sz_ + j * sy_, space(), sizeof(T) * ext_[0]);
   return out;
 }
 
 template <class T>
 void Field<T>::assign(const Context& ctx, const std::vector<T>& v) {
   if (Index(v.size()) != size())
-    throw ShapeMismatch("Field::assign: " + std::to_string(v.size()) + " values given for a field of " +
-                        std::to_string(size()) + " (" + to_string(loc_) + " of " +
-                        grid_.describe() + ")");
+    throw ShapeMismatch("Field::assign: " + std::to_string(v.size()) +
+                        " values given for a field of " + std::to_string(size()) + " (" +
+                        to_string(loc_) + " of " + grid_.describe() + ")");
   if (sy_ == ext_[0] && sz_ == Index(ext_[0]) * ext_[1]) {
-    detail::copy_bytes(ctx, data(), space(), v.data(), MemorySpace::Host, v.size() * sizeof(T));
+    detail::copy_from_host(ctx, data(), space(), v.data(), v.size() * sizeof(T));
     return;
   }
   for (int k = 0; k < ext_[2]; ++k)
     for (int j = 0; j < ext_[1]; ++j)
-      detail::copy_bytes(ctx, data() + k * sz_ + j * sy_, space(),
-                         v.data() + (Index(k) * ext_[1] + j) * ext_[0], MemorySpace::Host,
-                         sizeof(T) * ext_[0]);
+      detail::copy_from_host(ctx, data() + k * sz_ + j * sy_, space(),
+                             v.data() + (Index(k) * ext_[1] + j) * ext_[0], sizeof(T) * ext_[0]);
 }
 
 template <class T>
@@ -108,13 +111,15 @@ MacVelocity<T>::MacVelocity(const Context& ctx, const Grid& g, MemorySpace space
 template <class T>
 MacVelocity<T> MacVelocity<T>::wrap(const Grid& g, std::array<T*, 3> data, MemorySpace space) {
   MacVelocity m;
-  for (int a = 0; a < g.dim; ++a) m.comp[a] = Field<T>::wrap(g, face_location(a), data[a], space);
+  for (int a = 0; a < g.dim; ++a)
+    m.comp[a] = Field<T>::wrap(g, face_location(a), data[a], space);
   return m;
 }
 
 template <class T>
 CellVector<T>::CellVector(const Context& ctx, const Grid& g) {
-  for (int a = 0; a < g.dim; ++a) comp[a] = Field<T>(ctx, g, Location::Cell);
+  for (int a = 0; a < g.dim; ++a)
+    comp[a] = Field<T>(ctx, g, Location::Cell);
 }
 
 namespace check {
@@ -133,9 +138,8 @@ template <class A>
 void on_grid(const Field<A>& f, const char* name, const Grid& g, Location loc) {
   if (f.empty()) throw ShapeMismatch(std::string(name) + ": field is empty (not allocated)");
   if (f.location() != loc || f.grid() != g)
-    throw ShapeMismatch(std::string(name) + ": expected " + to_string(loc) + " of " +
-                        g.describe() + ", got " + to_string(f.location()) + " of " +
-                        f.grid().describe());
+    throw ShapeMismatch(std::string(name) + ": expected " + to_string(loc) + " of " + g.describe() +
+                        ", got " + to_string(f.location()) + " of " + f.grid().describe());
 }
 
 template <class A>

@@ -220,7 +220,21 @@ std::string format_bytes(std::size_t bytes) {
 
 namespace detail {
 
-void* allocate_bytes(std::size_t bytes, MemorySpace space) {
+void CounterBlock::allocated(std::size_t bytes) {
+  allocations.fetch_add(1, std::memory_order_relaxed);
+  count(held, peak, bytes);
+}
+
+void CounterBlock::freed(std::size_t bytes) {
+  frees.fetch_add(1, std::memory_order_relaxed);
+  held.fetch_sub(bytes);
+}
+
+std::shared_ptr<CounterBlock> counters_of(const Context& ctx) {
+  return ctx.state().counters;
+}
+
+void* allocate_bytes(std::size_t bytes, MemorySpace space, CounterBlock* counters) {
   if (bytes == 0) return nullptr;
   Allocator a = current_allocator();
   void* p = a.allocate(bytes, space, a.user);
@@ -229,13 +243,16 @@ void* allocate_bytes(std::size_t bytes, MemorySpace space) {
     count(g_host_bytes, g_host_peak, bytes);
   else
     count(g_dev_bytes, g_dev_peak, bytes);
+  if (counters) counters->allocated(bytes);
   return p;
 }
 
-void deallocate_bytes(void* p, std::size_t bytes, MemorySpace space, const Allocator& a) {
+void deallocate_bytes(void* p, std::size_t bytes, MemorySpace space, const Allocator& a,
+                      CounterBlock* counters) {
   if (!p) return;
   a.deallocate(p, bytes, space, a.user);
   (space == MemorySpace::Host ? g_host_bytes : g_dev_bytes).fetch_sub(bytes);
+  if (counters) counters->freed(bytes);
 }
 
 #if DFLUID_WITH_CUDA
@@ -269,9 +286,52 @@ void zero_bytes(const Context& ctx, void* p, std::size_t bytes, MemorySpace spac
 #endif
 }
 
+namespace {
+
+/// Counts a copy on ctx by the roles of its two sides (device: memory where the context's
+/// kernels run). Host <-> device: its bytes and one host wait (copy_bytes synchronizes
+/// the stream when host memory is on one side).
+void count_copy(const Context& ctx, bool dst_device, bool src_device, std::size_t bytes) {
+  if (dst_device == src_device) return;
+  CounterBlock& c = *ctx.state().counters;
+  (dst_device ? c.bytes_to_device : c.bytes_to_host)
+      .fetch_add(std::int64_t(bytes), std::memory_order_relaxed);
+  c.host_waits.fetch_add(1, std::memory_order_relaxed);
+}
+
+bool device_role(const Context& ctx, MemorySpace s) {
+  return s == MemorySpace::Device || s == ctx.memory_space();
+}
+
+void copy_uncounted(const Context& ctx, void* dst, MemorySpace dst_space, const void* src,
+                    MemorySpace src_space, std::size_t bytes);
+
+}  // namespace
+
 void copy_bytes(const Context& ctx, void* dst, MemorySpace dst_space, const void* src,
                 MemorySpace src_space, std::size_t bytes) {
   if (bytes == 0 || dst == src) return;
+  count_copy(ctx, device_role(ctx, dst_space), device_role(ctx, src_space), bytes);
+  copy_uncounted(ctx, dst, dst_space, src, src_space, bytes);
+}
+
+void copy_to_host(const Context& ctx, void* dst, const void* src, MemorySpace src_space,
+                  std::size_t bytes) {
+  if (bytes == 0 || dst == src) return;
+  count_copy(ctx, false, device_role(ctx, src_space), bytes);
+  copy_uncounted(ctx, dst, MemorySpace::Host, src, src_space, bytes);
+}
+
+void copy_from_host(const Context& ctx, void* dst, MemorySpace dst_space, const void* src,
+                    std::size_t bytes) {
+  if (bytes == 0 || dst == src) return;
+  count_copy(ctx, device_role(ctx, dst_space), false, bytes);
+  copy_uncounted(ctx, dst, dst_space, src, MemorySpace::Host, bytes);
+}
+
+namespace {
+void copy_uncounted(const Context& ctx, void* dst, MemorySpace dst_space, const void* src,
+                    MemorySpace src_space, std::size_t bytes) {
   if (dst_space == MemorySpace::Host && src_space == MemorySpace::Host) {
     std::memmove(dst, src, bytes);
     return;
@@ -292,6 +352,7 @@ void copy_bytes(const Context& ctx, void* dst, MemorySpace dst_space, const void
   throw CudaError("device memory requested, but this dfluid was built without CUDA");
 #endif
 }
+}  // namespace
 
 }  // namespace detail
 }  // namespace dfluid

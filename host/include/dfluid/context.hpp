@@ -6,6 +6,8 @@
 // to the host, such as a solver's convergence check.
 #pragma once
 
+#include <cstddef>
+#include <cstdint>
 #include <memory>
 #include <string>
 
@@ -49,9 +51,51 @@ void set_cpu_threads(int n);
 enum class Accumulation { Deterministic, Atomic };
 const char* to_string(Accumulation a);
 
+/// What the work on one context costs the GPU, counted as it is issued (Context::counters()).
+/// The CPU path counts the events the CUDA path performs for the same call sequence, so
+/// tests without a GPU can hold the GPU path to a budget. Counted on the calling host
+/// thread (atomically), never inside per-cell loops.
+struct ContextCounters {
+  /// Kernels the CUDA path launches: one per for_each_cell (fill, axpy, each operator
+  /// pass, the one-thread scalar kernels of the Krylov solver, set_scalar), two per
+  /// reduction (the per-block kernel and the kernel that sums the 1024 partials), and per
+  /// deterministic adjoint scatter: the reduction that sizes the fixed point (2), the
+  /// scatter pass (1) and one conversion per target (Accumulation::Atomic: 1 in all).
+  /// Memsets (zero-filled allocations) are not kernels and are not counted.
+  std::int64_t launches = 0;
+  /// Times the host blocks on the GPU: Context::synchronize, each reduction that returns
+  /// its value to the host (sum, dot, max, norms, the scatter's sizing pass), each read
+  /// of the Krylov solver's scalars, and each copy with host memory on one side
+  /// (to_vector, assign, copy between a host and a device field: per row when a view is
+  /// strided).
+  std::int64_t host_waits = 0;
+  /// Allocations through the allocator hook made for this context: Buffers and Fields
+  /// built on it, and growth of its temporary pool and reduction scratch (on the CPU path
+  /// the 8200-byte scratch of the first reduction is counted, as the GPU path allocates
+  /// it, without being allocated). Not counted: the GPU path's pinned host buffers
+  /// (cudaMallocHost), memory allocated without a context (checkpoint slots, the HDF5
+  /// writer's staging).
+  std::int64_t allocations = 0;
+  /// Frees of those allocations (counted here even after the context's last copy died).
+  std::int64_t frees = 0;
+  /// Bytes copied from host memory to device memory: Field::assign, copy from a host
+  /// field to a device field. A field in its context's memory space counts as device
+  /// memory (on the CPU path too: that is where the GPU path keeps it).
+  std::int64_t bytes_to_device = 0;
+  /// Bytes copied from device to host memory: Field::to_vector, copies to a host field,
+  /// and the 8-byte result of each reduction returned to the host (n × 8 for a read of
+  /// solver scalars).
+  std::int64_t bytes_to_host = 0;
+  /// Bytes this context holds through the allocator hook now (fields, pool, scratch).
+  std::size_t bytes_held = 0;
+  /// Most bytes_held since the context was made or reset_counters() was called.
+  std::size_t peak_bytes = 0;
+};
+
 namespace detail {
 struct ContextState;
-}
+struct CounterBlock;
+}  // namespace detail
 
 class Context {
  public:
@@ -78,6 +122,12 @@ class Context {
   Accumulation accumulation() const;
   /// Throws InvalidArgument for a value outside the enum.
   void set_accumulation(Accumulation a);
+
+  /// This context's counters (see ContextCounters). Shared by every copy of the context,
+  /// like its stream; two contexts made separately count separately.
+  ContextCounters counters() const;
+  /// Zeroes every count and sets peak_bytes to the bytes held now (bytes_held stays).
+  void reset_counters() const;
 
   detail::ContextState& state() const { return *state_; }
   std::shared_ptr<detail::ContextState> shared_state() const { return state_; }

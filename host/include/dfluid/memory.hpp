@@ -65,13 +65,30 @@ void check_memory_available(const Context& ctx, std::size_t bytes_needed, const 
 std::string format_bytes(std::size_t bytes);
 
 namespace detail {
-void* allocate_bytes(std::size_t bytes, MemorySpace space);
-void deallocate_bytes(void* p, std::size_t bytes, MemorySpace space, const Allocator& a);
+/// The counters of `ctx` (Context::counters()), for allocations that may outlive it.
+std::shared_ptr<CounterBlock> counters_of(const Context& ctx);
+/// Allocates through the hook. `counters`: the context the memory is for (its
+/// allocations, bytes held and peak count it); nullptr: no context (only the process-wide
+/// memory_stats() count it).
+void* allocate_bytes(std::size_t bytes, MemorySpace space, CounterBlock* counters = nullptr);
+/// Frees through `a`; `counters` as given to allocate_bytes.
+void deallocate_bytes(void* p, std::size_t bytes, MemorySpace space, const Allocator& a,
+                      CounterBlock* counters = nullptr);
 /// Zero `bytes` at `p` (cudaMemsetAsync on the context stream for device memory).
 void zero_bytes(const Context& ctx, void* p, std::size_t bytes, MemorySpace space);
 /// Copies between any two spaces; enqueued on the context stream when a device is involved.
+/// Counted on ctx (ContextCounters) by the spaces as declared, a buffer in the context's
+/// memory space counting as device memory: host <-> device is a host wait and its bytes.
 void copy_bytes(const Context& ctx, void* dst, MemorySpace dst_space, const void* src,
                 MemorySpace src_space, std::size_t bytes);
+/// copy_bytes from `src` (in src_space) into caller host memory (a std::vector): counted as
+/// device-to-host whenever src is in ctx's memory space or on the device.
+void copy_to_host(const Context& ctx, void* dst, const void* src, MemorySpace src_space,
+                  std::size_t bytes);
+/// copy_bytes from caller host memory into `dst` (in dst_space); counted as
+/// host-to-device whenever dst is in ctx's memory space or on the device.
+void copy_from_host(const Context& ctx, void* dst, MemorySpace dst_space, const void* src,
+                    std::size_t bytes);
 /// Temporary memory of an operator, owned by the Context: taken from the
 /// context's free list (allocated through the hook only when no free block is
 /// large enough) and handed back, not freed, when the handle dies. Work on one
@@ -129,7 +146,8 @@ class Buffer {
   Buffer(const Context& ctx, Index n, MemorySpace space)
       : size_(n), space_(space), owning_(true), allocator_(current_allocator()) {
     if (n > 0) {
-      data_ = static_cast<T*>(detail::allocate_bytes(bytes(), space));
+      counters_ = detail::counters_of(ctx);
+      data_ = static_cast<T*>(detail::allocate_bytes(bytes(), space, counters_.get()));
       detail::zero_bytes(ctx, data_, bytes(), space);
     }
   }
@@ -151,7 +169,8 @@ class Buffer {
   Buffer(const Buffer&) = delete;
   Buffer& operator=(const Buffer&) = delete;
   ~Buffer() {
-    if (owning_ && data_) detail::deallocate_bytes(data_, bytes(), space_, allocator_);
+    if (owning_ && data_)
+      detail::deallocate_bytes(data_, bytes(), space_, allocator_, counters_.get());
   }
 
   T* data() const { return data_; }
@@ -167,12 +186,14 @@ class Buffer {
     std::swap(space_, o.space_);
     std::swap(owning_, o.owning_);
     std::swap(allocator_, o.allocator_);
+    std::swap(counters_, o.counters_);
   }
   T* data_ = nullptr;
   Index size_ = 0;
   MemorySpace space_ = MemorySpace::Host;
   bool owning_ = false;
   Allocator allocator_{};
+  std::shared_ptr<detail::CounterBlock> counters_;  ///< the context it was allocated for
 };
 
 }  // namespace dfluid
