@@ -3,26 +3,16 @@
 # Each refusal must exit with code 2 and one line naming the option, key or file, and leave no
 # output folder behind; the other cases cover two runs into one folder, a signal while the
 # outputs are written, and HDF5 targets holding NaN or Inf.
-find_program(_bad_python python3 PATHS /usr/bin NO_DEFAULT_PATH)
-if(NOT _bad_python)
-  find_program(_bad_python python3)
-endif()
-if(_bad_python AND TARGET dfluid-control AND TARGET dfluid-burgers AND TARGET dfluid-plume)
+if(DFLUID_SYSTEM_PYTHON AND TARGET dfluid-control AND TARGET dfluid-burgers AND TARGET dfluid-plume)
   set(_bad_script ${CMAKE_CURRENT_SOURCE_DIR}/apps_bad_input.py)
-  execute_process(COMMAND ${_bad_python} ${_bad_script} --list
-                  OUTPUT_VARIABLE _bad_cases OUTPUT_STRIP_TRAILING_WHITESPACE
-                  RESULT_VARIABLE _bad_rc)
-  if(NOT _bad_rc EQUAL 0)
-    message(FATAL_ERROR "apps_bad_input.py --list failed (${_bad_rc})")
-  endif()
-  set_property(DIRECTORY APPEND PROPERTY CMAKE_CONFIGURE_DEPENDS ${_bad_script})
+  dfluid_script_cases(_bad_cases ${_bad_script})
   set(_bad_app_Control $<TARGET_FILE:dfluid-control>)
   set(_bad_app_Burgers $<TARGET_FILE:dfluid-burgers>)
   set(_bad_app_Plume $<TARGET_FILE:dfluid-plume>)
   foreach(case ${_bad_cases})
     string(REGEX MATCH "^(Control|Burgers|Plume)" _bad_prefix "${case}")
     add_test(NAME AppBadInput.${case}
-             COMMAND ${_bad_python} ${_bad_script} ${case}
+             COMMAND ${DFLUID_SYSTEM_PYTHON} ${_bad_script} ${case}
                      ${CMAKE_CURRENT_BINARY_DIR}/apps_bad_input/${case} ${_bad_app_${_bad_prefix}})
     set_tests_properties(AppBadInput.${case} PROPERTIES SKIP_RETURN_CODE 77 TIMEOUT 600)
   endforeach()

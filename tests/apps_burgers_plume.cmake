@@ -3,10 +3,6 @@
 # (csv, json, h5py), the published numbers of the Physics-based Deep Learning book (Burgers, plume), Ctrl-C
 # (SIGINT and the hidden --stop-after) with a bitwise --resume, and bad arguments answered with
 # exit code 2 and one error line. The apps can be switched off (DFLUID_BUILD_APPS=OFF).
-find_program(DFLUID_SYSTEM_PYTHON python3 PATHS /usr/bin NO_DEFAULT_PATH)
-if(NOT DFLUID_SYSTEM_PYTHON)
-  find_program(DFLUID_SYSTEM_PYTHON python3)
-endif()
 set(_bp_script ${CMAKE_CURRENT_SOURCE_DIR}/apps_burgers_plume.py)
 set(_bp_dir ${CMAKE_CURRENT_BINARY_DIR}/apps_burgers_plume)
 set(_bp_expect2 ${PROJECT_SOURCE_DIR}/apps/plan/expect_exit_2.cmake)

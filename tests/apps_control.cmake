@@ -6,10 +6,6 @@
 # error line; and (label "slow", not under sanitizers) the embedded default 2D scenario's
 # acceptance numbers. The apps can be switched off (DFLUID_BUILD_APPS=OFF).
 if(TARGET dfluid-control)
-  find_program(DFLUID_SYSTEM_PYTHON python3 PATHS /usr/bin NO_DEFAULT_PATH)
-  if(NOT DFLUID_SYSTEM_PYTHON)
-    find_program(DFLUID_SYSTEM_PYTHON python3)
-  endif()
   set(_ctl_app $<TARGET_FILE:dfluid-control>)
   set(_ctl_script ${CMAKE_CURRENT_SOURCE_DIR}/apps_control.py)
   set(_ctl_dir ${CMAKE_CURRENT_BINARY_DIR}/apps_control)

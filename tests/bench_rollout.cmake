@@ -6,10 +6,6 @@
 # equal, the gradient's memory within the plan's prediction. Without python3 only the table is
 # matched (a pass regular expression, which ignores the exit code).
 if(TARGET dfluid-bench)
-  find_program(DFLUID_SYSTEM_PYTHON python3 PATHS /usr/bin NO_DEFAULT_PATH)
-  if(NOT DFLUID_SYSTEM_PYTHON)
-    find_program(DFLUID_SYSTEM_PYTHON python3)
-  endif()
   if(DFLUID_SYSTEM_PYTHON)
     add_test(NAME AppBench.RolloutGradients
              COMMAND ${DFLUID_SYSTEM_PYTHON} ${PROJECT_SOURCE_DIR}/apps/bench/check_rollout.py

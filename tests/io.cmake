@@ -10,10 +10,6 @@ set_tests_properties(IoSampleFiles PROPERTIES
   ENVIRONMENT "DFLUID_IO_SAMPLE_DIR=${DFLUID_IO_SAMPLE_DIR}"
   FIXTURES_SETUP dfluid_io_sample)
 
-find_program(DFLUID_SYSTEM_PYTHON python3 PATHS /usr/bin NO_DEFAULT_PATH)
-if(NOT DFLUID_SYSTEM_PYTHON)
-  find_program(DFLUID_SYSTEM_PYTHON python3)
-endif()
 if(DFLUID_SYSTEM_PYTHON)
   add_test(NAME IoCheckH5py
            COMMAND ${DFLUID_SYSTEM_PYTHON} ${CMAKE_CURRENT_SOURCE_DIR}/io_check_h5py.py

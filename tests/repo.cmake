@@ -2,13 +2,12 @@
 # outside it; the checker also proves it finds planted references), and the README's commands
 # survive their first run on a fresh machine (.ci/install-deps with every package missing).
 find_program(DFLUID_BASH bash)
-find_program(_repo_python python3)
-if(_repo_python)
+if(DFLUID_SYSTEM_PYTHON)
   add_test(NAME Repo.SelfContained
-           COMMAND ${_repo_python} ${CMAKE_CURRENT_SOURCE_DIR}/repo/check_self_contained.py
+           COMMAND ${DFLUID_SYSTEM_PYTHON} ${CMAKE_CURRENT_SOURCE_DIR}/repo/check_self_contained.py
                    ${PROJECT_SOURCE_DIR})
   add_test(NAME Repo.SelfContainedCheckerFindsPlantedPaths
-           COMMAND ${_repo_python} ${CMAKE_CURRENT_SOURCE_DIR}/repo/check_self_contained.py
+           COMMAND ${DFLUID_SYSTEM_PYTHON} ${CMAKE_CURRENT_SOURCE_DIR}/repo/check_self_contained.py
                    --self-test)
 endif()
 if(DFLUID_BASH)
