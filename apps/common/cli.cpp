@@ -83,8 +83,7 @@ std::string check_config_file(const CLI::App& app, const std::string& path) {
     if (t.empty() || t[0] == '#' || t[0] == ';') continue;
     if (t[0] == '[')
       return at + "sections such as '" + shorten(t) +
-             "' are not supported; put the keys at "
-             "the top of the file";
+             "' are not supported; put the keys at the top of the file";
     const auto eq = t.find('=');
     if (eq == std::string::npos) return at + "'" + shorten(t) + "' is not a 'key = value' line";
     std::string key = trim(t.substr(0, eq));
