@@ -14,6 +14,7 @@
 #include "dfluid/field_ops.hpp"
 #include "dfluid/memory.hpp"
 #include "dfluid/simulation.hpp"
+#include "simulation_test_util.hpp"
 
 using namespace dfluid;
 
@@ -187,14 +188,6 @@ TEST(ContextCounters, CopiesOfAContextShareCountersTwoContextsDoNot) {
 
 namespace {
 
-StepConfig smoke_config() {
-  StepConfig cfg;
-  cfg.dt = 0.5;
-  cfg.buoyancy = 0.3;
-  cfg.pressure.rel_tol = 1e-4;
-  return cfg;
-}
-
 void report(const std::string& what, const ContextCounters& c) {
   std::cout << "[counters] " << what << ": " << describe(c) << "\n";
   ::testing::Test::RecordProperty(what + ".launches", std::to_string(c.launches));
@@ -213,7 +206,7 @@ void report(const std::string& what, const ContextCounters& c) {
 TEST(ContextCounters, WarmStepAndAdjointCountsAreStable) {
   Context ctx = Context::cpu();
   const Grid g = Grid::make_2d(32, 32, 1.0);
-  Simulation<float> sim(ctx, g, smoke_config());
+  Simulation<float> sim(ctx, g, test::smoke_config());
   SmokeState<float> state(ctx, g), input(ctx, g);
   std::vector<float> smoke(std::size_t(g.cells()), 0.0f);
   for (std::size_t i = 0; i < smoke.size(); i += 7)

@@ -11,6 +11,7 @@
 #include "dfluid/dfluid.hpp"
 #include "dfluid/memory.hpp"
 #include "dfluid/simulation.hpp"
+#include "simulation_test_util.hpp"
 
 using namespace dfluid;
 
@@ -69,14 +70,6 @@ Measured measure(const Context& ctx, const Grid& g, const StepConfig& cfg, int n
   return m;
 }
 
-StepConfig smoke_config() {
-  StepConfig cfg;
-  cfg.dt = 0.5;
-  cfg.buoyancy = 0.3;
-  cfg.pressure.rel_tol = 1e-4;
-  return cfg;
-}
-
 /// The estimate is built from the fields the code allocates; on the CPU path it matched the
 /// measured peaks to the byte in every case below when it was written. The 2% tolerance
 /// leaves room for a future small buffer (a few KiB at these sizes) while still catching a
@@ -101,23 +94,23 @@ void check_estimate(const Grid& g, const StepConfig& cfg, int num_scalars, const
 
 TEST(SimulationMemory, EstimateMatchesAllocations32Cubed) {
   const Grid g = Grid::make_3d(32, 32, 32, 1.0);  // closed box: one floating region
-  check_estimate<float>(g, smoke_config(), 1, "32^3 float");
-  check_estimate<double>(g, smoke_config(), 1, "32^3 double");
+  check_estimate<float>(g, test::smoke_config(), 1, "32^3 float");
+  check_estimate<double>(g, test::smoke_config(), 1, "32^3 double");
 }
 
 TEST(SimulationMemory, EstimateMatchesAllocationsOtherShapes) {
   // 2D with an open top (no floating region), odd sizes (ceil coarsening), two scalars.
   Grid open2d = Grid::make_2d(45, 37, 1.0);
   open2d.set_boundary(1, BoundaryKind::Wall, BoundaryKind::Open);
-  check_estimate<float>(open2d, smoke_config(), 2, "2D 45x37 open top");
+  check_estimate<float>(open2d, test::smoke_config(), 2, "2D 45x37 open top");
   // Periodic x, thin z (semi-coarsening), no scalars and no buoyancy.
   Grid thin = Grid::make_3d(24, 20, 4, 0.5);
   thin.set_boundary(0, BoundaryKind::Periodic, BoundaryKind::Periodic);
-  StepConfig plain = smoke_config();
+  StepConfig plain = test::smoke_config();
   plain.buoyancy = 0;
   check_estimate<float>(thin, plain, 0, "3D 24x20x4 periodic x, no scalars");
   // Implicit diffusion of velocity and smoke, MacCormack velocity advection.
-  StepConfig diffusive = smoke_config();
+  StepConfig diffusive = test::smoke_config();
   diffusive.diffusion = DiffusionMode::Implicit;
   diffusive.viscosity = 0.1;
   diffusive.scalar_diffusivity = 0.05;
@@ -127,7 +120,7 @@ TEST(SimulationMemory, EstimateMatchesAllocationsOtherShapes) {
 
 TEST(GpuSimulationMemory, EstimateMatchesAllocations32Cubed) {
   if (!cuda_available()) GTEST_SKIP() << "no CUDA device";
-  check_estimate<float>(Grid::make_3d(32, 32, 32, 1.0), smoke_config(), 1, "GPU 32^3 float",
+  check_estimate<float>(Grid::make_3d(32, 32, 32, 1.0), test::smoke_config(), 1, "GPU 32^3 float",
                         Device::Cuda);
 }
 
