@@ -1,12 +1,16 @@
 # The static library dfluid (alias dfluid::dfluid) and its installation.
 #
-# Sources are globbed so that each operator lives in its own small file:
-#   cuda/*.cpp   operator implementations (cell math + launches). Compiled by nvcc
-#                as CUDA when the CUDA path is on, by the C++ compiler otherwise:
-#                one source of truth for the arithmetic on both paths.
-#   host/src/*.cpp  orchestration, context, memory, I/O: always plain C++.
-file(GLOB DFLUID_KERNEL_SOURCES CONFIGURE_DEPENDS ${PROJECT_SOURCE_DIR}/cuda/*.cpp)
-file(GLOB DFLUID_HOST_SOURCES CONFIGURE_DEPENDS ${PROJECT_SOURCE_DIR}/host/src/*.cpp)
+# Sources are globbed (recursively) so that each operator lives in its own small file,
+# grouped by what it does:
+#   cuda/{core,advection,diffusion,forces,pressure,optimizer}/*.cpp
+#       operator implementations (cell math + launches). Compiled by nvcc as CUDA
+#       when the CUDA path is on, by the C++ compiler otherwise: one source of truth
+#       for the arithmetic on both paths.
+#   host/src/{core,step,rollout,checkpoint,io,optimizer,pressure}/*.cpp
+#       orchestration, context, memory, checkpointing, I/O: always plain C++.
+# Private headers are included by their folder ("core/exec.hpp", "io/io_xdmf.hpp").
+file(GLOB_RECURSE DFLUID_KERNEL_SOURCES CONFIGURE_DEPENDS ${PROJECT_SOURCE_DIR}/cuda/*.cpp)
+file(GLOB_RECURSE DFLUID_HOST_SOURCES CONFIGURE_DEPENDS ${PROJECT_SOURCE_DIR}/host/src/*.cpp)
 
 add_library(dfluid STATIC ${DFLUID_KERNEL_SOURCES} ${DFLUID_HOST_SOURCES})
 add_library(dfluid::dfluid ALIAS dfluid)
@@ -32,7 +36,7 @@ target_compile_features(dfluid PUBLIC cxx_std_17)
 target_include_directories(dfluid PRIVATE ${HDF5_C_INCLUDE_DIRS} ${HDF5_INCLUDE_DIRS})
 target_compile_definitions(dfluid PRIVATE ${HDF5_C_DEFINITIONS} ${HDF5_DEFINITIONS})
 target_link_libraries(dfluid PUBLIC Threads::Threads PRIVATE ${HDF5_C_LIBRARIES})
-# The CPU path runs its per-cell loops on OpenMP threads (cuda/exec.hpp); reductions and
+# The CPU path runs its per-cell loops on OpenMP threads (cuda/core/exec.hpp); reductions and
 # scatters stay serial, so results are bitwise independent of the thread count.
 if(DFLUID_OPENMP)
   find_package(OpenMP COMPONENTS CXX)

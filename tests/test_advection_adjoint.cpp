@@ -423,7 +423,7 @@ TEST(GpuAdvectionAdjoint, NanCotangentLandsWhereItDoesOnTheCpu) {
 
 namespace {
 
-// GPU path (fixed-point scatter, see cuda/scatter.hpp): matches the CPU path
+// GPU path (fixed-point scatter, see cuda/core/scatter.hpp): matches the CPU path
 // to the fixed-point resolution and is bitwise identical run to run.
 TEST(GpuAdvectionAdjoint, MatchesCpuAndIsDeterministic) {
   if (!cuda_available()) GTEST_SKIP() << "no CUDA device";

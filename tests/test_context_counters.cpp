@@ -95,7 +95,7 @@ TEST(ContextCounters, ReductionToTheHostIsTwoLaunchesAndOneWait) {
   fill(ctx, a, 1.0f);
   fill(ctx, b, 2.0f);
   ctx.reset_counters();
-  // reduce_cells: on the GPU reduce_cells_kernel + reduce_partials_kernel (cuda/exec.cpp),
+  // reduce_cells: on the GPU reduce_cells_kernel + reduce_partials_kernel (cuda/core/exec.cpp),
   // then the 8-byte result is copied to pinned host memory and the stream synchronized.
   // The first reduction on a context also allocates its scratch (1024 block partials + the
   // result, gpu_reduce_scratch): one allocation of 8200 bytes, counted on the CPU path too.

@@ -39,7 +39,8 @@ TEST(Field, RoundTripAndShapeChecks) {
   Field<double> f(ctx, g);
   EXPECT_EQ(f.size(), 12);
   std::vector<double> v(12);
-  for (int i = 0; i < 12; ++i) v[i] = i * 0.5;
+  for (int i = 0; i < 12; ++i)
+    v[i] = i * 0.5;
   f.assign(ctx, v);
   EXPECT_EQ(f.to_vector(ctx), v);
   EXPECT_THROW(f.assign(ctx, std::vector<double>(11)), ShapeMismatch);

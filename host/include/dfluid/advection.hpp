@@ -105,7 +105,7 @@ void advect(const Context& ctx, const CellVector<T>& q, const CellVector<T>& u, 
 //    took is used.
 //  * Deterministic: bitwise identical gradients run to run on the same device
 //    (CPU: serial scatter; GPU: 64-bit fixed-point integer accumulation, see
-//    cuda/scatter.hpp; absolute resolution about 2^-61 of the sum of all
+//    cuda/core/scatter.hpp; absolute resolution about 2^-61 of the sum of all
 //    |contributions|), unless the context was switched to
 //    Accumulation::Atomic (plain float atomics, for measuring the cost).
 //  * Gradients must have the same grid, location and memory layout as their

@@ -42,7 +42,7 @@ void set_cpu_threads(int n);
 /// interpolation: many samples add into the same stencil corner).
 ///  * Deterministic (the default): bitwise identical gradients run to run and
 ///    for any thread count. CPU: one serial loop; GPU: 64-bit fixed-point
-///    integer atomics (order-independent; see cuda/scatter.hpp).
+///    integer atomics (order-independent; see cuda/core/scatter.hpp).
 ///  * Atomic: plain floating-point atomics (GPU atomicAdd; CPU: the loop on
 ///    OpenMP threads with atomic adds). Usually faster, but the order of the
 ///    additions, and so the last bits of a gradient, change from run to run.

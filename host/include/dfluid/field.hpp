@@ -19,7 +19,9 @@
 namespace dfluid {
 
 enum class Location { Cell, FaceX, FaceY, FaceZ };
-inline Location face_location(int axis) { return static_cast<Location>(1 + axis); }
+inline Location face_location(int axis) {
+  return static_cast<Location>(1 + axis);
+}
 const char* to_string(Location l);
 
 /// Array extents of values at `loc` on `g`.
@@ -57,7 +59,8 @@ class Field {
 
   /// Host wait: copies the values into a host vector, x fastest, contiguous.
   std::vector<T> to_vector(const Context& ctx) const;
-  /// Copies a contiguous host vector (x fastest) into the field; throws ShapeMismatch on a size mismatch.
+  /// Copies a contiguous host vector (x fastest) into the field; throws ShapeMismatch on a size
+  /// mismatch.
   void assign(const Context& ctx, const std::vector<T>& values);
 
  private:

@@ -36,11 +36,13 @@ void check_finite(const Context& ctx, const Field<T>& x, const char* what);
 
 template <class T>
 void copy(const Context& ctx, const MacVelocity<T>& src, MacVelocity<T>& dst) {
-  for (int a = 0; a < src.dim(); ++a) copy(ctx, src[a], dst[a]);
+  for (int a = 0; a < src.dim(); ++a)
+    copy(ctx, src[a], dst[a]);
 }
 template <class T>
 void fill(const Context& ctx, MacVelocity<T>& u, T value) {
-  for (int a = 0; a < u.dim(); ++a) fill(ctx, u[a], value);
+  for (int a = 0; a < u.dim(); ++a)
+    fill(ctx, u[a], value);
 }
 
 }  // namespace dfluid

@@ -25,14 +25,14 @@ BoundaryKind parse_boundary_kind(const std::string& s);
 inline constexpr int kMinCellsPerAxis = 2;
 
 struct Grid {
-  int dim = 2;                             ///< 1, 2 or 3
-  std::array<int, 3> n{1, 1, 1};           ///< cells per axis (1 on unused axes)
-  double dx = 1.0;                         ///< cell size
-  std::array<double, 3> origin{0, 0, 0};   ///< position of the low corner
+  int dim = 2;                            ///< 1, 2 or 3
+  std::array<int, 3> n{1, 1, 1};          ///< cells per axis (1 on unused axes)
+  double dx = 1.0;                        ///< cell size
+  std::array<double, 3> origin{0, 0, 0};  ///< position of the low corner
   /// boundary[axis][side], side 0 = low, 1 = high. Unused axes are ignored.
   std::array<std::array<BoundaryKind, 2>, 3> boundary{{{BoundaryKind::Wall, BoundaryKind::Wall},
-                                                        {BoundaryKind::Wall, BoundaryKind::Wall},
-                                                        {BoundaryKind::Wall, BoundaryKind::Wall}}};
+                                                       {BoundaryKind::Wall, BoundaryKind::Wall},
+                                                       {BoundaryKind::Wall, BoundaryKind::Wall}}};
 
   static Grid make_1d(int nx, double dx, double x0 = 0.0);
   static Grid make_2d(int nx, int ny, double dx, std::array<double, 2> origin = {0, 0});
@@ -77,8 +77,10 @@ struct ScalarBoundary {
   /// Every side fixed at `v`.
   static ScalarBoundary fixed(double v) {
     ScalarBoundary b;
-    for (auto& k : b.kind) k = {ScalarBoundaryKind::Fixed, ScalarBoundaryKind::Fixed};
-    for (auto& x : b.value) x = {v, v};
+    for (auto& k : b.kind)
+      k = {ScalarBoundaryKind::Fixed, ScalarBoundaryKind::Fixed};
+    for (auto& x : b.value)
+      x = {v, v};
     return b;
   }
 };

@@ -215,7 +215,7 @@ extern template class Optimizer<float>;
 extern template class Optimizer<double>;
 
 namespace detail {
-// Elementwise kernels of the optimizers (cuda/optimizer_ops.cpp, either path).
+// Elementwise kernels of the optimizers (cuda/optimizer/optimizer_ops.cpp, either path).
 /// m = b1 m + (1 - b1) g;  v = b2 v + (1 - b2) g^2.
 template <class T>
 void adam_moments(const Context& ctx, const Field<T>& g, Field<T>& m, Field<T>& v, double beta1,

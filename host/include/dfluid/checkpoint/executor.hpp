@@ -7,7 +7,7 @@
 //
 // Implementations:
 //  * Rollout<T> (dfluid/rollout.hpp, RolloutOptions::checkpointing): the adjoint rollout of
-//    a Simulation. Its driver (host/src/rollout_checkpoint.cpp) keeps whole SmokeStates in
+//    a Simulation. Its driver (host/src/rollout/rollout_checkpoint.cpp) keeps whole SmokeStates in
 //    device buffers, pinned host buffers and disk files; reverse(n−1) also steps state n−1
 //    forward to state n for the final losses, as plan.hpp describes.
 //  * tests/checkpoint_fake_simulator.hpp: a counting fake that checks the semantics;

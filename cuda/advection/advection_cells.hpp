@@ -1,0 +1,331 @@
+// Per-sample advection math (see dfluid/advection.hpp), side by side: the
+// forward value of one sample, its tangent (forward-mode derivative) and its
+// adjoint (scatter of the cotangent). All are pure DFLUID_HD functions of the
+// step's inputs, so each of them recomputes the same departure points and
+// stencils and takes the same branch at kinks (which is what makes the tangent
+// and the adjoint exact transposes of each other). The launches and entry
+// points are in advection.cpp (forward, adjoint) and advection_tangent.cpp.
+// Include only from cuda/*.cpp (see exec.hpp).
+#pragma once
+
+#include <array>
+
+#include "dfluid/advection.hpp"
+#include "core/exec.hpp"
+#include "advection/interpolation.hpp"
+
+namespace dfluid::advection {
+
+using interp::Source;
+
+/// Semi-Lagrangian value at sample (i, j, k) of an array at `face_axis`
+/// (-1: cell centres): q interpolated at the departure point of a backtrace
+/// over dtc = dt / dx through the velocity `vel`.
+template <class T, int D, class Vel>
+DFLUID_HD inline T semi_lagrangian_cell(const Source<T>& q, const Vel& vel, T dtc, int rk2,
+                                        int face_axis, int i, int j, int k) {
+  T x[3], xd[3];
+  interp::node_position(i, j, k, face_axis, x);
+  interp::departure_point(vel, x, dtc, rk2, xd);
+  return interp::sample<T, D>(q, xd);
+}
+
+/// MacCormack value at sample (i, j, k), given q and q^ = SL(q; dt) (both
+/// read at the sample itself and around it):
+///   q~ = SL(q^; -dt),  q_new = q^ + (q - q~)/2,
+/// clamped (when `clamp`) to the range of q's stencil values around the
+/// departure point of the forward pass.
+template <class T, int D, class Vel>
+DFLUID_HD inline T maccormack_cell(const Source<T>& q, const Source<T>& qhat, const Vel& vel, T dtc,
+                                   int rk2, int clamp, int face_axis, int i, int j, int k) {
+  T x[3], xd[3], xf[3];
+  interp::node_position(i, j, k, face_axis, x);
+  interp::departure_point(vel, x, -dtc, rk2, xf);  // forward trace (backward pass)
+  const T qtilde = interp::sample<T, D>(qhat, xf);
+  const T corrected = qhat.v(i, j, k) + T(0.5) * (q.v(i, j, k) - qtilde);
+  if (!clamp) return corrected;
+  interp::departure_point(vel, x, dtc, rk2, xd);
+  T lo, hi;
+  interp::stencil_range<T, D>(interp::make_stencil<T, D>(q, xd), q.v, lo, hi);
+  return interp::min_of(interp::max_of(corrected, lo), hi);
+}
+
+/// MacCormack's clamp at sample (i, j, k) at position x: recomputes the
+/// corrected value and q's stencil `st` around the departure point of the
+/// forward pass, and returns the stencil corner whose value the clamp
+/// returned, or -1 when the clamp is not active. Ties: stencil_range keeps the
+/// first extremum (strict comparisons), and so does this.
+template <class T, int D, class Vel>
+DFLUID_HD inline int maccormack_active_corner(const Source<T>& q, const Source<T>& qhat,
+                                              const Vel& vel, T dtc, int rk2, const T x[3], int i,
+                                              int j, int k, interp::Stencil<T, D>& st) {
+  T xf[3], xd[3];
+  interp::departure_point(vel, x, -dtc, rk2, xf);
+  const T qtilde = interp::sample<T, D>(qhat, xf);
+  const T corrected = qhat.v(i, j, k) + T(0.5) * (q.v(i, j, k) - qtilde);
+  interp::departure_point(vel, x, dtc, rk2, xd);
+  st = interp::make_stencil<T, D>(q, xd);
+  constexpr int kC = interp::Stencil<T, D>::kCorners;
+  T cv[kC];
+  interp::corner_values<T, D>(st, q.v, cv);
+  int clo = 0, chi = 0;
+  for (int c = 1; c < kC; ++c) {
+    if (cv[c] < cv[clo]) clo = c;
+    if (cv[chi] < cv[c]) chi = c;
+  }
+  // forward: min_of(max_of(corrected, lo), hi)
+  int active = -1;
+  if (corrected < cv[clo]) active = clo;
+  if (cv[chi] < (active >= 0 ? cv[clo] : corrected)) active = chi;
+  return active;
+}
+
+// ===========================================================================
+// Tangents (Jacobian-vector products), per sample. Notation: dq, du = the
+// direction (tangent of the advected array and of the velocity), d(.) = the
+// derivative of (.) along it. I_lin(dq, p) = sum_c w_c alpha_c dq[c] is the
+// interpolant's linear part (evaluate_linear: the ghost offsets beta are
+// constant), grad I = position_gradient (0 along clamped axes).
+//
+// Semi-Lagrangian, out_s = I(q, x_d):
+//   d out_s = I_lin(dq, x_d) + grad I(q, x_d) . d x_d
+//   Euler: d x_d = -dtc du(x)
+//   RK2:   d x_m = -dtc/2 du(x),
+//          d x_d = -dtc [du(x_m) + grad u(x_m) . d x_m]   (u_a's own gradient per row)
+// MacCormack, out_s = clamp(q^_s + (q_s - q~_s)/2, lo_s, hi_s):
+//   clamp active at corner c: d out_s = alpha_c dq[c]
+//   else:                     d out_s = dq^_s + (dq_s - dq~_s)/2,
+//   with dq^ = the SL tangent of q^ = SL(q; dt) and dq~_s = the SL tangent of
+//   q~ = I(q^, x_f) (source q^, direction dq^, velocity direction du, -dtc).
+// Each line is the transpose of the matching line of the adjoints below.
+// ===========================================================================
+
+/// Directions of the velocity components (views in the sampler's layouts);
+/// `on` = 0: the velocity is held fixed (du = 0).
+template <class T>
+struct VelocityDirection {
+  View<const T> c[3];
+  int on = 0;
+};
+
+/// Derivative of the velocity sampled at p moving by dp (cell units; nullptr:
+/// p fixed) while the velocity moves along du:
+///   out_a = I_lin(du_a, p) + grad u_a(p) . dp
+template <class T, int D, class Vel>
+DFLUID_HD inline void velocity_tangent(const Vel& vel, const VelocityDirection<T>& du, const T p[3],
+                                       const T* dp, T out[3]) {
+  for (int a = 0; a < 3; ++a)
+    out[a] = T(0);
+  for (int a = 0; a < D; ++a) {
+    const auto st = interp::make_stencil<T, D>(vel.c[a], p);
+    T v = du.on ? interp::evaluate_linear<T, D>(st, du.c[a]) : T(0);
+    if (dp) {
+      T grad[D];
+      interp::position_gradient<T, D>(st, vel.c[a].v, grad);
+      for (int b = 0; b < D; ++b)
+        v += grad[b] * dp[b];
+    }
+    out[a] = v;
+  }
+}
+
+/// Tangent of out = I(src, departure(x; dtc)) for one sample, along the
+/// direction `dsrc` of src (src's layout) and `du` of the velocity.
+template <class T, int D, class Vel>
+DFLUID_HD inline T semi_lagrangian_tangent_at(const Source<T>& src, const View<const T>& dsrc,
+                                              const Vel& vel, const VelocityDirection<T>& du, T dtc,
+                                              int rk2, const T x[3]) {
+  T xm[3], xd[3];
+  interp::departure_point(vel, x, dtc, rk2, xd, xm);
+  const auto st = interp::make_stencil<T, D>(src, xd);
+  T out = interp::evaluate_linear<T, D>(st, dsrc);
+  if (!du.on) return out;
+  T dxd[3];
+  velocity_tangent<T, D>(vel, du, x, nullptr, dxd);  // du(x)
+  if (rk2) {
+    T dxm[3];
+    for (int a = 0; a < 3; ++a)
+      dxm[a] = T(-0.5) * dtc * dxd[a];
+    velocity_tangent<T, D>(vel, du, xm, dxm, dxd);  // d[u(x_m)]
+  }
+  T dq[D];
+  interp::position_gradient<T, D>(st, src.v, dq);
+  for (int a = 0; a < D; ++a)
+    out += dq[a] * (-dtc * dxd[a]);
+  return out;
+}
+
+/// MacCormack corrector tangent at sample (i, j, k), given q^, its tangent dq^
+/// (both whole arrays, q's layout) and the directions dq, du.
+template <class T, int D, class Vel>
+DFLUID_HD inline T maccormack_tangent_cell(const Source<T>& q, const View<const T>& dq,
+                                           const Source<T>& qhat, const View<const T>& dqhat,
+                                           const Vel& vel, const VelocityDirection<T>& du, T dtc,
+                                           int rk2, int clamp, int face_axis, int i, int j, int k) {
+  T x[3];
+  interp::node_position(i, j, k, face_axis, x);
+  if (clamp) {
+    interp::Stencil<T, D> st;
+    const int c = maccormack_active_corner<T, D>(q, qhat, vel, dtc, rk2, x, i, j, k, st);
+    if (c >= 0) return st.alpha[c] * dq.data[st.off[c]];
+  }
+  const T dqtilde = semi_lagrangian_tangent_at<T, D>(qhat, dqhat, vel, du, -dtc, rk2, x);
+  return dqhat(i, j, k) + T(0.5) * (dq(i, j, k) - dqtilde);
+}
+
+// ===========================================================================
+// Adjoints (vector-Jacobian products), per sample. Notation: g = cotangent
+// of the output sample, q^ = SL(q; dt), "scatter" = add into the stencil
+// corners (the transpose of a gather), see scatter.hpp for determinism.
+//
+// Semi-Lagrangian, out_s = I(q, x_d) with x_d = x - dtc u(x) (Euler) or
+// x_m = x - dtc/2 u(x), x_d = x - dtc u(x_m) (RK2), I the (bi/tri)linear
+// interpolant with corner values alpha_c q[c] + beta_c:
+//   q-bar[c]  += g * w_c * alpha_c                      (beta is the affine part)
+//   xd-bar_a   = g * dI/dp_a (x_d)   (position_gradient; 0 where clamped)
+//   Euler: u_a-bar at x   += -dtc * xd-bar_a     scattered through u_a's stencil at x
+//   RK2:   u_a-bar at x_m += -dtc * xd-bar_a     scattered through u_a's stencil at x_m,
+//          xm-bar_b = sum_a u_a-bar(x_m) * du_a/dp_b (x_m),
+//          u_b-bar at x   += -dtc/2 * xm-bar_b   scattered through u_b's stencil at x.
+// MacCormack, out_s = clamp(q^_s + (q_s - q~_s)/2, lo_s, hi_s), q~_s = I(q^, x_f)
+// with x_f the forward trace (dtc -> -dtc):
+//   clamp active: out_s is one corner value alpha_c q[c] + beta_c of q's stencil
+//     at x_d (the first minimal / maximal corner, as stencil_range picks it):
+//     q-bar[c] += g alpha_c; the range does not move with x_d (piecewise
+//     constant), so no velocity term;
+//   clamp inactive: q^-bar_s += g, q-bar_s += g/2, and -g/2 goes back through
+//     the SL adjoint of q~ = I(q^, x_f) (into q^-bar and u-bar);
+//   then q^-bar goes back through the SL adjoint of q^ = SL(q; dt).
+// Targets of the sink: 0..2 velocity components, kQ the advected array, kAux q^-bar.
+// ===========================================================================
+
+constexpr int kTargetQ = 3;
+constexpr int kTargetAux = 4;
+
+/// Adds the cotangent `g` of the velocity sampled at p (u_a-bar = ubar[a])
+/// into the velocity gradient (targets 0..D-1).
+template <class T, int D, class Vel, class Sink>
+DFLUID_HD inline void scatter_velocity(const Vel& vel, const T p[3], const T ubar[3], Sink& sink) {
+  for (int a = 0; a < D; ++a) {
+    if (ubar[a] == T(0)) continue;
+    const auto st = interp::make_stencil<T, D>(vel.c[a], p);
+    for (int c = 0; c < interp::Stencil<T, D>::kCorners; ++c)
+      sink.add(a, st.off[c], ubar[a] * st.gradient_weight(c));
+  }
+}
+
+/// Adjoint of out = I(src, departure(x; dtc)) for one sample with cotangent g:
+/// scatters into target `field_target` (src's layout) and, when `with_u`,
+/// into the velocity targets.
+template <class T, int D, class Vel, class Sink>
+DFLUID_HD inline void semi_lagrangian_adjoint_at(const Source<T>& src, const Vel& vel, T dtc,
+                                                 int rk2, int with_u, const T x[3], T g,
+                                                 int field_target, Sink& sink) {
+  if (g == T(0)) return;  // exact: no contribution
+  T xm[3], xd[3];
+  interp::departure_point(vel, x, dtc, rk2, xd, xm);
+  const auto st = interp::make_stencil<T, D>(src, xd);
+  for (int c = 0; c < interp::Stencil<T, D>::kCorners; ++c)
+    sink.add(field_target, st.off[c], g * st.gradient_weight(c));
+  if (!with_u) return;
+  T dq[D];
+  interp::position_gradient<T, D>(st, src.v, dq);
+  T ubar[3] = {T(0), T(0), T(0)};
+  for (int a = 0; a < D; ++a)
+    ubar[a] = -dtc * g * dq[a];
+  if (!rk2) {
+    scatter_velocity<T, D>(vel, x, ubar, sink);
+    return;
+  }
+  scatter_velocity<T, D>(vel, xm, ubar, sink);
+  T xmbar[3] = {T(0), T(0), T(0)};
+  for (int a = 0; a < D; ++a) {
+    if (ubar[a] == T(0)) continue;
+    const auto sa = interp::make_stencil<T, D>(vel.c[a], xm);
+    T du[D];
+    interp::position_gradient<T, D>(sa, vel.c[a].v, du);
+    for (int b = 0; b < D; ++b)
+      xmbar[b] += ubar[a] * du[b];
+  }
+  T u0bar[3] = {T(0), T(0), T(0)};
+  for (int b = 0; b < D; ++b)
+    u0bar[b] = T(-0.5) * dtc * xmbar[b];
+  scatter_velocity<T, D>(vel, x, u0bar, sink);
+}
+
+/// Semi-Lagrangian adjoint of one array: cotangent `gout` per sample.
+template <class T, int D, class Vel>
+struct SemiLagrangianAdjoint {
+  Source<T> q;
+  Vel vel;
+  View<const T> gout;
+  T dtc;
+  int rk2, with_u, face_axis, target;
+  template <class Sink>
+  DFLUID_HD void operator()(int i, int j, int k, Sink& sink) const {
+    T x[3];
+    interp::node_position(i, j, k, face_axis, x);
+    semi_lagrangian_adjoint_at<T, D>(q, vel, dtc, rk2, with_u, x, gout(i, j, k), target, sink);
+  }
+};
+
+/// MacCormack corrector adjoint (first stage): q-bar, q^-bar (kAux) and
+/// u-bar through the backward pass; q^-bar then goes through SemiLagrangianAdjoint.
+template <class T, int D, class Vel>
+struct MacCormackAdjoint {
+  Source<T> q, qhat;
+  Vel vel;
+  View<const T> gout;
+  T dtc;
+  int rk2, with_u, clamp, face_axis;
+  template <class Sink>
+  DFLUID_HD void operator()(int i, int j, int k, Sink& sink) const {
+    const T g = gout(i, j, k);
+    if (g == T(0)) return;
+    T x[3];
+    interp::node_position(i, j, k, face_axis, x);
+    if (clamp) {
+      interp::Stencil<T, D> st;
+      const int c = maccormack_active_corner<T, D>(q, qhat, vel, dtc, rk2, x, i, j, k, st);
+      if (c >= 0) {
+        sink.add(kTargetQ, st.off[c], g * st.alpha[c]);
+        return;
+      }
+    }
+    sink.add(kTargetAux, qhat.v.offset(i, j, k), g);
+    sink.add(kTargetQ, q.v.offset(i, j, k), T(0.5) * g);
+    semi_lagrangian_adjoint_at<T, D>(qhat, vel, -dtc, rk2, with_u, x, T(-0.5) * g, kTargetAux,
+                                     sink);
+  }
+};
+
+// ===========================================================================
+// Launch helpers shared by the forward, tangent and adjoint entry points
+// ===========================================================================
+
+template <class T, int D, class Vel>
+void semi_lagrangian_pass(const detail::Exec& ex, const std::array<int, 3>& ext, int face_axis,
+                          Source<T> q, Vel vel, T dtc, int rk2, View<T> out) {
+  detail::for_each_cell(
+      ex, ext, DFLUID_LAMBDA(int i, int j, int k) {
+        out(i, j, k) = semi_lagrangian_cell<T, D>(q, vel, dtc, rk2, face_axis, i, j, k);
+      });
+}
+
+template <class T, int D>
+interp::MacSampler<T, D> mac_sampler(const MacVelocity<T>& u) {
+  interp::MacSampler<T, D> s;
+  for (int a = 0; a < D; ++a)
+    s.c[a] = interp::face_source(u[a], a);
+  return s;
+}
+
+template <class T, int D>
+interp::CellSampler<T, D> cell_sampler(const CellVector<T>& u, const ScalarBoundary& b) {
+  interp::CellSampler<T, D> s;
+  for (int a = 0; a < D; ++a)
+    s.c[a] = interp::cell_source(u[a], b);
+  return s;
+}
+
+}  // namespace dfluid::advection

@@ -1,0 +1,170 @@
+// Per-level kernels of the pressure Poisson operator (see poisson.hpp): apply,
+// smoothers, transfer operators, face weights. All are gathers: each thread
+// writes only its own cell or face, so results never depend on thread order.
+#include "pressure/poisson.hpp"
+
+namespace dfluid::detail {
+
+template <class T>
+void poisson_apply(const Exec& ex, const PoissonLevelView<T>& L, const Field<T>& x, Field<T>& out) {
+  View<const T> xv = x.view();
+  View<T> ov = out.view();
+  for_each_cell(
+      ex, L.n[0], L.n[1], L.n[2], DFLUID_LAMBDA(int i, int j, int k) {
+        T d, o;
+        poisson_stencil(L, xv, i, j, k, d, o);
+        ov(i, j, k) = d * xv(i, j, k) - o;
+      });
+}
+
+template <class T>
+void poisson_jacobi_precondition(const Exec& ex, const PoissonLevelView<T>& L, const Field<T>& r,
+                                 Field<T>& z) {
+  View<const T> rv = r.view();
+  View<T> zv = z.view();
+  for_each_cell(
+      ex, L.n[0], L.n[1], L.n[2], DFLUID_LAMBDA(int i, int j, int k) {
+        const T d = poisson_diag(L, i, j, k);
+        zv(i, j, k) = d != T(0) ? rv(i, j, k) / d : T(0);
+      });
+}
+
+template <class T>
+void poisson_rb_sweep(const Exec& ex, const PoissonLevelView<T>& L, const Field<T>& b, Field<T>& x,
+                      int color) {
+  View<const T> bv = b.view();
+  View<T> xv = x.view();
+  View<const T> xr = xv;
+  // Launch over all cells and skip the other colour: simple, and the skipped half
+  // costs little next to the memory traffic of the updated half.
+  for_each_cell(
+      ex, L.n[0], L.n[1], L.n[2], DFLUID_LAMBDA(int i, int j, int k) {
+        if (((i + j + k) & 1) != color) return;
+        T d, o;
+        poisson_stencil(L, xr, i, j, k, d, o);
+        xv(i, j, k) = d != T(0) ? (bv(i, j, k) + o) / d : T(0);
+      });
+}
+
+template <class T>
+void poisson_jacobi_sweep(const Exec& ex, const PoissonLevelView<T>& L, const Field<T>& b,
+                          const Field<T>& x, Field<T>& out, T omega) {
+  View<const T> bv = b.view(), xv = x.view();
+  View<T> ov = out.view();
+  for_each_cell(
+      ex, L.n[0], L.n[1], L.n[2], DFLUID_LAMBDA(int i, int j, int k) {
+        T d, o;
+        poisson_stencil(L, xv, i, j, k, d, o);
+        const T xc = xv(i, j, k);
+        ov(i, j, k) = d != T(0) ? xc + omega * (bv(i, j, k) - (d * xc - o)) / d : T(0);
+      });
+}
+
+namespace {
+/// One past the last fine child of coarse index c (ratio r, nf fine cells).
+DFLUID_HD inline int child_end(int c, int r, int nf) {
+  return r * c + r < nf ? r * c + r : nf;
+}
+}  // namespace
+
+template <class T>
+void poisson_restrict_residual(const Exec& ex, const PoissonLevelView<T>& Lf, const Field<T>& bf,
+                               const Field<T>& xf, CoarsenRatio ratio, Field<T>& bc) {
+  View<const T> bv = bf.view(), xv = xf.view();
+  View<T> cv = bc.view();
+  const auto& e = bc.extents();
+  const int r0 = ratio.r[0], r1 = ratio.r[1], r2 = ratio.r[2];
+  for_each_cell(
+      ex, e, DFLUID_LAMBDA(int I, int J, int K) {
+        T s = T(0);
+        for (int k = r2 * K; k < child_end(K, r2, Lf.n[2]); ++k)
+          for (int j = r1 * J; j < child_end(J, r1, Lf.n[1]); ++j)
+            for (int i = r0 * I; i < child_end(I, r0, Lf.n[0]); ++i) {
+              T d, o;
+              poisson_stencil(Lf, xv, i, j, k, d, o);
+              // Inert cells (d = 0) are outside the operator: smoothers pin them to 0,
+              // so their rhs must not leak into the coarse level either (R = P^T).
+              if (d != T(0)) s += bv(i, j, k) - (d * xv(i, j, k) - o);
+            }
+        cv(I, J, K) = s;
+      });
+}
+
+template <class T>
+void poisson_prolong_add(const Exec& ex, const Field<T>& xc, CoarsenRatio ratio, Field<T>& xf) {
+  View<const T> cv = xc.view();
+  View<T> fv = xf.view();
+  const int r0 = ratio.r[0], r1 = ratio.r[1], r2 = ratio.r[2];
+  for_each_cell(
+      ex, xf.extents(),
+      DFLUID_LAMBDA(int i, int j, int k) { fv(i, j, k) += cv(i / r0, j / r1, k / r2); });
+}
+
+template <class T>
+void poisson_fine_weights(const Exec& ex, const Grid& g, const Field<std::uint8_t>* mask, int axis,
+                          Field<T>& w) {
+  View<const std::uint8_t> mv{};
+  if (mask) mv = mask->view();
+  const int n[3] = {g.n[0], g.n[1], g.n[2]};
+  const bool per = g.periodic(axis);
+  const bool open_lo = g.boundary[axis][0] == BoundaryKind::Open;
+  const bool open_hi = g.boundary[axis][1] == BoundaryKind::Open;
+  View<T> wv = w.view();
+  for_each_cell(
+      ex, w.extents(), DFLUID_LAMBDA(int i, int j, int k) {
+        const int nn[3] = {n[0], n[1], n[2]};
+        wv(i, j, k) = face_is_free(mv, nn, per, open_lo, open_hi, axis, i, j, k) ? T(1) : T(0);
+      });
+}
+
+template <class T>
+void poisson_coarse_weights(const Exec& ex, const PoissonLevelView<T>& Lf, int axis,
+                            CoarsenRatio ratio, Field<T>& wc) {
+  View<const T> fw = Lf.w[axis];
+  const int nf = Lf.n[axis];
+  const bool per = Lf.per[axis];
+  const int n0 = Lf.n[0], n1 = Lf.n[1], n2 = Lf.n[2];
+  const int r0 = ratio.r[0], r1 = ratio.r[1], r2 = ratio.r[2];
+  const T scale = T(1) / T(ratio.r[axis]);
+  View<T> cv = wc.view();
+  for_each_cell(
+      ex, wc.extents(), DFLUID_LAMBDA(int I, int J, int K) {
+        int lo[3] = {r0 * I, r1 * J, r2 * K};
+        int hi[3] = {child_end(I, r0, n0), child_end(J, r1, n1), child_end(K, r2, n2)};
+        // Along `axis`: the single fine face on the coarse face's plane. A coarse
+        // high box side of an odd non-periodic axis sits on fine face nf, not r*I.
+        int f = lo[axis];
+        if (!per && f > nf) f = nf;
+        lo[axis] = f;
+        hi[axis] = f + 1;
+        T s = T(0);
+        for (int k = lo[2]; k < hi[2]; ++k)
+          for (int j = lo[1]; j < hi[1]; ++j)
+            for (int i = lo[0]; i < hi[0]; ++i)
+              s += fw(i, j, k);
+        cv(I, J, K) = scale * s;
+      });
+}
+
+#define DFLUID_POISSON_INST(T)                                                                     \
+  template void poisson_apply<T>(const Exec&, const PoissonLevelView<T>&, const Field<T>&,         \
+                                 Field<T>&);                                                       \
+  template void poisson_jacobi_precondition<T>(const Exec&, const PoissonLevelView<T>&,            \
+                                               const Field<T>&, Field<T>&);                        \
+  template void poisson_rb_sweep<T>(const Exec&, const PoissonLevelView<T>&, const Field<T>&,      \
+                                    Field<T>&, int);                                               \
+  template void poisson_jacobi_sweep<T>(const Exec&, const PoissonLevelView<T>&, const Field<T>&,  \
+                                        const Field<T>&, Field<T>&, T);                            \
+  template void poisson_restrict_residual<T>(const Exec&, const PoissonLevelView<T>&,              \
+                                             const Field<T>&, const Field<T>&, CoarsenRatio,       \
+                                             Field<T>&);                                           \
+  template void poisson_prolong_add<T>(const Exec&, const Field<T>&, CoarsenRatio, Field<T>&);     \
+  template void poisson_fine_weights<T>(const Exec&, const Grid&, const Field<std::uint8_t>*, int, \
+                                        Field<T>&);                                                \
+  template void poisson_coarse_weights<T>(const Exec&, const PoissonLevelView<T>&, int,            \
+                                          CoarsenRatio, Field<T>&);
+DFLUID_POISSON_INST(float)
+DFLUID_POISSON_INST(double)
+#undef DFLUID_POISSON_INST
+
+}  // namespace dfluid::detail

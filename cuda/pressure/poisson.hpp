@@ -1,0 +1,191 @@
+// The pressure Poisson operator and its multigrid hierarchy (internal).
+//
+// Discretization (see also dfluid/projection.hpp). Every face carries a weight:
+//  level 0: 1 on free faces (between two fluid cells, periodic wrap included, or an
+//           Open box side next to a fluid cell), 0 on fixed faces (Wall sides,
+//           faces touching a solid cell).
+//  coarse:  1/2 * sum of the fine weights crossing the coarse face.
+// The operator, in "scaled" units (dx^2 times the physical D F D^T), is
+//   (A x)_c = sum_faces w_f * (x_c - x_nbr)   with x_nbr = 0 across an Open side,
+// i.e. diag = sum of the cell's face weights, off-diagonal = -w between fluid
+// neighbours. It is symmetric positive semi-definite; its null space is the
+// constants on each connected fluid region that touches no Open face.
+// Cells with zero diagonal (solid, or fluid boxed in by solids) are inert: x = 0.
+//
+// Include only from cuda/*.cpp.
+#pragma once
+
+#include <array>
+#include <cstdint>
+#include <vector>
+
+#include "dfluid/field.hpp"
+#include "dfluid/linear_solver.hpp"
+#include "core/exec.hpp"
+
+namespace dfluid::detail {
+
+/// What a kernel needs of one level: extents, periodicity, face weights.
+template <class T>
+struct PoissonLevelView {
+  int dim = 2;
+  int n[3] = {1, 1, 1};
+  bool per[3] = {false, false, false};
+  View<const T> w[3];
+};
+
+/// True when the face at index (i, j, k) of the faces normal to `axis` is free.
+/// `open_lo/open_hi`: the box sides of that axis are Open. mask.data may be null.
+DFLUID_HD inline bool face_is_free(View<const std::uint8_t> mask, const int n[3], bool periodic,
+                                   bool open_lo, bool open_hi, int axis, int i, int j, int k) {
+  int c[3] = {i, j, k};
+  const int f = c[axis];
+  int lo[3] = {i, j, k}, hi[3] = {i, j, k};
+  bool has_lo = true, has_hi = true;
+  if (periodic) {
+    lo[axis] = f == 0 ? n[axis] - 1 : f - 1;
+  } else {
+    lo[axis] = f - 1;
+    has_lo = f > 0;
+    has_hi = f < n[axis];
+  }
+  const bool fl = has_lo && (mask.data == nullptr || mask(lo[0], lo[1], lo[2]) == 0);
+  const bool fh = has_hi && (mask.data == nullptr || mask(hi[0], hi[1], hi[2]) == 0);
+  if (has_lo && has_hi) return fl && fh;
+  if (has_hi) return open_lo && fh;  // low box side
+  return open_hi && fl;              // high box side
+}
+
+/// Diagonal of the operator at cell (i, j, k): the sum of the cell's face weights.
+template <class T>
+DFLUID_HD DFLUID_FORCEINLINE T poisson_diag(const PoissonLevelView<T>& L, int i, int j, int k) {
+  T d = T(0);
+  for (int a = 0; a < 3; ++a) {
+    if (a >= L.dim) break;
+    int c[3] = {i, j, k};
+    d += L.w[a](i, j, k);
+    c[a] = (c[a] + 1 == L.n[a] && L.per[a]) ? 0 : c[a] + 1;
+    d += L.w[a](c[0], c[1], c[2]);
+  }
+  return d;
+}
+
+/// Coarsening ratio (1 or 2) per axis between a level and the next finer one.
+struct CoarsenRatio {
+  int r[3] = {1, 1, 1};
+};
+
+/// Diagonal and off-diagonal sum (sum_f w_f * x_nbr) of the operator at cell (i, j, k).
+template <class T>
+DFLUID_HD DFLUID_FORCEINLINE void poisson_stencil(const PoissonLevelView<T>& L,
+                                                  const View<const T>& x, int i, int j, int k,
+                                                  T& diag, T& off) {
+  diag = T(0);
+  off = T(0);
+  for (int a = 0; a < 3; ++a) {
+    if (a >= L.dim) break;
+    int c[3] = {i, j, k};
+    const int ca = c[a];
+    // low face has the cell's own index; high face is ca+1 (wrapping to 0 when periodic)
+    const T wl = L.w[a](i, j, k);
+    c[a] = (ca + 1 == L.n[a] && L.per[a]) ? 0 : ca + 1;
+    const T wh = L.w[a](c[0], c[1], c[2]);
+    diag += wl + wh;
+    if (wl != T(0)) {
+      int nb = ca - 1;
+      if (nb < 0) nb = L.per[a] ? L.n[a] - 1 : -1;  // -1: Open side, x = 0 outside
+      if (nb >= 0) {
+        c[a] = nb;
+        off += wl * x(c[0], c[1], c[2]);
+      }
+    }
+    if (wh != T(0)) {
+      int nb = ca + 1;
+      if (nb == L.n[a]) nb = L.per[a] ? 0 : -1;
+      if (nb >= 0) {
+        c[a] = nb;
+        off += wh * x(c[0], c[1], c[2]);
+      }
+    }
+  }
+}
+
+// ---- level kernels (cuda/pressure/poisson.cpp) ----
+/// out = A x
+template <class T>
+void poisson_apply(const Exec& ex, const PoissonLevelView<T>& L, const Field<T>& x, Field<T>& out);
+/// z = r / diag (0 where diag = 0)
+template <class T>
+void poisson_jacobi_precondition(const Exec& ex, const PoissonLevelView<T>& L, const Field<T>& r,
+                                 Field<T>& z);
+/// One Gauss-Seidel half sweep over the cells of one colour ((i+j+k)%2 == color), in place.
+template <class T>
+void poisson_rb_sweep(const Exec& ex, const PoissonLevelView<T>& L, const Field<T>& b, Field<T>& x,
+                      int color);
+/// One damped Jacobi sweep: out = x + omega * (b - A x) / diag.
+template <class T>
+void poisson_jacobi_sweep(const Exec& ex, const PoissonLevelView<T>& L, const Field<T>& b,
+                          const Field<T>& x, Field<T>& out, T omega);
+/// bc = R (bf - A xf): sums the fine residual over each coarse cell's children.
+template <class T>
+void poisson_restrict_residual(const Exec& ex, const PoissonLevelView<T>& Lf, const Field<T>& bf,
+                               const Field<T>& xf, CoarsenRatio ratio, Field<T>& bc);
+/// xf += P xc (piecewise constant): R = P^T, so the V-cycle stays symmetric.
+template <class T>
+void poisson_prolong_add(const Exec& ex, const Field<T>& xc, CoarsenRatio ratio, Field<T>& xf);
+/// Level-0 weights of the faces normal to `axis` (0/1) from the grid and mask.
+template <class T>
+void poisson_fine_weights(const Exec& ex, const Grid& g, const Field<std::uint8_t>* mask, int axis,
+                          Field<T>& w);
+/// Coarse weights of axis `axis`: (1/ratio[axis]) * sum of the fine weights crossing
+/// each coarse face. That is the rediscretization on the coarse cells (the plain
+/// Galerkin sum of piecewise-constant aggregation is ratio times too stiff).
+template <class T>
+void poisson_coarse_weights(const Exec& ex, const PoissonLevelView<T>& Lf, int axis,
+                            CoarsenRatio ratio, Field<T>& wc);
+
+/// One multigrid level: its grid (dx doubles per level), weights and scratch.
+template <class T>
+struct PoissonLevel {
+  Grid grid;
+  std::array<Field<T>, 3> w;
+  Field<T> x, b, t;          // correction, rhs, temporary (x, b unused on level 0)
+  bool red_black_ok = true;  // false when a periodic axis has odd n (colours touch)
+  CoarsenRatio ratio;        // relative to the next finer level (level 0: all 1)
+  PoissonLevelView<T> view() const;
+};
+
+/// Number of V-cycle smoothing sweeps before and after the coarse correction.
+constexpr int kPreSweeps = 2;
+
+/// The Poisson operator on a grid with obstacles, its multigrid hierarchy and
+/// its null space. Built once; applying it allocates nothing.
+template <class T>
+class PoissonHierarchy {
+ public:
+  PoissonHierarchy() = default;
+  PoissonHierarchy(const Context& ctx, const Grid& g, const Field<std::uint8_t>* mask);
+
+  const Grid& grid() const { return levels_[0].grid; }
+  int num_levels() const { return int(levels_.size()); }
+  const PoissonLevel<T>& level(int l) const { return levels_[l]; }
+  /// out = A x on level 0 (scaled units).
+  void apply(const Context& ctx, const Field<T>& x, Field<T>& out) const;
+  /// z = M^-1 r for the chosen preconditioner (symmetric positive (semi-)definite).
+  void precondition(const Context& ctx, Preconditioner p, const Field<T>& r, Field<T>& z);
+  /// Symmetric V-cycle with zero initial guess.
+  void vcycle(const Context& ctx, const Field<T>& r, Field<T>& z);
+  /// Removes the mean over each floating region (one reduction per region, into
+  /// device memory: no host wait).
+  void project_null(const Context& ctx, Field<T>& v) const;
+  int floating_regions() const { return int(region_count_.size()); }
+
+ private:
+  std::vector<PoissonLevel<T>> levels_;
+  Buffer<std::int32_t> region_;        // floating-region label per cell, -1 elsewhere
+  std::vector<double> region_count_;   // cells per floating region
+  Buffer<double> region_count_dev_;    // the same counts, in the context's memory space
+  mutable Buffer<double> region_sum_;  // per-region sums handed to the subtract kernel
+};
+
+}  // namespace dfluid::detail

@@ -1,0 +1,252 @@
+// PressureSolver: divergence -> MGPCG Poisson solve -> gradient subtraction
+// (conventions in dfluid/projection.hpp).
+//
+// Internally the solve runs in "scaled" units: A_s = dx^2 A (face weights 0/1,
+// cell diagonal = number of free faces) and b_s = dx^2 D F u = dx * (sum of
+// outward free-face fluxes). Then x is the same in both systems, and residuals
+// are reported divided by dx^2 (back in divergence units).
+#include "dfluid/projection.hpp"
+
+#include <string>
+
+#include "dfluid/field_ops.hpp"
+#include "pressure/krylov.hpp"
+#include "pressure/poisson.hpp"
+#include "pressure/projection_detail.hpp"
+
+namespace dfluid {
+namespace detail {
+namespace {
+
+/// rhs = dx * sum_faces (+-) w u  (= dx^2 D F u)
+template <class T>
+void projection_rhs(const Exec& ex, const PoissonLevelView<T>& L, const MacViews<T>& m, T dx,
+                    Field<T>& rhs) {
+  View<T> rv = rhs.view();
+  for_each_cell(
+      ex, L.n[0], L.n[1], L.n[2], DFLUID_LAMBDA(int i, int j, int k) {
+        T s = T(0);
+        for (int a = 0; a < 3; ++a) {
+          if (a >= L.dim) break;
+          int c[3] = {i, j, k};
+          s -= L.w[a](i, j, k) * m.c[a](i, j, k);
+          c[a] = (c[a] + 1 == L.n[a] && L.per[a]) ? 0 : c[a] + 1;
+          s += L.w[a](c[0], c[1], c[2]) * m.c[a](c[0], c[1], c[2]);
+        }
+        rv(i, j, k) = dx * s;
+      });
+}
+
+/// u <- F (u + grad x) on the faces normal to `axis`; x = 0 beyond an Open side.
+template <class T>
+void projection_subtract_gradient(const Exec& ex, const PoissonLevelView<T>& L, int axis,
+                                  const Field<T>& x, T inv_dx, Field<T>& u) {
+  View<const T> xv = x.view();
+  View<const T> wv = L.w[axis];
+  View<T> uv = u.view();
+  const int n = L.n[axis];
+  const bool per = L.per[axis];
+  for_each_cell(
+      ex, u.extents(), DFLUID_LAMBDA(int i, int j, int k) {
+        if (wv(i, j, k) == T(0)) {
+          uv(i, j, k) = T(0);
+          return;
+        }
+        int c[3] = {i, j, k};
+        const int f = c[axis];
+        const T xr = f < n ? xv(i, j, k) : T(0);
+        int l = f - 1;
+        if (l < 0) l = per ? n - 1 : -1;
+        T xl = T(0);
+        if (l >= 0) {
+          c[axis] = l;
+          xl = xv(c[0], c[1], c[2]);
+        }
+        uv(i, j, k) += (xr - xl) * inv_dx;
+      });
+}
+
+/// dst = s * src on cells with free faces, 0 on inert cells (src may alias dst).
+template <class T>
+void masked_scale(const Exec& ex, const PoissonLevelView<T>& L, const Field<T>& src, T s,
+                  Field<T>& dst) {
+  View<const T> sv = src.view();
+  View<T> dv = dst.view();
+  for_each_cell(
+      ex, L.n[0], L.n[1], L.n[2], DFLUID_LAMBDA(int i, int j, int k) {
+        dv(i, j, k) = poisson_diag(L, i, j, k) != T(0) ? s * sv(i, j, k) : T(0);
+      });
+}
+
+}  // namespace
+}  // namespace detail
+
+template <class T>
+struct PressureSolver<T>::Impl {
+  detail::PoissonHierarchy<T> hier;
+  detail::KrylovWorkspace<T> ws;
+  Field<T> rhs, x;  // scaled right-hand side; solution in project()
+
+  Impl(const Context& ctx, const Grid& g, const ObstacleMask* m)
+      : hier(ctx, g, m), ws(ctx, g), rhs(ctx, g), x(ctx, g) {}
+
+  /// PCG on A_s x = rhs (already scaled); report residuals divided by dx^2.
+  SolveReport run(const Context& ctx, Field<T>& sol, const SolverOptions& opt, const char* what) {
+    const double dx2 = hier.grid().dx * hier.grid().dx;
+    SolverOptions o = opt;
+    o.abs_tol = opt.abs_tol * dx2;
+    const Preconditioner pc = opt.preconditioner;
+    auto A = [&](const Field<T>& in, Field<T>& out) { hier.apply(ctx, in, out); };
+    auto M = [&](const Field<T>& r, Field<T>& z) { hier.precondition(ctx, pc, r, z); };
+    auto N = [&](Field<T>& v) { hier.project_null(ctx, v); };
+    // Residuals are reported in physical units (divided by dx^2).
+    return detail::pcg(ctx, A, M, rhs, sol, o, ws, what, N, 1 / dx2);
+  }
+};
+
+template <class T>
+PressureSolver<T>::PressureSolver(const Context& ctx, const Grid& grid,
+                                  const ObstacleMask* obstacles) {
+  grid.validate();
+  detail::check_obstacles(ctx, obstacles, grid, "PressureSolver");
+  impl_ = std::make_unique<Impl>(ctx, grid, obstacles);
+}
+
+template <class T>
+PressureSolver<T>::~PressureSolver() = default;
+template <class T>
+PressureSolver<T>::PressureSolver(PressureSolver&&) noexcept = default;
+template <class T>
+PressureSolver<T>& PressureSolver<T>::operator=(PressureSolver&&) noexcept = default;
+
+template <class T>
+const Grid& PressureSolver<T>::grid() const {
+  return impl_->hier.grid();
+}
+template <class T>
+int PressureSolver<T>::multigrid_levels() const {
+  return impl_->hier.num_levels();
+}
+template <class T>
+int PressureSolver<T>::floating_regions() const {
+  return impl_->hier.floating_regions();
+}
+
+template <class T>
+SolveReport PressureSolver<T>::project(const Context& ctx, MacVelocity<T>& u, Field<T>& pressure,
+                                       T dt, const SolverOptions& options) {
+  const char* what = "PressureSolver::project";
+  const Grid& g = grid();
+  check::positive_dt(double(dt), "project: dt");
+  validate(options, what);
+  detail::check_velocity(ctx, u, g, "project");
+  check::on_grid(pressure, "project: pressure", g, Location::Cell);
+  check::accessible(ctx, pressure, "project: pressure");
+  static const char* names[3] = {"project: u[x]", "project: u[y]", "project: u[z]"};
+  for (int a = 0; a < g.dim; ++a)
+    check_finite(ctx, u[a], names[a]);  // host waits
+  if (options.warm_start) check_finite(ctx, pressure, "project: pressure (warm start)");
+
+  const detail::Exec ex = detail::exec_of(ctx);
+  const detail::PoissonLevelView<T> L = impl_->hier.level(0).view();
+  detail::projection_rhs(ex, L, detail::mac_views(u), T(g.dx), impl_->rhs);
+  if (options.warm_start) detail::masked_scale(ex, L, pressure, -dt, impl_->x);  // x = -dt p
+  const SolveReport rep = impl_->run(ctx, impl_->x, options, what);
+  for (int a = 0; a < g.dim; ++a)
+    detail::projection_subtract_gradient(ex, L, a, impl_->x, T(1 / g.dx), u[a]);
+  detail::masked_scale(ex, L, impl_->x, T(-1) / dt, pressure);  // p = -x / dt
+  return rep;
+}
+
+// The projection is u_new = P u with P = F - F D^T A^+ D F: symmetric, so its
+// adjoint is the same map applied to the cotangent. The solve starts from zero
+// (never warm), so the gradient does not depend on which pressure happened to be
+// in the state; float right-hand sides far from 1 are rescaled inside pcg, so
+// tiny cotangents do not underflow. The pressure output is a by-product (and the
+// forward's warm start changes u_new only within the solver tolerance), so it
+// carries no cotangent.
+template <class T>
+SolveReport PressureSolver<T>::project_adjoint(const Context& ctx, MacVelocity<T>& grad_u,
+                                               const SolverOptions& options) {
+  const char* what = "PressureSolver::project_adjoint";
+  const Grid& g = grid();
+  validate(options, what);
+  detail::check_velocity(ctx, grad_u, g, "project_adjoint");
+  static const char* names[3] = {"project_adjoint: grad_u[x]", "project_adjoint: grad_u[y]",
+                                 "project_adjoint: grad_u[z]"};
+  for (int a = 0; a < g.dim; ++a)
+    check_finite(ctx, grad_u[a], names[a]);  // host waits
+  const detail::Exec ex = detail::exec_of(ctx);
+  const detail::PoissonLevelView<T> L = impl_->hier.level(0).view();
+  detail::projection_rhs(ex, L, detail::mac_views(grad_u), T(g.dx), impl_->rhs);
+  SolverOptions cold = options;
+  cold.warm_start = false;
+  const SolveReport rep = impl_->run(ctx, impl_->x, cold, what);
+  for (int a = 0; a < g.dim; ++a)
+    detail::projection_subtract_gradient(ex, L, a, impl_->x, T(1 / g.dx), grad_u[a]);
+  return rep;
+}
+
+template <class T>
+SolveReport PressureSolver<T>::solve(const Context& ctx, const Field<T>& rhs, Field<T>& x,
+                                     const SolverOptions& options) {
+  const char* what = "PressureSolver::solve";
+  const Grid& g = grid();
+  validate(options, what);
+  check::on_grid(rhs, "solve: rhs", g, Location::Cell);
+  check::on_grid(x, "solve: x", g, Location::Cell);
+  check::accessible(ctx, rhs, "solve: rhs");
+  check::accessible(ctx, x, "solve: x");
+  check_finite(ctx, rhs, "solve: rhs");
+  if (options.warm_start) check_finite(ctx, x, "solve: x (warm start)");
+  const detail::Exec ex = detail::exec_of(ctx);
+  const detail::PoissonLevelView<T> L = impl_->hier.level(0).view();
+  detail::masked_scale(ex, L, rhs, T(g.dx * g.dx), impl_->rhs);
+  if (options.warm_start) detail::masked_scale(ex, L, x, T(1), x);
+  return impl_->run(ctx, x, options, what);
+}
+
+template <class T>
+void PressureSolver<T>::apply(const Context& ctx, const Field<T>& x, Field<T>& out) const {
+  const Grid& g = grid();
+  check::on_grid(x, "apply: x", g, Location::Cell);
+  check::on_grid(out, "apply: out", g, Location::Cell);
+  check::accessible(ctx, x, "apply: x");
+  check::accessible(ctx, out, "apply: out");
+  if (x.data() == out.data()) throw InvalidArgument("apply: x and out must not alias");
+  impl_->hier.apply(ctx, x, out);
+  scale(ctx, out, T(1 / (g.dx * g.dx)));
+}
+
+template <class T>
+void PressureSolver<T>::precondition(const Context& ctx, const Field<T>& r, Field<T>& z,
+                                     Preconditioner p) {
+  const Grid& g = grid();
+  check::on_grid(r, "precondition: r", g, Location::Cell);
+  check::on_grid(z, "precondition: z", g, Location::Cell);
+  check::accessible(ctx, r, "precondition: r");
+  check::accessible(ctx, z, "precondition: z");
+  if (r.data() == z.data()) throw InvalidArgument("precondition: r and z must not alias");
+  impl_->hier.precondition(ctx, p, r, z);
+  scale(ctx, z, T(g.dx * g.dx));  // M^-1 approximates A_s^-1 = A^-1 / dx^2
+}
+
+template <class T>
+void PressureSolver<T>::zero_fixed_faces(const Context& ctx, MacVelocity<T>& u) const {
+  const Grid& g = grid();
+  detail::check_velocity(ctx, u, g, "zero_fixed_faces");
+  const detail::Exec ex = detail::exec_of(ctx);
+  for (int a = 0; a < g.dim; ++a) {
+    View<const T> wv = impl_->hier.level(0).w[a].view();
+    View<T> uv = u[a].view();
+    detail::for_each_cell(
+        ex, u[a].extents(), DFLUID_LAMBDA(int i, int j, int k) {
+          if (wv(i, j, k) == T(0)) uv(i, j, k) = T(0);
+        });
+  }
+}
+
+template class PressureSolver<float>;
+template class PressureSolver<double>;
+
+}  // namespace dfluid

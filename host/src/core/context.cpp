@@ -1,0 +1,313 @@
+#include "dfluid/context.hpp"
+
+#include <cstdio>
+#include <mutex>
+#include <string>
+
+#include "core/context_state.hpp"
+#include "dfluid/error.hpp"
+#include "dfluid/memory.hpp"
+
+#if DFLUID_WITH_CUDA
+#include <cuda_runtime_api.h>
+#endif
+#if defined(_OPENMP)
+#include <omp.h>
+#endif
+
+namespace dfluid {
+
+int cpu_threads() {
+#if defined(_OPENMP)
+  return omp_get_max_threads();
+#else
+  return 1;
+#endif
+}
+
+void set_cpu_threads(int n) {
+  if (n < 1)
+    throw InvalidArgument("set_cpu_threads: " + std::to_string(n) + " threads; use 1 or more");
+#if defined(_OPENMP)
+  omp_set_num_threads(n);
+#endif
+}
+
+Device parse_device(const std::string& name) {
+  if (name == "auto") return Device::Auto;
+  if (name == "cuda" || name == "gpu") return Device::Cuda;
+  if (name == "cpu") return Device::Cpu;
+  throw InvalidArgument("device: unknown value '" + name + "'; use auto, cuda or cpu");
+}
+
+const char* to_string(Device d) {
+  switch (d) {
+    case Device::Auto:
+      return "auto";
+    case Device::Cuda:
+      return "cuda";
+    case Device::Cpu:
+      return "cpu";
+  }
+  return "?";
+}
+
+const char* to_string(MemorySpace s) {
+  return s == MemorySpace::Host ? "host" : "device";
+}
+
+bool cuda_available() {
+#if DFLUID_WITH_CUDA
+  int count = 0;
+  if (cudaGetDeviceCount(&count) != cudaSuccess) {
+    cudaGetLastError();  // clear the sticky "no device" error
+    return false;
+  }
+  return count > 0;
+#else
+  return false;
+#endif
+}
+
+namespace {
+void cpu_fallback_notice() {
+  static std::once_flag once;
+  std::call_once(once, [] {
+#if DFLUID_WITH_CUDA
+    std::fprintf(stderr, "dfluid: no CUDA device found; running on the CPU path\n");
+#else
+    std::fprintf(stderr, "dfluid: built without CUDA; running on the CPU path\n");
+#endif
+  });
+}
+}  // namespace
+
+Context Context::cpu() {
+  auto s = std::make_shared<detail::ContextState>();
+  s->device = Device::Cpu;
+  return Context(std::move(s));
+}
+
+Context Context::cuda(void* stream, int cuda_device) {
+#if DFLUID_WITH_CUDA
+  if (!cuda_available())
+    throw CudaError("device cuda: no CUDA device is visible; use --device cpu or auto");
+  int count = 0;
+  cudaGetDeviceCount(&count);
+  if (cuda_device < 0 || cuda_device >= count)
+    throw CudaError("cuda_device " + std::to_string(cuda_device) + ": only " +
+                    std::to_string(count) + " CUDA device(s) visible");
+  if (cudaSetDevice(cuda_device) != cudaSuccess) throw CudaError("cudaSetDevice failed");
+  auto s = std::make_shared<detail::ContextState>();
+  s->device = Device::Cuda;
+  s->cuda_device = cuda_device;
+  s->stream = stream;
+  return Context(std::move(s));
+#else
+  (void)stream;
+  (void)cuda_device;
+  throw CudaError("device cuda: this dfluid was built without CUDA; use --device cpu or auto");
+#endif
+}
+
+Context Context::create(Device requested, int cuda_device) {
+  switch (requested) {
+    case Device::Cpu:
+      return cpu();
+    case Device::Cuda:
+      break;
+    case Device::Auto:
+      if (!cuda_available()) {
+        cpu_fallback_notice();
+        return cpu();
+      }
+      break;
+  }
+#if DFLUID_WITH_CUDA
+  Context c = cuda(nullptr, cuda_device);
+  cudaStream_t st = nullptr;
+  if (cudaStreamCreateWithFlags(&st, cudaStreamNonBlocking) != cudaSuccess)
+    throw CudaError("cudaStreamCreate failed");
+  c.state_->stream = st;
+  c.state_->owns_stream = true;
+  return c;
+#else
+  return cuda(nullptr, cuda_device);  // throws: built without CUDA
+#endif
+}
+
+Device Context::device() const {
+  return state_->device;
+}
+void* Context::stream() const {
+  return state_->stream;
+}
+int Context::cuda_device() const {
+  return state_->cuda_device;
+}
+
+void Context::synchronize() const {
+  state_->counters->host_waits.fetch_add(1, std::memory_order_relaxed);
+#if DFLUID_WITH_CUDA
+  if (on_gpu()) {
+    cudaError_t e = cudaStreamSynchronize(static_cast<cudaStream_t>(state_->stream));
+    if (e != cudaSuccess) throw CudaError(std::string("CUDA error: ") + cudaGetErrorString(e));
+  }
+#endif
+}
+
+std::string Context::description() const {
+#if DFLUID_WITH_CUDA
+  if (on_gpu()) {
+    cudaDeviceProp p{};
+    cudaGetDeviceProperties(&p, state_->cuda_device);
+    return std::string(p.name) + " (cuda:" + std::to_string(state_->cuda_device) + ")";
+  }
+#endif
+  return "CPU";
+}
+
+ContextCounters Context::counters() const {
+  const detail::CounterBlock& b = *state_->counters;
+  ContextCounters c;
+  c.launches = b.launches.load();
+  c.host_waits = b.host_waits.load();
+  c.allocations = b.allocations.load();
+  c.frees = b.frees.load();
+  c.bytes_to_device = b.bytes_to_device.load();
+  c.bytes_to_host = b.bytes_to_host.load();
+  c.bytes_held = b.held.load();
+  c.peak_bytes = b.peak.load();
+  return c;
+}
+
+void Context::reset_counters() const {
+  detail::CounterBlock& b = *state_->counters;
+  b.launches.store(0);
+  b.host_waits.store(0);
+  b.allocations.store(0);
+  b.frees.store(0);
+  b.bytes_to_device.store(0);
+  b.bytes_to_host.store(0);
+  b.peak.store(b.held.load());
+}
+
+const char* to_string(Accumulation a) {
+  return a == Accumulation::Atomic ? "atomic" : "deterministic";
+}
+
+Accumulation Context::accumulation() const {
+  return state_->accumulation;
+}
+
+void Context::set_accumulation(Accumulation a) {
+  if (a != Accumulation::Deterministic && a != Accumulation::Atomic)
+    throw InvalidArgument("set_accumulation: unknown value " + std::to_string(int(a)) +
+                          "; use Accumulation::Deterministic or Accumulation::Atomic");
+  state_->accumulation = a;
+}
+
+namespace detail {
+
+void count_events(ContextState* s, std::int64_t launches, std::int64_t host_waits,
+                  std::int64_t bytes_to_host) {
+  if (!s) return;
+  CounterBlock& c = *s->counters;
+  if (launches) c.launches.fetch_add(launches, std::memory_order_relaxed);
+  if (host_waits) c.host_waits.fetch_add(host_waits, std::memory_order_relaxed);
+  if (bytes_to_host) c.bytes_to_host.fetch_add(bytes_to_host, std::memory_order_relaxed);
+}
+
+void count_reduction_scratch(ContextState* s, std::size_t bytes) {
+  if (!s || s->device == Device::Cuda) return;
+  std::lock_guard<std::mutex> lock(s->scratch_mutex);
+  if (bytes <= s->counted_scratch_bytes) return;
+  if (s->counted_scratch_bytes) s->counters->freed(s->counted_scratch_bytes);
+  s->counters->allocated(bytes);
+  s->counted_scratch_bytes = bytes;
+}
+
+void* ContextState::scratch(std::size_t bytes) {
+  if (bytes > device_scratch_bytes) {
+    MemorySpace sp = device == Device::Cuda ? MemorySpace::Device : MemorySpace::Host;
+    if (device_scratch)
+      deallocate_bytes(device_scratch, device_scratch_bytes, sp, scratch_allocator, counters.get());
+    scratch_allocator = current_allocator();
+    device_scratch = allocate_bytes(bytes, sp, counters.get());
+    device_scratch_bytes = bytes;
+  }
+  return device_scratch;
+}
+
+void* ContextState::pinned(std::size_t bytes) {
+  if (bytes > pinned_scratch_bytes) {
+#if DFLUID_WITH_CUDA
+    if (pinned_scratch) cudaFreeHost(pinned_scratch);
+    if (cudaMallocHost(&pinned_scratch, bytes) != cudaSuccess)
+      throw CudaError("cudaMallocHost failed for " + std::to_string(bytes) + " bytes");
+#else
+    throw CudaError("pinned memory requires the CUDA path");
+#endif
+    pinned_scratch_bytes = bytes;
+  }
+  return pinned_scratch;
+}
+
+ContextState::TempBlock ContextState::take_temp(std::size_t bytes) {
+  std::lock_guard<std::mutex> lock(scratch_mutex);
+  std::size_t best = temp_free.size();
+  for (std::size_t i = 0; i < temp_free.size(); ++i)
+    if (temp_free[i].bytes >= bytes &&
+        (best == temp_free.size() || temp_free[i].bytes < temp_free[best].bytes))
+      best = i;
+  if (best < temp_free.size()) {
+    TempBlock b = temp_free[best];
+    temp_free.erase(temp_free.begin() + std::ptrdiff_t(best));
+    return b;
+  }
+  MemorySpace sp = device == Device::Cuda ? MemorySpace::Device : MemorySpace::Host;
+  TempBlock b{allocate_bytes(bytes, sp, counters.get()), bytes, current_allocator()};
+  temp_blocks.push_back(b);
+  return b;
+}
+
+void ContextState::give_temp(void* ptr) {
+  std::lock_guard<std::mutex> lock(scratch_mutex);
+  for (const TempBlock& b : temp_blocks)
+    if (b.ptr == ptr) {
+      temp_free.push_back(b);
+      return;
+    }
+}
+
+TempBuffer::TempBuffer(const Context& ctx, std::size_t bytes) {
+  if (bytes == 0) return;
+  state_ = ctx.shared_state();
+  ContextState::TempBlock b = state_->take_temp(bytes);
+  data_ = b.ptr;
+  bytes_ = bytes;
+}
+
+void TempBuffer::release() {
+  if (state_ && data_) state_->give_temp(data_);
+  state_.reset();
+  data_ = nullptr;
+  bytes_ = 0;
+}
+
+ContextState::~ContextState() {
+  MemorySpace sp = device == Device::Cuda ? MemorySpace::Device : MemorySpace::Host;
+#if DFLUID_WITH_CUDA
+  if (device == Device::Cuda && stream) cudaStreamSynchronize(static_cast<cudaStream_t>(stream));
+  if (pinned_scratch) cudaFreeHost(pinned_scratch);
+  if (owns_stream && stream) cudaStreamDestroy(static_cast<cudaStream_t>(stream));
+#endif
+  if (counted_scratch_bytes) counters->freed(counted_scratch_bytes);
+  if (device_scratch)
+    deallocate_bytes(device_scratch, device_scratch_bytes, sp, scratch_allocator, counters.get());
+  for (const TempBlock& b : temp_blocks)
+    deallocate_bytes(b.ptr, b.bytes, sp, b.allocator, counters.get());
+}
+
+}  // namespace detail
+}  // namespace dfluid

@@ -1,0 +1,73 @@
+// Private shared state behind a Context: its stream and scratch memory for
+// reductions (so a reduction allocates nothing once warmed up).
+#pragma once
+
+#include <atomic>
+#include <cstddef>
+#include <cstdint>
+#include <memory>
+#include <mutex>
+#include <vector>
+
+#include "dfluid/context.hpp"
+#include "dfluid/memory.hpp"
+
+namespace dfluid::detail {
+
+/// The counts behind Context::counters(). Owned by shared_ptr: the context state and every
+/// Buffer allocated for the context hold it, so a free after the context died still lands
+/// somewhere valid.
+struct CounterBlock {
+  std::atomic<std::int64_t> launches{0}, host_waits{0}, allocations{0}, frees{0},
+      bytes_to_device{0}, bytes_to_host{0};
+  std::atomic<std::size_t> held{0}, peak{0};
+  void allocated(std::size_t bytes);
+  void freed(std::size_t bytes);
+};
+
+/// Adds to s's counters (s may be null: nothing is counted). Called on the host thread
+/// that issues the work (see cuda/core/exec.hpp), never inside a per-cell loop.
+void count_events(ContextState* s, std::int64_t launches, std::int64_t host_waits,
+                  std::int64_t bytes_to_host);
+/// CPU path: counts the reduction scratch of `bytes` the GPU path allocates on its first
+/// reduction (ContextState::scratch) as an allocation of s, without allocating; a no-op on
+/// a GPU context (its scratch() allocates and counts for real) and once the count is made.
+void count_reduction_scratch(ContextState* s, std::size_t bytes);
+
+struct ContextState {
+  Device device = Device::Cpu;
+  int cuda_device = 0;
+  void* stream = nullptr;
+  bool owns_stream = false;
+  Accumulation accumulation = Accumulation::Deterministic;
+  std::shared_ptr<CounterBlock> counters = std::make_shared<CounterBlock>();
+
+  std::mutex scratch_mutex;
+  void* device_scratch = nullptr;  // grows on demand, through the allocator hook
+  std::size_t device_scratch_bytes = 0;
+  std::size_t counted_scratch_bytes = 0;  // CPU path: scratch counted, not allocated
+  Allocator scratch_allocator{};          // the hook that made device_scratch
+  void* pinned_scratch = nullptr;         // small pinned host buffer for reduction results
+  std::size_t pinned_scratch_bytes = 0;
+
+  // Pool behind TempBuffer: blocks in the context's memory space, each with the
+  // hook that allocated it. `temp_free` holds the ones not in use.
+  struct TempBlock {
+    void* ptr;
+    std::size_t bytes;
+    Allocator allocator;
+  };
+  std::vector<TempBlock> temp_blocks, temp_free;
+  /// A block of at least `bytes` (the smallest free one that fits, else a new one).
+  TempBlock take_temp(std::size_t bytes);
+  void give_temp(void* ptr);
+
+  /// Device scratch of at least `bytes` (reused between calls on this context).
+  void* scratch(std::size_t bytes);
+  /// Pinned host scratch of at least `bytes`.
+  void* pinned(std::size_t bytes);
+
+  ~ContextState();
+};
+
+}  // namespace dfluid::detail

@@ -1,0 +1,338 @@
+// Rollout gradients: forward with stored states, then step adjoints in reverse
+// with the loss terms of each state added when that state is current.
+#include "dfluid/rollout.hpp"
+
+#include <string>
+#include <utility>
+
+#include "dfluid/field_ops.hpp"
+#include "rollout/rollout_internal.hpp"
+
+namespace dfluid {
+
+namespace {
+
+using detail::clone_shape;
+using detail::copy_state;
+using detail::dot_mac;
+
+template <class T>
+bool same_layout(const SmokeState<T>& a, const SmokeState<T>& b) {
+  if (a.scalars.size() != b.scalars.size()) return false;
+  if (a.velocity[0].empty() || !(a.grid() == b.grid())) return false;
+  return true;
+}
+
+std::string loss_at(const std::string& kind, const std::string& name, int step) {
+  return kind + " '" + name + "' at step " + std::to_string(step);
+}
+
+void check_step(const std::string& kind, const std::string& name, int step, int n) {
+  if (step < 0 || step > n)
+    throw InvalidArgument(loss_at(kind, name, step) + ": the step is outside [0, " +
+                          std::to_string(n) + "] (state indices of a " + std::to_string(n) +
+                          "-step rollout)");
+}
+
+}  // namespace
+
+template <class T>
+void StoreAllStates<T>::save(int step, const SmokeState<T>& state) {
+  auto it = states_.find(step);
+  if (it == states_.end() || !same_layout(it->second, state))
+    it = states_.insert_or_assign(step, clone_shape(ctx_, state)).first;
+  copy_state(ctx_, state, it->second);
+}
+
+template <class T>
+void StoreAllStates<T>::load(int step, SmokeState<T>& state) {
+  auto it = states_.find(step);
+  if (it == states_.end())
+    throw InvalidArgument("StoreAllStates: no state saved for step " + std::to_string(step));
+  copy_state(ctx_, it->second, state);
+}
+
+template <class T>
+Rollout<T>::Rollout(Simulation<T>& sim, StateStore<T>* store)
+    : sim_(sim), store_(store), own_store_(sim.context()) {
+  if (!store_) store_ = &own_store_;
+  const Context& ctx = sim.context();
+  diff_ = Field<T>(ctx, sim.grid(), Location::Cell);
+  diff_u_ = MacVelocity<T>(ctx, sim.grid());
+}
+
+template <class T>
+void Rollout<T>::validate(const SmokeState<T>& initial, int n,
+                          const std::vector<StepControls<T>>& controls,
+                          const RolloutLosses<T>& losses) const {
+  const Grid& g = sim_.grid();
+  if (n < 1) throw InvalidArgument("Rollout: steps = " + std::to_string(n) + " must be >= 1");
+  check::on_grid(initial.velocity[0], "initial.velocity", g, Location::FaceX);
+  const int ns = int(initial.scalars.size());
+  if (!controls.empty() && int(controls.size()) != n)
+    throw InvalidArgument("Rollout: controls has " + std::to_string(controls.size()) +
+                          " entries for " + std::to_string(n) + " steps (use 0 or " +
+                          std::to_string(n) + ")");
+  for (std::size_t k = 0; k < controls.size(); ++k) {
+    const std::string at = " of step " + std::to_string(k);
+    if (controls[k].force)
+      for (int a = 0; a < g.dim; ++a)
+        check::same_shape((*controls[k].force)[a], ("controls.force" + at).c_str(),
+                          initial.velocity[a], "state.velocity");
+    if (int(controls[k].sources.size()) > ns)
+      throw InvalidArgument("controls.sources" + at + " has " +
+                            std::to_string(controls[k].sources.size()) + " entries for " +
+                            std::to_string(ns) + " scalar(s)");
+    for (const Field<T>* s : controls[k].sources)
+      if (s) check::on_grid(*s, ("controls.sources" + at).c_str(), g, Location::Cell);
+  }
+  for (const auto& kf : losses.keyframes) {
+    check_step("keyframe", kf.name, kf.step, n);
+    if (kf.scalar < 0 || kf.scalar >= ns)
+      throw InvalidArgument(loss_at("keyframe", kf.name, kf.step) + ": scalar " +
+                            std::to_string(kf.scalar) + " not in [0, " + std::to_string(ns) + ")");
+    if (!kf.target)
+      throw InvalidArgument(loss_at("keyframe", kf.name, kf.step) + ": target is null");
+    const std::string t = loss_at("keyframe", kf.name, kf.step) + " target";
+    check::on_grid(*kf.target, t.c_str(), g, Location::Cell);
+    if (kf.mask) {
+      const std::string m = loss_at("keyframe", kf.name, kf.step) + " mask";
+      check::on_grid(*kf.mask, m.c_str(), g, Location::Cell);
+    }
+  }
+  for (const auto& vt : losses.velocity_targets) {
+    check_step("velocity target", vt.name, vt.step, n);
+    if (!vt.target)
+      throw InvalidArgument(loss_at("velocity target", vt.name, vt.step) + ": target is null");
+    const std::string t = loss_at("velocity target", vt.name, vt.step) + " target";
+    for (int a = 0; a < g.dim; ++a)
+      check::same_shape((*vt.target)[a], t.c_str(), initial.velocity[a], "state.velocity");
+  }
+  for (const auto& u : losses.user) {
+    if (!u.fn) throw InvalidArgument("user loss '" + u.name + "': fn is empty");
+    for (int k : u.steps)
+      check_step("user loss", u.name, k, n);
+  }
+}
+
+template <class T>
+double Rollout<T>::state_losses(int k, const SmokeState<T>& s, const RolloutLosses<T>& losses,
+                                SmokeGradient<T>* grad, std::map<std::string, double>* terms) {
+  const Context& ctx = sim_.context();
+  double total = 0;
+  auto add_term = [&](const std::string& name, double v) {
+    total += v;
+    if (terms) (*terms)[name] += v;
+  };
+  for (const auto& kf : losses.keyframes) {
+    if (kf.step != k) continue;
+    const Field<T>& q = s.scalars[kf.scalar];
+    double v = 0;
+    if (!kf.mask) {
+      copy(ctx, q, diff_);
+      axpy(ctx, T(-1), *kf.target, diff_);
+      v = 0.5 * kf.weight * dot(ctx, diff_, diff_);
+      if (grad) axpy(ctx, T(kf.weight), diff_, grad->scalars[kf.scalar]);
+    } else {
+      // Host evaluation (field_ops has no elementwise product yet).
+      const std::vector<T> qv = q.to_vector(ctx), tv = kf.target->to_vector(ctx),
+                           mv = kf.mask->to_vector(ctx);
+      std::vector<T> gv(qv.size());
+      double acc = 0;
+      for (std::size_t c = 0; c < qv.size(); ++c) {
+        const double d = double(qv[c]) - double(tv[c]);
+        acc += double(mv[c]) * d * d;
+        gv[c] = T(kf.weight * double(mv[c]) * d);
+      }
+      v = 0.5 * kf.weight * acc;
+      if (grad) {
+        diff_.assign(ctx, gv);
+        axpy(ctx, T(1), diff_, grad->scalars[kf.scalar]);
+      }
+    }
+    add_term(kf.name, v);
+  }
+  for (const auto& vt : losses.velocity_targets) {
+    if (vt.step != k) continue;
+    copy(ctx, s.velocity, diff_u_);
+    for (int a = 0; a < s.velocity.dim(); ++a)
+      axpy(ctx, T(-1), (*vt.target)[a], diff_u_[a]);
+    add_term(vt.name, 0.5 * vt.weight * dot_mac(ctx, diff_u_, diff_u_));
+    if (grad)
+      for (int a = 0; a < s.velocity.dim(); ++a)
+        axpy(ctx, T(vt.weight), diff_u_[a], grad->velocity[a]);
+  }
+  for (const auto& u : losses.user) {
+    for (int step : u.steps) {
+      if (step != k) continue;
+      const int ns = int(s.scalars.size());
+      if (int(user_grad_.scalars.size()) != ns)
+        user_grad_ = SmokeGradient<T>(ctx, sim_.grid(), ns);
+      else {
+        fill(ctx, user_grad_.velocity, T(0));
+        for (auto& f : user_grad_.scalars)
+          fill(ctx, f, T(0));
+      }
+      add_term(u.name, u.fn(k, s, user_grad_));
+      if (grad) {
+        for (int a = 0; a < s.velocity.dim(); ++a)
+          axpy(ctx, T(1), user_grad_.velocity[a], grad->velocity[a]);
+        for (int i = 0; i < ns; ++i)
+          axpy(ctx, T(1), user_grad_.scalars[i], grad->scalars[i]);
+      }
+    }
+  }
+  return total;
+}
+
+template <class T>
+double Rollout<T>::loss(const SmokeState<T>& initial, int n,
+                        const std::vector<StepControls<T>>& controls,
+                        const RolloutLosses<T>& losses) {
+  validate(initial, n, controls, losses);
+  const Context& ctx = sim_.context();
+  SmokeState<T> cur = clone_shape(ctx, initial);
+  copy_state(ctx, initial, cur);
+  static const StepControls<T> none{};
+  std::vector<double> per_state(std::size_t(n) + 1, 0.0);
+  per_state[0] = state_losses(0, cur, losses, nullptr, nullptr);
+  for (int k = 0; k < n; ++k) {
+    sim_.step(cur, controls.empty() ? none : controls[k]);
+    per_state[k + 1] = state_losses(k + 1, cur, losses, nullptr, nullptr);
+  }
+  double total = 0, effort = 0;
+  for (double v : per_state)
+    total += v;
+  for (const auto& c : controls) {
+    if (losses.force_effort != 0 && c.force)
+      effort += 0.5 * losses.force_effort * dot_mac(ctx, *c.force, *c.force);
+    if (losses.source_effort != 0)
+      for (const Field<T>* s : c.sources)
+        if (s) effort += 0.5 * losses.source_effort * dot(ctx, *s, *s);
+  }
+  return total + effort;
+}
+
+template <class T>
+double Rollout<T>::effort_terms(int n, const std::vector<StepControls<T>>& controls,
+                                const RolloutLosses<T>& losses, const RolloutOptions& opt,
+                                RolloutResult<T>& r, int ns) {
+  const Context& ctx = sim_.context();
+  const Grid& g = sim_.grid();
+  if (opt.force_gradients)
+    for (int k = 0; k < n; ++k)
+      r.grad_force.emplace_back(ctx, g);
+  if (opt.source_gradients) {
+    r.grad_source.resize(std::size_t(n));
+    for (int k = 0; k < n; ++k)
+      for (int i = 0; i < ns; ++i)
+        r.grad_source[k].emplace_back(ctx, g, Location::Cell);
+  }
+  double effort = 0;
+  for (int k = 0; k < int(controls.size()); ++k) {
+    const StepControls<T>& c = controls[k];
+    if (losses.force_effort != 0 && c.force) {
+      const double v = 0.5 * losses.force_effort * dot_mac(ctx, *c.force, *c.force);
+      effort += v;
+      r.loss_terms["force_effort"] += v;
+      if (opt.force_gradients)
+        for (int a = 0; a < g.dim; ++a)
+          axpy(ctx, T(losses.force_effort), (*c.force)[a], r.grad_force[k][a]);
+    }
+    if (losses.source_effort != 0)
+      for (std::size_t i = 0; i < c.sources.size(); ++i)
+        if (c.sources[i]) {
+          const double v = 0.5 * losses.source_effort * dot(ctx, *c.sources[i], *c.sources[i]);
+          effort += v;
+          r.loss_terms["source_effort"] += v;
+          if (opt.source_gradients)
+            axpy(ctx, T(losses.source_effort), *c.sources[i], r.grad_source[k][i]);
+        }
+  }
+  return effort;
+}
+
+template <class T>
+double Rollout<T>::reverse_step(int k, const SmokeState<T>& input, const StepControls<T>& controls,
+                                const RolloutLosses<T>& losses, const RolloutOptions& opt,
+                                SmokeGradient<T>& grad, double* grad_buoyancy,
+                                RolloutResult<T>& r) {
+  const Context& ctx = sim_.context();
+  const int ns = int(input.scalars.size());
+  StepControlGradient<T> cg;
+  if (opt.force_gradients) cg.force = &r.grad_force[k];
+  if (opt.source_gradients)
+    for (int i = 0; i < ns; ++i)
+      cg.sources.push_back(&r.grad_source[k][i]);
+  try {
+    r.adjoint_reports[k] = sim_.step_adjoint(input, controls, grad, &cg,
+                                             opt.buoyancy_gradient ? grad_buoyancy : nullptr);
+  } catch (const NonFiniteValue& e) {
+    throw NonFiniteValue("rollout adjoint of step " + std::to_string(k) + ": " + e.what());
+  }
+  if (opt.check_finite) {
+    const std::string at = "rollout adjoint of step " + std::to_string(k) + ": ";
+    for (int a = 0; a < sim_.grid().dim; ++a)
+      check_finite(ctx, grad.velocity[a], (at + "velocity cotangent").c_str());
+    for (int i = 0; i < ns; ++i)
+      check_finite(ctx, grad.scalars[i],
+                   (at + "cotangent of scalar '" + input.scalar_names[i] + "'").c_str());
+  }
+  return state_losses(k, input, losses, &grad, &r.loss_terms);
+}
+
+template <class T>
+RolloutResult<T> Rollout<T>::run(const SmokeState<T>& initial, int n,
+                                 const std::vector<StepControls<T>>& controls,
+                                 const RolloutLosses<T>& losses, const RolloutOptions& opt) {
+  if (opt.checkpointing.enabled) return run_checkpointed(initial, n, controls, losses, opt);
+  validate(initial, n, controls, losses);
+  const Context& ctx = sim_.context();
+  const Grid& g = sim_.grid();
+  const int ns = int(initial.scalars.size());
+  static const StepControls<T> none{};
+  auto ctrl = [&](int k) -> const StepControls<T>& {
+    return controls.empty() ? none : controls[k];
+  };
+
+  RolloutResult<T> r;
+  r.forward_reports.resize(std::size_t(n));
+  r.adjoint_reports.resize(std::size_t(n));
+
+  // ---- forward: save state k before step k ----
+  SmokeState<T> cur = clone_shape(ctx, initial);
+  copy_state(ctx, initial, cur);
+  store_->clear();
+  for (int k = 0; k < n; ++k) {
+    store_->save(k, cur);
+    r.forward_reports[k] = sim_.step(cur, ctrl(k));
+  }
+
+  // ---- gradients of the controls' effort terms ----
+  const double effort = effort_terms(n, controls, losses, opt, r, ns);
+
+  // ---- backward ----
+  SmokeGradient<T> grad(ctx, g, ns);
+  std::vector<double> per_state(std::size_t(n) + 1, 0.0);
+  per_state[n] = state_losses(n, cur, losses, &grad, &r.loss_terms);
+  r.final_state = std::move(cur);
+  SmokeState<T> work = clone_shape(ctx, initial);
+  double grad_buoyancy = 0;
+  for (int k = n - 1; k >= 0; --k) {
+    store_->load(k, work);
+    per_state[k] = reverse_step(k, work, ctrl(k), losses, opt, grad, &grad_buoyancy, r);
+  }
+  for (double v : per_state)
+    r.loss += v;
+  r.loss += effort;
+  r.grad_buoyancy = grad_buoyancy;
+  r.grad_initial = std::move(grad);
+  return r;
+}
+
+template class StoreAllStates<float>;
+template class StoreAllStates<double>;
+template class Rollout<float>;
+template class Rollout<double>;
+
+}  // namespace dfluid

@@ -1,0 +1,273 @@
+// Checkpointed rollouts: the plan (Rollout::plan, Rollout::state_size) and the
+// checkpoint::CheckpointDriver that executes it on the Simulation (Rollout::Driver).
+//
+// The driver holds the current state (velocity, scalars AND pressure: the next step
+// warm-starts its pressure solve from it, so a state restored from a slot replays
+// exactly the same bits) and hands the slot copies to CheckpointSlots
+// (rollout_slots.hpp). Its reverse(k) is the store-all backward pass's body for step
+// k (Rollout::reverse_step); reverse(N-1) first steps a copy of state N-1 forward to
+// state N (the "first turn"), evaluates the losses of state N and keeps it as
+// final_state. Losses are therefore evaluated in the same order as in the store-all
+// path, and the results are bitwise identical.
+#include <algorithm>
+#include <string>
+#include <utility>
+
+#include "dfluid/checkpoint/executor.hpp"
+#include "dfluid/rollout.hpp"
+#include "rollout/rollout_internal.hpp"
+#include "rollout/rollout_slots.hpp"
+
+namespace dfluid {
+
+using checkpoint::Level;
+
+std::string RolloutPlan::describe() const {
+  std::string s = checkpoint::describe(summary, plan);
+  s += "state size: " + std::to_string(size.state_bytes) +
+       " bytes (velocity, scalars and pressure)\n";
+  s += "working memory estimate: " + std::to_string(size.working_bytes) + " bytes (" +
+       std::to_string(output_bytes) + " of them gradient outputs)\n";
+  return s;
+}
+
+template <class T>
+class Rollout<T>::Driver final : public checkpoint::CheckpointDriver {
+ public:
+  Driver(Rollout<T>& rollout, const SmokeState<T>& initial, int steps,
+         const std::vector<StepControls<T>>& controls, const RolloutLosses<T>& losses,
+         const RolloutOptions& options, const RolloutPlan& plan, RolloutResult<T>& result,
+         SmokeGradient<T>& grad, std::vector<double>& per_state, double& grad_buoyancy)
+      : ro_(rollout),
+        ctx_(rollout.sim_.context()),
+        n_(steps),
+        controls_(controls),
+        losses_(losses),
+        opt_(options),
+        r_(result),
+        grad_(grad),
+        per_state_(per_state),
+        grad_buoyancy_(grad_buoyancy),
+        cur_(detail::clone_shape(ctx_, initial)),
+        slots_(ctx_, plan.size.state_bytes, plan.plan.slots, plan.plan.staging,
+               plan.summary.stores[static_cast<int>(Level::Disk)] > 0,
+               options.checkpointing.disk_directory) {
+    detail::copy_state(ctx_, initial, cur_);
+    std::size_t bytes = 0;
+    for (const auto& seg : segments())
+      bytes += seg.bytes;
+    if (bytes != plan.size.state_bytes) {
+      throw Error("checkpointed rollout: the state has " + std::to_string(bytes) +
+                  " bytes, the plan was made for " + std::to_string(plan.size.state_bytes));
+    }
+    next_reverse_ = n_ - 1;
+  }
+
+  void advance(std::int64_t step) override {
+    expect_current(step, "advance");
+    const int k = static_cast<int>(step);
+    r_.forward_reports[k] = ro_.sim_.step(cur_, ctrl(k));
+    current_ = step + 1;
+    ++stats_.advances;
+  }
+  void store(Level level, std::int32_t slot, std::int64_t step) override {
+    expect_current(step, "store");
+    slots_.store(level, slot, segments());
+    ++stats_.stores[static_cast<int>(level)];
+  }
+  void restore(Level level, std::int32_t slot, std::int64_t step) override {
+    slots_.restore(level, slot, segments());
+    current_ = step;
+    ++stats_.restores[static_cast<int>(level)];
+  }
+  void prefetch(Level level, std::int32_t slot, std::int64_t) override {
+    slots_.prefetch(level, slot);
+  }
+  void release(Level level, std::int32_t slot) override { slots_.release(level, slot); }
+  void fence(Level level) override { slots_.fence(level); }
+
+  void reverse(std::int64_t step) override {
+    expect_current(step, "reverse");
+    if (step != next_reverse_) {
+      throw Error("checkpointed rollout: reverse of step " + std::to_string(step) +
+                  ", expected step " + std::to_string(next_reverse_));
+    }
+    const int k = static_cast<int>(step);
+    if (k == n_ - 1) {  // the first turn: state N and its losses, before any adjoint
+      SmokeState<T> last = detail::clone_shape(ctx_, cur_);
+      detail::copy_state(ctx_, cur_, last);
+      r_.forward_reports[k] = ro_.sim_.step(last, ctrl(k));
+      per_state_[n_] = ro_.state_losses(n_, last, losses_, &grad_, &r_.loss_terms);
+      r_.final_state = std::move(last);
+    }
+    per_state_[k] = ro_.reverse_step(k, cur_, ctrl(k), losses_, opt_, grad_, &grad_buoyancy_, r_);
+    current_ = -1;  // the current state is scratch until the next restore
+    --next_reverse_;
+    ++stats_.reverses;
+  }
+
+  CheckpointRunStats stats() const {
+    CheckpointRunStats s = stats_;
+    s.prefetch_hits = slots_.prefetch_hits();
+    return s;
+  }
+  bool complete() const { return next_reverse_ == -1; }
+
+ private:
+  /// The current state's fields, looked up at each use: Simulation::step swaps field
+  /// buffers with its scratch, so the addresses change from step to step.
+  std::vector<detail::StateSegment> segments() {
+    std::vector<detail::StateSegment> s;
+    auto add = [&](Field<T>& f) {
+      s.push_back(detail::StateSegment{f.data(), static_cast<std::size_t>(f.size()) * sizeof(T)});
+    };
+    for (int a = 0; a < cur_.velocity.dim(); ++a)
+      add(cur_.velocity[a]);
+    for (Field<T>& q : cur_.scalars)
+      add(q);
+    add(cur_.pressure);
+    return s;
+  }
+  const StepControls<T>& ctrl(int k) const {
+    static const StepControls<T> none{};
+    return controls_.empty() ? none : controls_[k];
+  }
+  void expect_current(std::int64_t step, const char* what) const {
+    if (current_ != step) {
+      throw Error(std::string("checkpointed rollout: ") + what + " of state " +
+                  std::to_string(step) + " while the current state is " +
+                  (current_ < 0 ? std::string("undefined") : std::to_string(current_)));
+    }
+  }
+
+  Rollout<T>& ro_;
+  Context ctx_;
+  int n_;
+  const std::vector<StepControls<T>>& controls_;
+  const RolloutLosses<T>& losses_;
+  const RolloutOptions& opt_;
+  RolloutResult<T>& r_;
+  SmokeGradient<T>& grad_;
+  std::vector<double>& per_state_;
+  double& grad_buoyancy_;
+  SmokeState<T> cur_;
+  detail::CheckpointSlots slots_;
+  std::int64_t current_ = 0;
+  std::int64_t next_reverse_ = 0;
+  CheckpointRunStats stats_;
+};
+
+template <class T>
+checkpoint::StateSize Rollout<T>::state_size(const SmokeState<T>& initial, int n,
+                                             const RolloutOptions& opt,
+                                             std::size_t* output_bytes) const {
+  const Grid& g = sim_.grid();
+  auto bytes_at = [&](Location loc) {
+    const auto e = extents_of(g, loc);
+    return static_cast<std::size_t>(e[0]) * e[1] * e[2] * sizeof(T);
+  };
+  const std::size_t C = bytes_at(Location::Cell);
+  std::size_t U = 0, largest_face = 0;
+  for (int a = 0; a < g.dim; ++a) {
+    U += bytes_at(face_location(a));
+    largest_face = std::max(largest_face, bytes_at(face_location(a)));
+  }
+  const std::size_t ns = initial.scalars.size();
+  const std::size_t S = U + (ns + 1) * C;  // a state: velocity, scalars, pressure
+  const std::size_t G = U + ns * C;        // a cotangent: velocity, scalars
+  std::size_t w = 2 * S + 2 * G + C + U;   // rollout: current, final, cotangent, user grad, scratch
+  w += 2 * C + 2 * U;                      // Simulation::step scratch
+  w += S + U + C;                          // step_adjoint replay state and temporaries
+  for (StepPart p : sim_.config().order) {  // step_adjoint replay snapshots (upper bound)
+    if (p == StepPart::AdvectScalars) w += U + ns * C;
+    if (p == StepPart::AdvectVelocity) w += U;
+    if (p == StepPart::Forces) w += C;
+  }
+  const double coarse = double(1 << g.dim) / double((1 << g.dim) - 1);
+  w += static_cast<std::size_t>(double((9 + g.dim) * C) * coarse);  // pressure solver
+  w += 2 * largest_face;                                            // operator temporaries
+  std::size_t out = 0;
+  if (opt.force_gradients) out += static_cast<std::size_t>(n) * U;
+  if (opt.source_gradients) out += static_cast<std::size_t>(n) * ns * C;
+  if (output_bytes) *output_bytes = out;
+  checkpoint::StateSize size;
+  size.state_bytes = S;
+  size.working_bytes = w + out;
+  return size;
+}
+
+template <class T>
+RolloutPlan Rollout<T>::plan(const SmokeState<T>& initial, int n, const RolloutOptions& opt) const {
+  if (n < 1) throw InvalidArgument("Rollout: steps = " + std::to_string(n) + " must be >= 1");
+  check::on_grid(initial.velocity[0], "initial.velocity", sim_.grid(), Location::FaceX);
+  const CheckpointOptions& c = opt.checkpointing;
+  RolloutPlan p;
+  p.size = state_size(initial, n, opt, &p.output_bytes);
+  checkpoint::PlanRequest request;
+  request.steps = n;
+  if (c.slots.device > 0) {
+    request.slots = c.slots;
+  } else {
+    try {
+      request.slots = checkpoint::slots_from_budget(c.budget, p.size);
+    } catch (const InvalidArgument& e) {
+      throw InvalidArgument(std::string("rollout checkpointing: ") + e.what() +
+                            "; raise CheckpointOptions::budget.device_bytes or give slots");
+    }
+  }
+  request.size = p.size;
+  request.costs = c.costs;
+  request.strategy = c.strategy;
+  p.plan = checkpoint::make_plan(request);
+  p.summary = checkpoint::summarize(p.plan);
+  return p;
+}
+
+template <class T>
+RolloutResult<T> Rollout<T>::run_checkpointed(const SmokeState<T>& initial, int n,
+                                              const std::vector<StepControls<T>>& controls,
+                                              const RolloutLosses<T>& losses,
+                                              const RolloutOptions& opt) {
+  validate(initial, n, controls, losses);
+  const RolloutPlan p = plan(initial, n, opt);
+  const Context& ctx = sim_.context();
+  const int ns = int(initial.scalars.size());
+
+  RolloutResult<T> r;
+  r.forward_reports.resize(std::size_t(n));
+  r.adjoint_reports.resize(std::size_t(n));
+  const double effort = effort_terms(n, controls, losses, opt, r, ns);
+
+  SmokeGradient<T> grad(ctx, sim_.grid(), ns);
+  std::vector<double> per_state(std::size_t(n) + 1, 0.0);
+  double grad_buoyancy = 0;
+  RolloutCheckpointInfo info;
+  info.size = p.size;
+  info.summary = p.summary;
+  {
+    Driver driver(*this, initial, n, controls, losses, opt, p, r, grad, per_state, grad_buoyancy);
+    checkpoint::execute_plan(p.plan, driver);
+    if (!driver.complete()) throw Error("checkpointed rollout: the plan left steps unreversed");
+    info.performed = driver.stats();
+  }  // slot memory freed, disk directory removed
+  for (double v : per_state)
+    r.loss += v;
+  r.loss += effort;
+  r.grad_buoyancy = grad_buoyancy;
+  r.grad_initial = std::move(grad);
+  r.checkpointing = info;
+  return r;
+}
+
+#define DFLUID_ROLLOUT_CHECKPOINT(T)                                                             \
+  template checkpoint::StateSize Rollout<T>::state_size(                                         \
+      const SmokeState<T>&, int, const RolloutOptions&, std::size_t*) const;                     \
+  template RolloutPlan Rollout<T>::plan(const SmokeState<T>&, int, const RolloutOptions&) const; \
+  template RolloutResult<T> Rollout<T>::run_checkpointed(                                        \
+      const SmokeState<T>&, int, const std::vector<StepControls<T>>&, const RolloutLosses<T>&,   \
+      const RolloutOptions&);
+DFLUID_ROLLOUT_CHECKPOINT(float)
+DFLUID_ROLLOUT_CHECKPOINT(double)
+#undef DFLUID_ROLLOUT_CHECKPOINT
+
+}  // namespace dfluid

@@ -1,0 +1,472 @@
+// Step composition (plain C++ on the public operator API; no kernels here).
+#include "dfluid/simulation.hpp"
+
+#include <algorithm>
+#include <array>
+#include <cmath>
+#include <cstdint>
+#include <cstdio>
+#include <limits>
+#include <utility>
+#include <vector>
+
+#include "dfluid/diffusion.hpp"
+#include "dfluid/field_ops.hpp"
+#include "dfluid/forces.hpp"
+
+namespace dfluid {
+
+const char* to_string(StepPart p) {
+  switch (p) {
+    case StepPart::AdvectScalars:
+      return "advect-scalars";
+    case StepPart::AdvectVelocity:
+      return "advect-velocity";
+    case StepPart::Forces:
+      return "forces";
+    case StepPart::Diffuse:
+      return "diffuse";
+    case StepPart::Project:
+      return "project";
+  }
+  return "?";
+}
+
+StepPart parse_step_part(const std::string& s) {
+  for (StepPart p : {StepPart::AdvectScalars, StepPart::AdvectVelocity, StepPart::Forces,
+                     StepPart::Diffuse, StepPart::Project})
+    if (s == to_string(p)) return p;
+  throw InvalidArgument("step part '" + s +
+                        "': use advect-scalars, advect-velocity, forces, diffuse or project");
+}
+
+const char* to_string(DiffusionMode m) {
+  switch (m) {
+    case DiffusionMode::None:
+      return "none";
+    case DiffusionMode::Explicit:
+      return "explicit";
+    case DiffusionMode::Implicit:
+      return "implicit";
+  }
+  return "?";
+}
+
+DiffusionMode parse_diffusion_mode(const std::string& s) {
+  if (s == "none") return DiffusionMode::None;
+  if (s == "explicit") return DiffusionMode::Explicit;
+  if (s == "implicit") return DiffusionMode::Implicit;
+  throw InvalidArgument("diffusion mode '" + s + "': use none, explicit or implicit");
+}
+
+void StepConfig::validate(const Grid& g, int num_scalars) const {
+  check::positive_dt(dt, "StepConfig.dt");
+  if (!std::isfinite(buoyancy)) throw InvalidArgument("StepConfig.buoyancy must be finite");
+  if (buoyancy != 0 && (buoyancy_scalar < 0 || buoyancy_scalar >= num_scalars))
+    throw InvalidArgument("StepConfig.buoyancy_scalar = " + std::to_string(buoyancy_scalar) +
+                          ": the state has " + std::to_string(num_scalars) + " scalar(s)");
+  if (up_axis < 0 || up_axis >= g.dim)
+    throw InvalidArgument("StepConfig.up_axis = " + std::to_string(up_axis) + ": must be < " +
+                          std::to_string(g.dim));
+  if (!(viscosity >= 0) || !std::isfinite(viscosity))
+    throw InvalidArgument("StepConfig.viscosity must be finite and >= 0");
+  if (!(scalar_diffusivity >= 0) || !std::isfinite(scalar_diffusivity))
+    throw InvalidArgument("StepConfig.scalar_diffusivity must be finite and >= 0");
+  dfluid::validate(pressure, "StepConfig.pressure");
+  dfluid::validate(diffusion_solver, "StepConfig.diffusion_solver");
+}
+
+template <class T>
+SmokeState<T>::SmokeState(const Context& ctx, const Grid& g, std::vector<std::string> names)
+    : velocity(ctx, g), scalar_names(std::move(names)), pressure(ctx, g, Location::Cell) {
+  for (std::size_t i = 0; i < scalar_names.size(); ++i)
+    scalars.emplace_back(ctx, g, Location::Cell);
+}
+
+template <class T>
+int SmokeState<T>::scalar_index(const std::string& name) const {
+  std::string known;
+  for (std::size_t i = 0; i < scalar_names.size(); ++i) {
+    if (scalar_names[i] == name) return int(i);
+    known += (i ? ", " : "") + scalar_names[i];
+  }
+  throw InvalidArgument("scalar '" + name + "' not in the state (it has: " + known + ")");
+}
+
+namespace {
+// Puts a freshly computed field into the state: a swap when the state owns its
+// memory (no copy), a copy when it wraps the caller's buffers (they stay put).
+template <class T>
+void place(const Context& ctx, Field<T>& state, Field<T>& fresh) {
+  if (state.owning())
+    std::swap(state, fresh);
+  else
+    copy(ctx, fresh, state);
+}
+template <class T>
+void place(const Context& ctx, MacVelocity<T>& state, MacVelocity<T>& fresh) {
+  for (int a = 0; a < state.dim(); ++a)
+    place(ctx, state[a], fresh[a]);
+}
+}  // namespace
+
+template <class T>
+Simulation<T>::Simulation(const Context& ctx, const Grid& grid, StepConfig config,
+                          const ObstacleMask* obstacles)
+    : ctx_(ctx),
+      grid_(grid),
+      config_(std::move(config)),
+      obstacles_(obstacles),
+      solver_(ctx, grid, obstacles),
+      scalar_tmp_(ctx, grid, Location::Cell),
+      scalar_scratch_(ctx, grid, Location::Cell),
+      velocity_tmp_(ctx, grid),
+      velocity_scratch_(ctx, grid) {
+  if (config_.diffusion == DiffusionMode::Explicit && config_.viscosity > 0 &&
+      config_.dt > max_stable_diffusion_dt(grid, config_.viscosity))
+    throw UnstableTimeStep("StepConfig.dt = " + std::to_string(config_.dt) +
+                               " is unstable for explicit diffusion with viscosity " +
+                               std::to_string(config_.viscosity) + "; the largest stable dt is " +
+                               std::to_string(max_stable_diffusion_dt(grid, config_.viscosity)) +
+                               " (or use implicit diffusion)",
+                           max_stable_diffusion_dt(grid, config_.viscosity));
+}
+
+namespace {
+
+// Bytes of one Field<T> at `loc` on `g`: Field allocates exactly its extents (no padding).
+template <class T>
+std::size_t field_bytes(const Grid& g, Location loc) {
+  const std::array<int, 3> e = extents_of(g, loc);
+  return sizeof(T) * std::size_t(e[0]) * std::size_t(e[1]) * std::size_t(e[2]);
+}
+template <class T>
+std::size_t mac_bytes(const Grid& g) {
+  std::size_t b = 0;
+  for (int a = 0; a < g.dim; ++a)
+    b += field_bytes<T>(g, face_location(a));
+  return b;
+}
+template <class T>
+std::size_t largest_face_bytes(const Grid& g) {
+  std::size_t b = 0;
+  for (int a = 0; a < g.dim; ++a)
+    b = std::max(b, field_bytes<T>(g, face_location(a)));
+  return b;
+}
+
+// The scalars of a CG solve (KrylovWorkspace::scalars, cuda/pressure/krylov.hpp: kScalarCount
+// doubles).
+constexpr std::size_t kKrylovScalarBytes = 8 * sizeof(double);
+
+// What PressureSolver<T> allocates (cuda/pressure/projection.cpp, cuda/pressure/multigrid.cpp): the
+// scaled right-hand side and solution, the CG workspace (r, z, p, q), and the multigrid hierarchy.
+// The coarsening below repeats PoissonHierarchy's constructor; the tests
+// SimulationMemory.EstimateMatchesAllocations* keep the two in step.
+template <class T>
+std::size_t pressure_solver_bytes(const Grid& g) {
+  const std::size_t cell = field_bytes<T>(g, Location::Cell);
+  std::size_t b = 6 * cell + kKrylovScalarBytes;
+  b += mac_bytes<T>(g) + cell;  // level 0: face weights and one temporary
+  // Coarse levels: every axis of 3 or more cells halves (rounding up) until none can or the
+  // level has at most 8 cells, at most 24 levels; each has face weights and x, b, t.
+  Grid fine = g;
+  for (int levels = 1; levels < 24; ++levels) {
+    Grid coarse = fine;
+    bool coarsens = false;
+    for (int a = 0; a < g.dim; ++a) {
+      const int r = fine.n[a] >= 3 ? 2 : 1;
+      coarse.n[a] = (fine.n[a] + r - 1) / r;
+      coarsens = coarsens || r == 2;
+    }
+    if (!coarsens || fine.cells() <= 8) break;
+    b += mac_bytes<T>(coarse) + 3 * field_bytes<T>(coarse, Location::Cell);
+    fine = coarse;
+  }
+  // Null space: without an Open side the fluid is one floating region, labelled per cell
+  // (int32), with its cell count and a sum slot.
+  bool open = false;
+  for (int a = 0; a < g.dim; ++a)
+    open = open || g.boundary[a][0] == BoundaryKind::Open || g.boundary[a][1] == BoundaryKind::Open;
+  if (!open) b += sizeof(std::int32_t) * std::size_t(g.cells()) + 2 * sizeof(double);
+  return b;
+}
+
+// A GPU context's reduction scratch (cuda/core/exec.cpp gpu_reduce_scratch: kReduceBlocks + 1
+// doubles).
+constexpr std::size_t kGpuReduceScratchBytes = (1024 + 1) * sizeof(double);
+
+// The context's pool of temporary blocks (ContextState::take_temp, host/src/core/context.cpp): a
+// request takes the smallest free block that is large enough, or allocates a new one; blocks
+// are kept until the context dies. `total` is what the pool ends up holding.
+struct TempPoolModel {
+  std::vector<std::size_t> size;
+  std::vector<bool> busy;
+  std::size_t total = 0;
+  std::size_t take(std::size_t bytes) {
+    std::size_t best = size.size();
+    for (std::size_t i = 0; i < size.size(); ++i)
+      if (!busy[i] && size[i] >= bytes && (best == size.size() || size[i] < size[best])) best = i;
+    if (best == size.size()) {
+      size.push_back(bytes);
+      busy.push_back(false);
+      total += bytes;
+    }
+    busy[best] = true;
+    return best;
+  }
+  void give(std::size_t block) { busy[block] = false; }
+};
+
+// An implicit diffusion solve (cuda/diffusion/diffusion.cpp, implicit_array) allocates its
+// right-hand side and a CG workspace (5 fields of the diffused array's layout) for the solve's
+// duration.
+template <class T>
+std::size_t implicit_solve_bytes(std::size_t array_bytes) {
+  return 5 * array_bytes + kKrylovScalarBytes;
+}
+
+}  // namespace
+
+template <class T>
+SimulationMemory Simulation<T>::estimate_memory(const Context& ctx, const Grid& g,
+                                                const StepConfig& config, int num_scalars) {
+  g.validate();
+  if (num_scalars < 0)
+    throw InvalidArgument("estimate_memory: num_scalars = " + std::to_string(num_scalars) +
+                          " must be >= 0");
+  const auto ns = std::size_t(num_scalars);
+  const std::size_t cell = field_bytes<T>(g, Location::Cell);
+  const std::size_t mac = mac_bytes<T>(g);
+  const std::size_t face = largest_face_bytes<T>(g);
+  SimulationMemory m;
+  m.state = mac + ns * cell + cell;  // velocity, scalars, pressure
+
+  // Simulation: scalar_tmp_, scalar_scratch_, velocity_tmp_, velocity_scratch_, solver_.
+  m.workspace = 2 * cell + 2 * mac + pressure_solver_bytes<T>(g);
+  // Temporaries of step(): only implicit diffusion allocates (one solve at a time).
+  const bool implicit = config.diffusion == DiffusionMode::Implicit;
+  std::size_t step_temp = 0;
+  if (implicit && config.viscosity > 0) step_temp = implicit_solve_bytes<T>(face);
+  if (implicit && config.scalar_diffusivity > 0 && ns > 0)
+    step_temp = std::max(step_temp, implicit_solve_bytes<T>(cell));
+  m.workspace += step_temp;
+
+  // A GPU context keeps one device buffer for the partial sums of its reductions.
+  if (ctx.on_gpu()) m.workspace += kGpuReduceScratchBytes;
+
+  // step_adjoint (simulation_adjoint.cpp): the replay state, one snapshot per part whose
+  // adjoint reads forward values, two gradient temporaries.
+  m.adjoint = mac + ns * cell + cell + mac + cell;
+  for (StepPart p : config.order) {
+    if (p == StepPart::AdvectScalars) m.adjoint += mac + ns * cell;
+    if (p == StepPart::AdvectVelocity) m.adjoint += mac;
+    if (p == StepPart::Forces && config.buoyancy != 0) m.adjoint += cell;
+  }
+  // The advection adjoints take temporaries from the context's pool, which keeps them: run
+  // the pool over the requests of the advection adjoints, in step_adjoint's order (config
+  // order reversed; per array, cuda/advection/advection.cpp advect_array_adjoint).
+  const bool gpu_scatter = ctx.on_gpu() && ctx.accumulation() == Accumulation::Deterministic;
+  TempPoolModel pool;
+  // One array advected with `opt`: MacCormack takes q^ and its cotangent (the array's size);
+  // a deterministic GPU scatter takes an 8-byte accumulator per target (the velocity
+  // cotangent's components, the array's cotangent, MacCormack's q^ cotangent) while it runs.
+  auto array_adjoint = [&](std::size_t array_bytes, const AdvectionOptions& opt) {
+    const bool mc = opt.scheme == AdvectionScheme::MacCormack;
+    std::vector<std::size_t> held;
+    if (mc) held = {pool.take(array_bytes), pool.take(array_bytes)};
+    if (gpu_scatter) {
+      std::vector<std::size_t> acc;
+      for (int a = 0; a < g.dim; ++a)
+        acc.push_back(pool.take(8 * field_bytes<T>(g, face_location(a)) / sizeof(T)));
+      acc.push_back(pool.take(8 * array_bytes / sizeof(T)));
+      if (mc) acc.push_back(pool.take(8 * array_bytes / sizeof(T)));
+      for (std::size_t b : acc)
+        pool.give(b);
+    }
+    for (std::size_t b : held)
+      pool.give(b);
+  };
+  // Implicit diffusion adjoints allocate their right-hand side, one more temporary and a CG
+  // workspace while they run (cuda/diffusion/diffusion.cpp, implicit_adjoint_array).
+  std::size_t diffusion_temp = 0;
+  if (implicit && config.viscosity > 0) diffusion_temp = implicit_solve_bytes<T>(face) + face;
+  if (implicit && config.scalar_diffusivity > 0 && ns > 0)
+    diffusion_temp = std::max(diffusion_temp, implicit_solve_bytes<T>(cell) + cell);
+  std::size_t transient_peak = 0;  // over step_adjoint: the pool, plus a diffusion solve's temps
+  for (auto it = config.order.rbegin(); it != config.order.rend(); ++it) {
+    if (*it == StepPart::AdvectVelocity)
+      for (int a = 0; a < g.dim; ++a)
+        array_adjoint(field_bytes<T>(g, face_location(a)), config.velocity_advection);
+    if (*it == StepPart::AdvectScalars)
+      for (std::size_t i = 0; i < ns; ++i)
+        array_adjoint(cell, config.scalar_advection);
+    if (*it == StepPart::Diffuse)
+      transient_peak = std::max(transient_peak, pool.total + diffusion_temp);
+  }
+  m.adjoint += std::max(transient_peak, pool.total);
+  return m;
+}
+
+template <class T>
+void Simulation<T>::check_inputs(const SmokeState<T>& s, const StepControls<T>& c) const {
+  check::on_grid(s.velocity[0], "state.velocity", grid_, Location::FaceX);
+  config_.validate(grid_, int(s.scalars.size()));
+  if (s.scalars.size() != s.scalar_names.size())
+    throw InvalidArgument("state: " + std::to_string(s.scalars.size()) + " scalars but " +
+                          std::to_string(s.scalar_names.size()) + " names");
+  if (c.sources.size() > s.scalars.size())
+    throw InvalidArgument("controls.sources has " + std::to_string(c.sources.size()) +
+                          " entries for " + std::to_string(s.scalars.size()) + " scalar(s)");
+  for (std::size_t i = 0; i < s.scalars.size(); ++i)
+    check::on_grid(s.scalars[i], "state.scalars", grid_, Location::Cell);
+  if (!config_.check_finite) return;
+  for (int a = 0; a < grid_.dim; ++a)
+    check_finite(ctx_, s.velocity[a], "state.velocity");
+  for (std::size_t i = 0; i < s.scalars.size(); ++i)
+    check_finite(ctx_, s.scalars[i], ("state scalar '" + s.scalar_names[i] + "'").c_str());
+  if (c.force)
+    for (int a = 0; a < grid_.dim; ++a)
+      check_finite(ctx_, (*c.force)[a], "controls.force");
+  for (const Field<T>* src : c.sources)
+    if (src) check_finite(ctx_, *src, "controls.sources");
+}
+
+template <class T>
+void Simulation<T>::advect_scalars(SmokeState<T>& s) {
+  for (auto& q : s.scalars) {
+    advect(ctx_, q, s.velocity, config_.dt, scalar_tmp_, config_.scalar_advection,
+           &scalar_scratch_);
+    place(ctx_, q, scalar_tmp_);
+  }
+}
+
+template <class T>
+void Simulation<T>::advect_velocity(SmokeState<T>& s) {
+  advect(ctx_, s.velocity, s.velocity, config_.dt, velocity_tmp_, config_.velocity_advection,
+         &velocity_scratch_);
+  place(ctx_, s.velocity, velocity_tmp_);
+}
+
+template <class T>
+void Simulation<T>::add_forces(SmokeState<T>& s, const StepControls<T>& c) {
+  // Sources first, so that buoyancy already feels this step's inflow (the order
+  // of the published smoke-plume setup).
+  const T dt = T(config_.dt);
+  for (std::size_t i = 0; i < c.sources.size(); ++i)
+    if (c.sources[i]) add_source(ctx_, s.scalars[i], *c.sources[i], dt, obstacles_);
+  if (config_.buoyancy != 0)
+    add_buoyancy(ctx_, s.velocity, s.scalars[config_.buoyancy_scalar], T(config_.buoyancy), dt,
+                 config_.up_axis, obstacles_);
+  if (c.force) add_force(ctx_, s.velocity, *c.force, dt, obstacles_);
+}
+
+template <class T>
+SolveReport Simulation<T>::diffuse(SmokeState<T>& s) {
+  SolveReport last;
+  if (config_.diffusion == DiffusionMode::None) return last;
+  const T dt = T(config_.dt);
+  const bool implicit = config_.diffusion == DiffusionMode::Implicit;
+  if (config_.viscosity > 0) {
+    const T nu = T(config_.viscosity);
+    if (implicit)
+      last = diffuse_implicit(ctx_, s.velocity, nu, dt, velocity_tmp_, config_.diffusion_solver);
+    else
+      diffuse_explicit(ctx_, s.velocity, nu, dt, velocity_tmp_);
+    place(ctx_, s.velocity, velocity_tmp_);
+  }
+  if (config_.scalar_diffusivity > 0) {
+    const T kappa = T(config_.scalar_diffusivity);
+    for (auto& q : s.scalars) {
+      const ScalarBoundary& bc = config_.scalar_advection.boundary;
+      if (implicit)
+        last = diffuse_implicit(ctx_, q, kappa, dt, scalar_tmp_, bc, config_.diffusion_solver);
+      else
+        diffuse_explicit(ctx_, q, kappa, dt, scalar_tmp_, bc);
+      place(ctx_, q, scalar_tmp_);
+    }
+  }
+  return last;
+}
+
+template <class T>
+std::string Simulation<T>::nonfinite_velocity_message(const SmokeState<T>& s,
+                                                      const std::vector<StepPart>& parts) const {
+  // The parts that ran (a diffusion part with nothing to diffuse did not).
+  const bool diffuses = config_.diffusion != DiffusionMode::None &&
+                        (config_.viscosity > 0 || config_.scalar_diffusivity > 0);
+  std::string ran;
+  for (StepPart p : parts)
+    if (p != StepPart::Diffuse || diffuses)
+      ran += std::string(ran.empty() ? "" : ", ") + to_string(p);
+  std::string msg =
+      "Simulation::step: the velocity is not finite (NaN/Inf) before the pressure "
+      "projection, after " +
+      (ran.empty() ? std::string("nothing else ran") : ran);
+  if (!config_.check_finite) msg += " (or on input: StepConfig::check_finite is off)";
+  // The usual cause: a buoyancy force beyond the range of T.
+  const bool forces_ran = std::find(parts.begin(), parts.end(), StepPart::Forces) != parts.end();
+  if (forces_ran && config_.buoyancy != 0) {
+    const double q = max_abs(ctx_, s.scalars[std::size_t(config_.buoyancy_scalar)]);
+    const double force = std::abs(config_.buoyancy * config_.dt) * q;
+    if (!(force <= double(std::numeric_limits<T>::max()))) {
+      char buf[160];
+      std::snprintf(buf, sizeof buf,
+                    ": |buoyancy · dt| · max %s = %.3g exceeds the range of %s (%.3g)",
+                    s.scalar_names[std::size_t(config_.buoyancy_scalar)].c_str(), force,
+                    sizeof(T) == 4 ? "float" : "double", double(std::numeric_limits<T>::max()));
+      msg += buf;
+    }
+  }
+  return msg;
+}
+
+template <class T>
+StepReport Simulation<T>::step(SmokeState<T>& s, const StepControls<T>& c) {
+  check_inputs(s, c);
+  StepReport report;
+  for (std::size_t k = 0; k < config_.order.size(); ++k) {
+    const StepPart part = config_.order[k];
+    switch (part) {
+      case StepPart::AdvectScalars:
+        advect_scalars(s);
+        break;
+      case StepPart::AdvectVelocity:
+        advect_velocity(s);
+        break;
+      case StepPart::Forces:
+        add_forces(s, c);
+        break;
+      case StepPart::Diffuse:
+        report.diffusion = diffuse(s);
+        break;
+      case StepPart::Project: {
+        try {
+          report.pressure =
+              solver_.project(ctx_, s.velocity, s.pressure, T(config_.dt), config_.pressure);
+        } catch (const NonFiniteValue&) {
+          // project() checks its velocity before it changes anything (host waits it has
+          // anyway). The inputs of the step were finite (check_inputs), so a non-finite
+          // velocity there comes from a part that ran before: say which. Otherwise the solve
+          // itself failed and its message names it. (Host waits on this failure path only.)
+          bool velocity_finite = true;
+          for (int a = 0; a < grid_.dim; ++a)
+            velocity_finite = velocity_finite && all_finite(ctx_, s.velocity[a]);
+          if (velocity_finite) throw;
+          const std::vector<StepPart> before(config_.order.begin(),
+                                             config_.order.begin() + std::ptrdiff_t(k));
+          throw NonFiniteValue(nonfinite_velocity_message(s, before));
+        }
+        break;
+      }
+    }
+  }
+  return report;
+}
+
+template struct SmokeState<float>;
+template struct SmokeState<double>;
+template class Simulation<float>;
+template class Simulation<double>;
+
+}  // namespace dfluid
