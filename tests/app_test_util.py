@@ -38,3 +38,18 @@ def write_png(path, rows):
     with open(path, "wb") as f:
         f.write(b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", struct.pack(">IIBBBBB", w, h, 8, 0, 0, 0, 0))
                 + chunk(b"IDAT", zlib.compress(raw)) + chunk(b"IEND", b""))
+
+
+COUNTER_KEYS = ("launches", "host_waits", "allocations", "frees", "bytes_to_device",
+                "bytes_to_host", "peak_bytes")
+
+
+def check_counters(summary, key="counters"):
+    """summary[key] holds the Context counters (common/counters.hpp): every event count a
+    non-negative integer, and a run that simulated anything launched kernels and waited."""
+    c = summary.get(key)
+    check(isinstance(c, dict), "summary.json lacks %s: %s" % (key, sorted(summary)))
+    for k in COUNTER_KEYS:
+        check(isinstance(c.get(k), int) and c[k] >= 0, "summary %s.%s = %r" % (key, k, c.get(k)))
+    check(c["launches"] > 0 and c["host_waits"] > 0, "summary %s counted no work: %s" % (key, c))
+    return c

@@ -26,7 +26,7 @@ import signal
 import subprocess
 import sys
 
-from app_test_util import SKIP, check, fail, fresh  # noqa: E402
+from app_test_util import SKIP, check, check_counters, fail, fresh  # noqa: E402
 
 
 
@@ -105,6 +105,7 @@ def burgers_outputs(app, folder):
     check_png(os.path.join(folder, "loss.png"))
     s = load_json(os.path.join(folder, "summary.json"))
     check(s["app"] == "dfluid-burgers" and s["precision"] == "double", "summary: %s" % s)
+    check_counters(s)
     check(abs(s["final_loss"] - ls[-1]) <= 1e-12 * ls[-1], "summary final_loss %s" % s["final_loss"])
     st = load_json(os.path.join(folder, "state.json"))
     check(st["next_iteration"] == 3 and len(st["u0"]) == 128 and len(st["history"]) == 3,
@@ -158,6 +159,7 @@ def plume_outputs(app, folder):
     check_png(os.path.join(folder, "smoke_overview.png"))
     s = load_json(os.path.join(folder, "summary.json"))
     check(s["app"] == "dfluid-plume" and s["settings"]["steps"] == steps, "summary: %s" % s)
+    check_counters(s)
     st = load_json(os.path.join(folder, "state.json"))
     check(st["next_iteration"] == 2 and len(st["initial_velocity"]) == 4, "state.json")
     h5 = os.path.join(folder, "plume.h5")

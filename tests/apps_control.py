@@ -44,7 +44,7 @@ import time
 import xml.etree.ElementTree as ET
 import zlib
 
-from app_test_util import SKIP, check, fail, fresh, write_png  # noqa: E402
+from app_test_util import SKIP, check, check_counters, fail, fresh, write_png  # noqa: E402
 HISTORY_HEADER = "iteration,loss,grad_norm,step,evaluations,seconds"
 SUMMARY_KEYS = ("initial_loss", "final_loss", "relative_keyframe_error_uncontrolled",
                 "relative_keyframe_error_controlled", "iterations", "wall_seconds", "device",
@@ -157,6 +157,10 @@ def check_summary(folder, iterations, rows):
     unc, con = s["relative_keyframe_error_uncontrolled"], s["relative_keyframe_error_controlled"]
     check(unc > 0 and 0 <= con < unc, "keyframe errors uncontrolled %s, controlled %s" % (unc, con))
     check(s["wall_seconds"] > 0 and s["peak_device_bytes"] >= 0, "wall_seconds/peak_device_bytes")
+    total, opt = check_counters(s), check_counters(s, "counters_optimization")
+    for k in ("launches", "host_waits", "allocations", "bytes_to_host"):
+        check(opt[k] <= total[k], "counters_optimization.%s %s > counters.%s %s"
+              % (k, opt[k], k, total[k]))
     return s
 
 

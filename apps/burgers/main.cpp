@@ -18,6 +18,7 @@
 
 #include "burgers/burgers_problem.hpp"
 #include "common/cli.hpp"
+#include "common/counters.hpp"
 #include "common/data_files.hpp"
 #include "common/descent.hpp"
 #include "common/output.hpp"
@@ -207,7 +208,9 @@ int run(Options o) {
   summary["seconds"] = seconds_since(t_start);
   summary["outputs"] = {"history.csv", "loss.png", "reconstruction.h5", "reconstruction.xmf",
                         "state.json"};
+  summary["counters"] = app::counters_json(ctx.counters());
   app::write_json(app::join(out, "summary.json"), summary);
+  std::printf("%s\n", app::counters_summary_line(ctx).c_str());
   std::printf(
       "done: final loss %.8f after %d iterations; trajectory MAE %.4f over t in [0, 1]; "
       "outputs in %s\n",

@@ -15,6 +15,7 @@
 #include <vector>
 
 #include "common/cli.hpp"
+#include "common/counters.hpp"
 #include "common/image.hpp"
 #include "common/output.hpp"
 #include "common/progress.hpp"
@@ -145,27 +146,18 @@ void check_memory(const Context& ctx, const Options& o) {
   }
 }
 
+/// What the optimization loop leaves: the history rows, whether a signal stopped it, and
+/// the optimizer's wall time (resumed runs included).
+struct OptimizeResult {
+  std::vector<app::HistoryRow> history;
+  double seconds = 0;
+  bool stopped = false;
+};
+
 template <class T>
-int run(const Options& o) {
-  app::install_stop_handlers();
-  const auto t_start = Clock::now();
-  Context ctx = app::make_context(o.common);
-  check_memory<T>(ctx, o);
-  Scenario sc = make_scenario(o.scenario, ctx.on_gpu());
-
-  const ProblemSettings ps = problem_settings(o, sc.grid);
-  ControlProblem<T> problem(ctx, sc, ps);
-  const int iterations = o.iterations > 0 ? o.iterations : (sc.grid.dim == 2 ? 30 : 20);
-
-  OptimizerOptions oo;
-  oo.kind = parse_optimizer_kind(o.optimizer);
-  oo.lbfgs_history = o.lbfgs_history;
-  oo.learning_rate = o.learning_rate > 0               ? o.learning_rate
-                     : oo.kind == OptimizerKind::Lbfgs ? 1.0
-                     : oo.kind == OptimizerKind::Adam  ? 1e-3
-                                                       : 1.0;
-  Optimizer<T> optim(ctx, problem.parameter_count(), oo);
-
+void print_setup(const Options& o, const Context& ctx, const Scenario& sc,
+                 const ProblemSettings& ps, ControlProblem<T>& problem, const OptimizerOptions& oo,
+                 int iterations) {
   std::printf("%s %s: %s\n", kName, DFLUID_VERSION_STRING, sc.description.c_str());
   std::printf("grid %s, %d steps of dt %g, %s precision, device %s\n", sc.grid.describe().c_str(),
               problem.settings().steps, o.dt, o.common.precision.c_str(),
@@ -180,87 +172,72 @@ int run(const Options& o) {
   const std::string plan = problem.plan_report();
   std::printf("%s%s", o.memory_budget > 0 ? "checkpoint plan:\n" : "", plan.c_str());
   std::fflush(stdout);
-  if (o.dry_run) return 0;
-  const std::string out = app::prepare_output_dir(o.common.output);
+}
 
-  const std::string fp = fingerprint(o, oo, problem.settings(), sc, problem.parameter_count());
-  const std::string state_path = app::join(out, "control-state.h5");
-  std::vector<app::HistoryRow> history;
-  double opt_seconds = 0;
-  if (!o.common.resume.empty()) {
-    SavedRun<T> saved = load_state_file<T>(o.common.resume, problem.parameter_grid(), fp);
-    problem.parameters().assign(ctx, saved.parameters);
-    optim.restore(saved.optimizer);
-    history = saved.history;
-    opt_seconds = saved.seconds;
-    std::printf("resumed from %s at iteration %lld\n", o.common.resume.c_str(),
-                (long long)optim.iteration());
-  }
+OptimizerOptions optimizer_options(const Options& o) {
+  OptimizerOptions oo;
+  oo.kind = parse_optimizer_kind(o.optimizer);
+  oo.lbfgs_history = o.lbfgs_history;
+  oo.learning_rate = o.learning_rate > 0               ? o.learning_rate
+                     : oo.kind == OptimizerKind::Lbfgs ? 1.0
+                     : oo.kind == OptimizerKind::Adam  ? 1e-3
+                                                       : 1.0;
+  return oo;
+}
 
-  // Uncontrolled reference run.
-  const KeyframeErrors before = problem.forward(false);
-  std::printf("uncontrolled relative keyframe error: %.4f\n", before.rms);
-
+/// Runs optimizer iterations until `iterations`, convergence, a failed line search,
+/// --target-error or a stop signal; `r` comes in with the history of a resumed run.
+template <class T>
+void optimize(const Options& o, ControlProblem<T>& problem, Optimizer<T>& optim, int iterations,
+              OptimizeResult& r) {
   Objective<T> objective = [&](const Field<T>& x, Field<T>& g) { return problem.evaluate(x, g); };
   app::Progress progress("optimizing", iterations, app::Progress::parse_mode(o.common.progress));
   progress.log("  iter          loss       |grad|         step  evals   seconds");
-  bool stopped = false;
-  double last_rel = 0;
   while (optim.iteration() < iterations) {
     if (app::stop_requested()) {
-      stopped = true;
+      r.stopped = true;
       break;
     }
     const auto t0 = Clock::now();
-    const IterationReport r = optim.step(problem.parameters(), objective);
+    const IterationReport it = optim.step(problem.parameters(), objective);
     const double dt_it = seconds_since(t0);
-    opt_seconds += dt_it;
-    if (history.empty()) {
-      history.push_back({0, r.loss_before, r.gradient_norm, 0, 0, 0});
-      progress.log(fmt("%6.0f", 0) + fmt("  %12.6e", r.loss_before) +
-                   fmt("  %11.4e", r.gradient_norm));
+    r.seconds += dt_it;
+    if (r.history.empty()) {
+      r.history.push_back({0, it.loss_before, it.gradient_norm, 0, 0, 0});
+      progress.log(fmt("%6.0f", 0) + fmt("  %12.6e", it.loss_before) +
+                   fmt("  %11.4e", it.gradient_norm));
     }
-    history.push_back({int(r.iteration), r.loss_after, r.gradient_norm_after, r.step_length,
-                       r.evaluations, dt_it});
-    last_rel = std::sqrt(
-        2 * (problem.last_terms().count("keyframe") ? problem.last_terms().at("keyframe") : 0.0) /
-        double(problem.settings().keyframes.size()));
-    progress.log(fmt("%6.0f", double(r.iteration)) + fmt("  %12.6e", r.loss_after) +
-                 fmt("  %11.4e", r.gradient_norm_after) + fmt("  %11.4e", r.step_length) +
-                 fmt("  %5.0f", r.evaluations) + fmt("  %8.2f", dt_it) +
-                 (r.backed_off ? "  (line search backed off)" : "") +
-                 (r.restarted ? "  (history reset)" : ""));
-    progress.update(long(r.iteration), fmt("loss %.4e", r.loss_after));
-    if (r.failed) {
+    r.history.push_back({int(it.iteration), it.loss_after, it.gradient_norm_after, it.step_length,
+                         it.evaluations, dt_it});
+    progress.log(fmt("%6.0f", double(it.iteration)) + fmt("  %12.6e", it.loss_after) +
+                 fmt("  %11.4e", it.gradient_norm_after) + fmt("  %11.4e", it.step_length) +
+                 fmt("  %5.0f", it.evaluations) + fmt("  %8.2f", dt_it) +
+                 (it.backed_off ? "  (line search backed off)" : "") +
+                 (it.restarted ? "  (history reset)" : ""));
+    progress.update(long(it.iteration), fmt("loss %.4e", it.loss_after));
+    if (it.failed) {
       progress.log("the line search found no decrease; stopping (the controls are the best found)");
       break;
     }
-    if (r.converged) {
+    if (it.converged) {
       progress.log("converged: the gradient norm is below the tolerance");
       break;
     }
-    if (o.target_error > 0 && std::isfinite(last_rel) && last_rel <= o.target_error) break;
+    const auto& terms = problem.last_terms();
+    const double rel = std::sqrt(2 * (terms.count("keyframe") ? terms.at("keyframe") : 0.0) /
+                                 double(problem.settings().keyframes.size()));
+    if (o.target_error > 0 && std::isfinite(rel) && rel <= o.target_error) break;
     if (o.stop_after > 0 && optim.iteration() >= o.stop_after) app::request_stop(SIGINT);
   }
   progress.finish();
+}
 
-  // State file first: whatever happens next, the run can be continued.
-  SavedRun<T> saved;
-  saved.parameters = problem.parameters().to_vector(ctx);
-  saved.optimizer = optim.save();
-  saved.history = history;
-  saved.seconds = opt_seconds;
-  save_state_file(state_path, problem.parameter_grid(), fp, saved);
-  app::write_history_csv(app::join(out, "history.csv"), history);
-  if (stopped) {
-    std::printf(
-        "stopped by signal %d after iteration %lld: controls and history saved to %s\n"
-        "continue with: --resume %s (and the same options)\n",
-        app::stop_signal(), (long long)optim.iteration(), state_path.c_str(), state_path.c_str());
-    return app::kStoppedExitCode;
-  }
-
-  // The optimized run: HDF5 snapshots, PNG frames.
+/// The optimized run: HDF5 snapshots (every h5_interval steps, the keyframes and the last
+/// step) and PNG frames (smoke over the target). Returns its keyframe errors.
+template <class T>
+KeyframeErrors write_optimized_run(const Options& o, const Context& ctx, const Scenario& sc,
+                                   const ProblemSettings& ps, ControlProblem<T>& problem,
+                                   std::int64_t iterations, const std::string& out) {
   const int steps = problem.settings().steps;
   const int h5_interval = o.h5_interval > 0 ? o.h5_interval : std::max(1, steps / 16);
   io::WriterOptions wo;
@@ -270,7 +247,7 @@ int run(const Options& o) {
   writer.set_run_attribute("scenario", sc.description);
   writer.set_run_attribute("steps", steps);
   writer.set_run_attribute("control_interval", ps.control_interval);
-  writer.set_run_attribute("iterations", std::int64_t(optim.iteration()));
+  writer.set_run_attribute("iterations", iterations);
   const std::string frames_dir =
       app::prepare_output_dir(app::join(out, "frames"), app::OutputLock::Inside);
   double vmax = 0;
@@ -307,13 +284,20 @@ int run(const Options& o) {
     }
   });
   writer.close();
+  return after;
+}
 
+/// loss.png, summary.json and the printed summary.
+void write_summary(const Options& o, const Context& ctx, const Scenario& sc, int steps,
+                   const OptimizerOptions& oo, std::int64_t iterations, const OptimizeResult& r,
+                   const KeyframeErrors& before, const KeyframeErrors& after,
+                   const ContextCounters& optimization_counters, double wall,
+                   const std::string& out) {
   std::vector<double> losses;
-  for (const auto& h : history)
+  for (const auto& h : r.history)
     losses.push_back(h.loss);
   app::write_png(app::join(out, "loss.png"), app::plot_curve(losses, "dfluid-control loss", true));
 
-  const double wall = seconds_since(t_start);
   const MemoryStats mem = memory_stats();
   nlohmann::json j;
   j["app"] = kName;
@@ -323,33 +307,93 @@ int run(const Options& o) {
   j["device"] = ctx.description();
   j["precision"] = o.common.precision;
   j["optimizer"] = to_string(oo.kind);
-  j["iterations"] = optim.iteration();
-  j["initial_loss"] = history.empty() ? 0.0 : history.front().loss;
-  j["final_loss"] = history.empty() ? 0.0 : history.back().loss;
+  j["iterations"] = iterations;
+  j["initial_loss"] = r.history.empty() ? 0.0 : r.history.front().loss;
+  j["final_loss"] = r.history.empty() ? 0.0 : r.history.back().loss;
   j["relative_keyframe_error_uncontrolled"] = before.rms;
   j["relative_keyframe_error_controlled"] = after.rms;
   j["keyframe_errors_controlled"] = after.relative;
-  j["optimization_seconds"] = opt_seconds;
+  j["optimization_seconds"] = r.seconds;
   j["wall_seconds"] = wall;
   j["peak_device_bytes"] = mem.device_peak;
   j["peak_host_bytes"] = mem.host_peak;
+  j["counters_optimization"] = app::counters_json(optimization_counters);
+  j["counters"] = app::counters_json(ctx.counters());
   app::write_json(app::join(out, "summary.json"), j);
 
   std::printf("\nsummary\n");
   std::printf("  loss: initial %.6e, final %.6e after %lld iterations\n",
               j["initial_loss"].get<double>(), j["final_loss"].get<double>(),
-              (long long)optim.iteration());
+              (long long)iterations);
   std::printf(
       "  relative keyframe error ||rho - rho*||/||rho*||: uncontrolled %.4f, controlled %.4f\n",
       before.rms, after.rms);
   // On the CPU path the fields live in host memory: report that peak instead.
   std::printf("  wall time %.1f s (optimization %.1f s), device %s, peak %s memory %.1f MiB\n",
-              wall, opt_seconds, ctx.description().c_str(), ctx.on_gpu() ? "device" : "host",
+              wall, r.seconds, ctx.description().c_str(), ctx.on_gpu() ? "device" : "host",
               (ctx.on_gpu() ? mem.device_peak : mem.host_peak) / 1048576.0);
+  std::printf("  %s\n", app::counters_summary_line(ctx).c_str());
   std::printf(
       "  outputs in %s: control.h5 (+ control.xmf), frames/, loss.png, history.csv, "
       "summary.json, control-state.h5\n",
       out.c_str());
+}
+
+template <class T>
+int run(const Options& o) {
+  // Setup: context, scenario, problem, optimizer; nothing is written before --dry-run returns.
+  app::install_stop_handlers();
+  const auto t_start = Clock::now();
+  Context ctx = app::make_context(o.common);
+  check_memory<T>(ctx, o);
+  Scenario sc = make_scenario(o.scenario, ctx.on_gpu());
+  const ProblemSettings ps = problem_settings(o, sc.grid);
+  ControlProblem<T> problem(ctx, sc, ps);
+  const int iterations = o.iterations > 0 ? o.iterations : (sc.grid.dim == 2 ? 30 : 20);
+  const OptimizerOptions oo = optimizer_options(o);
+  Optimizer<T> optim(ctx, problem.parameter_count(), oo);
+  print_setup(o, ctx, sc, ps, problem, oo, iterations);
+  if (o.dry_run) return 0;
+  const std::string out = app::prepare_output_dir(o.common.output);
+
+  const std::string fp = fingerprint(o, oo, problem.settings(), sc, problem.parameter_count());
+  const std::string state_path = app::join(out, "control-state.h5");
+  OptimizeResult r;
+  if (!o.common.resume.empty()) {
+    SavedRun<T> saved = load_state_file<T>(o.common.resume, problem.parameter_grid(), fp);
+    problem.parameters().assign(ctx, saved.parameters);
+    optim.restore(saved.optimizer);
+    r.history = saved.history;
+    r.seconds = saved.seconds;
+    std::printf("resumed from %s at iteration %lld\n", o.common.resume.c_str(),
+                (long long)optim.iteration());
+  }
+
+  // Optimize, after the uncontrolled reference run.
+  const KeyframeErrors before = problem.forward(false);
+  std::printf("uncontrolled relative keyframe error: %.4f\n", before.rms);
+  ctx.reset_counters();
+  optimize(o, problem, optim, iterations, r);
+  const ContextCounters optimization_counters = ctx.counters();
+
+  // Outputs. The state file first: whatever happens next, the run can be continued.
+  SavedRun<T> saved;
+  saved.parameters = problem.parameters().to_vector(ctx);
+  saved.optimizer = optim.save();
+  saved.history = r.history;
+  saved.seconds = r.seconds;
+  save_state_file(state_path, problem.parameter_grid(), fp, saved);
+  app::write_history_csv(app::join(out, "history.csv"), r.history);
+  if (r.stopped) {
+    std::printf(
+        "stopped by signal %d after iteration %lld: controls and history saved to %s\n"
+        "continue with: --resume %s (and the same options)\n",
+        app::stop_signal(), (long long)optim.iteration(), state_path.c_str(), state_path.c_str());
+    return app::kStoppedExitCode;
+  }
+  const KeyframeErrors after = write_optimized_run(o, ctx, sc, ps, problem, optim.iteration(), out);
+  write_summary(o, ctx, sc, problem.settings().steps, oo, optim.iteration(), r, before, after,
+                optimization_counters, seconds_since(t_start), out);
   return app::exit_code_after_outputs(kName);
 }
 

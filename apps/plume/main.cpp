@@ -18,6 +18,7 @@
 #include <vector>
 
 #include "common/cli.hpp"
+#include "common/counters.hpp"
 #include "common/descent.hpp"
 #include "common/output.hpp"
 #include "common/run_state.hpp"
@@ -229,7 +230,9 @@ int run(const Options& o) {
   summary["seconds"] = seconds_since(t_start);
   summary["optimization_seconds"] = optimize_seconds;
   summary["outputs"] = files;
+  summary["counters"] = app::counters_json(ctx.counters());
   app::write_json(app::join(out, "summary.json"), summary);
+  std::printf("%s\n", app::counters_summary_line(ctx).c_str());
   std::printf(
       "done: final loss %.3f after %d iterations (lowest %.3f at iteration %d); %.1f s; "
       "outputs in %s\n",

@@ -12,6 +12,7 @@
 #include <vector>
 
 #include "common/cli.hpp"
+#include "common/counters.hpp"
 #include "dfluid/dfluid.hpp"
 #include "dfluid/memory.hpp"
 #include "dfluid/simulation.hpp"
@@ -142,6 +143,7 @@ int run(const Options& o) {
       std::chrono::duration<double>(std::chrono::steady_clock::now() - t_start).count();
   std::printf("done: %d steps in %.2f s (%.2f ms/step) on %s\n", o.steps, total,
               1e3 * total / o.steps, ctx.description().c_str());
+  std::printf("%s\n", app::counters_summary_line(ctx).c_str());
   return 0;
 }
 
