@@ -5,6 +5,7 @@ The drivers are run as scripts, so Python finds this module next to them.
 import os
 import shutil
 import struct
+import subprocess
 import sys
 import zlib
 
@@ -53,3 +54,38 @@ def check_counters(summary, key="counters"):
         check(isinstance(c.get(k), int) and c[k] >= 0, "summary %s.%s = %r" % (key, k, c.get(k)))
     check(c["launches"] > 0 and c["host_waits"] > 0, "summary %s counted no work: %s" % (key, c))
     return c
+
+
+# The device the app tests run on: "cpu" (default) or "cuda" (the *Gpu ctest variants and
+# .ci/gpu-run's apps stage set DFLUID_TEST_DEVICE=cuda).
+DEVICE = os.environ.get("DFLUID_TEST_DEVICE", "cpu")
+if DEVICE not in ("cpu", "cuda"):
+    fail("DFLUID_TEST_DEVICE=%r: use cpu or cuda" % DEVICE)
+
+
+def device_args():
+    """["--device", DEVICE]; on "cuda", exits with SKIP when this machine shows no GPU."""
+    if DEVICE == "cuda":
+        try:
+            ok = subprocess.run(["nvidia-smi", "-L"], stdout=subprocess.PIPE,
+                                stderr=subprocess.PIPE).returncode == 0
+        except OSError:
+            ok = False
+        if not ok:
+            print("SKIPPED: DFLUID_TEST_DEVICE=cuda and no GPU here (nvidia-smi -L failed)")
+            sys.exit(SKIP)
+    return ["--device", DEVICE]
+
+
+def check_device(summary):
+    """The summary names the device the run was asked for ("CPU", or the GPU's name)."""
+    d = summary.get("device")
+    if DEVICE == "cpu":
+        check(d == "CPU", "summary device %r, expected CPU" % d)
+    else:
+        check(isinstance(d, str) and "(cuda:" in d, "summary device %r, expected a GPU" % d)
+
+
+def device_folder(folder):
+    """The run folder for DEVICE: the GPU twin of a test writes next to the CPU one."""
+    return folder if DEVICE == "cpu" else folder.rstrip("/") + "-" + DEVICE

@@ -10,22 +10,19 @@ set(_bp_expect2 ${PROJECT_SOURCE_DIR}/apps/plan/expect_exit_2.cmake)
 if(TARGET dfluid-burgers)
   set(_bp_app $<TARGET_FILE:dfluid-burgers>)
   if(DFLUID_SYSTEM_PYTHON)
-    add_test(NAME AppBurgers.Outputs
-             COMMAND ${DFLUID_SYSTEM_PYTHON} ${_bp_script} burgers-outputs ${_bp_app}
-                     ${_bp_dir}/burgers_outputs)
-    set_tests_properties(AppBurgers.Outputs PROPERTIES SKIP_RETURN_CODE 77
-      ENVIRONMENT "DFLUID_TEST_DATA_DIR=${PROJECT_SOURCE_DIR}/data")
+    dfluid_app_test(AppBurgers Outputs ENVIRONMENT "DFLUID_TEST_DATA_DIR=${PROJECT_SOURCE_DIR}/data"
+      COMMAND ${DFLUID_SYSTEM_PYTHON} ${_bp_script} burgers-outputs ${_bp_app}
+              ${_bp_dir}/burgers_outputs)
     # Iterations 0, 1, 10, 45 to 4 significant digits (double precision).
-    add_test(NAME AppBurgers.PublishedLosses
-             COMMAND ${DFLUID_SYSTEM_PYTHON} ${_bp_script} burgers-published ${_bp_app}
-                     ${_bp_dir}/burgers_published)
-    add_test(NAME AppBurgers.StopAndResume
-             COMMAND ${DFLUID_SYSTEM_PYTHON} ${_bp_script} stop-resume ${_bp_app}
-                     ${_bp_dir}/burgers_stop --iterations 6 --precision double)
-    add_test(NAME AppBurgers.SigintAndResume
-             COMMAND ${DFLUID_SYSTEM_PYTHON} ${_bp_script} sigint-resume ${_bp_app}
-                     ${_bp_dir}/burgers_sigint)
-    set_tests_properties(AppBurgers.SigintAndResume PROPERTIES TIMEOUT 600)
+    dfluid_app_test(AppBurgers PublishedLosses
+      COMMAND ${DFLUID_SYSTEM_PYTHON} ${_bp_script} burgers-published ${_bp_app}
+              ${_bp_dir}/burgers_published)
+    dfluid_app_test(AppBurgers StopAndResume
+      COMMAND ${DFLUID_SYSTEM_PYTHON} ${_bp_script} stop-resume ${_bp_app}
+              ${_bp_dir}/burgers_stop --iterations 6 --precision double)
+    dfluid_app_test(AppBurgers SigintAndResume TIMEOUT 600
+      COMMAND ${DFLUID_SYSTEM_PYTHON} ${_bp_script} sigint-resume ${_bp_app}
+              ${_bp_dir}/burgers_sigint)
   else()
     message(STATUS "dfluid: no python3 found; the dfluid-burgers output tests are not registered")
   endif()
@@ -46,26 +43,23 @@ endif()
 if(TARGET dfluid-plume)
   set(_bp_app $<TARGET_FILE:dfluid-plume>)
   if(DFLUID_SYSTEM_PYTHON)
-    add_test(NAME AppPlume.Outputs
-             COMMAND ${DFLUID_SYSTEM_PYTHON} ${_bp_script} plume-outputs ${_bp_app}
-                     ${_bp_dir}/plume_outputs)
-    set_tests_properties(AppPlume.Outputs PROPERTIES SKIP_RETURN_CODE 77)
+    dfluid_app_test(AppPlume Outputs
+      COMMAND ${DFLUID_SYSTEM_PYTHON} ${_bp_script} plume-outputs ${_bp_app}
+              ${_bp_dir}/plume_outputs)
     # Iteration-0 loss within 2% of 298.29.
-    add_test(NAME AppPlume.PublishedIteration0
-             COMMAND ${DFLUID_SYSTEM_PYTHON} ${_bp_script} plume-published ${_bp_app}
-                     ${_bp_dir}/plume_iteration0 0)
+    dfluid_app_test(AppPlume PublishedIteration0
+      COMMAND ${DFLUID_SYSTEM_PYTHON} ${_bp_script} plume-published ${_bp_app}
+              ${_bp_dir}/plume_iteration0 0)
     # The full published run: below 200 within 80 iterations (~20 s on 2 CPU cores, Release).
-    add_test(NAME AppPlume.PublishedBelow200
-             COMMAND ${DFLUID_SYSTEM_PYTHON} ${_bp_script} plume-published ${_bp_app}
-                     ${_bp_dir}/plume_published 80)
-    set_tests_properties(AppPlume.PublishedBelow200 PROPERTIES TIMEOUT 1200 LABELS slow)
-    add_test(NAME AppPlume.StopAndResume
-             COMMAND ${DFLUID_SYSTEM_PYTHON} ${_bp_script} stop-resume ${_bp_app}
-                     ${_bp_dir}/plume_stop --iterations 4 --steps 6 --precision float)
-    add_test(NAME AppPlume.SigintAndResume
-             COMMAND ${DFLUID_SYSTEM_PYTHON} ${_bp_script} sigint-resume ${_bp_app}
-                     ${_bp_dir}/plume_sigint --steps 4)
-    set_tests_properties(AppPlume.SigintAndResume PROPERTIES TIMEOUT 600)
+    dfluid_app_test(AppPlume PublishedBelow200 TIMEOUT 1200 LABELS slow
+      COMMAND ${DFLUID_SYSTEM_PYTHON} ${_bp_script} plume-published ${_bp_app}
+              ${_bp_dir}/plume_published 80)
+    dfluid_app_test(AppPlume StopAndResume
+      COMMAND ${DFLUID_SYSTEM_PYTHON} ${_bp_script} stop-resume ${_bp_app}
+              ${_bp_dir}/plume_stop --iterations 4 --steps 6 --precision float)
+    dfluid_app_test(AppPlume SigintAndResume TIMEOUT 600
+      COMMAND ${DFLUID_SYSTEM_PYTHON} ${_bp_script} sigint-resume ${_bp_app}
+              ${_bp_dir}/plume_sigint --steps 4)
   else()
     message(STATUS "dfluid: no python3 found; the dfluid-plume output tests are not registered")
   endif()

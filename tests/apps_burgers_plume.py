@@ -26,7 +26,7 @@ import signal
 import subprocess
 import sys
 
-from app_test_util import SKIP, check, check_counters, fail, fresh  # noqa: E402
+from app_test_util import SKIP, check, check_counters, device_args, device_folder, fail, fresh  # noqa: E402
 
 
 
@@ -97,7 +97,7 @@ def sig4(published):
 def burgers_outputs(app, folder):
     h5py = h5py_or_skip()
     fresh(folder)
-    run([app, "--device", "cpu", "--iterations", "3", "--progress", "lines", "--output", folder])
+    run([app] + device_args() + ["--iterations", "3", "--progress", "lines", "--output", folder])
     rows = history(folder)
     check(len(rows) == 4, "expected iterations 0..3, got %d rows" % len(rows))
     ls = [float(r["loss"]) for r in rows]
@@ -131,7 +131,7 @@ def burgers_outputs(app, folder):
 
 def burgers_published(app, folder):
     fresh(folder)
-    run([app, "--device", "cpu", "--precision", "double", "--iterations", "45", "--progress",
+    run([app] + device_args() + ["--precision", "double", "--iterations", "45", "--progress",
          "lines", "--output", folder])
     ls = losses(folder)
     # Thuerey et al. 2021, Physics-based Deep Learning: Burgers optimization with a DP gradient
@@ -148,7 +148,7 @@ def plume_outputs(app, folder):
     h5py = h5py_or_skip()
     fresh(folder)
     steps = 6
-    run([app, "--device", "cpu", "--iterations", "2", "--steps", str(steps), "--progress", "lines",
+    run([app] + device_args() + ["--iterations", "2", "--steps", str(steps), "--progress", "lines",
          "--output", folder])
     rows = history(folder)
     check(len(rows) == 3, "expected iterations 0..2, got %d rows" % len(rows))
@@ -186,7 +186,7 @@ def plume_outputs(app, folder):
 
 def plume_published(app, folder, iterations):
     fresh(folder)
-    run([app, "--device", "cpu", "--iterations", str(iterations), "--progress", "lines",
+    run([app] + device_args() + ["--iterations", str(iterations), "--progress", "lines",
          "--output", folder])
     ls = losses(folder)
     check(len(ls) == iterations + 1, "expected %d rows" % (iterations + 1))
@@ -223,7 +223,7 @@ def stop_resume(app, folder, args):
     fresh(folder)
     stopped, straight = os.path.join(folder, "stopped"), os.path.join(folder, "straight")
     iterations = int(option(args, "--iterations", "6"))
-    base = [app, "--device", "cpu", "--progress", "lines"] + args
+    base = [app] + device_args() + ["--progress", "lines"] + args
     run(base + ["--output", stopped, "--stop-after", "1"], expect=130)
     state = os.path.join(stopped, "state.json")
     st = load_json(state)
@@ -244,7 +244,7 @@ def stop_resume(app, folder, args):
 def sigint_resume(app, folder, args):
     fresh(folder)
     stopped, straight = os.path.join(folder, "stopped"), os.path.join(folder, "straight")
-    base = [app, "--device", "cpu", "--progress", "lines"] + args
+    base = [app] + device_args() + ["--progress", "lines"] + args
     cmd = base + ["--output", stopped, "--iterations", "1000000"]
     print("$ " + " ".join(cmd))
     p = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
@@ -275,7 +275,7 @@ def main():
     if len(sys.argv) < 4:
         print(__doc__)
         return 2
-    cmd, app, folder, rest = sys.argv[1], sys.argv[2], sys.argv[3], sys.argv[4:]
+    cmd, app, folder, rest = sys.argv[1], sys.argv[2], device_folder(sys.argv[3]), sys.argv[4:]
     if cmd == "burgers-outputs":
         burgers_outputs(app, folder)
     elif cmd == "burgers-published":

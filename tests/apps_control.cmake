@@ -23,20 +23,18 @@ if(TARGET dfluid-control)
     set(_ctl_py_DryRun dry-run)
     foreach(name Outputs2D Outputs3D StopAndResume SigintAndResume CheckpointedEqualsStoreAll
                  PngTarget H5Target TargetError DryRun)
-      add_test(NAME AppControl.${name}
-               COMMAND ${DFLUID_SYSTEM_PYTHON} ${_ctl_script} ${_ctl_py_${name}} ${_ctl_app}
-                       ${_ctl_dir}/${name})
-      # 77: h5py/numpy missing for /usr/bin/python3 (Debian: python3-h5py).
-      set_tests_properties(AppControl.${name} PROPERTIES SKIP_RETURN_CODE 77 TIMEOUT 300)
+      # 77: h5py/numpy missing for /usr/bin/python3 (Debian: python3-h5py), or no GPU.
+      dfluid_app_test(AppControl ${name} TIMEOUT 300
+        COMMAND ${DFLUID_SYSTEM_PYTHON} ${_ctl_script} ${_ctl_py_${name}} ${_ctl_app}
+                ${_ctl_dir}/${name})
     endforeach()
     # The issue's acceptance: the embedded default 2D scenario (128², 64 steps, 30 L-BFGS
     # iterations; ~35 s on 2 CPU cores, Release) takes the relative keyframe error from above
     # 0.5 uncontrolled to at most 0.15. Too slow under the sanitizers.
     if(NOT DFLUID_SANITIZE)
-      add_test(NAME AppControl.DefaultAcceptance
-               COMMAND ${DFLUID_SYSTEM_PYTHON} ${_ctl_script} acceptance ${_ctl_app}
-                       ${_ctl_dir}/DefaultAcceptance)
-      set_tests_properties(AppControl.DefaultAcceptance PROPERTIES TIMEOUT 900 LABELS slow)
+      dfluid_app_test(AppControl DefaultAcceptance TIMEOUT 900 LABELS slow
+        COMMAND ${DFLUID_SYSTEM_PYTHON} ${_ctl_script} acceptance ${_ctl_app}
+                ${_ctl_dir}/DefaultAcceptance)
     endif()
   else()
     message(STATUS "dfluid: no python3 found; the dfluid-control output tests are not registered")

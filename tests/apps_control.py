@@ -44,7 +44,8 @@ import time
 import xml.etree.ElementTree as ET
 import zlib
 
-from app_test_util import SKIP, check, check_counters, fail, fresh, write_png  # noqa: E402
+from app_test_util import (SKIP, check, check_counters, check_device, device_args, device_folder,  # noqa: E402
+                           fail, fresh, write_png)
 HISTORY_HEADER = "iteration,loss,grad_norm,step,evaluations,seconds"
 SUMMARY_KEYS = ("initial_loss", "final_loss", "relative_keyframe_error_uncontrolled",
                 "relative_keyframe_error_controlled", "iterations", "wall_seconds", "device",
@@ -74,7 +75,7 @@ def check_no_sanitizer_report(stderr):
 
 
 def base(app):
-    return [app, "--device", "cpu", "--progress", "lines"]
+    return [app] + device_args() + ["--progress", "lines"]
 
 
 def h5py_or_skip():
@@ -148,7 +149,7 @@ def check_summary(folder, iterations, rows):
             check(isinstance(s[key], (int, float)) and math.isfinite(s[key]),
                   "summary.json %s = %r" % (key, s[key]))
     check(s["app"] == "dfluid-control", "summary app %r" % s.get("app"))
-    check(s["device"] == "CPU", "summary device %r" % s["device"])
+    check_device(s)
     check(s["iterations"] == iterations, "summary iterations %s" % s["iterations"])
     check(s["initial_loss"] == float(rows[0]["loss"]), "summary initial_loss != history row 0")
     check(s["final_loss"] == float(rows[-1]["loss"]), "summary final_loss != last history row")
@@ -605,7 +606,7 @@ def main():
     if len(sys.argv) != 4 or sys.argv[1] not in COMMANDS:
         print(__doc__)
         return 2
-    COMMANDS[sys.argv[1]](sys.argv[2], sys.argv[3])
+    COMMANDS[sys.argv[1]](sys.argv[2], device_folder(sys.argv[3]))
     return 0
 
 

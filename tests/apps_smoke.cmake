@@ -6,8 +6,7 @@ if(DFLUID_SYSTEM_PYTHON AND TARGET dfluid-smoke)
   set(_smoke_script ${CMAKE_CURRENT_SOURCE_DIR}/apps_smoke.py)
   dfluid_script_cases(_smoke_cases ${_smoke_script})
   foreach(case ${_smoke_cases})
-    add_test(NAME AppSmoke.${case}
-             COMMAND ${DFLUID_SYSTEM_PYTHON} ${_smoke_script} ${case} $<TARGET_FILE:dfluid-smoke>)
-    set_tests_properties(AppSmoke.${case} PROPERTIES TIMEOUT 120)
+    dfluid_app_test(AppSmoke ${case} TIMEOUT 120
+      COMMAND ${DFLUID_SYSTEM_PYTHON} ${_smoke_script} ${case} $<TARGET_FILE:dfluid-smoke>)
   endforeach()
 endif()

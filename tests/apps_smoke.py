@@ -17,7 +17,7 @@ import subprocess
 import sys
 import time
 
-from app_test_util import check  # noqa: E402
+from app_test_util import check, device_args  # noqa: E402
 
 # name: (arguments, expected exit code, words of the error line, seconds allowed)
 CASES = {
@@ -61,7 +61,7 @@ def row_steps(stdout):
 
 def run_case(name, smoke):
     args, expect, words, seconds = CASES[name]
-    cmd = [smoke, "--device", "cpu", "--steps", "3"] + args
+    cmd = [smoke] + device_args() + ["--steps", "3"] + args
     print("$ " + " ".join(cmd))
     t0 = time.time()
     p = subprocess.run(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
