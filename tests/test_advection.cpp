@@ -678,7 +678,7 @@ namespace {
 template <class Fn>
 void on_both(Fn fn) {
   fn(Context::cpu(), 0);
-  fn(Context::cuda(), 1);
+  fn(Context::create(Device::Cuda), 1);
 }
 
 double max_rel_diff(const std::vector<float>& a, const std::vector<float>& b) {

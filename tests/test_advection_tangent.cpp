@@ -137,7 +137,7 @@ TEST(AdvectionTangent, FloatTransposeCpu) {
 
 TEST(GpuAdvectionTangent, FloatTranspose) {
   if (!cuda_available()) GTEST_SKIP() << "no CUDA device";
-  check_float_transpose(Context::cuda());
+  check_float_transpose(Context::create(Device::Cuda));
 }
 
 }  // namespace

@@ -564,7 +564,7 @@ TEST(DiffusionImplicit, FloatMatchesDouble) {
 
 TEST(GpuDiffusion, ExplicitAndImplicitMatchCpu) {
   if (!cuda_available()) GTEST_SKIP() << "no CUDA device";
-  Context cpu = Context::cpu(), gpu = Context::cuda();
+  Context cpu = Context::cpu(), gpu = Context::create(Device::Cuda);
   Grid g = Grid::make_3d(20, 17, 9, 0.1);
   g.set_boundary(0, BoundaryKind::Periodic, BoundaryKind::Periodic);
   g.set_boundary(1, BoundaryKind::Wall, BoundaryKind::Open);

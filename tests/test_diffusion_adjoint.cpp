@@ -369,7 +369,7 @@ TEST(DiffusionAdjoint, DeterministicBitwise) {
 
 TEST(GpuDiffusionAdjoint, MatchesCpu) {
   if (!cuda_available()) GTEST_SKIP() << "no CUDA device";
-  Context cpu = Context::cpu(), gpu = Context::cuda();
+  Context cpu = Context::cpu(), gpu = Context::create(Device::Cuda);
   Grid g = with_boundary(Grid::make_3d(17, 12, 9, 0.5), {{P, P}, {W, O}, {O, W}});
   MacVelocity<double> yc(cpu, g), yg(gpu, g), ec(cpu, g), eg(gpu, g), ic(cpu, g), ig(gpu, g);
   fill_random(cpu, yc, 12);

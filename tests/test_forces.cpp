@@ -263,7 +263,7 @@ TEST(Source, AddsScaledSourceExceptInSolids) {
 
 TEST(GpuForces, MatchCpu) {
   if (!cuda_available()) GTEST_SKIP() << "no CUDA device";
-  Context cpu = Context::cpu(), gpu = Context::cuda();
+  Context cpu = Context::cpu(), gpu = Context::create(Device::Cuda);
   Grid g = Grid::make_3d(17, 12, 9, 0.5);
   g.set_boundary(0, BoundaryKind::Periodic, BoundaryKind::Periodic);
   g.set_boundary(1, BoundaryKind::Wall, BoundaryKind::Open);

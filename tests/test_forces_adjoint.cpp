@@ -209,7 +209,7 @@ TEST(ForcesAdjoint, DeterministicBitwise) {
 
 TEST(GpuForcesAdjoint, MatchesCpu) {
   if (!cuda_available()) GTEST_SKIP() << "no CUDA device";
-  Context cpu = Context::cpu(), gpu = Context::cuda();
+  Context cpu = Context::cpu(), gpu = Context::create(Device::Cuda);
   const Grid g = with_boundary(Grid::make_3d(17, 12, 9, 0.5), {{P, P}, {W, O}, {O, W}});
   ObstacleMask mc(cpu, g), mg(gpu, g);
   set_obstacles(cpu, mc);

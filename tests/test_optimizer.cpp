@@ -587,7 +587,7 @@ TEST(Optimizer, ObjectiveOnWrappedSubRangesConverges) {
 
 TEST(GpuOptimizer, MatchesCpuPath) {
   if (!cuda_available()) GTEST_SKIP() << "no CUDA device";
-  const Context cpu = Context::cpu(), gpu = Context::cuda();
+  const Context cpu = Context::cpu(), gpu = Context::create(Device::Cuda);
   for (OptimizerKind kind :
        {OptimizerKind::Lbfgs, OptimizerKind::Adam, OptimizerKind::GradientDescent}) {
     const auto a = run_wrapped_quadratic<double>(cpu, kind, 12);

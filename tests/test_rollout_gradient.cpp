@@ -503,7 +503,7 @@ TEST(RolloutGradient, GpuMatchesCpu) {
   Grid g = Grid::make_2d(12, 14, 1.0);
   StepConfig cfg = smooth_config(AdvectionScheme::MacCormack);
   cfg.scalar_advection.maccormack_clamp = true;
-  Context cpu = Context::cpu(), gpu = Context::cuda();
+  Context cpu = Context::cpu(), gpu = Context::create(Device::Cuda);
   Problem pc = make_problem(cpu, g, cfg), pg = make_problem(gpu, g, cfg);
   RolloutResult<double> rc = rollout_grad(pc), rg = rollout_grad(pg);
   EXPECT_NEAR(rg.loss, rc.loss, 1e-9 * std::abs(rc.loss));
@@ -628,7 +628,7 @@ double float_vs_double(const Context& fctx) {
 // Float on the GPU: within 5e-4 of double.
 TEST(RolloutGradient, GpuFloatMatchesCpuDouble) {
   if (!cuda_available()) GTEST_SKIP() << "no CUDA device";
-  EXPECT_LE(float_vs_double(Context::cuda()), 5e-4);
+  EXPECT_LE(float_vs_double(Context::create(Device::Cuda)), 5e-4);
 }
 
 // The same float rollout on the CPU path: checks the float instantiation of
