@@ -23,6 +23,12 @@
 //    Disk slots are files in a fresh temporary directory under
 //    CheckpointOptions::disk_directory, removed when run() returns or throws.
 //
+// Memory: the Rollout keeps what a run needs besides its result between runs (a work
+// state, the stored states or checkpoint slots), and run(..., options, result) reuses the
+// result's fields, so a warm gradient evaluation allocates nothing. A checkpointed run
+// allocates its slots before its first step, and what it holds in the context's memory
+// space stays within checkpointing.budget.device_bytes (state_size() lists the terms).
+//
 // Loss terms (all sums over every entry of the fields, in double):
 //  (a) ScalarKeyframe  at state `step`:  weight * 1/2 * sum_c m_c (q_c - target_c)^2,
 //      q = the state's scalar `scalar`, m = mask (1 everywhere when null).
