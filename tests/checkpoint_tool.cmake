@@ -69,6 +69,20 @@ if(TARGET dfluid-plan)
     # "At once": far below the time a plan of that size would take to build.
     set_tests_properties(CheckpointTool.BadArguments.${name} PROPERTIES TIMEOUT 10)
   endforeach()
+  # --grid: the state and working bytes of the library's 128^3 float smoke rollout
+  # (Rollout<float>::estimate_size, the figures the test RolloutMemory.PeakWithinBudget64Cubed
+  # holds to the measured peak at 64^3) and the estimated peak against the device budget.
+  add_test(NAME CheckpointTool.GridReport
+    COMMAND dfluid-plan --steps 100 --device-bytes 2GiB --grid 128x128x128)
+  set_tests_properties(CheckpointTool.GridReport PROPERTIES PASS_REGULAR_EXPRESSION
+    "state: 42139648 bytes[^\n]*\nworking memory: 605869832 bytes.*\nestimated peak device memory: 2122897160 bytes \\(1.98 GiB\\) of the 2.00 GiB budget \\(within\\)\n")
+  add_test(NAME CheckpointTool.BadArguments.BadGrid
+    COMMAND ${CMAKE_COMMAND} -DTOOL=$<TARGET_FILE:dfluid-plan> "-DARGS=--steps;10;--slots;3;--grid;12x"
+            "-DEXPECT=--grid 12x: use NXxNY or NXxNYxNZ" -P ${PROJECT_SOURCE_DIR}/apps/plan/expect_exit_2.cmake)
+  add_test(NAME CheckpointTool.BadArguments.GridWithStateBytes
+    COMMAND ${CMAKE_COMMAND} -DTOOL=$<TARGET_FILE:dfluid-plan>
+            "-DARGS=--steps;10;--slots;3;--grid;8x8;--state-bytes;100"
+            "-DEXPECT=--state-bytes excludes --grid" -P ${PROJECT_SOURCE_DIR}/apps/plan/expect_exit_2.cmake)
   # Slot counts far beyond the step count (a huge host budget for a small state) are used,
   # not allocated: the plan stores each of the 49 states once.
   add_test(NAME CheckpointTool.HugeHostBudget

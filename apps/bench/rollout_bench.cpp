@@ -188,6 +188,8 @@ RolloutCase bench_rollout(const Context& parent, const std::string& size, int st
 
     std::fprintf(stderr, "dfluid-bench: %s, %d steps: gradient, %s plan\n", size.c_str(), steps,
                  name.c_str());
+    // The previous plan's stored states or slots go first: each plan's peak is its own.
+    rollout.release_workspace();
     ctx.synchronize();
     reset_memory_peaks();
     r.held_before_bytes = held_before;

@@ -173,7 +173,8 @@ template <class T>
 double ControlProblem<T>::evaluate(const Field<T>& x, Field<T>& grad) {
   set_initial_velocity(x);
   update_forces(x);
-  RolloutResult<T> r = rollout_.run(initial_, set_.steps, controls_, losses_, rollout_options());
+  rollout_.run(initial_, set_.steps, controls_, losses_, rollout_options(), result_);
+  const RolloutResult<T>& r = result_;
   const T nu = T(smooth_alpha_ * grid_.dx * grid_.dx);
   for (int c = 0; c < nctrl_; ++c) {
     // Gradient with respect to f_c: the sum over the interval's steps.

@@ -116,6 +116,7 @@ class ControlProblem {
   ProblemSettings set_;
   Simulation<T> sim_;
   Rollout<T> rollout_;
+  RolloutResult<T> result_;  // reused by every evaluation: a warm gradient allocates nothing
   SmokeState<T> initial_;
   Field<T> target_;
   RolloutLosses<T> losses_;

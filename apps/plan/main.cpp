@@ -2,9 +2,14 @@
 //
 //   dfluid-plan --steps 1000 --slots 10
 //   dfluid-plan --steps 1000 --device-bytes 2GB --state-bytes 34MB --host-bytes 64GB
+//   dfluid-plan --steps 100 --device-bytes 2GiB --grid 128x128x128
 //
 // Prints the plan summary ("key: value" lines, the advance count as "advances: K") and, with
-// --actions, the action list. Bad flags or values: one line on stderr, exit code 2.
+// --actions, the action list. With --grid the state and working bytes are those of the
+// library's smoke rollout on that grid (Rollout<T>::estimate_size: every buffer and temporary
+// a checkpointed gradient holds, as a GPU holds it), and the report ends with the terms of the
+// working memory and the estimated peak against the device budget. Bad flags or values: one
+// line on stderr, exit code 2.
 #include <CLI/CLI.hpp>
 
 #include <cstdint>
@@ -12,10 +17,13 @@
 #include <iostream>
 #include <map>
 #include <string>
+#include <vector>
 
 #include "common/cli.hpp"
 #include "dfluid/checkpoint.hpp"
 #include "dfluid/error.hpp"
+#include "dfluid/memory.hpp"
+#include "dfluid/rollout.hpp"
 
 namespace ck = dfluid::checkpoint;
 
@@ -38,6 +46,47 @@ std::int64_t max_steps(ck::PlanRequest request) {
       hi = request.steps - 1;
   }
   return lo;
+}
+
+/// "NXxNY" or "NXxNYxNZ" (cells per axis, each 1 or more) as a grid with closed walls and
+/// cell size 1; false when `text` is not of that form.
+bool parse_grid(const std::string& text, dfluid::Grid& g) {
+  std::vector<int> n;
+  std::size_t pos = 0;
+  while (pos <= text.size()) {
+    const std::size_t x = text.find('x', pos);
+    const std::string part = text.substr(pos, x == std::string::npos ? std::string::npos : x - pos);
+    if (part.empty() || part.size() > 6 ||
+        part.find_first_not_of("0123456789") != std::string::npos)
+      return false;
+    n.push_back(std::stoi(part));
+    if (n.back() < 1) return false;
+    if (x == std::string::npos) break;
+    pos = x + 1;
+  }
+  if (n.size() == 2)
+    g = dfluid::Grid::make_2d(n[0], n[1], 1.0);
+  else if (n.size() == 3)
+    g = dfluid::Grid::make_3d(n[0], n[1], n[2], 1.0);
+  else
+    return false;
+  return true;
+}
+
+/// The rollout's memory on `g` (the default StepConfig: MacCormack smoke, semi-Lagrangian
+/// velocity, MGPCG projection), as Rollout<T>::plan() measures it.
+template <class T>
+ck::StateSize rollout_size(const dfluid::Grid& g, int scalars, std::int64_t steps,
+                           const std::string& outputs, dfluid::RolloutMemory& parts) {
+  dfluid::RolloutOptions o;
+  o.force_gradients = outputs != "none";
+  o.source_gradients = outputs == "force+source";
+  return dfluid::Rollout<T>::estimate_size(dfluid::Context::cpu(), g, dfluid::StepConfig{}, scalars,
+                                           static_cast<int>(steps), o, &parts);
+}
+
+std::string bytes_text(std::size_t b) {
+  return std::to_string(b) + " bytes (" + dfluid::format_bytes(b) + ")";
 }
 
 }  // namespace
@@ -70,8 +119,22 @@ int main(int argc, char** argv) {
   auto* disk_opt = size_option("--disk-bytes", disk_bytes, "disk space for checkpoints");
   app.add_option("--disk-slots", disk_slots, "disk checkpoint slots")->excludes(disk_opt);
   auto* state_opt = size_option("--state-bytes", state_bytes, "bytes of one simulation state");
-  size_option("--working-bytes", working_bytes,
-              "device memory one step needs besides the slots (default 0)");
+  auto* working_opt = size_option("--working-bytes", working_bytes,
+                                  "device memory one step needs besides the slots (default 0)");
+  std::string grid_text, precision = "float", outputs = "none";
+  int scalars = 1;
+  auto* grid_opt = app.add_option("--grid", grid_text,
+                                  "NXxNY or NXxNYxNZ: state and working bytes of the library's "
+                                  "smoke rollout on that grid (instead of --state-bytes)");
+  grid_opt->excludes(state_opt)->excludes(working_opt);
+  app.add_option("--precision", precision, "with --grid: float or double (default float)")
+      ->check(CLI::IsMember({"float", "double"}));
+  app.add_option("--scalars", scalars, "with --grid: advected scalars (default 1)")
+      ->check(CLI::Range(0, 64));
+  app.add_option("--gradient-outputs", outputs,
+                 "with --grid: per-step gradients the rollout returns: none, force or "
+                 "force+source (default none)")
+      ->check(CLI::IsMember({"none", "force", "force+source"}));
   // Cost model: finite and > 0 (CLI's own number checks let NaN and Inf through).
   app.add_option("--step-time", costs.step_seconds, "seconds per forward step (default 5e-3)")
       ->check(dfluid::app::FinitePositive());
@@ -111,10 +174,25 @@ int main(int argc, char** argv) {
     const bool by_bytes = device_opt->count() > 0;
     if (!by_slots && !by_bytes)
       return fail("give --slots S or --device-bytes B with --state-bytes");
-    const bool have_state = state_opt->count() > 0;
+    const bool by_grid = grid_opt->count() > 0;
+    dfluid::RolloutMemory parts;
+    if (by_grid) {
+      dfluid::Grid g;
+      if (!parse_grid(grid_text, g)) {
+        return fail("--grid " + dfluid::app::shorten(grid_text) +
+                    ": use NXxNY or NXxNYxNZ, e.g. 128x128x128");
+      }
+      if (steps > 1'000'000'000) return fail("--steps with --grid: at most 1000000000");
+      const ck::StateSize size = precision == "double"
+                                     ? rollout_size<double>(g, scalars, steps, outputs, parts)
+                                     : rollout_size<float>(g, scalars, steps, outputs, parts);
+      state_bytes = size.state_bytes;
+      working_bytes = size.working_bytes;
+    }
+    const bool have_state = state_opt->count() > 0 || by_grid;
     if (have_state && state_bytes == 0) return fail("--state-bytes must be > 0");
     if (!have_state && (by_bytes || host_opt->count() > 0 || disk_opt->count() > 0)) {
-      return fail("--device-bytes, --host-bytes and --disk-bytes need --state-bytes");
+      return fail("--device-bytes, --host-bytes and --disk-bytes need --state-bytes or --grid");
     }
     if (by_slots && slots < 1) {
       return fail("--slots must be >= 1 (one slot holds the initial state), got " +
@@ -153,6 +231,27 @@ int main(int argc, char** argv) {
     const ck::Plan plan = ck::make_plan(request);
     const ck::PlanSummary summary = ck::summarize(plan);
     std::cout << "# dfluid-plan: dry run, nothing simulated\n" << ck::describe(summary, plan);
+    if (by_grid) {
+      std::cout << "grid: " << grid_text << ", " << precision << ", " << scalars
+                << " scalar(s), gradient outputs " << outputs << "\n"
+                << "state: " << bytes_text(state_bytes) << "\n"
+                << "working memory: " << bytes_text(working_bytes) << "\n"
+                << "  simulation workspace: " << bytes_text(parts.simulation.workspace) << "\n"
+                << "  step adjoint: " << bytes_text(parts.simulation.adjoint) << "\n"
+                << "  pool of temporaries (in the two above): " << bytes_text(parts.simulation.pool)
+                << "\n"
+                << "  rollout workspace: " << bytes_text(parts.rollout + parts.reduction_scratch)
+                << "\n"
+                << "  result (final state, initial gradient): " << bytes_text(parts.result) << "\n"
+                << "  gradient outputs: " << bytes_text(parts.outputs) << "\n"
+                << "estimated peak device memory: " << bytes_text(summary.peak_device_bytes);
+      if (by_bytes) {
+        std::cout << " of the " << dfluid::format_bytes(static_cast<std::size_t>(device_bytes))
+                  << " budget (" << (summary.peak_device_bytes <= device_bytes ? "within" : "OVER")
+                  << ")";
+      }
+      std::cout << "\n";
+    }
     if (print_actions) {
       // One line at a time: format_actions() would build the whole text in memory first.
       std::cout << "actions:\n";

@@ -95,7 +95,8 @@ Plume<T>::Plume(const Context& ctx, const PlumeSettings& s)
 
 template <class T>
 double Plume<T>::loss_and_gradient(int b, const SmokeState<T>& initial, MacVelocity<T>& grad) {
-  RolloutResult<T> r = rollout_.run(initial, steps_, controls_[b], losses_, options_);
+  rollout_.run(initial, steps_, controls_[b], losses_, options_, result_);
+  const RolloutResult<T>& r = result_;
   for (int a = 0; a < grad.dim(); ++a)
     copy(ctx_, r.grad_initial.velocity[a], grad[a]);
   zero_fixed_faces(ctx_, grad, obstacles());

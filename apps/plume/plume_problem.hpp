@@ -113,6 +113,7 @@ class Plume {
   ObstacleMask solid_;
   Simulation<T> sim_;
   Rollout<T> rollout_;
+  RolloutResult<T> result_;  // reused by every evaluation: a warm gradient allocates nothing
   std::vector<Field<T>> inflow_;
   std::vector<std::vector<StepControls<T>>> controls_;
   Field<T> reference_;

@@ -8,8 +8,9 @@
 #include <string>
 
 #include "core/exec.hpp"
-#include "pressure/krylov.hpp"
 #include "core/stencil.hpp"
+#include "diffusion/diffusion_workspace.hpp"
+#include "pressure/krylov.hpp"
 
 namespace dfluid {
 
@@ -198,13 +199,50 @@ void set_held(const Exec& ex, const Field<T>* src, const LaplacianStencil<T>& s,
       });
 }
 
+static_assert(kScalarCount * sizeof(double) <= kImplicitScalarBytes,
+              "diffusion_workspace.hpp reserves too few bytes for the CG scalars");
+
+/// The temporaries of one implicit solve on arrays shaped like `like`: the right-hand side b,
+/// (adjoint only) the solution w, and the CG workspace, all in ONE block of the context's
+/// pool (implicit_workspace_bytes), so that a warm step allocates nothing. The block is
+/// zeroed, as the fields it replaces were.
+template <class T>
+struct ImplicitTemps {
+  TempBuffer mem;
+  Field<T> b, w;
+  KrylovWorkspace<T> ws;
+  ImplicitTemps(const Context& ctx, const Field<T>& like, int arrays) {
+    const std::size_t array_bytes = sizeof(T) * std::size_t(like.size());
+    const std::size_t stride = implicit_array_stride(array_bytes);
+    const std::size_t bytes = implicit_workspace_bytes(array_bytes, arrays);
+    mem = TempBuffer(ctx, bytes);
+    zero_bytes(ctx, mem.data(), bytes, ctx.memory_space());
+    char* p = mem.as<char>();
+    auto next = [&] {
+      Field<T> f =
+          Field<T>::wrap(like.grid(), like.location(), reinterpret_cast<T*>(p), ctx.memory_space());
+      p += stride;
+      return f;
+    };
+    b = next();
+    if (arrays == kImplicitAdjointArrays) w = next();
+    ws.r = next();
+    ws.z = next();
+    ws.p = next();
+    ws.q = next();
+    ws.scalars =
+        Buffer<double>::wrap(reinterpret_cast<double*>(p), kScalarCount, ctx.memory_space());
+  }
+};
+
 template <class T>
 SolveReport implicit_array(const Context& ctx, const Field<T>& q, const LaplacianStencil<T>& s,
                            T nu_dt, Field<T>& out, const SolverOptions& opt, const char* what) {
   const Exec ex = exec_of(ctx);
-  Field<T> b(ctx, q.grid(), q.location());
+  ImplicitTemps<T> tmp(ctx, q, kImplicitForwardArrays);
+  Field<T>& b = tmp.b;
   implicit_rhs(ex, q, s, nu_dt, b);
-  KrylovWorkspace<T> ws(ctx, q.grid(), q.location());
+  KrylovWorkspace<T>& ws = tmp.ws;
   auto apply_A = [&](const Field<T>& in, Field<T>& o) { implicit_operator(ex, in, s, nu_dt, o); };
   auto apply_M = [&](const Field<T>& r, Field<T>& z) { implicit_jacobi(ex, r, s, nu_dt, z); };
   if (opt.warm_start) set_held<T>(ex, nullptr, s, out);
@@ -266,8 +304,9 @@ SolveReport implicit_adjoint_array(const Context& ctx, const Field<T>& grad_out,
                                    const LaplacianStencil<T>& s, T nu_dt, Field<T>& grad_in,
                                    SolverOptions opt, const char* what) {
   const Exec ex = exec_of(ctx);
-  Field<T> b(ctx, grad_out.grid(), grad_out.location());
-  Field<T> w(ctx, grad_out.grid(), grad_out.location());
+  ImplicitTemps<T> tmp(ctx, grad_out, kImplicitAdjointArrays);
+  Field<T>& b = tmp.b;
+  Field<T>& w = tmp.w;
   {
     View<const T> gv = grad_out.view();
     View<T> bv = b.view();
@@ -278,7 +317,7 @@ SolveReport implicit_adjoint_array(const Context& ctx, const Field<T>& grad_out,
           bv(i, j, k) = stencil_held(s, i, j, k) ? T(0) : gv(i, j, k);
         });
   }
-  KrylovWorkspace<T> ws(ctx, grad_out.grid(), grad_out.location());
+  KrylovWorkspace<T>& ws = tmp.ws;
   auto apply_A = [&](const Field<T>& in, Field<T>& o) { implicit_operator(ex, in, s, nu_dt, o); };
   auto apply_M = [&](const Field<T>& r, Field<T>& z) { implicit_jacobi(ex, r, s, nu_dt, z); };
   opt.warm_start = false;  // w is fresh scratch; grad_in is accumulated into, not a guess

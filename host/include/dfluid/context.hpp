@@ -72,9 +72,10 @@ struct ContextCounters {
   /// Allocations through the allocator hook made for this context: Buffers and Fields
   /// built on it, and growth of its temporary pool and reduction scratch (on the CPU path
   /// the 8200-byte scratch of the first reduction is counted, as the GPU path allocates
-  /// it, without being allocated). Not counted: the GPU path's pinned host buffers
-  /// (cudaMallocHost), memory allocated without a context (checkpoint slots, the HDF5
-  /// writer's staging).
+  /// it, without being allocated), a Rollout's device checkpoint slots and staging buffer.
+  /// Not counted: the GPU path's pinned host buffers (cudaMallocHost), host memory
+  /// allocated without a context (a Rollout's host slots and disk buffer, the HDF5 writer's
+  /// staging).
   std::int64_t allocations = 0;
   /// Frees of those allocations (counted here even after the context's last copy died).
   std::int64_t frees = 0;

@@ -89,6 +89,12 @@ void copy_to_host(const Context& ctx, void* dst, const void* src, MemorySpace sr
 /// host-to-device whenever dst is in ctx's memory space or on the device.
 void copy_from_host(const Context& ctx, void* dst, MemorySpace dst_space, const void* src,
                     std::size_t bytes);
+/// Bytes the context's pool of temporaries (TempBuffer) holds: blocks in use and free ones.
+std::size_t temp_pool_bytes(const Context& ctx);
+/// Frees the pool's free blocks through the hook (blocks in use stay); returns the bytes
+/// freed. The pool otherwise keeps every block it ever made: Simulation::reserve_adjoint()
+/// trims it so that it holds no more than the simulation's memory estimate counts.
+std::size_t trim_temp_pool(const Context& ctx);
 /// Temporary memory of an operator, owned by the Context: taken from the
 /// context's free list (allocated through the hook only when no free block is
 /// large enough) and handed back, not freed, when the handle dies. Work on one

@@ -23,6 +23,12 @@
 //    Disk slots are files in a fresh temporary directory under
 //    CheckpointOptions::disk_directory, removed when run() returns or throws.
 //
+// Memory: the Rollout keeps what a run needs besides its result between runs (a work
+// state, the stored states or checkpoint slots), and run(..., options, result) reuses the
+// result's fields, so a warm gradient evaluation allocates nothing. A checkpointed run
+// allocates its slots before its first step, and what it holds in the context's memory
+// space stays within checkpointing.budget.device_bytes (state_size() lists the terms).
+//
 // Loss terms (all sums over every entry of the fields, in double):
 //  (a) ScalarKeyframe  at state `step`:  weight * 1/2 * sum_c m_c (q_c - target_c)^2,
 //      q = the state's scalar `scalar`, m = mask (1 everywhere when null).
@@ -56,6 +62,7 @@
 #include <cstdint>
 #include <functional>
 #include <map>
+#include <memory>
 #include <optional>
 #include <string>
 #include <vector>
@@ -77,20 +84,27 @@ class StateStore {
   virtual void clear() {}
 };
 
-/// Keeps every saved state (memory: one state per step; buffers are reused
-/// across runs of the same shape).
+/// Keeps every saved state (memory: one state per step). clear() forgets the saved states
+/// but keeps their buffers, so a later run of the same shape saves into them without
+/// allocating; release() frees them.
 template <class T>
 class StoreAllStates : public StateStore<T> {
  public:
   explicit StoreAllStates(const Context& ctx) : ctx_(ctx) {}
   void save(int step, const SmokeState<T>& state) override;
   void load(int step, SmokeState<T>& state) override;
-  void clear() override { states_.clear(); }
-  std::size_t size() const { return states_.size(); }
+  void clear() override;
+  void release() { states_.clear(); }
+  /// States saved since the last clear().
+  std::size_t size() const;
 
  private:
+  struct Entry {
+    SmokeState<T> state;
+    bool saved = false;
+  };
   Context ctx_;
-  std::map<int, SmokeState<T>> states_;
+  std::map<int, Entry> states_;
 };
 
 template <class T>
@@ -159,6 +173,21 @@ struct RolloutOptions {
   CheckpointOptions checkpointing;  ///< off by default: store-all
 };
 
+/// The terms of a rollout's working memory (Rollout::estimate_size), in bytes of the
+/// context's memory space. working() is StateSize::working_bytes.
+struct RolloutMemory {
+  SimulationMemory simulation;        ///< Simulation::estimate_memory (its state is not counted)
+  std::size_t reduction_scratch = 0;  ///< the context's reduction scratch (GPU path; counted
+                                      ///< on the CPU path as the GPU holds it)
+  std::size_t rollout = 0;  ///< the Rollout's workspace state, loss scratch, user-loss gradient
+  std::size_t result = 0;   ///< the result's final state and initial-state gradient
+  std::size_t outputs = 0;  ///< the result's per-step force and source gradients
+  std::size_t working() const {
+    return simulation.workspace + simulation.adjoint + reduction_scratch + rollout + result +
+           outputs;
+  }
+};
+
 /// A checkpointed rollout's plan, computed before it runs (Rollout::plan).
 struct RolloutPlan {
   /// state_bytes: velocity + every scalar + pressure of one state. working_bytes: an
@@ -166,6 +195,8 @@ struct RolloutPlan {
   /// (Rollout::state_size lists the terms), gradient outputs included.
   checkpoint::StateSize size;
   std::size_t output_bytes = 0;     ///< the part of working_bytes that is grad_force/grad_source
+  RolloutMemory memory;             ///< the terms of working_bytes
+  checkpoint::MemoryBudget budget;  ///< the budget the slots came from (0 when slots were given)
   checkpoint::Plan plan;            ///< the actions run() executes
   checkpoint::PlanSummary summary;  ///< counts, peak memory and predicted time of `plan`
   /// The plan report (checkpoint::describe) plus one line on the working memory estimate.
@@ -219,9 +250,20 @@ class Rollout {
   /// (controls empty: none; else exactly N entries), and returns the loss and
   /// its gradients. With options.checkpointing.enabled the backward pass follows
   /// plan(initial, N, options).plan instead of storing every state.
+  /// Allocates the result's fields (gradients, final state) on every call; the overload
+  /// below reuses them.
   RolloutResult<T> run(const SmokeState<T>& initial, int steps,
                        const std::vector<StepControls<T>>& controls, const RolloutLosses<T>& losses,
                        const RolloutOptions& options = {});
+
+  /// run() into `result`, reusing its fields where they already have the right shapes (the
+  /// result of an earlier run with the same grid, scalars, steps and options): a warm
+  /// gradient evaluation then allocates nothing, since everything else it needs is kept by
+  /// the Rollout between runs (its workspace state, the stored states or checkpoint slots)
+  /// and by the Simulation. Every value of `result` is overwritten. Checkpoint slots are
+  /// allocated (and checked against the memory available) before the first step.
+  void run(const SmokeState<T>& initial, int steps, const std::vector<StepControls<T>>& controls,
+           const RolloutLosses<T>& losses, const RolloutOptions& options, RolloutResult<T>& result);
 
   /// The checkpoint plan run() follows for these arguments when
   /// options.checkpointing.enabled (computed whether or not it is enabled; nothing runs).
@@ -232,22 +274,36 @@ class Rollout {
                    const RolloutOptions& options = {}) const;
 
   /// Sizes behind plan(): state_bytes = bytes of velocity + scalars + pressure.
-  /// working_bytes, an estimate (upper bound) of the memory a checkpointed backward
-  /// pass needs besides its checkpoint slots, in states S = velocity + scalars +
-  /// pressure, gradients G = velocity + scalars, cell fields C and face velocities U:
-  ///   the rollout: current state, final state (S each), cotangent and user-loss
-  ///     gradient (G each), loss scratch (C + U);
-  ///   the simulation's step scratch (2 C + 2 U), its adjoint replay state (S) and
-  ///     replay snapshots (per AdvectScalars part U + scalars, per AdvectVelocity
-  ///     part U, per Forces part C) and adjoint temporaries (U + C);
-  ///   the pressure solver (CG vectors, right-hand side, solution and the finest
-  ///     multigrid level's fields: (9 + dim) C, times 2^dim / (2^dim - 1) for the
-  ///     coarser levels), and two face fields of operator temporaries;
+  /// working_bytes: every byte a checkpointed gradient evaluation holds in the context's
+  /// memory space besides its checkpoint slots (RolloutMemory lists the terms), from the
+  /// same field sizes the code allocates, so that the peak of ctx.counters() over a run
+  /// stays within the device budget (test RolloutMemory.PeakWithinBudget64Cubed):
+  ///   the Simulation: Simulation::estimate_memory's workspace (scratch fields, pressure
+  ///     solver and multigrid hierarchy) and adjoint (replay state and snapshots, gradient
+  ///     temporaries), both with the context's pool of temporaries (implicit solves,
+  ///     MacCormack temporaries, the deterministic scatter's accumulators), and the
+  ///     context's reduction scratch;
+  ///   the Rollout: its workspace state (S), the loss scratch (C + U) and the user-loss
+  ///     gradient (G, allocated by the first user loss); the result: final state (S) and
+  ///     initial-state gradient (G);
   ///   the gradient outputs: N U when options.force_gradients, N * scalars C when
   ///     options.source_gradients (returned in `output_bytes`).
+  /// (S: a state, G: velocity + scalars, C: a cell field, U: a face velocity.) The caller's
+  /// inputs (initial state, controls, targets) are not counted.
   checkpoint::StateSize state_size(const SmokeState<T>& initial, int steps,
                                    const RolloutOptions& options,
                                    std::size_t* output_bytes = nullptr) const;
+
+  /// The sizes behind plan() without a Simulation or a state (nothing is allocated): what
+  /// dfluid-plan reports for a grid. See state_size().
+  static checkpoint::StateSize estimate_size(const Context& ctx, const Grid& grid,
+                                             const StepConfig& config, int num_scalars, int steps,
+                                             const RolloutOptions& options,
+                                             RolloutMemory* parts = nullptr);
+
+  /// Frees what the Rollout keeps between runs (its workspace state, stored states,
+  /// checkpoint slots); the next run allocates them again.
+  void release_workspace();
 
   /// Forward only: the loss value (no gradients, states not stored).
   double loss(const SmokeState<T>& initial, int steps, const std::vector<StepControls<T>>& controls,
@@ -264,24 +320,33 @@ class Rollout {
   /// given, their gradients to *grad.
   double state_losses(int step, const SmokeState<T>& s, const RolloutLosses<T>& losses,
                       SmokeGradient<T>* grad, std::map<std::string, double>* terms);
-  /// Allocates r.grad_force / r.grad_source as the options ask and adds the control
-  /// effort terms (values to r.loss_terms, gradients to those outputs). Returns the effort.
-  double effort_terms(int steps, const std::vector<StepControls<T>>& controls,
-                      const RolloutLosses<T>& losses, const RolloutOptions& options,
-                      RolloutResult<T>& r, int num_scalars);
+  /// Adds the control effort terms (values to r.loss_terms, gradients to r.grad_force /
+  /// r.grad_source as the options ask, prepared by prepare_result). Returns the effort.
+  double effort_terms(const std::vector<StepControls<T>>& controls, const RolloutLosses<T>& losses,
+                      const RolloutOptions& options, RolloutResult<T>& r);
   /// The backward pass at step k: grad <- adjoint of step k at `input` (state k),
   /// control and buoyancy gradients accumulated, finiteness check, then the losses of
   /// state k. Returns those losses' value.
   double reverse_step(int k, const SmokeState<T>& input, const StepControls<T>& controls,
                       const RolloutLosses<T>& losses, const RolloutOptions& options,
                       SmokeGradient<T>& grad, double* grad_buoyancy, RolloutResult<T>& r);
-  RolloutResult<T> run_checkpointed(const SmokeState<T>& initial, int steps,
-                                    const std::vector<StepControls<T>>& controls,
-                                    const RolloutLosses<T>& losses, const RolloutOptions& options);
+
+  /// The result's fields in the shapes of this run (reused when they have them), zeroed.
+  void prepare_result(RolloutResult<T>& r, const SmokeState<T>& initial, int steps,
+                      const RolloutOptions& options) const;
+  /// The workspace state in the layout of `like` (reused when it has it).
+  SmokeState<T>& work_state(const SmokeState<T>& like);
+  void run_checkpointed(const SmokeState<T>& initial, int steps,
+                        const std::vector<StepControls<T>>& controls,
+                        const RolloutLosses<T>& losses, const RolloutOptions& options,
+                        RolloutResult<T>& r);
+
+  struct Workspace;  // kept between runs (rollout_internal.hpp)
 
   Simulation<T>& sim_;
   StateStore<T>* store_;
   StoreAllStates<T> own_store_;
+  std::shared_ptr<Workspace> ws_;
   Field<T> diff_;               // scratch: q - target
   MacVelocity<T> diff_u_;       // scratch: u - target
   SmokeGradient<T> user_grad_;  // scratch handed to user losses

@@ -4,10 +4,10 @@
 //   advect scalars (MacCormack) -> advect velocity (semi-Lagrangian)
 //   -> forces and sources (buoyancy, user force field, scalar sources)
 //   -> diffusion (off by default) -> pressure projection (MGPCG).
-// Simulation owns the pressure solver and scratch fields, so step() allocates
-// nothing. Host waits inside a step: the pressure solver's convergence checks
-// (every SolverOptions::check_every iterations) and, when StepConfig::check_finite
-// is on, one reduction per input field.
+// Simulation owns the pressure solver and scratch fields and its operators take their
+// temporaries from the context's pool, so a warm step() or step_adjoint() allocates nothing. Host
+// waits inside a step: the pressure solver's convergence checks (every SolverOptions::check_every
+// iterations) and, when StepConfig::check_finite is on, one reduction per input field.
 #pragma once
 
 #include <cstddef>
@@ -109,11 +109,15 @@ struct StepReport {
 struct SimulationMemory {
   std::size_t state = 0;      ///< one SmokeState<T>: velocity, scalars, pressure
   std::size_t workspace = 0;  ///< the Simulation<T>: scratch fields, the pressure solver with
-                              ///< its multigrid hierarchy, the temporaries of a step
-  std::size_t adjoint = 0;    ///< the peak the first step_adjoint() adds: its replay state
-                              ///< and snapshots, the temporaries it takes from the context's
-                              ///< pool (kept), a solve's temporaries (not the caller's
-                              ///< gradients or input state)
+                              ///< its multigrid hierarchy, the pool blocks of a step
+  std::size_t adjoint = 0;    ///< what the first step_adjoint() (or reserve_adjoint()) adds:
+                              ///< its replay state and snapshots and the further pool blocks
+                              ///< of its temporaries (not the caller's gradients or input)
+  /// The context's pool of temporaries once step() and step_adjoint() have run (part of
+  /// workspace + adjoint): implicit diffusion solves, MacCormack's q^ and its cotangent, the
+  /// deterministic scatter's fixed-point accumulators. Kept between calls, so warm calls
+  /// allocate nothing.
+  std::size_t pool = 0;
   /// A forward run: one state and the simulation (what dfluid-smoke allocates).
   std::size_t forward() const { return state + workspace; }
   /// Bounds the peak of a run that alternates step() and step_adjoint() on one state.
@@ -139,6 +143,15 @@ class Simulation {
   /// refuses or num_scalars < 0.
   static SimulationMemory estimate_memory(const Context& ctx, const Grid& grid,
                                           const StepConfig& config, int num_scalars = 1);
+
+  /// Allocates, before the first step_adjoint() for states with `num_scalars` scalars, what
+  /// it needs: its replay buffers, and the context's pool sized to the temporaries step() and
+  /// step_adjoint() take (estimate_memory().pool; the fixed-point accumulators of the GPU's
+  /// deterministic scatter are reserved on the CPU path too, so that its counters hold what
+  /// the GPU holds). A pool holding another amount (blocks of other operators) is trimmed
+  /// first. step_adjoint() calls it; calling it earlier moves the allocations out of the
+  /// first adjoint. Nothing is allocated when all of it is in place.
+  void reserve_adjoint(int num_scalars);
 
   /// Advances `state` by one step of config().dt.
   StepReport step(SmokeState<T>& state, const StepControls<T>& controls = {});

@@ -280,6 +280,39 @@ void ContextState::give_temp(void* ptr) {
     }
 }
 
+std::size_t temp_pool_bytes(const Context& ctx) {
+  ContextState& s = ctx.state();
+  std::lock_guard<std::mutex> lock(s.scratch_mutex);
+  std::size_t total = 0;
+  for (const ContextState::TempBlock& b : s.temp_blocks)
+    total += b.bytes;
+  return total;
+}
+
+std::size_t trim_temp_pool(const Context& ctx) {
+  ContextState& s = ctx.state();
+  std::lock_guard<std::mutex> lock(s.scratch_mutex);
+  const MemorySpace sp = s.device == Device::Cuda ? MemorySpace::Device : MemorySpace::Host;
+  std::size_t freed = 0;
+#if DFLUID_WITH_CUDA
+  // A free block may still be read or written by work enqueued before it was handed back;
+  // cudaFree waits for the device anyway, but the stream is the one that orders that work.
+  if (s.device == Device::Cuda && !s.temp_free.empty() && s.stream)
+    cudaStreamSynchronize(static_cast<cudaStream_t>(s.stream));
+#endif
+  for (const ContextState::TempBlock& f : s.temp_free) {
+    for (std::size_t i = 0; i < s.temp_blocks.size(); ++i)
+      if (s.temp_blocks[i].ptr == f.ptr) {
+        s.temp_blocks.erase(s.temp_blocks.begin() + std::ptrdiff_t(i));
+        break;
+      }
+    deallocate_bytes(f.ptr, f.bytes, sp, f.allocator, s.counters.get());
+    freed += f.bytes;
+  }
+  s.temp_free.clear();
+  return freed;
+}
+
 TempBuffer::TempBuffer(const Context& ctx, std::size_t bytes) {
   if (bytes == 0) return;
   state_ = ctx.shared_state();

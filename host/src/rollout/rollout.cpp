@@ -15,12 +15,17 @@ namespace {
 using detail::clone_shape;
 using detail::copy_state;
 using detail::dot_mac;
+using detail::same_layout;
 
+/// Zeroes a field (a memset, like the zero fill of a new one).
 template <class T>
-bool same_layout(const SmokeState<T>& a, const SmokeState<T>& b) {
-  if (a.scalars.size() != b.scalars.size()) return false;
-  if (a.velocity[0].empty() || !(a.grid() == b.grid())) return false;
-  return true;
+void zero(const Context& ctx, Field<T>& f) {
+  detail::zero_bytes(ctx, f.data(), sizeof(T) * std::size_t(f.size()), f.space());
+}
+template <class T>
+void zero(const Context& ctx, MacVelocity<T>& u) {
+  for (int a = 0; a < u.dim(); ++a)
+    zero(ctx, u[a]);
 }
 
 std::string loss_at(const std::string& kind, const std::string& name, int step) {
@@ -38,27 +43,121 @@ void check_step(const std::string& kind, const std::string& name, int step, int 
 
 template <class T>
 void StoreAllStates<T>::save(int step, const SmokeState<T>& state) {
-  auto it = states_.find(step);
-  if (it == states_.end() || !same_layout(it->second, state))
-    it = states_.insert_or_assign(step, clone_shape(ctx_, state)).first;
-  copy_state(ctx_, state, it->second);
+  Entry& e = states_[step];
+  if (!same_layout(e.state, state)) e.state = clone_shape(ctx_, state);
+  e.state.scalar_names = state.scalar_names;
+  copy_state(ctx_, state, e.state);
+  e.saved = true;
 }
 
 template <class T>
 void StoreAllStates<T>::load(int step, SmokeState<T>& state) {
   auto it = states_.find(step);
-  if (it == states_.end())
+  if (it == states_.end() || !it->second.saved)
     throw InvalidArgument("StoreAllStates: no state saved for step " + std::to_string(step));
-  copy_state(ctx_, it->second, state);
+  copy_state(ctx_, it->second.state, state);
+}
+
+template <class T>
+void StoreAllStates<T>::clear() {
+  for (auto& kv : states_)
+    kv.second.saved = false;
+}
+
+template <class T>
+std::size_t StoreAllStates<T>::size() const {
+  std::size_t n = 0;
+  for (const auto& kv : states_)
+    n += kv.second.saved ? 1 : 0;
+  return n;
 }
 
 template <class T>
 Rollout<T>::Rollout(Simulation<T>& sim, StateStore<T>* store)
-    : sim_(sim), store_(store), own_store_(sim.context()) {
+    : sim_(sim), store_(store), own_store_(sim.context()), ws_(std::make_shared<Workspace>()) {
   if (!store_) store_ = &own_store_;
   const Context& ctx = sim.context();
   diff_ = Field<T>(ctx, sim.grid(), Location::Cell);
   diff_u_ = MacVelocity<T>(ctx, sim.grid());
+}
+
+template <class T>
+void Rollout<T>::release_workspace() {
+  own_store_.release();
+  ws_->slots.reset();
+  ws_->state = SmokeState<T>();
+}
+
+template <class T>
+SmokeState<T>& Rollout<T>::work_state(const SmokeState<T>& like) {
+  if (!same_layout(ws_->state, like)) ws_->state = clone_shape(sim_.context(), like);
+  ws_->state.scalar_names = like.scalar_names;
+  return ws_->state;
+}
+
+template <class T>
+void Rollout<T>::prepare_result(RolloutResult<T>& r, const SmokeState<T>& initial, int n,
+                                const RolloutOptions& opt) const {
+  const Context& ctx = sim_.context();
+  const Grid& g = sim_.grid();
+  const int ns = int(initial.scalars.size());
+  auto on_grid = [&](const Field<T>& f, Location loc) {
+    return !f.empty() && f.grid() == g && f.location() == loc && f.owning();
+  };
+  auto mac_on_grid = [&](const MacVelocity<T>& u) {
+    if (u.dim() != g.dim) return false;
+    for (int a = 0; a < g.dim; ++a)
+      if (!on_grid(u[a], face_location(a))) return false;
+    return true;
+  };
+  auto scalars_on_grid = [&](const std::vector<Field<T>>& q) {
+    if (int(q.size()) != ns) return false;
+    for (const Field<T>& f : q)
+      if (!on_grid(f, Location::Cell)) return false;
+    return true;
+  };
+  r.loss = 0;
+  r.loss_terms.clear();
+  r.grad_buoyancy = 0;
+  r.forward_reports.assign(std::size_t(n), StepReport{});
+  r.adjoint_reports.assign(std::size_t(n), StepReport{});
+  r.checkpointing.reset();
+
+  if (mac_on_grid(r.grad_initial.velocity) && scalars_on_grid(r.grad_initial.scalars)) {
+    zero(ctx, r.grad_initial.velocity);
+    for (Field<T>& f : r.grad_initial.scalars)
+      zero(ctx, f);
+  } else {
+    r.grad_initial = SmokeGradient<T>(ctx, g, ns);
+  }
+  if (!(mac_on_grid(r.final_state.velocity) && scalars_on_grid(r.final_state.scalars) &&
+        on_grid(r.final_state.pressure, Location::Cell)))
+    r.final_state = clone_shape(ctx, initial);
+  r.final_state.scalar_names = initial.scalar_names;
+
+  if (!opt.force_gradients) r.grad_force.clear();
+  if (opt.force_gradients) {
+    r.grad_force.resize(std::size_t(n));
+    for (MacVelocity<T>& f : r.grad_force)
+      if (mac_on_grid(f))
+        zero(ctx, f);
+      else
+        f = MacVelocity<T>(ctx, g);
+  }
+  if (!opt.source_gradients) r.grad_source.clear();
+  if (opt.source_gradients) {
+    r.grad_source.resize(std::size_t(n));
+    for (std::vector<Field<T>>& s : r.grad_source) {
+      if (scalars_on_grid(s)) {
+        for (Field<T>& f : s)
+          zero(ctx, f);
+        continue;
+      }
+      s.clear();
+      for (int i = 0; i < ns; ++i)
+        s.emplace_back(ctx, g, Location::Cell);
+    }
+  }
 }
 
 template <class T>
@@ -214,20 +313,11 @@ double Rollout<T>::loss(const SmokeState<T>& initial, int n,
 }
 
 template <class T>
-double Rollout<T>::effort_terms(int n, const std::vector<StepControls<T>>& controls,
+double Rollout<T>::effort_terms(const std::vector<StepControls<T>>& controls,
                                 const RolloutLosses<T>& losses, const RolloutOptions& opt,
-                                RolloutResult<T>& r, int ns) {
+                                RolloutResult<T>& r) {
   const Context& ctx = sim_.context();
   const Grid& g = sim_.grid();
-  if (opt.force_gradients)
-    for (int k = 0; k < n; ++k)
-      r.grad_force.emplace_back(ctx, g);
-  if (opt.source_gradients) {
-    r.grad_source.resize(std::size_t(n));
-    for (int k = 0; k < n; ++k)
-      for (int i = 0; i < ns; ++i)
-        r.grad_source[k].emplace_back(ctx, g, Location::Cell);
-  }
   double effort = 0;
   for (int k = 0; k < int(controls.size()); ++k) {
     const StepControls<T>& c = controls[k];
@@ -285,23 +375,35 @@ template <class T>
 RolloutResult<T> Rollout<T>::run(const SmokeState<T>& initial, int n,
                                  const std::vector<StepControls<T>>& controls,
                                  const RolloutLosses<T>& losses, const RolloutOptions& opt) {
-  if (opt.checkpointing.enabled) return run_checkpointed(initial, n, controls, losses, opt);
+  RolloutResult<T> r;
+  run(initial, n, controls, losses, opt, r);
+  return r;
+}
+
+template <class T>
+void Rollout<T>::run(const SmokeState<T>& initial, int n,
+                     const std::vector<StepControls<T>>& controls, const RolloutLosses<T>& losses,
+                     const RolloutOptions& opt, RolloutResult<T>& r) {
+  if (opt.checkpointing.enabled) {
+    run_checkpointed(initial, n, controls, losses, opt, r);
+    return;
+  }
   validate(initial, n, controls, losses);
-  const Context& ctx = sim_.context();
-  const Grid& g = sim_.grid();
   const int ns = int(initial.scalars.size());
   static const StepControls<T> none{};
   auto ctrl = [&](int k) -> const StepControls<T>& {
     return controls.empty() ? none : controls[k];
   };
+  ws_->slots.reset();  // a checkpointed run's slots: this run stores every state instead
+  prepare_result(r, initial, n, opt);
+  // Everything the backward pass needs before the first step (the adjoint's replay buffers
+  // and temporaries), so that a lack of memory shows before any work is done.
+  sim_.reserve_adjoint(ns);
+  SmokeState<T>& work = work_state(initial);
 
-  RolloutResult<T> r;
-  r.forward_reports.resize(std::size_t(n));
-  r.adjoint_reports.resize(std::size_t(n));
-
-  // ---- forward: save state k before step k ----
-  SmokeState<T> cur = clone_shape(ctx, initial);
-  copy_state(ctx, initial, cur);
+  // ---- forward: save state k before step k; the result's final state is the current one ----
+  SmokeState<T>& cur = r.final_state;
+  copy_state(sim_.context(), initial, cur);
   store_->clear();
   for (int k = 0; k < n; ++k) {
     store_->save(k, cur);
@@ -309,14 +411,12 @@ RolloutResult<T> Rollout<T>::run(const SmokeState<T>& initial, int n,
   }
 
   // ---- gradients of the controls' effort terms ----
-  const double effort = effort_terms(n, controls, losses, opt, r, ns);
+  const double effort = effort_terms(controls, losses, opt, r);
 
   // ---- backward ----
-  SmokeGradient<T> grad(ctx, g, ns);
+  SmokeGradient<T>& grad = r.grad_initial;
   std::vector<double> per_state(std::size_t(n) + 1, 0.0);
   per_state[n] = state_losses(n, cur, losses, &grad, &r.loss_terms);
-  r.final_state = std::move(cur);
-  SmokeState<T> work = clone_shape(ctx, initial);
   double grad_buoyancy = 0;
   for (int k = n - 1; k >= 0; --k) {
     store_->load(k, work);
@@ -326,8 +426,6 @@ RolloutResult<T> Rollout<T>::run(const SmokeState<T>& initial, int n,
     r.loss += v;
   r.loss += effort;
   r.grad_buoyancy = grad_buoyancy;
-  r.grad_initial = std::move(grad);
-  return r;
 }
 
 template class StoreAllStates<float>;

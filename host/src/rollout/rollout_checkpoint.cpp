@@ -10,10 +10,12 @@
 // final_state. Losses are therefore evaluated in the same order as in the store-all
 // path, and the results are bitwise identical.
 #include <algorithm>
+#include <memory>
 #include <string>
 #include <utility>
 
 #include "dfluid/checkpoint/executor.hpp"
+#include "dfluid/memory.hpp"
 #include "dfluid/rollout.hpp"
 #include "rollout/rollout_internal.hpp"
 #include "rollout/rollout_slots.hpp"
@@ -28,6 +30,14 @@ std::string RolloutPlan::describe() const {
        " bytes (velocity, scalars and pressure)\n";
   s += "working memory estimate: " + std::to_string(size.working_bytes) + " bytes (" +
        std::to_string(output_bytes) + " of them gradient outputs)\n";
+  s += "working memory terms: simulation " + format_bytes(memory.simulation.workspace) +
+       ", its adjoint " + format_bytes(memory.simulation.adjoint) + " (pool of temporaries " +
+       format_bytes(memory.simulation.pool) + " in these), rollout " +
+       format_bytes(memory.rollout + memory.reduction_scratch) + ", result " +
+       format_bytes(memory.result) + ", gradient outputs " + format_bytes(memory.outputs) + "\n";
+  s += "estimated peak device memory: " + format_bytes(summary.peak_device_bytes);
+  if (budget.device_bytes > 0) s += " of the " + format_bytes(budget.device_bytes) + " budget";
+  s += "\n";
   return s;
 }
 
@@ -37,7 +47,8 @@ class Rollout<T>::Driver final : public checkpoint::CheckpointDriver {
   Driver(Rollout<T>& rollout, const SmokeState<T>& initial, int steps,
          const std::vector<StepControls<T>>& controls, const RolloutLosses<T>& losses,
          const RolloutOptions& options, const RolloutPlan& plan, RolloutResult<T>& result,
-         SmokeGradient<T>& grad, std::vector<double>& per_state, double& grad_buoyancy)
+         SmokeGradient<T>& grad, std::vector<double>& per_state, double& grad_buoyancy,
+         SmokeState<T>& cur, detail::CheckpointSlots& slots)
       : ro_(rollout),
         ctx_(rollout.sim_.context()),
         n_(steps),
@@ -48,10 +59,8 @@ class Rollout<T>::Driver final : public checkpoint::CheckpointDriver {
         grad_(grad),
         per_state_(per_state),
         grad_buoyancy_(grad_buoyancy),
-        cur_(detail::clone_shape(ctx_, initial)),
-        slots_(ctx_, plan.size.state_bytes, plan.plan.slots, plan.plan.staging,
-               plan.summary.stores[static_cast<int>(Level::Disk)] > 0,
-               options.checkpointing.disk_directory) {
+        cur_(cur),
+        slots_(slots) {
     detail::copy_state(ctx_, initial, cur_);
     std::size_t bytes = 0;
     for (const auto& seg : segments())
@@ -94,11 +103,10 @@ class Rollout<T>::Driver final : public checkpoint::CheckpointDriver {
     }
     const int k = static_cast<int>(step);
     if (k == n_ - 1) {  // the first turn: state N and its losses, before any adjoint
-      SmokeState<T> last = detail::clone_shape(ctx_, cur_);
+      SmokeState<T>& last = r_.final_state;  // prepared by prepare_result: no allocation
       detail::copy_state(ctx_, cur_, last);
       r_.forward_reports[k] = ro_.sim_.step(last, ctrl(k));
       per_state_[n_] = ro_.state_losses(n_, last, losses_, &grad_, &r_.loss_terms);
-      r_.final_state = std::move(last);
     }
     per_state_[k] = ro_.reverse_step(k, cur_, ctrl(k), losses_, opt_, grad_, &grad_buoyancy_, r_);
     current_ = -1;  // the current state is scratch until the next restore
@@ -150,49 +158,57 @@ class Rollout<T>::Driver final : public checkpoint::CheckpointDriver {
   SmokeGradient<T>& grad_;
   std::vector<double>& per_state_;
   double& grad_buoyancy_;
-  SmokeState<T> cur_;
-  detail::CheckpointSlots slots_;
+  SmokeState<T>& cur_;              // the Rollout's workspace state
+  detail::CheckpointSlots& slots_;  // the Rollout's slots, kept between runs
   std::int64_t current_ = 0;
   std::int64_t next_reverse_ = 0;
   CheckpointRunStats stats_;
 };
 
+// The context's reduction scratch as the GPU path allocates it (cuda/core/exec.cpp
+// gpu_reduce_scratch: kReduceBlocks + 1 doubles); the CPU path counts it the same.
+constexpr std::size_t kReduceScratchBytes = (1024 + 1) * sizeof(double);
+
 template <class T>
-checkpoint::StateSize Rollout<T>::state_size(const SmokeState<T>& initial, int n,
-                                             const RolloutOptions& opt,
-                                             std::size_t* output_bytes) const {
-  const Grid& g = sim_.grid();
+checkpoint::StateSize Rollout<T>::estimate_size(const Context& ctx, const Grid& g,
+                                                const StepConfig& config, int ns, int n,
+                                                const RolloutOptions& opt, RolloutMemory* parts) {
+  if (n < 1) throw InvalidArgument("Rollout: steps = " + std::to_string(n) + " must be >= 1");
+  RolloutMemory m;
+  m.simulation = Simulation<T>::estimate_memory(ctx, g, config, ns);
+  // estimate_memory() counts the reduction scratch in the workspace on a GPU context only
+  // (memory_stats() sees it only there); the counters, and the GPU, hold it either way.
+  if (!ctx.on_gpu()) m.reduction_scratch = kReduceScratchBytes;
   auto bytes_at = [&](Location loc) {
     const auto e = extents_of(g, loc);
     return static_cast<std::size_t>(e[0]) * e[1] * e[2] * sizeof(T);
   };
   const std::size_t C = bytes_at(Location::Cell);
-  std::size_t U = 0, largest_face = 0;
-  for (int a = 0; a < g.dim; ++a) {
+  std::size_t U = 0;
+  for (int a = 0; a < g.dim; ++a)
     U += bytes_at(face_location(a));
-    largest_face = std::max(largest_face, bytes_at(face_location(a)));
-  }
-  const std::size_t ns = initial.scalars.size();
-  const std::size_t S = U + (ns + 1) * C;  // a state: velocity, scalars, pressure
-  const std::size_t G = U + ns * C;        // a cotangent: velocity, scalars
-  std::size_t w = 2 * S + 2 * G + C + U;   // rollout: current, final, cotangent, user grad, scratch
-  w += 2 * C + 2 * U;                      // Simulation::step scratch
-  w += S + U + C;                          // step_adjoint replay state and temporaries
-  for (StepPart p : sim_.config().order) {  // step_adjoint replay snapshots (upper bound)
-    if (p == StepPart::AdvectScalars) w += U + ns * C;
-    if (p == StepPart::AdvectVelocity) w += U;
-    if (p == StepPart::Forces) w += C;
-  }
-  const double coarse = double(1 << g.dim) / double((1 << g.dim) - 1);
-  w += static_cast<std::size_t>(double((9 + g.dim) * C) * coarse);  // pressure solver
-  w += 2 * largest_face;                                            // operator temporaries
-  std::size_t out = 0;
-  if (opt.force_gradients) out += static_cast<std::size_t>(n) * U;
-  if (opt.source_gradients) out += static_cast<std::size_t>(n) * ns * C;
-  if (output_bytes) *output_bytes = out;
+  const auto nsz = static_cast<std::size_t>(ns);
+  const std::size_t S = m.simulation.state;  // velocity, scalars, pressure
+  const std::size_t G = U + nsz * C;         // a cotangent: velocity, scalars
+  m.rollout = S + (C + U) + G;  // workspace state, loss scratch diff_ + diff_u_, user_grad_
+  m.result = S + G;             // final_state, grad_initial
+  if (opt.force_gradients) m.outputs += static_cast<std::size_t>(n) * U;
+  if (opt.source_gradients) m.outputs += static_cast<std::size_t>(n) * nsz * C;
+  if (parts) *parts = m;
   checkpoint::StateSize size;
   size.state_bytes = S;
-  size.working_bytes = w + out;
+  size.working_bytes = m.working();
+  return size;
+}
+
+template <class T>
+checkpoint::StateSize Rollout<T>::state_size(const SmokeState<T>& initial, int n,
+                                             const RolloutOptions& opt,
+                                             std::size_t* output_bytes) const {
+  RolloutMemory m;
+  const checkpoint::StateSize size = estimate_size(sim_.context(), sim_.grid(), sim_.config(),
+                                                   int(initial.scalars.size()), n, opt, &m);
+  if (output_bytes) *output_bytes = m.outputs;
   return size;
 }
 
@@ -202,7 +218,10 @@ RolloutPlan Rollout<T>::plan(const SmokeState<T>& initial, int n, const RolloutO
   check::on_grid(initial.velocity[0], "initial.velocity", sim_.grid(), Location::FaceX);
   const CheckpointOptions& c = opt.checkpointing;
   RolloutPlan p;
-  p.size = state_size(initial, n, opt, &p.output_bytes);
+  p.size = estimate_size(sim_.context(), sim_.grid(), sim_.config(), int(initial.scalars.size()), n,
+                         opt, &p.memory);
+  p.output_bytes = p.memory.outputs;
+  if (c.slots.device <= 0) p.budget = c.budget;
   checkpoint::PlanRequest request;
   request.steps = n;
   if (c.slots.device > 0) {
@@ -223,49 +242,82 @@ RolloutPlan Rollout<T>::plan(const SmokeState<T>& initial, int n, const RolloutO
   return p;
 }
 
+namespace {
+
+/// How the options name the memory behind a level's slots, for the slots' error messages.
+std::string budget_name(const CheckpointOptions& c, Level level) {
+  const bool host = level == Level::Host;
+  if (c.slots.device > 0) {
+    return std::string("CheckpointOptions::slots.") + (host ? "host" : "device") + " = " +
+           std::to_string(host ? c.slots.host : c.slots.device);
+  }
+  return std::string("CheckpointOptions::budget.") + (host ? "host_bytes" : "device_bytes") +
+         " = " + format_bytes(host ? c.budget.host_bytes : c.budget.device_bytes);
+}
+
+}  // namespace
+
 template <class T>
-RolloutResult<T> Rollout<T>::run_checkpointed(const SmokeState<T>& initial, int n,
-                                              const std::vector<StepControls<T>>& controls,
-                                              const RolloutLosses<T>& losses,
-                                              const RolloutOptions& opt) {
+void Rollout<T>::run_checkpointed(const SmokeState<T>& initial, int n,
+                                  const std::vector<StepControls<T>>& controls,
+                                  const RolloutLosses<T>& losses, const RolloutOptions& opt,
+                                  RolloutResult<T>& r) {
   validate(initial, n, controls, losses);
   const RolloutPlan p = plan(initial, n, opt);
   const Context& ctx = sim_.context();
   const int ns = int(initial.scalars.size());
 
-  RolloutResult<T> r;
-  r.forward_reports.resize(std::size_t(n));
-  r.adjoint_reports.resize(std::size_t(n));
-  const double effort = effort_terms(n, controls, losses, opt, r, ns);
+  // Everything the run holds, before its first step: the plan's budget counts it all.
+  own_store_.release();  // a store-all run's states: this run keeps checkpoints instead
+  prepare_result(r, initial, n, opt);
+  sim_.reserve_adjoint(ns);
+  SmokeState<T>& cur = work_state(initial);
+  const detail::SlotNeeds needs = detail::slot_needs(p.plan);
+  if (!ws_->slots || !(ws_->slots->needs() == needs)) {
+    ws_->slots.reset();  // the old buffers go before the new ones come: one set at a time
+    ws_->slots = std::make_unique<detail::CheckpointSlots>(
+        ctx, needs, budget_name(opt.checkpointing, Level::Device),
+        budget_name(opt.checkpointing, Level::Host));
+  }
+  detail::CheckpointSlots& slots = *ws_->slots;
+  slots.begin(p.summary.stores[static_cast<int>(Level::Disk)] > 0,
+              opt.checkpointing.disk_directory);
+  struct Finish {  // waits for the copies and removes the disk directory, also on a throw
+    detail::CheckpointSlots& s;
+    ~Finish() { s.finish(); }
+  } finish{slots};
 
-  SmokeGradient<T> grad(ctx, sim_.grid(), ns);
+  const double effort = effort_terms(controls, losses, opt, r);
+  SmokeGradient<T>& grad = r.grad_initial;
   std::vector<double> per_state(std::size_t(n) + 1, 0.0);
   double grad_buoyancy = 0;
   RolloutCheckpointInfo info;
   info.size = p.size;
   info.summary = p.summary;
   {
-    Driver driver(*this, initial, n, controls, losses, opt, p, r, grad, per_state, grad_buoyancy);
+    Driver driver(*this, initial, n, controls, losses, opt, p, r, grad, per_state, grad_buoyancy,
+                  cur, slots);
     checkpoint::execute_plan(p.plan, driver);
     if (!driver.complete()) throw Error("checkpointed rollout: the plan left steps unreversed");
     info.performed = driver.stats();
-  }  // slot memory freed, disk directory removed
+  }
   for (double v : per_state)
     r.loss += v;
   r.loss += effort;
   r.grad_buoyancy = grad_buoyancy;
-  r.grad_initial = std::move(grad);
   r.checkpointing = info;
-  return r;
 }
 
-#define DFLUID_ROLLOUT_CHECKPOINT(T)                                                             \
-  template checkpoint::StateSize Rollout<T>::state_size(                                         \
-      const SmokeState<T>&, int, const RolloutOptions&, std::size_t*) const;                     \
-  template RolloutPlan Rollout<T>::plan(const SmokeState<T>&, int, const RolloutOptions&) const; \
-  template RolloutResult<T> Rollout<T>::run_checkpointed(                                        \
-      const SmokeState<T>&, int, const std::vector<StepControls<T>>&, const RolloutLosses<T>&,   \
-      const RolloutOptions&);
+#define DFLUID_ROLLOUT_CHECKPOINT(T)                                                               \
+  template checkpoint::StateSize Rollout<T>::state_size(                                           \
+      const SmokeState<T>&, int, const RolloutOptions&, std::size_t*) const;                       \
+  template RolloutPlan Rollout<T>::plan(const SmokeState<T>&, int, const RolloutOptions&) const;   \
+  template checkpoint::StateSize Rollout<T>::estimate_size(const Context&, const Grid&,            \
+                                                           const StepConfig&, int, int,            \
+                                                           const RolloutOptions&, RolloutMemory*); \
+  template void Rollout<T>::run_checkpointed(                                                      \
+      const SmokeState<T>&, int, const std::vector<StepControls<T>>&, const RolloutLosses<T>&,     \
+      const RolloutOptions&, RolloutResult<T>&);
 DFLUID_ROLLOUT_CHECKPOINT(float)
 DFLUID_ROLLOUT_CHECKPOINT(double)
 #undef DFLUID_ROLLOUT_CHECKPOINT

@@ -2,12 +2,14 @@
 // files, with the staging-buffer / copy-stream protocol described in rollout_slots.hpp.
 #include "rollout/rollout_slots.hpp"
 
+#include <algorithm>
 #include <atomic>
 #include <cerrno>
 #include <chrono>
 #include <cstdio>
 #include <cstring>
 #include <filesystem>
+#include <functional>
 #include <system_error>
 #include <utility>
 
@@ -107,19 +109,31 @@ std::string make_directory(const std::string& parent_in) {
 
 }  // namespace
 
-CheckpointSlots::CheckpointSlots(const Context& ctx, std::size_t state_bytes,
-                                 const checkpoint::SlotCounts& slots, bool staging, bool use_disk,
-                                 const std::string& disk_parent)
-    : ctx_(ctx), state_bytes_(state_bytes), staging_(staging), gpu_(ctx.on_gpu()) {
+SlotNeeds slot_needs(const checkpoint::Plan& plan) {
+  SlotNeeds n;
+  n.state_bytes = plan.size.state_bytes;
+  for (const checkpoint::Action& a : plan.actions)
+    if (a.type == checkpoint::ActionType::Store)
+      n.slots[a.level] = std::max<std::int64_t>(n.slots[a.level], std::int64_t(a.slot) + 1);
+  n.staging = plan.staging && (n.slots.host > 0 || n.slots.disk > 0);
+  return n;
+}
+
+CheckpointSlots::CheckpointSlots(const Context& ctx, const SlotNeeds& needs,
+                                 const std::string& device_budget, const std::string& host_budget)
+    : ctx_(ctx),
+      needs_(needs),
+      state_bytes_(needs.state_bytes),
+      staging_(needs.staging),
+      gpu_(ctx.on_gpu()) {
   for (int l = 0; l < checkpoint::kLevelCount; ++l) {
-    const auto n = static_cast<std::size_t>(std::max<std::int64_t>(0, slots[Level(l)]));
+    const auto n = static_cast<std::size_t>(std::max<std::int64_t>(0, needs.slots[Level(l)]));
     held_[l].assign(n, 0);
     if (l != static_cast<int>(Level::Disk)) blocks_[l].resize(n);
   }
-  if (use_disk) dir_ = make_directory(disk_parent);
+  try {
 #if DFLUID_WITH_CUDA
-  if (gpu_) {
-    try {
+    if (gpu_) {
       cudaStream_t st = nullptr;
       cuda_check(cudaStreamCreateWithFlags(&st, cudaStreamNonBlocking), "cudaStreamCreate");
       copy_stream_ = st;
@@ -130,19 +144,78 @@ CheckpointSlots::CheckpointSlots(const Context& ctx, std::size_t state_bytes,
         *ev = e;
       }
       ev_host_ready_.assign(blocks_[static_cast<int>(Level::Host)].size(), nullptr);
-    } catch (...) {
-      cleanup();  // the destructor does not run when the constructor throws
-      throw;
+      for (void*& ev : ev_host_ready_) {
+        cudaEvent_t e = nullptr;
+        cuda_check(cudaEventCreateWithFlags(&e, cudaEventDisableTiming), "cudaEventCreate");
+        ev = e;
+      }
     }
-  }
 #endif
+    // Every buffer now, level by level, each level checked against what the system reports
+    // free first: a budget the machine cannot hold fails here, before the first step, and
+    // the run then allocates nothing.
+    const std::size_t device_count = blocks_[static_cast<int>(Level::Device)].size();
+    const std::size_t device_bytes = (device_count + (staging_ ? 1 : 0)) * state_bytes_;
+    const std::string device_what = std::to_string(device_count) + " device checkpoint slot(s)" +
+                                    (staging_ ? " and a staging buffer" : "");
+    reserve(ctx_, device_bytes, device_what, device_budget, [&] {
+      for (Block& b : blocks_[static_cast<int>(Level::Device)])
+        allocate(b, ctx_.memory_space(), true);
+      if (staging_) allocate(staging_buf_, ctx_.memory_space(), true);
+    });
+    const std::size_t host_count = blocks_[static_cast<int>(Level::Host)].size();
+    const bool bounce = needs.slots.disk > 0;
+    const std::size_t host_bytes = (host_count + (bounce ? 1 : 0)) * state_bytes_;
+    const std::string host_what = std::to_string(host_count) + (gpu_ ? " pinned" : "") +
+                                  " host checkpoint slot(s)" + (bounce ? " and a disk buffer" : "");
+    reserve(Context::cpu(), host_bytes, host_what, host_budget, [&] {
+      for (Block& b : blocks_[static_cast<int>(Level::Host)])
+        allocate(b, MemorySpace::Host, false);
+      if (bounce) allocate(bounce_, MemorySpace::Host, false);
+    });
+  } catch (...) {
+    cleanup();  // the destructor does not run when the constructor throws
+    throw;
+  }
 }
 
 CheckpointSlots::~CheckpointSlots() {
   cleanup();
 }
 
-void CheckpointSlots::cleanup() noexcept {
+void CheckpointSlots::reserve(const Context& where, std::size_t bytes, const std::string& what,
+                              const std::string& budget, const std::function<void()>& alloc) {
+  if (bytes == 0) return;
+  const std::string head = "checkpointed rollout: " + what + " of " + format_bytes(state_bytes_) +
+                           " (" + format_bytes(bytes) + " in all, " + budget + ")";
+  const std::string fix =
+      "; lower " + budget.substr(0, budget.find(' ')) + " (fewer slots) or free memory";
+  const std::size_t available = available_memory(where);
+  if (bytes > available) {
+    throw InvalidArgument(head + ": " + format_bytes(available) + " available" +
+                          (where.on_gpu() ? " on " + where.description() : " (host memory)") + fix);
+  }
+  try {
+    alloc();
+  } catch (const std::bad_alloc&) {
+    throw InvalidArgument(head + ": the allocation failed" + fix);
+  } catch (const CudaError& e) {
+    throw InvalidArgument(head + ": " + e.what() + fix);
+  }
+}
+
+void CheckpointSlots::begin(bool use_disk, const std::string& disk_parent) {
+  finish();
+  for (auto& h : held_)
+    std::fill(h.begin(), h.end(), 0);
+  staging_host_slot_ = -1;
+  bounce_disk_slot_ = -1;
+  bounce_prefetched_ = false;
+  prefetch_hits_ = 0;
+  if (use_disk) dir_ = make_directory(disk_parent);
+}
+
+void CheckpointSlots::finish() noexcept {
   try {
     wait_disk();
   } catch (...) {  // reported by fence(); here only the cleanup matters
@@ -151,6 +224,20 @@ void CheckpointSlots::cleanup() noexcept {
   if (gpu_) {
     cudaStreamSynchronize(static_cast<cudaStream_t>(ctx_.stream()));
     if (copy_stream_) cudaStreamSynchronize(static_cast<cudaStream_t>(copy_stream_));
+    cudaGetLastError();
+  }
+#endif
+  if (!dir_.empty()) {
+    std::error_code ec;
+    std::filesystem::remove_all(dir_, ec);
+    dir_.clear();
+  }
+}
+
+void CheckpointSlots::cleanup() noexcept {
+  finish();
+#if DFLUID_WITH_CUDA
+  if (gpu_) {
     for (void*& ev : ev_host_ready_) {
       if (ev) cudaEventDestroy(static_cast<cudaEvent_t>(ev));
       ev = nullptr;
@@ -171,14 +258,9 @@ void CheckpointSlots::cleanup() noexcept {
   }
   free_block(staging_buf_);
   free_block(bounce_);
-  if (!dir_.empty()) {
-    std::error_code ec;
-    std::filesystem::remove_all(dir_, ec);
-    dir_.clear();
-  }
 }
 
-void CheckpointSlots::allocate(Block& b, MemorySpace space) {
+void CheckpointSlots::allocate(Block& b, MemorySpace space, bool counted) {
   if (b.ptr) return;
   b.bytes = state_bytes_;
   b.space = space;
@@ -192,7 +274,8 @@ void CheckpointSlots::allocate(Block& b, MemorySpace space) {
   }
 #endif
   b.allocator = current_allocator();
-  b.ptr = allocate_bytes(state_bytes_, space);
+  if (counted) b.counters = counters_of(ctx_);
+  b.ptr = allocate_bytes(state_bytes_, space, b.counters.get());
   b.pinned = false;
 }
 
@@ -205,7 +288,7 @@ void CheckpointSlots::free_block(Block& b) noexcept {
     return;
   }
 #endif
-  deallocate_bytes(b.ptr, b.bytes, b.space, b.allocator);
+  deallocate_bytes(b.ptr, b.bytes, b.space, b.allocator, b.counters.get());
   b = Block{};
 }
 
@@ -317,27 +400,16 @@ void CheckpointSlots::store(Level level, std::int32_t slot,
   }
   switch (level) {
     case Level::Device: {
-      Block& b = blocks_[l][slot];
-      allocate(b, ctx_.memory_space());
-      pack(state, b.ptr, false);
+      pack(state, blocks_[l][slot].ptr, false);
       break;
     }
     case Level::Host: {
       Block& b = blocks_[l][slot];
-      allocate(b, MemorySpace::Host);
       if (staging_host_slot_ == slot) staging_host_slot_ = -1;
       if (!staging_) {  // straight to pinned memory, ordered on the context's stream
         pack(state, b.ptr, false);
         break;
       }
-#if DFLUID_WITH_CUDA
-      if (gpu_ && !ev_host_ready_[slot]) {
-        cudaEvent_t e = nullptr;
-        cuda_check(cudaEventCreateWithFlags(&e, cudaEventDisableTiming), "cudaEventCreate");
-        ev_host_ready_[slot] = e;
-      }
-#endif
-      allocate(staging_buf_, ctx_.memory_space());
       staging_host_slot_ = -1;
       stream_wait(false, ev_staging_free_);  // a prefetch may still fill the staging buffer
       pack(state, staging_buf_.ptr, false);
@@ -350,7 +422,6 @@ void CheckpointSlots::store(Level level, std::int32_t slot,
     }
     case Level::Disk: {
       wait_disk();  // the bounce buffer is ours again
-      allocate(bounce_, MemorySpace::Host);
       bounce_disk_slot_ = -1;
       bounce_prefetched_ = false;
       host_wait(ev_bounce_free_);  // no restore still reads the bounce buffer
@@ -361,7 +432,6 @@ void CheckpointSlots::store(Level level, std::int32_t slot,
         write_file(path, bounce_.ptr, state_bytes_);
         break;
       }
-      allocate(staging_buf_, ctx_.memory_space());
       staging_host_slot_ = -1;
       stream_wait(false, ev_staging_free_);
       pack(state, staging_buf_.ptr, false);
@@ -401,7 +471,6 @@ void CheckpointSlots::prefetch(Level level, std::int32_t slot) {
   }
   if (level == Level::Host && staging_) {
     if (staging_host_slot_ == slot) return;
-    allocate(staging_buf_, ctx_.memory_space());
     stream_wait(true, ev_staging_free_);  // the staging buffer's last reader is done
     copy_async(staging_buf_.ptr, blocks_[l][slot].ptr, state_bytes_, true);
     record(ev_prefetched_, true);
@@ -410,7 +479,6 @@ void CheckpointSlots::prefetch(Level level, std::int32_t slot) {
   } else if (level == Level::Disk) {
     if (bounce_disk_slot_ == slot) return;
     wait_disk();
-    allocate(bounce_, MemorySpace::Host);
     host_wait(ev_bounce_free_);
     const std::string path = disk_path(slot);
     void* data = bounce_.ptr;
@@ -450,7 +518,6 @@ void CheckpointSlots::restore(Level level, std::int32_t slot,
       bounce_prefetched_ = false;
       wait_disk();  // a prefetch of this slot, or a write (of any slot) in flight
       if (bounce_disk_slot_ != slot) {
-        allocate(bounce_, MemorySpace::Host);
         host_wait(ev_bounce_free_);
         bounce_disk_slot_ = -1;
         read_file(disk_path(slot), bounce_.ptr, state_bytes_);

@@ -6,14 +6,14 @@
 //
 // Levels:
 //  Device  one buffer per slot in the context's memory space (through the allocator
-//          hook); copies are enqueued on the context's stream.
+//          hook, counted on the context); copies are enqueued on the context's stream.
 //  Host    one buffer per slot in host memory: pinned (cudaMallocHost) on the CUDA path,
 //          through the allocator hook on the CPU path.
 //  Disk    one file per slot, "slot-<k>.state", in a fresh directory
 //          "dfluid-checkpoint-<id>-<n>" created under the parent directory given (the
 //          system temporary directory when empty). The directory and its files are
-//          removed by the destructor. File I/O goes through one host "bounce" buffer
-//          (pinned on the CUDA path) and runs on a background thread, one operation at a
+//          removed by finish() at the end of each run. File I/O goes through one host "bounce"
+//          buffer (pinned on the CUDA path) and runs on a background thread, one operation at a
 //          time; its errors (dfluid::Error naming the file) surface at the next Disk
 //          action or fence(Disk).
 //
@@ -33,7 +33,9 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <functional>
 #include <future>
+#include <memory>
 #include <string>
 #include <vector>
 
@@ -49,16 +51,42 @@ struct StateSegment {
   std::size_t bytes = 0;
 };
 
+/// The buffers a plan needs: the slots it stores into per level (the highest slot index it
+/// uses + 1; Disk: files, no buffer), the staging buffer and the disk bounce buffer.
+struct SlotNeeds {
+  std::size_t state_bytes = 0;
+  checkpoint::SlotCounts slots;
+  bool staging = false;
+  bool operator==(const SlotNeeds& o) const {
+    return state_bytes == o.state_bytes && slots.device == o.slots.device &&
+           slots.host == o.slots.host && slots.disk == o.slots.disk && staging == o.staging;
+  }
+};
+/// What `plan` stores into (its Store actions) and whether it stages.
+SlotNeeds slot_needs(const checkpoint::Plan& plan);
+
 class CheckpointSlots {
  public:
-  /// `state_bytes`: the sum of a state's segment sizes. `slots`: the plan's slot counts
-  /// (buffers are allocated on a slot's first store, not up front). `use_disk`: create the
-  /// disk directory now (throws dfluid::Error naming it when that fails).
-  CheckpointSlots(const Context& ctx, std::size_t state_bytes, const checkpoint::SlotCounts& slots,
-                  bool staging, bool use_disk, const std::string& disk_parent);
-  /// Waits for every copy in flight (errors are dropped here: fence() reports them),
-  /// frees the buffers and removes the disk directory.
+  /// Allocates every buffer `needs` asks for, now, so that nothing is allocated once the
+  /// rollout runs and a lack of memory shows before its first step: Device slots and the
+  /// staging buffer in the context's memory space, counted on its counters (device memory);
+  /// Host slots (pinned on the CUDA path) and the disk bounce buffer in host memory, not
+  /// counted there. Each level is checked against available_memory() first. A failure
+  /// throws InvalidArgument naming the level, its bytes and `device_budget` / `host_budget`
+  /// (how the caller names the budget behind that level, e.g. "budget.host_bytes = 8.00
+  /// GiB"), with the fix. The object is reused by later runs with the same needs
+  /// (begin()/finish()).
+  CheckpointSlots(const Context& ctx, const SlotNeeds& needs, const std::string& device_budget,
+                  const std::string& host_budget);
+  /// finish(), then frees the buffers.
   ~CheckpointSlots();
+  const SlotNeeds& needs() const { return needs_; }
+  /// Starts a run: every slot empty; `use_disk`: creates the disk directory (throws
+  /// dfluid::Error naming it when that fails).
+  void begin(bool use_disk, const std::string& disk_parent);
+  /// Ends a run: waits for every copy in flight (errors are dropped here: fence() reports
+  /// them) and removes the disk directory. The buffers stay for the next run.
+  void finish() noexcept;
   CheckpointSlots(const CheckpointSlots&) = delete;
   CheckpointSlots& operator=(const CheckpointSlots&) = delete;
 
@@ -81,10 +109,15 @@ class CheckpointSlots {
     MemorySpace space = MemorySpace::Host;
     bool pinned = false;
     Allocator allocator{};
+    std::shared_ptr<CounterBlock> counters;  ///< the context's, for device memory
   };
   void cleanup() noexcept;
-  void allocate(Block& b, MemorySpace space);
+  void allocate(Block& b, MemorySpace space, bool counted);
   void free_block(Block& b) noexcept;
+  /// Checks `bytes` against available_memory(where), then runs `alloc`, turning a failure
+  /// into the InvalidArgument described at the constructor.
+  void reserve(const Context& where, std::size_t bytes, const std::string& what,
+               const std::string& budget, const std::function<void()>& alloc);
   void check_slot(checkpoint::Level level, std::int32_t slot, const char* what) const;
   std::string disk_path(std::int32_t slot) const;
 
@@ -99,6 +132,7 @@ class CheckpointSlots {
   void wait_disk();
 
   Context ctx_;
+  SlotNeeds needs_;
   std::size_t state_bytes_;
   bool staging_;
   bool gpu_;

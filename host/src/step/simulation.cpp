@@ -13,6 +13,7 @@
 #include "dfluid/diffusion.hpp"
 #include "dfluid/field_ops.hpp"
 #include "dfluid/forces.hpp"
+#include "step/step_pool.hpp"
 
 namespace dfluid {
 
@@ -147,13 +148,6 @@ std::size_t mac_bytes(const Grid& g) {
     b += field_bytes<T>(g, face_location(a));
   return b;
 }
-template <class T>
-std::size_t largest_face_bytes(const Grid& g) {
-  std::size_t b = 0;
-  for (int a = 0; a < g.dim; ++a)
-    b = std::max(b, field_bytes<T>(g, face_location(a)));
-  return b;
-}
 
 // The scalars of a CG solve (KrylovWorkspace::scalars, cuda/pressure/krylov.hpp: kScalarCount
 // doubles).
@@ -196,36 +190,6 @@ std::size_t pressure_solver_bytes(const Grid& g) {
 // doubles).
 constexpr std::size_t kGpuReduceScratchBytes = (1024 + 1) * sizeof(double);
 
-// The context's pool of temporary blocks (ContextState::take_temp, host/src/core/context.cpp): a
-// request takes the smallest free block that is large enough, or allocates a new one; blocks
-// are kept until the context dies. `total` is what the pool ends up holding.
-struct TempPoolModel {
-  std::vector<std::size_t> size;
-  std::vector<bool> busy;
-  std::size_t total = 0;
-  std::size_t take(std::size_t bytes) {
-    std::size_t best = size.size();
-    for (std::size_t i = 0; i < size.size(); ++i)
-      if (!busy[i] && size[i] >= bytes && (best == size.size() || size[i] < size[best])) best = i;
-    if (best == size.size()) {
-      size.push_back(bytes);
-      busy.push_back(false);
-      total += bytes;
-    }
-    busy[best] = true;
-    return best;
-  }
-  void give(std::size_t block) { busy[block] = false; }
-};
-
-// An implicit diffusion solve (cuda/diffusion/diffusion.cpp, implicit_array) allocates its
-// right-hand side and a CG workspace (5 fields of the diffused array's layout) for the solve's
-// duration.
-template <class T>
-std::size_t implicit_solve_bytes(std::size_t array_bytes) {
-  return 5 * array_bytes + kKrylovScalarBytes;
-}
-
 }  // namespace
 
 template <class T>
@@ -238,20 +202,11 @@ SimulationMemory Simulation<T>::estimate_memory(const Context& ctx, const Grid& 
   const auto ns = std::size_t(num_scalars);
   const std::size_t cell = field_bytes<T>(g, Location::Cell);
   const std::size_t mac = mac_bytes<T>(g);
-  const std::size_t face = largest_face_bytes<T>(g);
   SimulationMemory m;
   m.state = mac + ns * cell + cell;  // velocity, scalars, pressure
 
   // Simulation: scalar_tmp_, scalar_scratch_, velocity_tmp_, velocity_scratch_, solver_.
   m.workspace = 2 * cell + 2 * mac + pressure_solver_bytes<T>(g);
-  // Temporaries of step(): only implicit diffusion allocates (one solve at a time).
-  const bool implicit = config.diffusion == DiffusionMode::Implicit;
-  std::size_t step_temp = 0;
-  if (implicit && config.viscosity > 0) step_temp = implicit_solve_bytes<T>(face);
-  if (implicit && config.scalar_diffusivity > 0 && ns > 0)
-    step_temp = std::max(step_temp, implicit_solve_bytes<T>(cell));
-  m.workspace += step_temp;
-
   // A GPU context keeps one device buffer for the partial sums of its reductions.
   if (ctx.on_gpu()) m.workspace += kGpuReduceScratchBytes;
 
@@ -263,48 +218,23 @@ SimulationMemory Simulation<T>::estimate_memory(const Context& ctx, const Grid& 
     if (p == StepPart::AdvectVelocity) m.adjoint += mac;
     if (p == StepPart::Forces && config.buoyancy != 0) m.adjoint += cell;
   }
-  // The advection adjoints take temporaries from the context's pool, which keeps them: run
-  // the pool over the requests of the advection adjoints, in step_adjoint's order (config
-  // order reversed; per array, cuda/advection/advection.cpp advect_array_adjoint).
-  const bool gpu_scatter = ctx.on_gpu() && ctx.accumulation() == Accumulation::Deterministic;
-  TempPoolModel pool;
-  // One array advected with `opt`: MacCormack takes q^ and its cotangent (the array's size);
-  // a deterministic GPU scatter takes an 8-byte accumulator per target (the velocity
-  // cotangent's components, the array's cotangent, MacCormack's q^ cotangent) while it runs.
-  auto array_adjoint = [&](std::size_t array_bytes, const AdvectionOptions& opt) {
-    const bool mc = opt.scheme == AdvectionScheme::MacCormack;
-    std::vector<std::size_t> held;
-    if (mc) held = {pool.take(array_bytes), pool.take(array_bytes)};
-    if (gpu_scatter) {
-      std::vector<std::size_t> acc;
-      for (int a = 0; a < g.dim; ++a)
-        acc.push_back(pool.take(8 * field_bytes<T>(g, face_location(a)) / sizeof(T)));
-      acc.push_back(pool.take(8 * array_bytes / sizeof(T)));
-      if (mc) acc.push_back(pool.take(8 * array_bytes / sizeof(T)));
-      for (std::size_t b : acc)
-        pool.give(b);
-    }
-    for (std::size_t b : held)
-      pool.give(b);
-  };
-  // Implicit diffusion adjoints allocate their right-hand side, one more temporary and a CG
-  // workspace while they run (cuda/diffusion/diffusion.cpp, implicit_adjoint_array).
-  std::size_t diffusion_temp = 0;
-  if (implicit && config.viscosity > 0) diffusion_temp = implicit_solve_bytes<T>(face) + face;
-  if (implicit && config.scalar_diffusivity > 0 && ns > 0)
-    diffusion_temp = std::max(diffusion_temp, implicit_solve_bytes<T>(cell) + cell);
-  std::size_t transient_peak = 0;  // over step_adjoint: the pool, plus a diffusion solve's temps
-  for (auto it = config.order.rbegin(); it != config.order.rend(); ++it) {
-    if (*it == StepPart::AdvectVelocity)
-      for (int a = 0; a < g.dim; ++a)
-        array_adjoint(field_bytes<T>(g, face_location(a)), config.velocity_advection);
-    if (*it == StepPart::AdvectScalars)
-      for (std::size_t i = 0; i < ns; ++i)
-        array_adjoint(cell, config.scalar_advection);
-    if (*it == StepPart::Diffuse)
-      transient_peak = std::max(transient_peak, pool.total + diffusion_temp);
-  }
-  m.adjoint += std::max(transient_peak, pool.total);
+  // Every temporary of step() and step_adjoint() comes from the context's pool, which keeps
+  // its blocks: implicit solves, MacCormack's q^ and its cotangent, and the deterministic
+  // scatter's accumulators (reserved on the CPU path too, see reserve_adjoint). What the pool
+  // holds after step() is workspace, what step_adjoint() adds is adjoint.
+  std::size_t forward_events = 0;
+  const detail::PoolScript script =
+      detail::step_pool_script<T>(g, config, num_scalars, &forward_events);
+  detail::PoolScript forward;
+  forward.events.assign(script.events.begin(),
+                        script.events.begin() + std::ptrdiff_t(forward_events));
+  forward.blocks = script.blocks;
+  detail::PoolModel forward_pool, pool;
+  forward_pool.run(forward);
+  pool.run(script);
+  m.pool = pool.total;
+  m.workspace += forward_pool.total;
+  m.adjoint += pool.total - forward_pool.total;
   return m;
 }
 

@@ -21,12 +21,14 @@
 // Every operator adjoint is deterministic; so is this composition (fixed order).
 #include <string>
 #include <utility>
+#include <vector>
 
 #include "dfluid/advection.hpp"
 #include "dfluid/diffusion.hpp"
 #include "dfluid/field_ops.hpp"
 #include "dfluid/forces.hpp"
 #include "dfluid/simulation.hpp"
+#include "step/step_pool.hpp"
 
 namespace dfluid {
 
@@ -70,9 +72,15 @@ struct Simulation<T>::AdjointScratch {
   std::vector<Snapshot> snaps;  // one per entry of config.order (empty where not needed)
   MacVelocity<T> grad_u_tmp;
   Field<T> grad_q_tmp;
+  detail::PoolScript pool_script;  // the pool requests of step() + step_adjoint()
+  std::size_t pool_bytes = 0;      // what the pool holds after them (estimate_memory().pool)
 
   void allocate(const Context& ctx, const Grid& g, const StepConfig& cfg, int ns) {
     if (num_scalars == ns) return;
+    pool_script = detail::step_pool_script<T>(g, cfg, ns);
+    detail::PoolModel model;
+    model.run(pool_script);
+    pool_bytes = model.total;
     work = SmokeState<T>(ctx, g, std::vector<std::string>(std::size_t(ns), "q"));
     snaps.clear();
     snaps.resize(cfg.order.size());
@@ -91,6 +99,33 @@ struct Simulation<T>::AdjointScratch {
     num_scalars = ns;
   }
 };
+
+template <class T>
+void Simulation<T>::reserve_adjoint(int ns) {
+  if (ns < 0)
+    throw InvalidArgument("reserve_adjoint: num_scalars = " + std::to_string(ns) + " must be >= 0");
+  if (!adj_) adj_ = std::make_shared<AdjointScratch>();
+  AdjointScratch& S = *adj_;
+  S.allocate(ctx_, grid_, config_, ns);
+  if (detail::temp_pool_bytes(ctx_) == S.pool_bytes) return;
+  // Take every block the script takes, in its order: from an empty pool, or one that holds
+  // what step() left there, the pool then holds what the estimate counts, and the operators'
+  // own requests (the same sizes in the same order; on the CPU path a subset) always find a
+  // free block. Blocks other work left in the pool are freed first (the pool never shrinks
+  // by itself); when they were of other sizes, the pool is rebuilt from empty.
+  auto replay = [&] {
+    std::vector<detail::TempBuffer> held(std::size_t(S.pool_script.blocks));
+    for (const detail::PoolScript::Event& e : S.pool_script.events)
+      held[std::size_t(e.block)] =
+          e.bytes ? detail::TempBuffer(ctx_, e.bytes) : detail::TempBuffer();
+  };
+  if (detail::temp_pool_bytes(ctx_) > S.pool_bytes) detail::trim_temp_pool(ctx_);
+  replay();
+  if (detail::temp_pool_bytes(ctx_) != S.pool_bytes) {
+    detail::trim_temp_pool(ctx_);
+    replay();
+  }
+}
 
 template <class T>
 StepReport Simulation<T>::step_adjoint(const SmokeState<T>& input, const StepControls<T>& c,
@@ -122,9 +157,8 @@ StepReport Simulation<T>::step_adjoint(const SmokeState<T>& input, const StepCon
   for (const Field<T>* s : c.sources)
     if (s) check::on_grid(*s, "controls.sources", grid_, Location::Cell);
 
-  if (!adj_) adj_ = std::make_shared<AdjointScratch>();
+  reserve_adjoint(ns);
   AdjointScratch& S = *adj_;
-  S.allocate(ctx_, grid_, config_, ns);
   const auto& order = config_.order;
   const int nparts = int(order.size());
   const T dt = T(config_.dt);
