@@ -42,14 +42,19 @@
 // [0, N] (or the scalar index is bad), when the controls vector is neither empty
 // nor N long; ShapeMismatch for control/target/mask fields of the wrong shape;
 // NonFiniteValue naming the step when a step's adjoint output holds NaN/Inf
-// (RolloutOptions::check_finite, on by default: one reduction per field per step).
+// (RolloutOptions::check_finite, on by default: one kernel per field per step, no host
+// wait: step k's check is read at the next step adjoint's pressure solve, so the error
+// comes during the adjoint of step k-1, or before run() returns for the last steps).
 // Checkpointed runs also: InvalidArgument (naming the minimum) for a device budget
 // below one state plus the working memory, or for slots the strategy cannot run
 // in; dfluid::Error naming the path when the disk directory cannot be created or
 // a slot file cannot be written or read back.
 // Gradients are deterministic (fixed order, deterministic operator adjoints).
-// Masked keyframes are evaluated on the host (one copy of q, target and mask per
-// keyframe; to be replaced by a device kernel).
+// Host waits of run(): those of its steps and step adjoints (their pressure solves) and
+// one more at the end, which reads every loss value (8 bytes per reduced term: a keyframe,
+// one per velocity component of a velocity target or a step's force effort, one per
+// source effort) and the pending finiteness checks. Loss terms, masked keyframes
+// included, are reduced on the device; user losses run on the host as written.
 #pragma once
 
 #include <cstddef>
@@ -61,6 +66,7 @@
 #include <vector>
 
 #include "dfluid/checkpoint/plan.hpp"
+#include "dfluid/memory.hpp"
 #include "dfluid/simulation.hpp"
 
 namespace dfluid {
@@ -260,21 +266,41 @@ class Rollout {
 
   void validate(const SmokeState<T>& initial, int steps,
                 const std::vector<StepControls<T>>& controls, const RolloutLosses<T>& losses) const;
-  /// Adds the state losses at state `step` to result (value) and, when grad is
-  /// given, their gradients to *grad.
-  double state_losses(int step, const SmokeState<T>& s, const RolloutLosses<T>& losses,
-                      SmokeGradient<T>* grad, std::map<std::string, double>* terms);
-  /// Allocates r.grad_force / r.grad_source as the options ask and adds the control
-  /// effort terms (values to r.loss_terms, gradients to those outputs). Returns the effort.
-  double effort_terms(int steps, const std::vector<StepControls<T>>& controls,
-                      const RolloutLosses<T>& losses, const RolloutOptions& options,
-                      RolloutResult<T>& r, int num_scalars);
+  // Loss values stay on the device until the end of a run: each term is reduced into a slot
+  // of loss_slots_ and recorded in loss_entries_; finish_losses reads every slot in one host
+  // wait (which also reads the pending finiteness checks) and adds the terms up on the host
+  // in the order they were recorded (the order of evaluation).
+  struct LossEntry {
+    int state;         ///< state index, or -1 for a control-effort term
+    std::string name;  ///< its loss_terms key
+    double scale;      ///< value = scale * (sum of its slots), or host_value without slots
+    int first_slot, slots;
+    double host_value;  ///< a user loss's value (returned on the host)
+  };
+  /// Clears the record and makes room for the slots a run of these losses needs.
+  void begin_losses(int steps, const std::vector<StepControls<T>>& controls,
+                    const RolloutLosses<T>& losses, bool buoyancy_gradient);
+  /// One host wait (none when no slot was used: then only pending checks are read): the
+  /// per-state values into per_state (sized steps + 1), the effort into *effort, per name
+  /// into *terms (optional), and the buoyancy gradient into *grad_buoyancy (optional; when
+  /// begin_losses reserved it).
+  void finish_losses(std::vector<double>& per_state, double& effort,
+                     std::map<std::string, double>* terms, double* grad_buoyancy = nullptr);
+  /// Records the state losses at state `step` and, when grad is given, adds their
+  /// gradients to *grad.
+  void state_losses(int step, const SmokeState<T>& s, const RolloutLosses<T>& losses,
+                    SmokeGradient<T>* grad);
+  /// Allocates r.grad_force / r.grad_source as the options ask and records the control
+  /// effort terms (gradients to those outputs).
+  void effort_terms(int steps, const std::vector<StepControls<T>>& controls,
+                    const RolloutLosses<T>& losses, const RolloutOptions& options,
+                    RolloutResult<T>& r, int num_scalars);
   /// The backward pass at step k: grad <- adjoint of step k at `input` (state k),
   /// control and buoyancy gradients accumulated, finiteness check, then the losses of
-  /// state k. Returns those losses' value.
-  double reverse_step(int k, const SmokeState<T>& input, const StepControls<T>& controls,
-                      const RolloutLosses<T>& losses, const RolloutOptions& options,
-                      SmokeGradient<T>& grad, double* grad_buoyancy, RolloutResult<T>& r);
+  /// state k (recorded).
+  void reverse_step(int k, const SmokeState<T>& input, const StepControls<T>& controls,
+                    const RolloutLosses<T>& losses, const RolloutOptions& options,
+                    SmokeGradient<T>& grad, RolloutResult<T>& r);
   RolloutResult<T> run_checkpointed(const SmokeState<T>& initial, int steps,
                                     const std::vector<StepControls<T>>& controls,
                                     const RolloutLosses<T>& losses, const RolloutOptions& options);
@@ -285,6 +311,10 @@ class Rollout {
   Field<T> diff_;               // scratch: q - target
   MacVelocity<T> diff_u_;       // scratch: u - target
   SmokeGradient<T> user_grad_;  // scratch handed to user losses
+  Buffer<double> loss_slots_;   // device-side loss values of the current run
+  int loss_slots_used_ = 0;
+  double* buoyancy_slot_ = nullptr;  // slot 0 when the run wants the buoyancy gradient
+  std::vector<LossEntry> loss_entries_;
 };
 
 }  // namespace dfluid

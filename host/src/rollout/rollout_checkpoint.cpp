@@ -37,7 +37,7 @@ class Rollout<T>::Driver final : public checkpoint::CheckpointDriver {
   Driver(Rollout<T>& rollout, const SmokeState<T>& initial, int steps,
          const std::vector<StepControls<T>>& controls, const RolloutLosses<T>& losses,
          const RolloutOptions& options, const RolloutPlan& plan, RolloutResult<T>& result,
-         SmokeGradient<T>& grad, std::vector<double>& per_state, double& grad_buoyancy)
+         SmokeGradient<T>& grad)
       : ro_(rollout),
         ctx_(rollout.sim_.context()),
         n_(steps),
@@ -46,8 +46,6 @@ class Rollout<T>::Driver final : public checkpoint::CheckpointDriver {
         opt_(options),
         r_(result),
         grad_(grad),
-        per_state_(per_state),
-        grad_buoyancy_(grad_buoyancy),
         cur_(detail::clone_shape(ctx_, initial)),
         slots_(ctx_, plan.size.state_bytes, plan.plan.slots, plan.plan.staging,
                plan.summary.stores[static_cast<int>(Level::Disk)] > 0,
@@ -97,10 +95,10 @@ class Rollout<T>::Driver final : public checkpoint::CheckpointDriver {
       SmokeState<T> last = detail::clone_shape(ctx_, cur_);
       detail::copy_state(ctx_, cur_, last);
       r_.forward_reports[k] = ro_.sim_.step(last, ctrl(k));
-      per_state_[n_] = ro_.state_losses(n_, last, losses_, &grad_, &r_.loss_terms);
+      ro_.state_losses(n_, last, losses_, &grad_);
       r_.final_state = std::move(last);
     }
-    per_state_[k] = ro_.reverse_step(k, cur_, ctrl(k), losses_, opt_, grad_, &grad_buoyancy_, r_);
+    ro_.reverse_step(k, cur_, ctrl(k), losses_, opt_, grad_, r_);
     current_ = -1;  // the current state is scratch until the next restore
     --next_reverse_;
     ++stats_.reverses;
@@ -148,8 +146,6 @@ class Rollout<T>::Driver final : public checkpoint::CheckpointDriver {
   const RolloutOptions& opt_;
   RolloutResult<T>& r_;
   SmokeGradient<T>& grad_;
-  std::vector<double>& per_state_;
-  double& grad_buoyancy_;
   SmokeState<T> cur_;
   detail::CheckpointSlots slots_;
   std::int64_t current_ = 0;
@@ -236,24 +232,26 @@ RolloutResult<T> Rollout<T>::run_checkpointed(const SmokeState<T>& initial, int 
   RolloutResult<T> r;
   r.forward_reports.resize(std::size_t(n));
   r.adjoint_reports.resize(std::size_t(n));
-  const double effort = effort_terms(n, controls, losses, opt, r, ns);
+  begin_losses(n, controls, losses, opt.buoyancy_gradient);
+  effort_terms(n, controls, losses, opt, r, ns);
 
   SmokeGradient<T> grad(ctx, sim_.grid(), ns);
   std::vector<double> per_state(std::size_t(n) + 1, 0.0);
-  double grad_buoyancy = 0;
   RolloutCheckpointInfo info;
   info.size = p.size;
   info.summary = p.summary;
   {
-    Driver driver(*this, initial, n, controls, losses, opt, p, r, grad, per_state, grad_buoyancy);
+    Driver driver(*this, initial, n, controls, losses, opt, p, r, grad);
     checkpoint::execute_plan(p.plan, driver);
     if (!driver.complete()) throw Error("checkpointed rollout: the plan left steps unreversed");
     info.performed = driver.stats();
   }  // slot memory freed, disk directory removed
+  // One host wait: every loss value, and the last steps' cotangent checks.
+  double effort = 0;
+  finish_losses(per_state, effort, &r.loss_terms, &r.grad_buoyancy);
   for (double v : per_state)
     r.loss += v;
   r.loss += effort;
-  r.grad_buoyancy = grad_buoyancy;
   r.grad_initial = std::move(grad);
   r.checkpointing = info;
   return r;
