@@ -180,6 +180,7 @@ void flag_nonfinite(const Context& ctx, const Field<T>& x, const std::string& wh
   };
   if (ex.gpu) {
     for_each_cell(ex, x.extents(), cell);  // every writer stores the same byte
+    flag_check_enqueued(ctx);
     return;
   }
   // CPU: serial, so that no two threads store the byte (the GPU path's one launch counted).

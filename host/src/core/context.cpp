@@ -329,6 +329,7 @@ ContextState::~ContextState() {
     cudaFreeHost(flags);
     flags = nullptr;
   }
+  if (flag_event) cudaEventDestroy(static_cast<cudaEvent_t>(flag_event));
   if (owns_stream && stream) cudaStreamDestroy(static_cast<cudaStream_t>(stream));
 #endif
   delete[] flags;  // CPU path (the GPU path's mapped bytes were freed above)

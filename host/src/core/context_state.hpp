@@ -63,6 +63,7 @@ struct ContextState {
     int tag;
   };
   std::vector<FlagSite> flag_sites;  // pending checks; site i owns flags[i]
+  void* flag_event = nullptr;        // GPU: cudaEvent_t recorded after the latest check
   /// Allocates the flag bytes on first use (zeroed); returns the device-side address.
   unsigned char* flag_bytes();
 

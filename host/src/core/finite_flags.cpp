@@ -44,15 +44,36 @@ unsigned char* register_flag_site(const Context& ctx, std::string message, int t
   return base + (s.flag_sites.size() - 1);
 }
 
+void flag_check_enqueued(const Context& ctx) {
+#if DFLUID_WITH_CUDA
+  ContextState& s = ctx.state();
+  if (s.device != Device::Cuda) return;
+  if (!s.flag_event) {
+    cudaEvent_t e = nullptr;
+    if (cudaEventCreateWithFlags(&e, cudaEventDisableTiming) != cudaSuccess)
+      throw CudaError("cudaEventCreate failed for the finiteness checks");
+    s.flag_event = e;
+  }
+  if (cudaEventRecord(static_cast<cudaEvent_t>(s.flag_event),
+                      static_cast<cudaStream_t>(s.stream)) != cudaSuccess)
+    throw CudaError("cudaEventRecord failed for a finiteness check");
+#else
+  (void)ctx;
+#endif
+}
+
 void raise_flagged(const Context& ctx) {
   ContextState& s = ctx.state();
   if (s.flag_sites.empty()) return;
 #if DFLUID_WITH_CUDA
-  // The contract says the stream is idle here; should a caller break it, wait rather than read
-  // bytes a running check may still set (counted: it is a wait).
-  if (s.device == Device::Cuda &&
-      cudaStreamQuery(static_cast<cudaStream_t>(s.stream)) == cudaErrorNotReady)
-    ctx.synchronize();
+  // The caller's wait followed the checks, so the latest one has run; should a caller break
+  // that contract, wait for the checks (not for later work) rather than read bytes a running
+  // check may still set. Counted: it is a wait.
+  if (s.flag_event && cudaEventQuery(static_cast<cudaEvent_t>(s.flag_event)) == cudaErrorNotReady) {
+    s.counters->host_waits.fetch_add(1, std::memory_order_relaxed);
+    if (cudaEventSynchronize(static_cast<cudaEvent_t>(s.flag_event)) != cudaSuccess)
+      throw CudaError("CUDA error waiting for the finiteness checks");
+  }
 #endif
   read_flags(s);
 }

@@ -37,8 +37,12 @@ class FlaggedNonFinite : public NonFiniteValue {
 /// When all ContextState::kFlagSites bytes are pending (thousands of checks without a host
 /// wait), first waits once and reports them: the only wait the checks ever add.
 unsigned char* register_flag_site(const Context& ctx, std::string message, int tag);
-/// Call only right after a host wait on ctx's stream that followed every pending check (on
-/// the GPU path a stream that is still busy is synchronized first, as a safety net). Throws
+/// Marks the end of the check just enqueued (GPU: records an event on the stream, so that
+/// raise_flagged can tell whether the checks have run without waiting for later work).
+void flag_check_enqueued(const Context& ctx);
+/// Call only after a host wait on ctx's stream that followed every pending check (on the GPU
+/// path a check that has not run yet is waited for first, as a safety net; work enqueued
+/// after the checks is not). Throws
 /// FlaggedNonFinite for the first pending site whose byte is set; clears every pending site.
 void raise_flagged(const Context& ctx);
 /// flag_nonfinite (dfluid/field_ops.hpp) with a tag (cuda/core/field_ops.cpp).
