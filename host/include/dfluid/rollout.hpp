@@ -278,8 +278,10 @@ class Rollout {
     double host_value;  ///< a user loss's value (returned on the host)
   };
   /// Clears the record and makes room for the slots a run of these losses needs.
-  void begin_losses(int steps, const std::vector<StepControls<T>>& controls,
-                    const RolloutLosses<T>& losses, bool buoyancy_gradient);
+  void begin_losses(const std::vector<StepControls<T>>& controls, const RolloutLosses<T>& losses,
+                    bool buoyancy_gradient);
+  /// Records the effort terms of one step's controls (values only).
+  void record_effort(const StepControls<T>& controls, const RolloutLosses<T>& losses);
   /// One host wait (none when no slot was used: then only pending checks are read): the
   /// per-state values into per_state (sized steps + 1), the effort into *effort, per name
   /// into *terms (optional), and the buoyancy gradient into *grad_buoyancy (optional; when

@@ -116,7 +116,7 @@ void Rollout<T>::validate(const SmokeState<T>& initial, int n,
 }
 
 template <class T>
-void Rollout<T>::begin_losses(int n, const std::vector<StepControls<T>>& controls,
+void Rollout<T>::begin_losses(const std::vector<StepControls<T>>& controls,
                               const RolloutLosses<T>& losses, bool buoyancy_gradient) {
   const int dim = sim_.grid().dim;
   std::size_t slots = (buoyancy_gradient ? 1 : 0) + losses.keyframes.size() +
@@ -127,7 +127,6 @@ void Rollout<T>::begin_losses(int n, const std::vector<StepControls<T>>& control
       for (const Field<T>* src : c.sources)
         if (src) ++slots;
   }
-  (void)n;
   if (Index(slots) > loss_slots_.size()) {
     const Context& ctx = sim_.context();
     loss_slots_ = Buffer<double>(ctx, Index(slots), ctx.memory_space());
@@ -240,29 +239,14 @@ double Rollout<T>::loss(const SmokeState<T>& initial, int n,
   SmokeState<T> cur = clone_shape(ctx, initial);
   copy_state(ctx, initial, cur);
   static const StepControls<T> none{};
-  begin_losses(n, controls, losses, false);
+  begin_losses(controls, losses, false);
   state_losses(0, cur, losses, nullptr);
   for (int k = 0; k < n; ++k) {
     sim_.step(cur, controls.empty() ? none : controls[k]);
     state_losses(k + 1, cur, losses, nullptr);
   }
-  for (const auto& c : controls) {
-    if (losses.force_effort != 0 && c.force) {
-      for (int a = 0; a < c.force->dim(); ++a)
-        dot_into(ctx, (*c.force)[a], (*c.force)[a], loss_slots_.data() + loss_slots_used_ + a);
-      loss_entries_.push_back(
-          {-1, "force_effort", 0.5 * losses.force_effort, loss_slots_used_, c.force->dim(), 0.0});
-      loss_slots_used_ += c.force->dim();
-    }
-    if (losses.source_effort != 0)
-      for (const Field<T>* src : c.sources)
-        if (src) {
-          dot_into(ctx, *src, *src, loss_slots_.data() + loss_slots_used_);
-          loss_entries_.push_back(
-              {-1, "source_effort", 0.5 * losses.source_effort, loss_slots_used_, 1, 0.0});
-          ++loss_slots_used_;
-        }
-  }
+  for (const auto& c : controls)
+    record_effort(c, losses);
   std::vector<double> per_state(std::size_t(n) + 1, 0.0);
   double total = 0, effort = 0;
   finish_losses(per_state, effort, nullptr);
@@ -288,27 +272,35 @@ void Rollout<T>::effort_terms(int n, const std::vector<StepControls<T>>& control
   }
   for (int k = 0; k < int(controls.size()); ++k) {
     const StepControls<T>& c = controls[k];
-    if (losses.force_effort != 0 && c.force) {
-      for (int a = 0; a < g.dim; ++a)  // values read at the end of the run (finish_losses)
-        dot_into(ctx, (*c.force)[a], (*c.force)[a], loss_slots_.data() + loss_slots_used_ + a);
-      loss_entries_.push_back(
-          {-1, "force_effort", 0.5 * losses.force_effort, loss_slots_used_, g.dim, 0.0});
-      loss_slots_used_ += g.dim;
-      if (opt.force_gradients)
-        for (int a = 0; a < g.dim; ++a)
-          axpy(ctx, T(losses.force_effort), (*c.force)[a], r.grad_force[k][a]);
-    }
-    if (losses.source_effort != 0)
+    record_effort(c, losses);  // values read at the end of the run (finish_losses)
+    if (losses.force_effort != 0 && c.force && opt.force_gradients)
+      for (int a = 0; a < g.dim; ++a)
+        axpy(ctx, T(losses.force_effort), (*c.force)[a], r.grad_force[k][a]);
+    if (losses.source_effort != 0 && opt.source_gradients)
       for (std::size_t i = 0; i < c.sources.size(); ++i)
-        if (c.sources[i]) {
-          dot_into(ctx, *c.sources[i], *c.sources[i], loss_slots_.data() + loss_slots_used_);
-          loss_entries_.push_back(
-              {-1, "source_effort", 0.5 * losses.source_effort, loss_slots_used_, 1, 0.0});
-          ++loss_slots_used_;
-          if (opt.source_gradients)
-            axpy(ctx, T(losses.source_effort), *c.sources[i], r.grad_source[k][i]);
-        }
+        if (c.sources[i]) axpy(ctx, T(losses.source_effort), *c.sources[i], r.grad_source[k][i]);
   }
+}
+
+template <class T>
+void Rollout<T>::record_effort(const StepControls<T>& c, const RolloutLosses<T>& losses) {
+  const Context& ctx = sim_.context();
+  if (losses.force_effort != 0 && c.force) {
+    const int dim = c.force->dim();
+    for (int a = 0; a < dim; ++a)
+      dot_into(ctx, (*c.force)[a], (*c.force)[a], loss_slots_.data() + loss_slots_used_ + a);
+    loss_entries_.push_back(
+        {-1, "force_effort", 0.5 * losses.force_effort, loss_slots_used_, dim, 0.0});
+    loss_slots_used_ += dim;
+  }
+  if (losses.source_effort != 0)
+    for (const Field<T>* src : c.sources)
+      if (src) {
+        dot_into(ctx, *src, *src, loss_slots_.data() + loss_slots_used_);
+        loss_entries_.push_back(
+            {-1, "source_effort", 0.5 * losses.source_effort, loss_slots_used_, 1, 0.0});
+        ++loss_slots_used_;
+      }
 }
 
 template <class T>
@@ -374,7 +366,7 @@ RolloutResult<T> Rollout<T>::run(const SmokeState<T>& initial, int n,
   }
 
   // ---- gradients of the controls' effort terms ----
-  begin_losses(n, controls, losses, opt.buoyancy_gradient);
+  begin_losses(controls, losses, opt.buoyancy_gradient);
   effort_terms(n, controls, losses, opt, r, ns);
 
   // ---- backward ----

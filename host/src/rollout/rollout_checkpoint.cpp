@@ -232,7 +232,7 @@ RolloutResult<T> Rollout<T>::run_checkpointed(const SmokeState<T>& initial, int 
   RolloutResult<T> r;
   r.forward_reports.resize(std::size_t(n));
   r.adjoint_reports.resize(std::size_t(n));
-  begin_losses(n, controls, losses, opt.buoyancy_gradient);
+  begin_losses(controls, losses, opt.buoyancy_gradient);
   effort_terms(n, controls, losses, opt, r, ns);
 
   SmokeGradient<T> grad(ctx, sim_.grid(), ns);
