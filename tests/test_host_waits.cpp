@@ -9,6 +9,7 @@
 
 #include <cmath>
 #include <cstdint>
+#include <iostream>
 #include <limits>
 #include <string>
 #include <vector>
@@ -244,6 +245,9 @@ TEST(RolloutHostWaits, GradientWaitsAreItsStepsWaitsPlusOneLossRead) {
     }
   }
   const int slots = 1 + 2 + n * g.dim;  // buoyancy gradient, 2 keyframes, force efforts
+  std::cout << "[counters] rollout_gradient_2d_16x12_4_steps: host_waits=" << run.waits
+            << " (steps and step adjoints alone: " << parts.waits
+            << ") bytes_to_host=" << run.to_host << "\n";
   EXPECT_EQ(run.waits, parts.waits + 1);
   EXPECT_EQ(run.to_host, parts.to_host + 8 * slots);
   EXPECT_EQ(run.to_device, 0);
@@ -327,6 +331,33 @@ TEST(DeferredFiniteChecks, FirstFlaggedCheckIsReportedAtTheRead) {
   EXPECT_EQ(again.waits, 0);
   flag_nonfinite(ctx, good, "good");
   EXPECT_NO_THROW(raise_nonfinite(ctx));
+}
+
+// 4096 checks can be pending; the next one reads them first (one wait), and a NaN found by
+// the first of them is reported there.
+TEST(DeferredFiniteChecks, ACheckBeyondTheFlagCapacityReadsThePendingOnes) {
+  const Context ctx = Context::cpu();
+  const Grid g = Grid::make_1d(2, 1.0);
+  Field<double> good(ctx, g), bad(ctx, g);
+  bad.assign(ctx, std::vector<double>{1.0, std::numeric_limits<double>::quiet_NaN()});
+  const Events fill_up = count(ctx, [&] {
+    flag_nonfinite(ctx, bad, "check 0");
+    for (int i = 1; i < 4096; ++i)
+      flag_nonfinite(ctx, good, "check " + std::to_string(i));
+  });
+  EXPECT_EQ(fill_up.waits, 0);
+  std::string what;
+  const Events next = count(ctx, [&] {
+    try {
+      flag_nonfinite(ctx, good, "check 4096");
+    } catch (const NonFiniteValue& e) {
+      what = e.what();
+    }
+  });
+  EXPECT_EQ(next.waits, 1);
+  EXPECT_EQ(what.rfind("check 0: contains NaN or Inf values", 0), 0u) << what;
+  const Events after = count(ctx, [&] { raise_nonfinite(ctx); });  // nothing left pending
+  EXPECT_EQ(after.waits, 0);
 }
 
 // A step whose order has no pressure solve still reports a non-finite input before it

@@ -60,7 +60,8 @@ void read_doubles(const Context& ctx, const double* src, int n, double* dst);
 /// before they return, Rollout::run before it returns). That read throws NonFiniteValue with
 /// the message check_finite would give for the first pending check (in enqueue order) that
 /// found a NaN/Inf, and forgets every pending check. x must stay alive and unchanged until
-/// the check has run on the stream (it is enqueued like any operator).
+/// the check has run on the stream (it is enqueued like any operator). At most 4096 checks
+/// are pending: the next one first waits once and reads them (so it may throw).
 template <class T>
 void flag_nonfinite(const Context& ctx, const Field<T>& x, const std::string& what);
 /// Reports the pending checks of flag_nonfinite (see there). One host wait when checks are
