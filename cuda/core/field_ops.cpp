@@ -3,8 +3,10 @@
 
 #include <cmath>
 #include <limits>
+#include <string>
 
 #include "core/exec.hpp"
+#include "core/finite_flags.hpp"
 
 namespace dfluid {
 
@@ -101,22 +103,113 @@ bool all_finite(const Context& ctx, const Field<T>& x) {
 }
 
 template <class T>
-void check_finite(const Context& ctx, const Field<T>& x, const char* what) {
-  if (!all_finite(ctx, x))
-    throw NonFiniteValue(std::string(what) + ": contains NaN or Inf values (" +
-                         to_string(x.location()) + " of " + x.grid().describe() + ")");
+void dot_into(const Context& ctx, const Field<T>& x, const Field<T>& y, double* dst) {
+  check::same_shape(x, "dot_into: x", y, "y");
+  check::accessible(ctx, x, "dot_into: x");
+  check::accessible(ctx, y, "dot_into: y");
+  View<const T> xv = x.view(), yv = y.view();
+  detail::sum_cells_into(
+      detail::exec_of(ctx), x.extents(),
+      DFLUID_LAMBDA(int i, int j, int k) { return double(xv(i, j, k)) * double(yv(i, j, k)); },
+      dst);
 }
 
-#define DFLUID_FIELD_OPS_INST(T)                                            \
-  template void fill<T>(const Context&, Field<T>&, T);                      \
-  template void copy<T>(const Context&, const Field<T>&, Field<T>&);        \
-  template void axpy<T>(const Context&, T, const Field<T>&, Field<T>&);     \
-  template void scale<T>(const Context&, Field<T>&, T);                     \
-  template double dot<T>(const Context&, const Field<T>&, const Field<T>&); \
-  template double sum<T>(const Context&, const Field<T>&);                  \
-  template double max_abs<T>(const Context&, const Field<T>&);              \
-  template bool all_finite<T>(const Context&, const Field<T>&);             \
-  template void check_finite<T>(const Context&, const Field<T>&, const char*);
+template <class T>
+void masked_squared_error_into(const Context& ctx, const Field<T>& x, const Field<T>& y,
+                               const Field<T>& mask, double* dst, Field<T>* grad,
+                               double grad_scale) {
+  check::same_shape(x, "masked_squared_error_into: x", y, "y");
+  check::same_shape(x, "masked_squared_error_into: x", mask, "mask");
+  check::accessible(ctx, x, "masked_squared_error_into: x");
+  check::accessible(ctx, y, "masked_squared_error_into: y");
+  check::accessible(ctx, mask, "masked_squared_error_into: mask");
+  View<const T> xv = x.view(), yv = y.view(), mv = mask.view();
+  const detail::Exec ex = detail::exec_of(ctx);
+  // The value first: the gradient pass below leaves x alone, but keep the order obvious.
+  detail::sum_cells_into(
+      ex, x.extents(),
+      DFLUID_LAMBDA(int i, int j, int k) {
+        const double d = double(xv(i, j, k)) - double(yv(i, j, k));
+        return double(mv(i, j, k)) * d * d;
+      },
+      dst);
+  if (!grad) return;
+  check::same_shape(x, "masked_squared_error_into: x", *grad, "grad");
+  check::accessible(ctx, *grad, "masked_squared_error_into: grad");
+  if (grad->data() == x.data())
+    throw InvalidArgument("masked_squared_error_into: grad must not alias x");
+  View<T> gv = grad->view();
+  const double s = grad_scale;
+  detail::for_each_cell(
+      ex, x.extents(), DFLUID_LAMBDA(int i, int j, int k) {
+        const double d = double(xv(i, j, k)) - double(yv(i, j, k));
+        gv(i, j, k) += T(s * double(mv(i, j, k)) * d);
+      });
+}
+
+void read_doubles(const Context& ctx, const double* src, int n, double* dst) {
+  if (n < 0) throw InvalidArgument("read_doubles: n = " + std::to_string(n) + " must be >= 0");
+  if (n == 0) return;
+  detail::read_scalars(detail::exec_of(ctx), src, n, dst);
+}
+
+namespace {
+template <class T>
+std::string nonfinite_message(const Field<T>& x, const std::string& what) {
+  return what + ": contains NaN or Inf values (" + to_string(x.location()) + " of " +
+         x.grid().describe() + ")";
+}
+}  // namespace
+
+template <class T>
+void check_finite(const Context& ctx, const Field<T>& x, const char* what) {
+  if (!all_finite(ctx, x)) throw NonFiniteValue(nonfinite_message(x, what));
+}
+
+namespace detail {
+template <class T>
+void flag_nonfinite(const Context& ctx, const Field<T>& x, const std::string& what, int tag) {
+  check::accessible(ctx, x, "flag_nonfinite: x");
+  if (x.size() == 0) return;
+  unsigned char* flag = register_flag_site(ctx, nonfinite_message(x, what), tag);
+  View<const T> xv = x.view();
+  const Exec ex = exec_of(ctx);
+  auto cell = DFLUID_LAMBDA(int i, int j, int k) {
+    const double a = double(xv(i, j, k));
+    if (!(a - a == 0.0)) *flag = 1;  // inf - inf and nan - nan are NaN
+  };
+  if (ex.gpu) {
+    for_each_cell(ex, x.extents(), cell);  // every writer stores the same byte
+    flag_check_enqueued(ctx);
+    return;
+  }
+  // CPU: serial, so that no two threads store the byte (the GPU path's one launch counted).
+  count_gpu_work(ex, 1);
+  const auto n = x.extents();
+  for_each_cell_serial(n[0], n[1], n[2], cell);
+}
+}  // namespace detail
+
+template <class T>
+void flag_nonfinite(const Context& ctx, const Field<T>& x, const std::string& what) {
+  detail::flag_nonfinite(ctx, x, what, detail::kFlagPlain);
+}
+
+#define DFLUID_FIELD_OPS_INST(T)                                                               \
+  template void fill<T>(const Context&, Field<T>&, T);                                         \
+  template void copy<T>(const Context&, const Field<T>&, Field<T>&);                           \
+  template void axpy<T>(const Context&, T, const Field<T>&, Field<T>&);                        \
+  template void scale<T>(const Context&, Field<T>&, T);                                        \
+  template double dot<T>(const Context&, const Field<T>&, const Field<T>&);                    \
+  template double sum<T>(const Context&, const Field<T>&);                                     \
+  template double max_abs<T>(const Context&, const Field<T>&);                                 \
+  template bool all_finite<T>(const Context&, const Field<T>&);                                \
+  template void check_finite<T>(const Context&, const Field<T>&, const char*);                 \
+  template void flag_nonfinite<T>(const Context&, const Field<T>&, const std::string&);        \
+  template void dot_into<T>(const Context&, const Field<T>&, const Field<T>&, double*);        \
+  template void masked_squared_error_into<T>(const Context&, const Field<T>&, const Field<T>&, \
+                                             const Field<T>&, double*, Field<T>*, double);     \
+  template void detail::flag_nonfinite<T>(const Context&, const Field<T>&, const std::string&, int);
 DFLUID_FIELD_OPS_INST(float)
 DFLUID_FIELD_OPS_INST(double)
 #undef DFLUID_FIELD_OPS_INST

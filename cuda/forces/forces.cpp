@@ -5,6 +5,7 @@
 #include <string>
 
 #include "core/exec.hpp"
+#include "dfluid/memory.hpp"
 
 namespace dfluid {
 
@@ -304,27 +305,66 @@ void add_buoyancy_adjoint(const Context& ctx, const MacVelocity<T>& grad_u, T co
       });
 }
 
+namespace detail::forces {
+
+/// One face's term of the coefficient gradient: grad_u * s_face on the faces the forward
+/// changes, 0 elsewhere.
+template <class T>
+struct CoefGradientTerm {
+  View<const T> gv, sv;
+  View<const std::uint8_t> solid;
+  FaceAxis fa;
+  DFLUID_HD double operator()(int i, int j, int k) const {
+    const int idx[3] = {i, j, k};
+    if (wall_face(fa, idx[fa.axis])) return 0.0;
+    if (face_touches_solid(solid, fa, i, j, k)) return 0.0;
+    return double(gv(i, j, k)) * double(sample_at_face(sv, fa, i, j, k));
+  }
+};
+
+template <class T>
+CoefGradientTerm<T> coef_gradient_term(const Context& ctx, const MacVelocity<T>& grad_u,
+                                       const Field<T>& scalar, T dt, int up_axis,
+                                       const ObstacleMask* obstacles, const char* fn) {
+  check_buoyancy_args(ctx, grad_u, dt, up_axis, fn);
+  const Grid& g = grad_u.grid();
+  check_cells(ctx, scalar, g, (std::string(fn) + ": scalar").c_str());
+  return CoefGradientTerm<T>{grad_u[up_axis].view(), scalar.view(),
+                             obstacle_view<T>(ctx, obstacles, g, fn), face_axis(g, up_axis)};
+}
+
+/// *acc += s * *v, on the device (one thread). Not a template: see set_scalar (exec.hpp).
+void accumulate_scaled(const Exec& ex, double* acc, const double* v, double s) {
+  for_each_cell(
+      ex, 1, 1, 1, DFLUID_LAMBDA(int, int, int) { *acc += s * *v; });
+}
+
+}  // namespace detail::forces
+
 template <class T>
 double add_buoyancy_coef_gradient(const Context& ctx, const MacVelocity<T>& grad_u,
                                   const Field<T>& scalar, T dt, int up_axis,
                                   const ObstacleMask* obstacles) {
   using namespace detail::forces;
-  const char* fn = "add_buoyancy_coef_gradient";
-  check_buoyancy_args(ctx, grad_u, dt, up_axis, fn);
-  const Grid& g = grad_u.grid();
-  check_cells(ctx, scalar, g, "add_buoyancy_coef_gradient: scalar");
-  View<const std::uint8_t> solid = obstacle_view<T>(ctx, obstacles, g, fn);
-  const FaceAxis fa = face_axis(g, up_axis);
-  View<const T> gv = grad_u[up_axis].view();
-  View<const T> sv = scalar.view();
-  return double(dt) * detail::sum_cells(
-                          detail::exec_of(ctx), grad_u[up_axis].extents(),
-                          DFLUID_LAMBDA(int i, int j, int k)->double {
-                            const int idx[3] = {i, j, k};
-                            if (wall_face(fa, idx[fa.axis])) return 0.0;
-                            if (face_touches_solid(solid, fa, i, j, k)) return 0.0;
-                            return double(gv(i, j, k)) * double(sample_at_face(sv, fa, i, j, k));
-                          });
+  const CoefGradientTerm<T> term =
+      coef_gradient_term(ctx, grad_u, scalar, dt, up_axis, obstacles, "add_buoyancy_coef_gradient");
+  return double(dt) * detail::sum_cells(detail::exec_of(ctx), grad_u[up_axis].extents(), term);
+}
+
+template <class T>
+void add_buoyancy_coef_gradient_into(const Context& ctx, const MacVelocity<T>& grad_u,
+                                     const Field<T>& scalar, T dt, int up_axis, double* accumulator,
+                                     const ObstacleMask* obstacles) {
+  using namespace detail::forces;
+  const char* fn = "add_buoyancy_coef_gradient_into";
+  const CoefGradientTerm<T> term =
+      coef_gradient_term(ctx, grad_u, scalar, dt, up_axis, obstacles, fn);
+  if (!accumulator) throw InvalidArgument(std::string(fn) + ": accumulator is null");
+  // The sum stays on the device (a pool block, reused once warm): no host wait.
+  detail::TempBuffer sum(ctx, sizeof(double));
+  const detail::Exec ex = detail::exec_of(ctx);
+  detail::sum_cells_into(ex, grad_u[up_axis].extents(), term, sum.as<double>());
+  accumulate_scaled(ex, accumulator, sum.as<double>(), double(dt));
 }
 
 template <class T>
@@ -395,6 +435,9 @@ void add_source_adjoint(const Context& ctx, const Field<T>& grad_q, T dt, Field<
                                         int, const ObstacleMask*);                                 \
   template double add_buoyancy_coef_gradient<T>(const Context&, const MacVelocity<T>&,             \
                                                 const Field<T>&, T, int, const ObstacleMask*);     \
+  template void add_buoyancy_coef_gradient_into<T>(const Context&, const MacVelocity<T>&,          \
+                                                   const Field<T>&, T, int, double*,               \
+                                                   const ObstacleMask*);                           \
   template void add_force_adjoint<T>(const Context&, const MacVelocity<T>&, T, MacVelocity<T>&,    \
                                      const ObstacleMask*);                                         \
   template void add_force_adjoint<T>(const Context&, const CellVector<T>&, T, CellVector<T>&,      \

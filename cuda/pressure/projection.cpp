@@ -9,6 +9,7 @@
 
 #include <string>
 
+#include "core/finite_flags.hpp"
 #include "dfluid/field_ops.hpp"
 #include "pressure/krylov.hpp"
 #include "pressure/poisson.hpp"
@@ -78,6 +79,27 @@ void masked_scale(const Exec& ex, const PoissonLevelView<T>& L, const Field<T>& 
       });
 }
 
+/// Runs a solve and reports the pending finiteness checks (flag_nonfinite) after it: the
+/// solve ends with a host wait (its convergence and residual reads) that follows them, so
+/// reading their bytes costs nothing. On the solve's own NonFiniteValue or
+/// SolverNotConverged (thrown after such a read) a flagged input is reported instead: it is
+/// the cause.
+template <class F>
+SolveReport run_and_report_checks(const Context& ctx, F&& run) {
+  SolveReport rep;
+  try {
+    rep = run();
+  } catch (const NonFiniteValue&) {
+    raise_flagged(ctx);
+    throw;
+  } catch (const SolverNotConverged&) {
+    raise_flagged(ctx);
+    throw;
+  }
+  raise_flagged(ctx);
+  return rep;
+}
+
 }  // namespace
 }  // namespace detail
 
@@ -143,15 +165,18 @@ SolveReport PressureSolver<T>::project(const Context& ctx, MacVelocity<T>& u, Fi
   check::on_grid(pressure, "project: pressure", g, Location::Cell);
   check::accessible(ctx, pressure, "project: pressure");
   static const char* names[3] = {"project: u[x]", "project: u[y]", "project: u[z]"};
+  // Checked on the device, reported after the solve's convergence read (no host wait).
   for (int a = 0; a < g.dim; ++a)
-    check_finite(ctx, u[a], names[a]);  // host waits
-  if (options.warm_start) check_finite(ctx, pressure, "project: pressure (warm start)");
+    detail::flag_nonfinite(ctx, u[a], names[a], detail::kFlagProjectVelocity);
+  if (options.warm_start)
+    detail::flag_nonfinite(ctx, pressure, "project: pressure (warm start)", detail::kFlagPlain);
 
   const detail::Exec ex = detail::exec_of(ctx);
   const detail::PoissonLevelView<T> L = impl_->hier.level(0).view();
   detail::projection_rhs(ex, L, detail::mac_views(u), T(g.dx), impl_->rhs);
   if (options.warm_start) detail::masked_scale(ex, L, pressure, -dt, impl_->x);  // x = -dt p
-  const SolveReport rep = impl_->run(ctx, impl_->x, options, what);
+  const SolveReport rep =
+      detail::run_and_report_checks(ctx, [&] { return impl_->run(ctx, impl_->x, options, what); });
   for (int a = 0; a < g.dim; ++a)
     detail::projection_subtract_gradient(ex, L, a, impl_->x, T(1 / g.dx), u[a]);
   detail::masked_scale(ex, L, impl_->x, T(-1) / dt, pressure);  // p = -x / dt
@@ -174,14 +199,15 @@ SolveReport PressureSolver<T>::project_adjoint(const Context& ctx, MacVelocity<T
   detail::check_velocity(ctx, grad_u, g, "project_adjoint");
   static const char* names[3] = {"project_adjoint: grad_u[x]", "project_adjoint: grad_u[y]",
                                  "project_adjoint: grad_u[z]"};
-  for (int a = 0; a < g.dim; ++a)
-    check_finite(ctx, grad_u[a], names[a]);  // host waits
+  for (int a = 0; a < g.dim; ++a)  // reported after the solve's convergence read
+    detail::flag_nonfinite(ctx, grad_u[a], names[a], detail::kFlagPlain);
   const detail::Exec ex = detail::exec_of(ctx);
   const detail::PoissonLevelView<T> L = impl_->hier.level(0).view();
   detail::projection_rhs(ex, L, detail::mac_views(grad_u), T(g.dx), impl_->rhs);
   SolverOptions cold = options;
   cold.warm_start = false;
-  const SolveReport rep = impl_->run(ctx, impl_->x, cold, what);
+  const SolveReport rep =
+      detail::run_and_report_checks(ctx, [&] { return impl_->run(ctx, impl_->x, cold, what); });
   for (int a = 0; a < g.dim; ++a)
     detail::projection_subtract_gradient(ex, L, a, impl_->x, T(1 / g.dx), grad_u[a]);
   return rep;
@@ -197,13 +223,14 @@ SolveReport PressureSolver<T>::solve(const Context& ctx, const Field<T>& rhs, Fi
   check::on_grid(x, "solve: x", g, Location::Cell);
   check::accessible(ctx, rhs, "solve: rhs");
   check::accessible(ctx, x, "solve: x");
-  check_finite(ctx, rhs, "solve: rhs");
-  if (options.warm_start) check_finite(ctx, x, "solve: x (warm start)");
+  detail::flag_nonfinite(ctx, rhs, "solve: rhs", detail::kFlagPlain);  // reported after the solve
+  if (options.warm_start)
+    detail::flag_nonfinite(ctx, x, "solve: x (warm start)", detail::kFlagPlain);
   const detail::Exec ex = detail::exec_of(ctx);
   const detail::PoissonLevelView<T> L = impl_->hier.level(0).view();
   detail::masked_scale(ex, L, rhs, T(g.dx * g.dx), impl_->rhs);
   if (options.warm_start) detail::masked_scale(ex, L, x, T(1), x);
-  return impl_->run(ctx, x, options, what);
+  return detail::run_and_report_checks(ctx, [&] { return impl_->run(ctx, x, options, what); });
 }
 
 template <class T>

@@ -68,6 +68,13 @@ template <class T>
 double add_buoyancy_coef_gradient(const Context& ctx, const MacVelocity<T>& grad_u,
                                   const Field<T>& scalar, T dt, int up_axis = 1,
                                   const ObstacleMask* obstacles = nullptr);
+/// The same value added to *accumulator (one double in ctx's memory space, e.g. a
+/// Buffer<double> element), on the device: bitwise the host's `*acc += value`. No host wait;
+/// read it when needed (read_doubles, field_ops.hpp).
+template <class T>
+void add_buoyancy_coef_gradient_into(const Context& ctx, const MacVelocity<T>& grad_u,
+                                     const Field<T>& scalar, T dt, int up_axis, double* accumulator,
+                                     const ObstacleMask* obstacles = nullptr);
 
 /// grad_f += dt * grad_u on every face the forward add_force changes (0 added on
 /// faces touching a solid cell).

@@ -53,7 +53,9 @@ class PressureSolver {
   /// Projects u in place and writes the pressure (u_new = u - dt grad p).
   /// With options.warm_start the solve starts from `pressure` (e.g. the last step's).
   /// The report's residuals are 2-norms of D F u_new (divergence units, 1/time).
-  /// Throws NonFiniteValue if u (or a warm-start pressure) holds NaN/Inf,
+  /// Throws NonFiniteValue if u (or a warm-start pressure) holds NaN/Inf (checked on the
+  /// device, read after the solve's host wait: u and pressure are left unchanged), and also
+  /// for checks enqueued earlier on ctx and still pending (flag_nonfinite, field_ops.hpp),
   /// ShapeMismatch if u or pressure is not on the solver's grid, InvalidArgument
   /// for dt <= 0 or bad options, SolverNotConverged (see SolverOptions).
   SolveReport project(const Context& ctx, MacVelocity<T>& u, Field<T>& pressure, T dt,

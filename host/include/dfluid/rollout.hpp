@@ -48,14 +48,19 @@
 // [0, N] (or the scalar index is bad), when the controls vector is neither empty
 // nor N long; ShapeMismatch for control/target/mask fields of the wrong shape;
 // NonFiniteValue naming the step when a step's adjoint output holds NaN/Inf
-// (RolloutOptions::check_finite, on by default: one reduction per field per step).
+// (RolloutOptions::check_finite, on by default: one kernel per field per step, no host
+// wait: step k's check is read at the next step adjoint's pressure solve, so the error
+// comes during the adjoint of step k-1, or before run() returns for the last steps).
 // Checkpointed runs also: InvalidArgument (naming the minimum) for a device budget
 // below one state plus the working memory, or for slots the strategy cannot run
 // in; dfluid::Error naming the path when the disk directory cannot be created or
 // a slot file cannot be written or read back.
 // Gradients are deterministic (fixed order, deterministic operator adjoints).
-// Masked keyframes are evaluated on the host (one copy of q, target and mask per
-// keyframe; to be replaced by a device kernel).
+// Host waits of run(): those of its steps and step adjoints (their pressure solves) and
+// one more at the end, which reads every loss value (8 bytes per reduced term: a keyframe,
+// one per velocity component of a velocity target or a step's force effort, one per
+// source effort) and the pending finiteness checks. Loss terms, masked keyframes
+// included, are reduced on the device; user losses run on the host as written.
 #pragma once
 
 #include <cstddef>
@@ -68,6 +73,7 @@
 #include <vector>
 
 #include "dfluid/checkpoint/plan.hpp"
+#include "dfluid/memory.hpp"
 #include "dfluid/simulation.hpp"
 
 namespace dfluid {
@@ -289,7 +295,10 @@ class Rollout {
   ///   the gradient outputs: N U when options.force_gradients, N * scalars C when
   ///     options.source_gradients (returned in `output_bytes`).
   /// (S: a state, G: velocity + scalars, C: a cell field, U: a face velocity.) The caller's
-  /// inputs (initial state, controls, targets) are not counted.
+  /// inputs (initial state, controls, targets) are not counted, nor are the loss-value slots
+  /// (8 bytes per loss term reduced on the device: per keyframe, per velocity-target and
+  /// force-effort component, per source effort, and the buoyancy gradient), whose number
+  /// depends on the losses.
   checkpoint::StateSize state_size(const SmokeState<T>& initial, int steps,
                                    const RolloutOptions& options,
                                    std::size_t* output_bytes = nullptr) const;
@@ -316,20 +325,42 @@ class Rollout {
 
   void validate(const SmokeState<T>& initial, int steps,
                 const std::vector<StepControls<T>>& controls, const RolloutLosses<T>& losses) const;
-  /// Adds the state losses at state `step` to result (value) and, when grad is
-  /// given, their gradients to *grad.
-  double state_losses(int step, const SmokeState<T>& s, const RolloutLosses<T>& losses,
-                      SmokeGradient<T>* grad, std::map<std::string, double>* terms);
-  /// Adds the control effort terms (values to r.loss_terms, gradients to r.grad_force /
-  /// r.grad_source as the options ask, prepared by prepare_result). Returns the effort.
-  double effort_terms(const std::vector<StepControls<T>>& controls, const RolloutLosses<T>& losses,
-                      const RolloutOptions& options, RolloutResult<T>& r);
+  // Loss values stay on the device until the end of a run: each term is reduced into a slot
+  // of loss_slots_ and recorded in loss_entries_; finish_losses reads every slot in one host
+  // wait (which also reads the pending finiteness checks) and adds the terms up on the host
+  // in the order they were recorded (the order of evaluation).
+  struct LossEntry {
+    int state;         ///< state index, or -1 for a control-effort term
+    std::string name;  ///< its loss_terms key
+    double scale;      ///< value = scale * (sum of its slots), or host_value without slots
+    int first_slot, slots;
+    double host_value;  ///< a user loss's value (returned on the host)
+  };
+  /// Clears the record and makes room for the slots a run of these losses needs.
+  void begin_losses(const std::vector<StepControls<T>>& controls, const RolloutLosses<T>& losses,
+                    bool buoyancy_gradient);
+  /// Records the effort terms of one step's controls (values only).
+  void record_effort(const StepControls<T>& controls, const RolloutLosses<T>& losses);
+  /// One host wait (none when no slot was used: then only pending checks are read): the
+  /// per-state values into per_state (sized steps + 1), the effort into *effort, per name
+  /// into *terms (optional), and the buoyancy gradient into *grad_buoyancy (optional; when
+  /// begin_losses reserved it).
+  void finish_losses(std::vector<double>& per_state, double& effort,
+                     std::map<std::string, double>* terms, double* grad_buoyancy = nullptr);
+  /// Records the state losses at state `step` and, when grad is given, adds their
+  /// gradients to *grad.
+  void state_losses(int step, const SmokeState<T>& s, const RolloutLosses<T>& losses,
+                    SmokeGradient<T>* grad);
+  /// Records the control effort terms and adds their gradients to r.grad_force /
+  /// r.grad_source as the options ask (prepared by prepare_result).
+  void effort_terms(const std::vector<StepControls<T>>& controls, const RolloutLosses<T>& losses,
+                    const RolloutOptions& options, RolloutResult<T>& r);
   /// The backward pass at step k: grad <- adjoint of step k at `input` (state k),
   /// control and buoyancy gradients accumulated, finiteness check, then the losses of
-  /// state k. Returns those losses' value.
-  double reverse_step(int k, const SmokeState<T>& input, const StepControls<T>& controls,
-                      const RolloutLosses<T>& losses, const RolloutOptions& options,
-                      SmokeGradient<T>& grad, double* grad_buoyancy, RolloutResult<T>& r);
+  /// state k (recorded).
+  void reverse_step(int k, const SmokeState<T>& input, const StepControls<T>& controls,
+                    const RolloutLosses<T>& losses, const RolloutOptions& options,
+                    SmokeGradient<T>& grad, RolloutResult<T>& r);
 
   /// The result's fields in the shapes of this run (reused when they have them), zeroed.
   void prepare_result(RolloutResult<T>& r, const SmokeState<T>& initial, int steps,
@@ -350,6 +381,10 @@ class Rollout {
   Field<T> diff_;               // scratch: q - target
   MacVelocity<T> diff_u_;       // scratch: u - target
   SmokeGradient<T> user_grad_;  // scratch handed to user losses
+  Buffer<double> loss_slots_;   // device-side loss values of the current run
+  int loss_slots_used_ = 0;
+  double* buoyancy_slot_ = nullptr;  // slot 0 when the run wants the buoyancy gradient
+  std::vector<LossEntry> loss_entries_;
 };
 
 }  // namespace dfluid

@@ -5,9 +5,18 @@
 //   -> forces and sources (buoyancy, user force field, scalar sources)
 //   -> diffusion (off by default) -> pressure projection (MGPCG).
 // Simulation owns the pressure solver and scratch fields and its operators take their
-// temporaries from the context's pool, so a warm step() or step_adjoint() allocates nothing. Host
-// waits inside a step: the pressure solver's convergence checks (every SolverOptions::check_every
-// iterations) and, when StepConfig::check_finite is on, one reduction per input field.
+// temporaries from the context's pool, so a warm step() or step_adjoint() allocates nothing.
+// Host waits inside a step: the pressure solver's convergence checks (every
+// SolverOptions::check_every iterations) and nothing else.
+// NaN/Inf checks (StepConfig::check_finite for the inputs; the projection's velocity
+// always) run on the device and are read for free at the pressure solve's host wait:
+// step() and step_adjoint() throw NonFiniteValue before they return, naming the first
+// non-finite input (state.velocity, a state scalar, controls.force, controls.sources) or,
+// for a velocity that became non-finite within the step, the parts that ran before the
+// projection. The error comes once the solve has read the checks, so the state may
+// already hold the step's advected (non-finite) values when it is thrown. A step order
+// without a Project part has no solve to read them: then the step waits once at its end
+// (only when checks are pending).
 #pragma once
 
 #include <cstddef>
@@ -47,7 +56,7 @@ struct StepConfig {
     return o;
   }();
   SolverOptions diffusion_solver{};  ///< implicit diffusion solves
-  bool check_finite = true;          ///< NaN/Inf check of the inputs (one reduction per field)
+  bool check_finite = true;  ///< NaN/Inf check of the inputs (one kernel per field, no wait)
   std::vector<StepPart> order{StepPart::AdvectScalars, StepPart::AdvectVelocity, StepPart::Forces,
                               StepPart::Diffuse, StepPart::Project};
   /// Throws InvalidArgument naming the bad member.
@@ -97,6 +106,10 @@ template <class T>
 struct StepControlGradient {
   MacVelocity<T>* force = nullptr;  ///< += d loss / d force
   std::vector<Field<T>*> sources;   ///< per scalar (may be shorter or hold nulls)
+  /// += d loss / d StepConfig::buoyancy, one double in the context's memory space (e.g. a
+  /// Buffer<double> element), added on the device: no host wait (unlike step_adjoint's
+  /// grad_buoyancy, a host double, which costs one). Read it with read_doubles.
+  double* buoyancy = nullptr;
 };
 
 struct StepReport {
@@ -165,7 +178,8 @@ class Simulation {
   /// The forward parts are replayed from `input` into step-local buffers owned by
   /// the Simulation (allocated on the first call), then the part adjoints run in
   /// reverse config().order. The report holds the adjoint solves (projection,
-  /// last implicit diffusion). Host waits as in step(); throws as step() for bad
+  /// last implicit diffusion). Host waits as in step() (the adjoint solve's), plus one
+  /// when grad_buoyancy is given; throws as step() for bad
   /// input, ShapeMismatch for gradients of the wrong shape.
   StepReport step_adjoint(const SmokeState<T>& input, const StepControls<T>& controls,
                           SmokeGradient<T>& grad,

@@ -1,6 +1,7 @@
 #include "dfluid/context.hpp"
 
 #include <cstdio>
+#include <cstring>
 #include <mutex>
 #include <string>
 
@@ -253,6 +254,30 @@ void* ContextState::pinned(std::size_t bytes) {
   return pinned_scratch;
 }
 
+unsigned char* ContextState::flag_bytes() {
+  if (flags) return flags_device;
+#if DFLUID_WITH_CUDA
+  if (device == Device::Cuda) {
+    void* h = nullptr;
+    void* d = nullptr;
+    // Mapped: kernels store into host memory, so reading a flag never needs a copy.
+    if (cudaHostAlloc(&h, kFlagSites, cudaHostAllocMapped) != cudaSuccess)
+      throw CudaError("cudaHostAlloc (mapped) failed for the finiteness flags");
+    if (cudaHostGetDevicePointer(&d, h, 0) != cudaSuccess) {
+      cudaFreeHost(h);
+      throw CudaError("cudaHostGetDevicePointer failed for the finiteness flags");
+    }
+    flags = static_cast<unsigned char*>(h);
+    flags_device = static_cast<unsigned char*>(d);
+    std::memset(flags, 0, kFlagSites);
+    return flags_device;
+  }
+#endif
+  flags = new unsigned char[kFlagSites]();
+  flags_device = flags;
+  return flags_device;
+}
+
 ContextState::TempBlock ContextState::take_temp(std::size_t bytes) {
   std::lock_guard<std::mutex> lock(scratch_mutex);
   std::size_t best = temp_free.size();
@@ -333,8 +358,14 @@ ContextState::~ContextState() {
 #if DFLUID_WITH_CUDA
   if (device == Device::Cuda && stream) cudaStreamSynchronize(static_cast<cudaStream_t>(stream));
   if (pinned_scratch) cudaFreeHost(pinned_scratch);
+  if (flags && device == Device::Cuda) {
+    cudaFreeHost(flags);
+    flags = nullptr;
+  }
+  if (flag_event) cudaEventDestroy(static_cast<cudaEvent_t>(flag_event));
   if (owns_stream && stream) cudaStreamDestroy(static_cast<cudaStream_t>(stream));
 #endif
+  delete[] flags;  // CPU path (the GPU path's mapped bytes were freed above)
   if (counted_scratch_bytes) counters->freed(counted_scratch_bytes);
   if (device_scratch)
     deallocate_bytes(device_scratch, device_scratch_bytes, sp, scratch_allocator, counters.get());

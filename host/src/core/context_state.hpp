@@ -7,6 +7,7 @@
 #include <cstdint>
 #include <memory>
 #include <mutex>
+#include <string>
 #include <vector>
 
 #include "dfluid/context.hpp"
@@ -49,6 +50,22 @@ struct ContextState {
   Allocator scratch_allocator{};          // the hook that made device_scratch
   void* pinned_scratch = nullptr;         // small pinned host buffer for reduction results
   std::size_t pinned_scratch_bytes = 0;
+
+  // Deferred finiteness checks (core/finite_flags.hpp): one byte per pending check site, set
+  // by the check's kernel when the field holds a NaN/Inf. Host-visible memory (GPU: mapped
+  // pinned memory the kernels write directly), so after any host wait the host reads the
+  // bytes without a copy or a wait of its own.
+  static constexpr int kFlagSites = 4096;
+  unsigned char* flags = nullptr;         // host address (nullptr until the first check)
+  unsigned char* flags_device = nullptr;  // the address kernels write (GPU: the mapped alias)
+  struct FlagSite {
+    std::string message;  // the whole NonFiniteValue message
+    int tag;
+  };
+  std::vector<FlagSite> flag_sites;  // pending checks; site i owns flags[i]
+  void* flag_event = nullptr;        // GPU: cudaEvent_t recorded after the latest check
+  /// Allocates the flag bytes on first use (zeroed); returns the device-side address.
+  unsigned char* flag_bytes();
 
   // Pool behind TempBuffer: blocks in the context's memory space, each with the
   // hook that allocated it. `temp_free` holds the ones not in use.

@@ -6,6 +6,7 @@
 #include <utility>
 
 #include "dfluid/field_ops.hpp"
+#include "core/finite_flags.hpp"
 #include "rollout/rollout_internal.hpp"
 
 namespace dfluid {
@@ -14,7 +15,6 @@ namespace {
 
 using detail::clone_shape;
 using detail::copy_state;
-using detail::dot_mac;
 using detail::same_layout;
 
 /// Zeroes a field (a memset, like the zero fill of a new one).
@@ -215,48 +215,94 @@ void Rollout<T>::validate(const SmokeState<T>& initial, int n,
 }
 
 template <class T>
-double Rollout<T>::state_losses(int k, const SmokeState<T>& s, const RolloutLosses<T>& losses,
-                                SmokeGradient<T>* grad, std::map<std::string, double>* terms) {
+void Rollout<T>::begin_losses(const std::vector<StepControls<T>>& controls,
+                              const RolloutLosses<T>& losses, bool buoyancy_gradient) {
+  const int dim = sim_.grid().dim;
+  std::size_t slots = (buoyancy_gradient ? 1 : 0) + losses.keyframes.size() +
+                      losses.velocity_targets.size() * std::size_t(dim);
+  for (const auto& c : controls) {
+    if (losses.force_effort != 0 && c.force) slots += std::size_t(dim);
+    if (losses.source_effort != 0)
+      for (const Field<T>* src : c.sources)
+        if (src) ++slots;
+  }
+  if (Index(slots) > loss_slots_.size()) {
+    const Context& ctx = sim_.context();
+    loss_slots_ = Buffer<double>(ctx, Index(slots), ctx.memory_space());
+  }
+  loss_slots_used_ = 0;
+  loss_entries_.clear();
+  buoyancy_slot_ = nullptr;
+  if (buoyancy_gradient) {  // slot 0, zeroed: the step adjoints add into it on the device
+    const Context& ctx = sim_.context();
+    detail::zero_bytes(ctx, loss_slots_.data(), sizeof(double), ctx.memory_space());  // a memset
+    buoyancy_slot_ = loss_slots_.data();
+    loss_slots_used_ = 1;
+  }
+}
+
+template <class T>
+void Rollout<T>::finish_losses(std::vector<double>& per_state, double& effort,
+                               std::map<std::string, double>* terms, double* grad_buoyancy) {
   const Context& ctx = sim_.context();
-  double total = 0;
-  auto add_term = [&](const std::string& name, double v) {
-    total += v;
-    if (terms) (*terms)[name] += v;
+  std::vector<double> v(static_cast<std::size_t>(loss_slots_used_));
+  if (loss_slots_used_ > 0) {
+    read_doubles(ctx, loss_slots_.data(), loss_slots_used_, v.data());  // host wait
+    detail::raise_flagged(ctx);  // the checks enqueued before that wait, read for free
+  } else {
+    raise_nonfinite(ctx);  // a wait only when checks are pending
+  }
+  for (const LossEntry& e : loss_entries_) {
+    double x = e.host_value;
+    if (e.slots > 0) {
+      double sum = 0;  // in slot order: as dot_mac sums its components
+      for (int i = 0; i < e.slots; ++i)
+        sum += v[std::size_t(e.first_slot + i)];
+      x = e.scale * sum;
+    }
+    if (e.state < 0)
+      effort += x;
+    else
+      per_state[std::size_t(e.state)] += x;
+    if (terms) (*terms)[e.name] += x;
+  }
+  if (grad_buoyancy && buoyancy_slot_) *grad_buoyancy = v[0];
+  loss_entries_.clear();
+  loss_slots_used_ = 0;
+  buoyancy_slot_ = nullptr;
+}
+
+template <class T>
+void Rollout<T>::state_losses(int k, const SmokeState<T>& s, const RolloutLosses<T>& losses,
+                              SmokeGradient<T>* grad) {
+  const Context& ctx = sim_.context();
+  auto slot = [&](int i) { return loss_slots_.data() + loss_slots_used_ + i; };
+  auto record = [&](const std::string& name, double scale, int slots) {
+    loss_entries_.push_back({k, name, scale, loss_slots_used_, slots, 0.0});
+    loss_slots_used_ += slots;
   };
   for (const auto& kf : losses.keyframes) {
     if (kf.step != k) continue;
     const Field<T>& q = s.scalars[kf.scalar];
-    double v = 0;
     if (!kf.mask) {
       copy(ctx, q, diff_);
       axpy(ctx, T(-1), *kf.target, diff_);
-      v = 0.5 * kf.weight * dot(ctx, diff_, diff_);
+      dot_into(ctx, diff_, diff_, slot(0));
       if (grad) axpy(ctx, T(kf.weight), diff_, grad->scalars[kf.scalar]);
     } else {
-      // Host evaluation (field_ops has no elementwise product yet).
-      const std::vector<T> qv = q.to_vector(ctx), tv = kf.target->to_vector(ctx),
-                           mv = kf.mask->to_vector(ctx);
-      std::vector<T> gv(qv.size());
-      double acc = 0;
-      for (std::size_t c = 0; c < qv.size(); ++c) {
-        const double d = double(qv[c]) - double(tv[c]);
-        acc += double(mv[c]) * d * d;
-        gv[c] = T(kf.weight * double(mv[c]) * d);
-      }
-      v = 0.5 * kf.weight * acc;
-      if (grad) {
-        diff_.assign(ctx, gv);
-        axpy(ctx, T(1), diff_, grad->scalars[kf.scalar]);
-      }
+      masked_squared_error_into(ctx, q, *kf.target, *kf.mask, slot(0),
+                                grad ? &grad->scalars[kf.scalar] : nullptr, kf.weight);
     }
-    add_term(kf.name, v);
+    record(kf.name, 0.5 * kf.weight, 1);
   }
   for (const auto& vt : losses.velocity_targets) {
     if (vt.step != k) continue;
     copy(ctx, s.velocity, diff_u_);
-    for (int a = 0; a < s.velocity.dim(); ++a)
+    for (int a = 0; a < s.velocity.dim(); ++a) {
       axpy(ctx, T(-1), (*vt.target)[a], diff_u_[a]);
-    add_term(vt.name, 0.5 * vt.weight * dot_mac(ctx, diff_u_, diff_u_));
+      dot_into(ctx, diff_u_[a], diff_u_[a], slot(a));
+    }
+    record(vt.name, 0.5 * vt.weight, s.velocity.dim());
     if (grad)
       for (int a = 0; a < s.velocity.dim(); ++a)
         axpy(ctx, T(vt.weight), diff_u_[a], grad->velocity[a]);
@@ -272,7 +318,7 @@ double Rollout<T>::state_losses(int k, const SmokeState<T>& s, const RolloutLoss
         for (auto& f : user_grad_.scalars)
           fill(ctx, f, T(0));
       }
-      add_term(u.name, u.fn(k, s, user_grad_));
+      loss_entries_.push_back({k, u.name, 1.0, 0, 0, u.fn(k, s, user_grad_)});
       if (grad) {
         for (int a = 0; a < s.velocity.dim(); ++a)
           axpy(ctx, T(1), user_grad_.velocity[a], grad->velocity[a]);
@@ -281,7 +327,6 @@ double Rollout<T>::state_losses(int k, const SmokeState<T>& s, const RolloutLoss
       }
     }
   }
-  return total;
 }
 
 template <class T>
@@ -293,60 +338,65 @@ double Rollout<T>::loss(const SmokeState<T>& initial, int n,
   SmokeState<T> cur = clone_shape(ctx, initial);
   copy_state(ctx, initial, cur);
   static const StepControls<T> none{};
-  std::vector<double> per_state(std::size_t(n) + 1, 0.0);
-  per_state[0] = state_losses(0, cur, losses, nullptr, nullptr);
+  begin_losses(controls, losses, false);
+  state_losses(0, cur, losses, nullptr);
   for (int k = 0; k < n; ++k) {
     sim_.step(cur, controls.empty() ? none : controls[k]);
-    per_state[k + 1] = state_losses(k + 1, cur, losses, nullptr, nullptr);
+    state_losses(k + 1, cur, losses, nullptr);
   }
+  for (const auto& c : controls)
+    record_effort(c, losses);
+  std::vector<double> per_state(std::size_t(n) + 1, 0.0);
   double total = 0, effort = 0;
+  finish_losses(per_state, effort, nullptr);
   for (double v : per_state)
     total += v;
-  for (const auto& c : controls) {
-    if (losses.force_effort != 0 && c.force)
-      effort += 0.5 * losses.force_effort * dot_mac(ctx, *c.force, *c.force);
-    if (losses.source_effort != 0)
-      for (const Field<T>* s : c.sources)
-        if (s) effort += 0.5 * losses.source_effort * dot(ctx, *s, *s);
-  }
   return total + effort;
 }
 
 template <class T>
-double Rollout<T>::effort_terms(const std::vector<StepControls<T>>& controls,
-                                const RolloutLosses<T>& losses, const RolloutOptions& opt,
-                                RolloutResult<T>& r) {
+void Rollout<T>::effort_terms(const std::vector<StepControls<T>>& controls,
+                              const RolloutLosses<T>& losses, const RolloutOptions& opt,
+                              RolloutResult<T>& r) {
   const Context& ctx = sim_.context();
   const Grid& g = sim_.grid();
-  double effort = 0;
   for (int k = 0; k < int(controls.size()); ++k) {
     const StepControls<T>& c = controls[k];
-    if (losses.force_effort != 0 && c.force) {
-      const double v = 0.5 * losses.force_effort * dot_mac(ctx, *c.force, *c.force);
-      effort += v;
-      r.loss_terms["force_effort"] += v;
-      if (opt.force_gradients)
-        for (int a = 0; a < g.dim; ++a)
-          axpy(ctx, T(losses.force_effort), (*c.force)[a], r.grad_force[k][a]);
-    }
-    if (losses.source_effort != 0)
+    record_effort(c, losses);  // values read at the end of the run (finish_losses)
+    if (losses.force_effort != 0 && c.force && opt.force_gradients)
+      for (int a = 0; a < g.dim; ++a)
+        axpy(ctx, T(losses.force_effort), (*c.force)[a], r.grad_force[k][a]);
+    if (losses.source_effort != 0 && opt.source_gradients)
       for (std::size_t i = 0; i < c.sources.size(); ++i)
-        if (c.sources[i]) {
-          const double v = 0.5 * losses.source_effort * dot(ctx, *c.sources[i], *c.sources[i]);
-          effort += v;
-          r.loss_terms["source_effort"] += v;
-          if (opt.source_gradients)
-            axpy(ctx, T(losses.source_effort), *c.sources[i], r.grad_source[k][i]);
-        }
+        if (c.sources[i]) axpy(ctx, T(losses.source_effort), *c.sources[i], r.grad_source[k][i]);
   }
-  return effort;
 }
 
 template <class T>
-double Rollout<T>::reverse_step(int k, const SmokeState<T>& input, const StepControls<T>& controls,
-                                const RolloutLosses<T>& losses, const RolloutOptions& opt,
-                                SmokeGradient<T>& grad, double* grad_buoyancy,
-                                RolloutResult<T>& r) {
+void Rollout<T>::record_effort(const StepControls<T>& c, const RolloutLosses<T>& losses) {
+  const Context& ctx = sim_.context();
+  if (losses.force_effort != 0 && c.force) {
+    const int dim = c.force->dim();
+    for (int a = 0; a < dim; ++a)
+      dot_into(ctx, (*c.force)[a], (*c.force)[a], loss_slots_.data() + loss_slots_used_ + a);
+    loss_entries_.push_back(
+        {-1, "force_effort", 0.5 * losses.force_effort, loss_slots_used_, dim, 0.0});
+    loss_slots_used_ += dim;
+  }
+  if (losses.source_effort != 0)
+    for (const Field<T>* src : c.sources)
+      if (src) {
+        dot_into(ctx, *src, *src, loss_slots_.data() + loss_slots_used_);
+        loss_entries_.push_back(
+            {-1, "source_effort", 0.5 * losses.source_effort, loss_slots_used_, 1, 0.0});
+        ++loss_slots_used_;
+      }
+}
+
+template <class T>
+void Rollout<T>::reverse_step(int k, const SmokeState<T>& input, const StepControls<T>& controls,
+                              const RolloutLosses<T>& losses, const RolloutOptions& opt,
+                              SmokeGradient<T>& grad, RolloutResult<T>& r) {
   const Context& ctx = sim_.context();
   const int ns = int(input.scalars.size());
   StepControlGradient<T> cg;
@@ -354,21 +404,28 @@ double Rollout<T>::reverse_step(int k, const SmokeState<T>& input, const StepCon
   if (opt.source_gradients)
     for (int i = 0; i < ns; ++i)
       cg.sources.push_back(&r.grad_source[k][i]);
+  cg.buoyancy = buoyancy_slot_;  // added on the device, read at the end of the run
   try {
-    r.adjoint_reports[k] = sim_.step_adjoint(input, controls, grad, &cg,
-                                             opt.buoyancy_gradient ? grad_buoyancy : nullptr);
+    r.adjoint_reports[k] = sim_.step_adjoint(input, controls, grad, &cg);
   } catch (const NonFiniteValue& e) {
+    // A later step's cotangent check, read during this step's solve, names its own step.
+    const auto* flagged = dynamic_cast<const detail::FlaggedNonFinite*>(&e);
+    if (flagged && flagged->tag() == detail::kFlagRollout) throw;
     throw NonFiniteValue("rollout adjoint of step " + std::to_string(k) + ": " + e.what());
   }
   if (opt.check_finite) {
+    // On the device, no host wait: read by the next step adjoint's pressure solve, or at
+    // the end of run().
     const std::string at = "rollout adjoint of step " + std::to_string(k) + ": ";
     for (int a = 0; a < sim_.grid().dim; ++a)
-      check_finite(ctx, grad.velocity[a], (at + "velocity cotangent").c_str());
+      detail::flag_nonfinite(ctx, grad.velocity[a], at + "velocity cotangent",
+                             detail::kFlagRollout);
     for (int i = 0; i < ns; ++i)
-      check_finite(ctx, grad.scalars[i],
-                   (at + "cotangent of scalar '" + input.scalar_names[i] + "'").c_str());
+      detail::flag_nonfinite(ctx, grad.scalars[i],
+                             at + "cotangent of scalar '" + input.scalar_names[i] + "'",
+                             detail::kFlagRollout);
   }
-  return state_losses(k, input, losses, &grad, &r.loss_terms);
+  state_losses(k, input, losses, &grad);
 }
 
 template <class T>
@@ -411,21 +468,23 @@ void Rollout<T>::run(const SmokeState<T>& initial, int n,
   }
 
   // ---- gradients of the controls' effort terms ----
-  const double effort = effort_terms(controls, losses, opt, r);
+  begin_losses(controls, losses, opt.buoyancy_gradient);
+  effort_terms(controls, losses, opt, r);
 
   // ---- backward ----
   SmokeGradient<T>& grad = r.grad_initial;
-  std::vector<double> per_state(std::size_t(n) + 1, 0.0);
-  per_state[n] = state_losses(n, cur, losses, &grad, &r.loss_terms);
-  double grad_buoyancy = 0;
+  state_losses(n, cur, losses, &grad);
   for (int k = n - 1; k >= 0; --k) {
     store_->load(k, work);
-    per_state[k] = reverse_step(k, work, ctrl(k), losses, opt, grad, &grad_buoyancy, r);
+    reverse_step(k, work, ctrl(k), losses, opt, grad, r);
   }
+  // One host wait: every loss value, and the last steps' cotangent checks.
+  std::vector<double> per_state(std::size_t(n) + 1, 0.0);
+  double effort = 0;
+  finish_losses(per_state, effort, &r.loss_terms, &r.grad_buoyancy);
   for (double v : per_state)
     r.loss += v;
   r.loss += effort;
-  r.grad_buoyancy = grad_buoyancy;
 }
 
 template class StoreAllStates<float>;

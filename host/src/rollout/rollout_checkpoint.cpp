@@ -47,8 +47,7 @@ class Rollout<T>::Driver final : public checkpoint::CheckpointDriver {
   Driver(Rollout<T>& rollout, const SmokeState<T>& initial, int steps,
          const std::vector<StepControls<T>>& controls, const RolloutLosses<T>& losses,
          const RolloutOptions& options, const RolloutPlan& plan, RolloutResult<T>& result,
-         SmokeGradient<T>& grad, std::vector<double>& per_state, double& grad_buoyancy,
-         SmokeState<T>& cur, detail::CheckpointSlots& slots)
+         SmokeGradient<T>& grad, SmokeState<T>& cur, detail::CheckpointSlots& slots)
       : ro_(rollout),
         ctx_(rollout.sim_.context()),
         n_(steps),
@@ -57,8 +56,6 @@ class Rollout<T>::Driver final : public checkpoint::CheckpointDriver {
         opt_(options),
         r_(result),
         grad_(grad),
-        per_state_(per_state),
-        grad_buoyancy_(grad_buoyancy),
         cur_(cur),
         slots_(slots) {
     detail::copy_state(ctx_, initial, cur_);
@@ -106,9 +103,9 @@ class Rollout<T>::Driver final : public checkpoint::CheckpointDriver {
       SmokeState<T>& last = r_.final_state;  // prepared by prepare_result: no allocation
       detail::copy_state(ctx_, cur_, last);
       r_.forward_reports[k] = ro_.sim_.step(last, ctrl(k));
-      per_state_[n_] = ro_.state_losses(n_, last, losses_, &grad_, &r_.loss_terms);
+      ro_.state_losses(n_, last, losses_, &grad_);
     }
-    per_state_[k] = ro_.reverse_step(k, cur_, ctrl(k), losses_, opt_, grad_, &grad_buoyancy_, r_);
+    ro_.reverse_step(k, cur_, ctrl(k), losses_, opt_, grad_, r_);
     current_ = -1;  // the current state is scratch until the next restore
     --next_reverse_;
     ++stats_.reverses;
@@ -156,8 +153,6 @@ class Rollout<T>::Driver final : public checkpoint::CheckpointDriver {
   const RolloutOptions& opt_;
   RolloutResult<T>& r_;
   SmokeGradient<T>& grad_;
-  std::vector<double>& per_state_;
-  double& grad_buoyancy_;
   SmokeState<T>& cur_;              // the Rollout's workspace state
   detail::CheckpointSlots& slots_;  // the Rollout's slots, kept between runs
   std::int64_t current_ = 0;
@@ -287,24 +282,25 @@ void Rollout<T>::run_checkpointed(const SmokeState<T>& initial, int n,
     ~Finish() { s.finish(); }
   } finish{slots};
 
-  const double effort = effort_terms(controls, losses, opt, r);
+  begin_losses(controls, losses, opt.buoyancy_gradient);
+  effort_terms(controls, losses, opt, r);
   SmokeGradient<T>& grad = r.grad_initial;
   std::vector<double> per_state(std::size_t(n) + 1, 0.0);
-  double grad_buoyancy = 0;
   RolloutCheckpointInfo info;
   info.size = p.size;
   info.summary = p.summary;
   {
-    Driver driver(*this, initial, n, controls, losses, opt, p, r, grad, per_state, grad_buoyancy,
-                  cur, slots);
+    Driver driver(*this, initial, n, controls, losses, opt, p, r, grad, cur, slots);
     checkpoint::execute_plan(p.plan, driver);
     if (!driver.complete()) throw Error("checkpointed rollout: the plan left steps unreversed");
     info.performed = driver.stats();
   }
+  // One host wait: every loss value, and the last steps' cotangent checks.
+  double effort = 0;
+  finish_losses(per_state, effort, &r.loss_terms, &r.grad_buoyancy);
   for (double v : per_state)
     r.loss += v;
   r.loss += effort;
-  r.grad_buoyancy = grad_buoyancy;
   r.checkpointing = info;
 }
 

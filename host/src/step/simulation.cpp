@@ -13,6 +13,7 @@
 #include "dfluid/diffusion.hpp"
 #include "dfluid/field_ops.hpp"
 #include "dfluid/forces.hpp"
+#include "core/finite_flags.hpp"
 #include "step/step_pool.hpp"
 
 namespace dfluid {
@@ -251,15 +252,17 @@ void Simulation<T>::check_inputs(const SmokeState<T>& s, const StepControls<T>& 
   for (std::size_t i = 0; i < s.scalars.size(); ++i)
     check::on_grid(s.scalars[i], "state.scalars", grid_, Location::Cell);
   if (!config_.check_finite) return;
+  // Checked on the device, no host wait: reported after the step's pressure solve (its
+  // convergence read follows these checks), or before the step returns (see simulation.hpp).
   for (int a = 0; a < grid_.dim; ++a)
-    check_finite(ctx_, s.velocity[a], "state.velocity");
+    flag_nonfinite(ctx_, s.velocity[a], "state.velocity");
   for (std::size_t i = 0; i < s.scalars.size(); ++i)
-    check_finite(ctx_, s.scalars[i], ("state scalar '" + s.scalar_names[i] + "'").c_str());
+    flag_nonfinite(ctx_, s.scalars[i], "state scalar '" + s.scalar_names[i] + "'");
   if (c.force)
     for (int a = 0; a < grid_.dim; ++a)
-      check_finite(ctx_, (*c.force)[a], "controls.force");
+      flag_nonfinite(ctx_, (*c.force)[a], "controls.force");
   for (const Field<T>* src : c.sources)
-    if (src) check_finite(ctx_, *src, "controls.sources");
+    if (src) flag_nonfinite(ctx_, *src, "controls.sources");
 }
 
 template <class T>
@@ -374,15 +377,12 @@ StepReport Simulation<T>::step(SmokeState<T>& s, const StepControls<T>& c) {
         try {
           report.pressure =
               solver_.project(ctx_, s.velocity, s.pressure, T(config_.dt), config_.pressure);
-        } catch (const NonFiniteValue&) {
-          // project() checks its velocity before it changes anything (host waits it has
-          // anyway). The inputs of the step were finite (check_inputs), so a non-finite
-          // velocity there comes from a part that ran before: say which. Otherwise the solve
-          // itself failed and its message names it. (Host waits on this failure path only.)
-          bool velocity_finite = true;
-          for (int a = 0; a < grid_.dim; ++a)
-            velocity_finite = velocity_finite && all_finite(ctx_, s.velocity[a]);
-          if (velocity_finite) throw;
+        } catch (const detail::FlaggedNonFinite& e) {
+          // project() found its velocity not finite (checked on the device, reported after
+          // its solve). The step's own inputs were checked before and reported first, so the
+          // velocity came from a part that ran before: say which (host waits on this failure
+          // path only). Any other check names itself.
+          if (e.tag() != detail::kFlagProjectVelocity) throw;
           const std::vector<StepPart> before(config_.order.begin(),
                                              config_.order.begin() + std::ptrdiff_t(k));
           throw NonFiniteValue(nonfinite_velocity_message(s, before));
@@ -391,6 +391,8 @@ StepReport Simulation<T>::step(SmokeState<T>& s, const StepControls<T>& c) {
       }
     }
   }
+  // Without a pressure solve no host wait has read the input checks: read them now.
+  raise_nonfinite(ctx_);
   return report;
 }
 

@@ -250,7 +250,10 @@ StepReport Simulation<T>::step_adjoint(const SmokeState<T>& input, const StepCon
         if (cg && cg->force) add_force_adjoint(ctx_, grad.velocity, dt, *cg->force, obstacles_);
         if (config_.buoyancy != 0) {
           const int b = config_.buoyancy_scalar;
-          if (grad_buoyancy)
+          if (cg && cg->buoyancy)  // on the device, no host wait
+            add_buoyancy_coef_gradient_into(ctx_, grad.velocity, snap.q[0], dt, config_.up_axis,
+                                            cg->buoyancy, obstacles_);
+          if (grad_buoyancy)  // host wait
             *grad_buoyancy += add_buoyancy_coef_gradient(ctx_, grad.velocity, snap.q[0], dt,
                                                          config_.up_axis, obstacles_);
           add_buoyancy_adjoint(ctx_, grad.velocity, T(config_.buoyancy), dt, grad.scalars[b],
@@ -278,6 +281,8 @@ StepReport Simulation<T>::step_adjoint(const SmokeState<T>& input, const StepCon
         break;
     }
   }
+  // Input checks not yet read by a pressure solve (no Project part): read them now.
+  raise_nonfinite(ctx_);
   return report;
 }
 
