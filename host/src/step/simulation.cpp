@@ -266,21 +266,21 @@ SimulationMemory Simulation<T>::estimate_memory(const Context& ctx, const Grid& 
   // The advection adjoints take temporaries from the context's pool, which keeps them: run
   // the pool over the requests of the advection adjoints, in step_adjoint's order (config
   // order reversed; per array, cuda/advection/advection.cpp advect_array_adjoint).
-  const bool gpu_scatter = ctx.on_gpu() && ctx.accumulation() == Accumulation::Deterministic;
   TempPoolModel pool;
   // One array advected with `opt`: MacCormack takes q^ and its cotangent (the array's size);
-  // a deterministic GPU scatter takes an 8-byte accumulator per target (the velocity
-  // cotangent's components, the array's cotangent, MacCormack's q^ cotangent) while it runs.
+  // a fixed-point scatter takes a block per target (the velocity cotangent's components,
+  // the array's cotangent, MacCormack's q^ cotangent) while it runs.
   auto array_adjoint = [&](std::size_t array_bytes, const AdvectionOptions& opt) {
     const bool mc = opt.scheme == AdvectionScheme::MacCormack;
     std::vector<std::size_t> held;
     if (mc) held = {pool.take(array_bytes), pool.take(array_bytes)};
-    if (gpu_scatter) {
+    if (scatter_workspace_bytes(ctx, 1) > 0) {
       std::vector<std::size_t> acc;
       for (int a = 0; a < g.dim; ++a)
-        acc.push_back(pool.take(8 * field_bytes<T>(g, face_location(a)) / sizeof(T)));
-      acc.push_back(pool.take(8 * array_bytes / sizeof(T)));
-      if (mc) acc.push_back(pool.take(8 * array_bytes / sizeof(T)));
+        acc.push_back(pool.take(
+            scatter_workspace_bytes(ctx, field_bytes<T>(g, face_location(a)) / sizeof(T))));
+      acc.push_back(pool.take(scatter_workspace_bytes(ctx, array_bytes / sizeof(T))));
+      if (mc) acc.push_back(pool.take(scatter_workspace_bytes(ctx, array_bytes / sizeof(T))));
       for (std::size_t b : acc)
         pool.give(b);
     }
