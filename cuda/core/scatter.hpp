@@ -13,7 +13,7 @@
 //    the same time, and their windows do not overlap, so no two threads touch
 //    one target. A contribution that lands outside its slab's window (a
 //    departure point more than about t/2 - 1 rows away) is added afterwards by
-//    one thread, slab by slab, re-running the rows that had one. Every target
+//    one thread, slab by slab, re-running only the samples that had one. Every target
 //    therefore receives its additions in one fixed order (the even slab's, the
 //    odd slab's, then the leftovers in slab order) whatever the thread count:
 //    bitwise the same result for 1, 2, ... threads, in T, with no workspace and
@@ -267,20 +267,6 @@ void scatter_slabs(const std::array<int, 3>& ext,
     if (!v.data) continue;
     if ((axis < 2 && v.nz > 1) || (axis < 1 && v.ny > 1)) rows_are_ranges = false;
   }
-  auto run_rows = [&](int r0, int r1, auto& sink) {
-    for (int r = r0; r < r1; ++r) {
-      if (axis == 2) {
-        for (int j = 0; j < ext[1]; ++j)
-          for (int i = 0; i < ext[0]; ++i)
-            f(i, j, r, sink);
-      } else if (axis == 1) {
-        for (int i = 0; i < ext[0]; ++i)
-          f(i, r, 0, sink);
-      } else {
-        f(r, 0, 0, sink);
-      }
-    }
-  };
   if (!rows_are_ranges) {  // no slab windows: one serial loop (same order on every run)
     ScatterSink<T> sink;
     for (int t = 0; t < ntargets; ++t)
@@ -307,17 +293,29 @@ void scatter_slabs(const std::array<int, 3>& ext,
     }
     return s;
   };
-  // Per slab, the first and last row that had a contribution outside the window.
-  std::vector<std::pair<int, int>> missed(std::size_t(slabs), {-1, -1});
+  // Per slab, the samples that had a contribution outside the window, in sample order
+  // (only they run again in the leftover pass).
+  std::vector<std::vector<std::array<int, 3>>> missed(static_cast<std::size_t>(slabs));
   auto run_slab = [&](int c) {
     WindowSink<T> s = window(c, true);
+    std::vector<std::array<int, 3>>& miss = missed[std::size_t(c)];
+    auto one = [&](int i, int j, int k) {
+      s.missed = false;
+      f(i, j, k, s);
+      if (s.missed) miss.push_back({i, j, k});
+    };
     const int r1 = std::min(rows, (c + 1) * height);
     for (int r = c * height; r < r1; ++r) {
-      s.missed = false;
-      run_rows(r, r + 1, s);
-      if (!s.missed) continue;
-      if (missed[c].first < 0) missed[c].first = r;
-      missed[c].second = r;
+      if (axis == 2) {
+        for (int j = 0; j < ext[1]; ++j)
+          for (int i = 0; i < ext[0]; ++i)
+            one(i, j, r);
+      } else if (axis == 1) {
+        for (int i = 0; i < ext[0]; ++i)
+          one(i, r, 0);
+      } else {
+        one(r, 0, 0);
+      }
     }
   };
 #if defined(_OPENMP)
@@ -337,9 +335,10 @@ void scatter_slabs(const std::array<int, 3>& ext,
       run_slab(c);
 #endif
   for (int c = 0; c < slabs; ++c) {
-    if (missed[c].first < 0) continue;
+    if (missed[std::size_t(c)].empty()) continue;
     WindowSink<T> s = window(c, false);
-    run_rows(missed[c].first, missed[c].second + 1, s);
+    for (const std::array<int, 3>& p : missed[std::size_t(c)])
+      f(p[0], p[1], p[2], s);
   }
 }
 
