@@ -383,9 +383,9 @@ TEST(AdvectionAdjoint, VelocityGradientExactForEulerIn1D) {
 
 namespace {
 
-// A NaN cotangent: the GPU's fixed-point scatter cannot hold it and falls back
-// to float atomics, so NaN lands on the same entries as on the CPU path and
-// the other entries keep their finite values.
+// A NaN cotangent: the GPU's fixed-point scatter marks the cells it reaches and
+// turns them into NaN (as a float sum would), so NaN lands on the same entries
+// as on the CPU path and the other entries keep their finite values.
 TEST(GpuAdvectionAdjoint, NanCotangentLandsWhereItDoesOnTheCpu) {
   if (!cuda_available()) GTEST_SKIP() << "no CUDA device";
   const Context cpu = Context::cpu(), gpu = Context::cuda();
@@ -423,8 +423,9 @@ TEST(GpuAdvectionAdjoint, NanCotangentLandsWhereItDoesOnTheCpu) {
 
 namespace {
 
-// GPU path (fixed-point scatter, see cuda/core/scatter.hpp): matches the CPU path
-// to the fixed-point resolution and is bitwise identical run to run.
+// GPU path (fixed-point scatter with a scale per target cell, see
+// cuda/core/scatter.hpp): matches the CPU path to rounding and is bitwise
+// identical run to run.
 TEST(GpuAdvectionAdjoint, MatchesCpuAndIsDeterministic) {
   if (!cuda_available()) GTEST_SKIP() << "no CUDA device";
   const Context cpu = Context::cpu(), gpu = Context::cuda();

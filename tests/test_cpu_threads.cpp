@@ -1,9 +1,11 @@
 // The CPU path runs its per-cell loops on OpenMP threads; results must not depend on the
 // thread count (bitwise), including the adjoints whose transposed interpolation is a scatter
-// (those must stay serial). Grids here are above exec.hpp's threading threshold (8192 cells).
+// (fixed slabs on threads, see cuda/core/scatter.hpp). Grids here are above exec.hpp's
+// threading threshold (8192 cells).
 #include <gtest/gtest.h>
 
 #include <cstring>
+#include <string>
 #include <vector>
 
 #include "adjoint_test_util.hpp"
@@ -35,18 +37,19 @@ struct ThreadCountGuard {
   ~ThreadCountGuard() { set_cpu_threads(saved); }
 };
 
-/// Scalar MacCormack advection adjoint on 128² (a scatter into grad_q and grad_u).
-std::vector<double> advection_adjoint_result(int threads) {
+/// Scalar MacCormack advection adjoint (a scatter into grad_q and grad_u) on 128² or 32³,
+/// velocities up to `speed` cells per step.
+std::vector<double> advection_adjoint_result(int threads, int dim = 2, double speed = 3.0) {
   set_cpu_threads(threads);
   const Context ctx = Context::cpu();
-  const Grid g = Grid::make_2d(128, 128, 1.0);
+  const Grid g = dim == 2 ? Grid::make_2d(128, 128, 1.0) : Grid::make_3d(32, 32, 32, 1.0);
   Field<double> q(ctx, g), go(ctx, g), gq(ctx, g);
   MacVelocity<double> u(ctx, g), gu(ctx, g);
   fill_random(ctx, q, 1);
   fill_random(ctx, go, 2);
   fill_random(ctx, u, 3);
-  for (int a = 0; a < 2; ++a)
-    scale(ctx, u[a], 3.0);  // departure points several cells away: many samples per corner
+  for (int a = 0; a < dim; ++a)
+    scale(ctx, u[a], speed);  // departure points several cells away: many samples per corner
   AdvectionOptions o;
   o.scheme = AdvectionScheme::MacCormack;
   advect_adjoint(ctx, q, u, 1.0, go, gq, &gu, o);
@@ -67,11 +70,13 @@ TEST(CpuThreads, SetAndGet) {
 
 TEST(CpuThreads, AdvectionAdjointBitwiseIndependentOfThreadCount) {
   ThreadCountGuard guard;
-  const auto one = advection_adjoint_result(1);
-  const auto two = advection_adjoint_result(2);
-  const auto four = advection_adjoint_result(4);
-  EXPECT_TRUE(bitwise_equal(one, two));
-  EXPECT_TRUE(bitwise_equal(one, four));
+  for (int dim : {2, 3})
+    for (double speed : {3.0, 10.0}) {  // 10: far outside a slab's window (the leftover pass)
+      SCOPED_TRACE(std::to_string(dim) + "D, speed " + std::to_string(speed));
+      const auto one = advection_adjoint_result(1, dim, speed);
+      for (int threads : {2, 3, 4})
+        EXPECT_TRUE(bitwise_equal(one, advection_adjoint_result(threads, dim, speed))) << threads;
+    }
 }
 
 TEST(CpuThreads, StepAdjointBitwiseIndependentOfThreadCount) {
@@ -97,6 +102,7 @@ TEST(CpuThreads, StepAdjointBitwiseIndependentOfThreadCount) {
     out.push_back(gb);
     return out;
   };
-  EXPECT_TRUE(bitwise_equal(run(1), run(2)));
-  EXPECT_TRUE(bitwise_equal(run(1), run(3)));
+  const auto one = run(1);
+  for (int threads : {2, 3, 4})
+    EXPECT_TRUE(bitwise_equal(one, run(threads))) << threads;
 }

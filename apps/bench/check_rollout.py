@@ -32,7 +32,7 @@ def main():
     os.makedirs(workdir, exist_ok=True)
     out_json = os.path.join(workdir, "rollouts.json")
     cmd = [bench, "--device", "cpu", "--precision", "float", "--rollout-steps", "4", "8",
-           "--sizes", "16x16x16", "--device-budget", "1600KiB", "--host-budget", "1MiB",
+           "--sizes", "16x16x16", "--device-budget", "1792KiB", "--host-budget", "1MiB",
            "--repeats", "1", "--json", out_json]
     print(" ".join(cmd))
     run = subprocess.run(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)

@@ -294,6 +294,11 @@ DFLUID_ADVECTION_INST(double)
 
 // ---- adjoints ----
 
+std::size_t scatter_workspace_bytes(const Context& ctx, std::size_t target_elements) {
+  return detail::scatter_uses_fixed_point(ctx) ? detail::kFixedBytesPerElement * target_elements
+                                               : 0;
+}
+
 template <class T>
 void advect_adjoint(const Context& ctx, const Field<T>& q, const MacVelocity<T>& u, double dt,
                     const Field<T>& grad_out, Field<T>& grad_q, MacVelocity<T>* grad_u,

@@ -103,15 +103,28 @@ void advect(const Context& ctx, const CellVector<T>& q, const CellVector<T>& u, 
 //    q^ + (q - q~)/2. At kinks (departure points exactly on a cell
 //    centre/face, clamp ties) the one-sided derivative the forward's branch
 //    took is used.
-//  * Deterministic: bitwise identical gradients run to run on the same device
-//    (CPU: serial scatter; GPU: 64-bit fixed-point integer accumulation, see
-//    cuda/core/scatter.hpp; absolute resolution about 2^-61 of the sum of all
-//    |contributions|), unless the context was switched to
-//    Accumulation::Atomic (plain float atomics, for measuring the cost).
+//  * Deterministic: bitwise identical gradients run to run on the same device,
+//    and on the CPU path for any number of threads (CPU: fixed slabs of samples
+//    whose additions reach each target in one order, in T; GPU: 64-bit
+//    fixed-point integer atomics with a scale per target cell, so a small
+//    gradient next to a large one keeps its digits: a cell with n <= 2^L
+//    contributions is exact to n 2^(L-61) of its largest one; see
+//    cuda/core/scatter.hpp). The GPU and the CPU path agree to rounding, not
+//    bitwise; Accumulation::FixedPoint runs the GPU's scheme on the CPU.
+//    Accumulation::Atomic: plain float atomics, for measuring the cost.
 //  * Gradients must have the same grid, location and memory layout as their
 //    forward fields and must not share memory with q, u or grad_out
 //    (InvalidArgument otherwise); grad_q and grad_u may be the same object.
 //    grad_u = nullptr skips the velocity cotangent.
+
+/// Bytes the scatter of an advection adjoint takes from the context's temporary
+/// pool for one target of `target_elements` entries (span of its view), held while
+/// that scatter runs: one block per target, i.e. per velocity-cotangent component
+/// (when grad_u is given), for the array's cotangent, and for MacCormack's q^
+/// cotangent. Non-zero only for the fixed-point scheme (a GPU context with
+/// Accumulation::Deterministic, or Accumulation::FixedPoint); 0 on the CPU path's
+/// slabs and with Accumulation::Atomic. Used by memory estimates.
+std::size_t scatter_workspace_bytes(const Context& ctx, std::size_t target_elements);
 
 /// Adjoint of advect(q, u) for a cell-centred scalar.
 template <class T>

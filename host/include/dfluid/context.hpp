@@ -31,24 +31,33 @@ const char* to_string(MemorySpace s);
 bool cuda_available();
 
 /// CPU path: threads that run the per-cell loops (OpenMP; default: the number of cores
-/// or OMP_NUM_THREADS). Results are bitwise the same for every count: the threads only run
-/// loops whose iterations write their own cells; reductions and scatters stay serial.
-/// Builds without OpenMP always use 1 thread (set_cpu_threads is then a no-op).
+/// or OMP_NUM_THREADS). Results are bitwise the same for every count: the threads run
+/// loops whose iterations write their own cells, and the adjoints' scatters in fixed slabs
+/// whose additions reach every target in one order (see Accumulation); reductions stay
+/// serial. Builds without OpenMP always use 1 thread (set_cpu_threads is then a no-op).
 int cpu_threads();
 /// Sets the CPU thread count for the whole process; n < 1 throws InvalidArgument.
 void set_cpu_threads(int n);
 
 /// How adjoint kernels add up scatter contributions (the transpose of an
 /// interpolation: many samples add into the same stencil corner).
-///  * Deterministic (the default): bitwise identical gradients run to run and
-///    for any thread count. CPU: one serial loop; GPU: 64-bit fixed-point
-///    integer atomics (order-independent; see cuda/core/scatter.hpp).
+///  * Deterministic (the default): bitwise identical gradients run to run, and on the
+///    CPU path for any thread count. CPU: fixed slabs of samples on threads, each
+///    target receiving its additions in T in one fixed order; GPU: 64-bit fixed-point
+///    integer atomics with a scale per target cell, sized on the device (no host wait;
+///    a cell with n <= 2^L contributions is exact to n 2^(L-61) of its own largest one,
+///    2^-51 for 32). The two paths
+///    agree to rounding, not bitwise (see cuda/core/scatter.hpp).
+///  * FixedPoint: the GPU's scheme on either path (on the GPU the same as
+///    Deterministic; the CPU path runs it on one thread), so that it can be checked
+///    without a GPU. Bitwise reproducible; takes the fixed-point workspace
+///    (scatter_workspace_bytes in dfluid/advection.hpp) from the context's pool.
 ///  * Atomic: plain floating-point atomics (GPU atomicAdd; CPU: the loop on
 ///    OpenMP threads with atomic adds). Usually faster, but the order of the
 ///    additions, and so the last bits of a gradient, change from run to run.
 ///    Exists to measure what determinism costs (dfluid-bench); gradients stay
 ///    exact up to rounding.
-enum class Accumulation { Deterministic, Atomic };
+enum class Accumulation { Deterministic, Atomic, FixedPoint };
 const char* to_string(Accumulation a);
 
 /// What the work on one context costs the GPU, counted as it is issued (Context::counters()).
@@ -59,12 +68,13 @@ struct ContextCounters {
   /// Kernels the CUDA path launches: one per for_each_cell (fill, axpy, each operator
   /// pass, the one-thread scalar kernels of the Krylov solver, set_scalar), two per
   /// reduction (the per-block kernel and the kernel that sums the 1024 partials), and per
-  /// deterministic adjoint scatter: the reduction that sizes the fixed point (2), the
-  /// scatter pass (1) and one conversion per target (Accumulation::Atomic: 1 in all).
+  /// deterministic adjoint scatter: the pass that sizes the fixed point per target cell
+  /// (1), the scatter pass (1) and one conversion per target (Accumulation::Atomic: 1 in
+  /// all).
   /// Memsets (zero-filled allocations) are not kernels and are not counted.
   std::int64_t launches = 0;
   /// Times the host blocks on the GPU: Context::synchronize, each reduction that returns
-  /// its value to the host (sum, dot, max, norms, the scatter's sizing pass), each read
+  /// its value to the host (sum, dot, max, norms), each read
   /// of the Krylov solver's scalars, and each copy with host memory on one side
   /// (to_vector, assign, copy between a host and a device field: per row when a view is
   /// strided).

@@ -194,7 +194,15 @@ void Context::reset_counters() const {
 }
 
 const char* to_string(Accumulation a) {
-  return a == Accumulation::Atomic ? "atomic" : "deterministic";
+  switch (a) {
+    case Accumulation::Atomic:
+      return "atomic";
+    case Accumulation::FixedPoint:
+      return "fixed-point";
+    case Accumulation::Deterministic:
+      break;
+  }
+  return "deterministic";
 }
 
 Accumulation Context::accumulation() const {
@@ -202,9 +210,10 @@ Accumulation Context::accumulation() const {
 }
 
 void Context::set_accumulation(Accumulation a) {
-  if (a != Accumulation::Deterministic && a != Accumulation::Atomic)
+  if (a != Accumulation::Deterministic && a != Accumulation::Atomic &&
+      a != Accumulation::FixedPoint)
     throw InvalidArgument("set_accumulation: unknown value " + std::to_string(int(a)) +
-                          "; use Accumulation::Deterministic or Accumulation::Atomic");
+                          "; use Accumulation::Deterministic, Atomic or FixedPoint");
   state_->accumulation = a;
 }
 
