@@ -15,6 +15,8 @@
 
 #if DFLUID_WITH_CUDA
 #include <cuda_runtime_api.h>
+
+#include "core/cuda_check.hpp"
 #endif
 
 namespace dfluid::detail {
@@ -23,11 +25,9 @@ namespace {
 using checkpoint::Level;
 
 #if DFLUID_WITH_CUDA
-void cuda_check(cudaError_t e, const char* what) {
-  if (e != cudaSuccess) {
-    cudaGetLastError();
-    throw CudaError(std::string("checkpoint slots: ") + what + ": " + cudaGetErrorString(e));
-  }
+/// detail::cuda_check with this file's prefix on the message.
+void slot_check(cudaError_t e, const char* what) {
+  detail::cuda_check(e, std::string("checkpoint slots: ") + what);
 }
 #endif
 
@@ -121,12 +121,12 @@ CheckpointSlots::CheckpointSlots(const Context& ctx, std::size_t state_bytes,
   if (gpu_) {
     try {
       cudaStream_t st = nullptr;
-      cuda_check(cudaStreamCreateWithFlags(&st, cudaStreamNonBlocking), "cudaStreamCreate");
+      slot_check(cudaStreamCreateWithFlags(&st, cudaStreamNonBlocking), "cudaStreamCreate");
       copy_stream_ = st;
       for (void** ev :
            {&ev_staged_, &ev_staging_free_, &ev_prefetched_, &ev_bounce_ready_, &ev_bounce_free_}) {
         cudaEvent_t e = nullptr;
-        cuda_check(cudaEventCreateWithFlags(&e, cudaEventDisableTiming), "cudaEventCreate");
+        slot_check(cudaEventCreateWithFlags(&e, cudaEventDisableTiming), "cudaEventCreate");
         *ev = e;
       }
       ev_host_ready_.assign(blocks_[static_cast<int>(Level::Host)].size(), nullptr);
@@ -185,7 +185,7 @@ void CheckpointSlots::allocate(Block& b, MemorySpace space) {
 #if DFLUID_WITH_CUDA
   if (gpu_ && space == MemorySpace::Host) {
     void* p = nullptr;
-    cuda_check(cudaMallocHost(&p, state_bytes_), "cudaMallocHost of a host checkpoint slot");
+    slot_check(cudaMallocHost(&p, state_bytes_), "cudaMallocHost of a host checkpoint slot");
     b.ptr = p;
     b.pinned = true;
     return;
@@ -228,7 +228,7 @@ void CheckpointSlots::copy_async(void* dst, const void* src, std::size_t bytes, 
 #if DFLUID_WITH_CUDA
   if (gpu_) {
     cudaStream_t st = static_cast<cudaStream_t>(copy_stream ? copy_stream_ : ctx_.stream());
-    cuda_check(cudaMemcpyAsync(dst, src, bytes, cudaMemcpyDefault, st), "cudaMemcpyAsync");
+    slot_check(cudaMemcpyAsync(dst, src, bytes, cudaMemcpyDefault, st), "cudaMemcpyAsync");
     return;
   }
 #endif
@@ -257,7 +257,7 @@ void CheckpointSlots::record(void* event, bool copy_stream) {
 #if DFLUID_WITH_CUDA
   if (gpu_) {
     cudaStream_t st = static_cast<cudaStream_t>(copy_stream ? copy_stream_ : ctx_.stream());
-    cuda_check(cudaEventRecord(static_cast<cudaEvent_t>(event), st), "cudaEventRecord");
+    slot_check(cudaEventRecord(static_cast<cudaEvent_t>(event), st), "cudaEventRecord");
   }
 #endif
   (void)event;
@@ -268,7 +268,7 @@ void CheckpointSlots::stream_wait(bool copy_stream, void* event) {
 #if DFLUID_WITH_CUDA
   if (gpu_) {
     cudaStream_t st = static_cast<cudaStream_t>(copy_stream ? copy_stream_ : ctx_.stream());
-    cuda_check(cudaStreamWaitEvent(st, static_cast<cudaEvent_t>(event), 0), "cudaStreamWaitEvent");
+    slot_check(cudaStreamWaitEvent(st, static_cast<cudaEvent_t>(event), 0), "cudaStreamWaitEvent");
   }
 #endif
   (void)event;
@@ -278,7 +278,7 @@ void CheckpointSlots::stream_wait(bool copy_stream, void* event) {
 void CheckpointSlots::host_wait(void* event) {
 #if DFLUID_WITH_CUDA
   if (gpu_)
-    cuda_check(cudaEventSynchronize(static_cast<cudaEvent_t>(event)), "cudaEventSynchronize");
+    slot_check(cudaEventSynchronize(static_cast<cudaEvent_t>(event)), "cudaEventSynchronize");
 #endif
   (void)event;
 }
@@ -287,7 +287,7 @@ void CheckpointSlots::sync_stream(bool copy_stream) {
 #if DFLUID_WITH_CUDA
   if (gpu_) {
     cudaStream_t st = static_cast<cudaStream_t>(copy_stream ? copy_stream_ : ctx_.stream());
-    cuda_check(cudaStreamSynchronize(st), "cudaStreamSynchronize");
+    slot_check(cudaStreamSynchronize(st), "cudaStreamSynchronize");
   }
 #endif
   (void)copy_stream;
@@ -333,7 +333,7 @@ void CheckpointSlots::store(Level level, std::int32_t slot,
 #if DFLUID_WITH_CUDA
       if (gpu_ && !ev_host_ready_[slot]) {
         cudaEvent_t e = nullptr;
-        cuda_check(cudaEventCreateWithFlags(&e, cudaEventDisableTiming), "cudaEventCreate");
+        slot_check(cudaEventCreateWithFlags(&e, cudaEventDisableTiming), "cudaEventCreate");
         ev_host_ready_[slot] = e;
       }
 #endif
@@ -377,8 +377,8 @@ void CheckpointSlots::store(Level level, std::int32_t slot,
       disk_op_ = std::async(std::launch::async, [path, data, bytes, ready, device] {
 #if DFLUID_WITH_CUDA
         if (device >= 0) {
-          cuda_check(cudaSetDevice(device), "cudaSetDevice");
-          cuda_check(cudaEventSynchronize(static_cast<cudaEvent_t>(ready)),
+          slot_check(cudaSetDevice(device), "cudaSetDevice");
+          slot_check(cudaEventSynchronize(static_cast<cudaEvent_t>(ready)),
                      "waiting for the copy into the disk bounce buffer");
         }
 #endif
