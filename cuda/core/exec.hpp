@@ -77,23 +77,36 @@ constexpr int kBlock = 256;
 constexpr Index kParallelCells = 8192;
 
 #if defined(__CUDACC__)
-/// Flat thread index t -> (i, j, k), x fastest. I is the index type: 32-bit unsigned when
-/// the box and the grid-stride loop fit (see fits_32bit), since a 64-bit division is a
-/// long software sequence on a GPU and this runs once per cell.
-template <class I>
-__device__ __forceinline__ void decode_cell(I t, int nx, int ny, int& i, int& j, int& k) {
-  const I r = t / I(nx);
-  i = int(t - r * I(nx));
-  const I kk = r / I(ny);
-  j = int(r - kk * I(ny));
+/// Flat thread index t -> (i, j, k), x fastest. `small` (total < 2^32, the same for every
+/// thread) selects 32-bit unsigned division: a 64-bit division is a long software sequence
+/// on a GPU and this runs once per cell. A branch rather than a second kernel instantiation,
+/// so that each per-cell function is compiled once.
+__device__ __forceinline__ void decode_cell(Index t, int nx, int ny, bool small, int& i, int& j,
+                                            int& k) {
+  if (small) {
+    const unsigned u = unsigned(t), r = u / unsigned(nx), kk = r / unsigned(ny);
+    i = int(u - r * unsigned(nx));
+    j = int(r - kk * unsigned(ny));
+    k = int(kk);
+    return;
+  }
+  const Index r = t / nx, kk = r / ny;
+  i = int(t - r * nx);
+  j = int(r - kk * ny);
   k = int(kk);
 }
 
-template <class I, class F>
-__global__ void for_each_cell_kernel(int nx, int ny, I total, F f) {
-  for (I t = I(blockIdx.x) * blockDim.x + threadIdx.x; t < total; t += I(blockDim.x) * gridDim.x) {
+/// True when the flat indices of a box of `total` cells fit in 32 bits.
+inline bool fits_32bit(Index total) {
+  return total <= (Index(1) << 32);
+}
+
+template <class F>
+__global__ void for_each_cell_kernel(int nx, int ny, Index total, bool small, F f) {
+  for (Index t = Index(blockIdx.x) * blockDim.x + threadIdx.x; t < total;
+       t += Index(blockDim.x) * gridDim.x) {
     int i, j, k;
-    decode_cell(t, nx, ny, i, j, k);
+    decode_cell(t, nx, ny, small, i, j, k);
     f(i, j, k);
   }
 }
@@ -103,11 +116,6 @@ inline unsigned grid_blocks(Index total) {
   return unsigned(b < 65535 * 16 ? (b > 0 ? b : 1) : 65535 * 16);
 }
 
-/// True when every thread index of a grid-stride loop over `total` cells (with up to
-/// `threads` threads) stays below 2^32, so unsigned 32-bit arithmetic cannot wrap.
-inline bool fits_32bit(Index total, Index threads) {
-  return total + threads < (Index(1) << 32);
-}
 #endif
 
 /// Calls f(i, j, k) for every 0 <= i < nx, 0 <= j < ny, 0 <= k < nz.
@@ -122,12 +130,8 @@ void for_each_cell(const Exec& ex, int nx, int ny, int nz, F f,
   if (ex.gpu) {
 #if defined(__CUDACC__)
     DeviceGuard guard(ex.device);
-    const unsigned blocks = grid_blocks(total);
-    cudaStream_t st = static_cast<cudaStream_t>(ex.stream);
-    if (fits_32bit(total, Index(blocks) * kBlock))
-      for_each_cell_kernel<unsigned><<<blocks, kBlock, 0, st>>>(nx, ny, unsigned(total), f);
-    else
-      for_each_cell_kernel<Index><<<blocks, kBlock, 0, st>>>(nx, ny, total, f);
+    for_each_cell_kernel<<<grid_blocks(total), kBlock, 0, static_cast<cudaStream_t>(ex.stream)>>>(
+        nx, ny, total, fits_32bit(total), f);
     after_launch(ex, "for_each_cell", site);
     return;
 #else
@@ -211,14 +215,16 @@ struct MaxOp {
   __device__ double operator()(double a, double b) const { return a > b ? a : b; }
 };
 
-template <class I, class F>
-__global__ void reduce_cells_kernel(int nx, int ny, I total, ReduceOp op, F f, double* partial) {
+template <class F>
+__global__ void reduce_cells_kernel(int nx, int ny, Index total, bool small, ReduceOp op, F f,
+                                    double* partial) {
   using BlockReduce = cub::BlockReduce<double, kBlock>;
   __shared__ typename BlockReduce::TempStorage tmp;
   double acc = reduce_identity(op);
-  for (I t = I(blockIdx.x) * blockDim.x + threadIdx.x; t < total; t += I(blockDim.x) * gridDim.x) {
+  for (Index t = Index(blockIdx.x) * blockDim.x + threadIdx.x; t < total;
+       t += Index(blockDim.x) * gridDim.x) {
     int i, j, k;
-    decode_cell(t, nx, ny, i, j, k);
+    decode_cell(t, nx, ny, small, i, j, k);
     acc = reduce_combine(op, acc, f(i, j, k));
   }
   double block =
@@ -228,18 +234,13 @@ __global__ void reduce_cells_kernel(int nx, int ny, I total, ReduceOp op, F f, d
 
 __global__ void reduce_partials_kernel(int n, ReduceOp op, const double* partial, double* out);
 
-/// Launches reduce_cells_kernel over the box into `partial` (kReduceBlocks partials); the
-/// same partial layout whichever index type decodes the cells.
+/// Launches reduce_cells_kernel over the box into `partial` (kReduceBlocks partials).
 template <class F>
 void launch_reduce_cells(const Exec& ex, int nx, int ny, int nz, ReduceOp op, F f, double* partial,
                          const char* site) {
   const Index total = Index(nx) * ny * nz;
-  cudaStream_t st = static_cast<cudaStream_t>(ex.stream);
-  if (fits_32bit(total, Index(kReduceBlocks) * kBlock))
-    reduce_cells_kernel<unsigned>
-        <<<kReduceBlocks, kBlock, 0, st>>>(nx, ny, unsigned(total), op, f, partial);
-  else
-    reduce_cells_kernel<Index><<<kReduceBlocks, kBlock, 0, st>>>(nx, ny, total, op, f, partial);
+  reduce_cells_kernel<<<kReduceBlocks, kBlock, 0, static_cast<cudaStream_t>(ex.stream)>>>(
+      nx, ny, total, fits_32bit(total), op, f, partial);
   after_launch(ex, "reduce_cells", site);
 }
 double finish_gpu_reduction(const Exec& ex, double* partial, int blocks, ReduceOp op);
