@@ -115,10 +115,13 @@ Context Context::cuda(void* stream, int cuda_device) {
                     std::to_string(count) + " CUDA device(s) visible; use 0 to " +
                     std::to_string(count - 1));
   const bool sync = detail::sync_launches_from_env();
-  // Initialize the device's primary context now (a CUDA error surfaces here, not at the first
-  // launch) without leaving the caller's thread switched to it: every later call for this
-  // context switches for its own duration (detail::DeviceGuard).
-  detail::DeviceGuard guard(cuda_device);
+  // The calling thread is left on the context's device, as before: Buffer allocations
+  // (dfluid/memory.hpp) do not switch devices yet and rely on it. Everything else this
+  // context issues runs under detail::DeviceGuard, so it is right even after the caller
+  // switches to another device. cudaFree(nullptr) initializes the device now, so that a
+  // broken device fails here and not at the first launch.
+  detail::cuda_check(cudaSetDevice(cuda_device),
+                     "cudaSetDevice(" + std::to_string(cuda_device) + ")");
   detail::cuda_check(cudaFree(nullptr), "initializing CUDA device " + std::to_string(cuda_device));
   auto s = std::make_shared<detail::ContextState>();
   s->device = Device::Cuda;
