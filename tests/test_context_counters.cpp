@@ -6,6 +6,7 @@
 #include <gtest/gtest.h>
 
 #include <cstdint>
+#include <cstdlib>
 #include <iostream>
 #include <string>
 #include <vector>
@@ -254,4 +255,104 @@ TEST(ContextCounters, WarmStepAndAdjointCountsAreStable) {
   EXPECT_GT(adj[0].launches, 0);
   EXPECT_EQ(adj[0].allocations, adj[0].frees);
   report("warm_step_adjoint_2d_32x32", adj[0]);
+}
+
+namespace {
+
+/// Sets DFLUID_SYNC_LAUNCHES (nullptr: unsets it) for its lifetime, then restores it.
+class SyncLaunchesEnv {
+ public:
+  explicit SyncLaunchesEnv(const char* value) {
+    if (const char* old = std::getenv("DFLUID_SYNC_LAUNCHES")) saved_ = old, had_ = true;
+    if (value)
+      setenv("DFLUID_SYNC_LAUNCHES", value, 1);
+    else
+      unsetenv("DFLUID_SYNC_LAUNCHES");
+  }
+  ~SyncLaunchesEnv() {
+    if (had_)
+      setenv("DFLUID_SYNC_LAUNCHES", saved_.c_str(), 1);
+    else
+      unsetenv("DFLUID_SYNC_LAUNCHES");
+  }
+
+ private:
+  std::string saved_;
+  bool had_ = false;
+};
+
+/// Counters of one warm step of the 32x32 smoke problem on a fresh context made under
+/// DFLUID_SYNC_LAUNCHES=`env`.
+ContextCounters warm_step_counts(const char* env) {
+  SyncLaunchesEnv set(env);
+  Context ctx = Context::cpu();
+  const Grid g = Grid::make_2d(32, 32, 1.0);
+  Simulation<float> sim(ctx, g, test::smoke_config());
+  SmokeState<float> state(ctx, g);
+  std::vector<float> smoke(std::size_t(g.cells()), 0.0f);
+  for (std::size_t i = 0; i < smoke.size(); i += 7)
+    smoke[i] = 1.0f;
+  state.scalars[0].assign(ctx, smoke);
+  sim.step(state);  // warm-up
+  const ContextCounters before = ctx.counters();
+  sim.step(state);
+  return delta(before, ctx.counters());
+}
+
+}  // namespace
+
+TEST(ContextSyncLaunches, ReadFromTheEnvironmentWhenAContextIsMade) {
+  {
+    SyncLaunchesEnv set(nullptr);
+    EXPECT_FALSE(Context::cpu().sync_launches());
+  }
+  {
+    SyncLaunchesEnv set("0");
+    EXPECT_FALSE(Context::cpu().sync_launches());
+  }
+  {
+    SyncLaunchesEnv set("1");
+    Context ctx = Context::cpu();
+    EXPECT_TRUE(ctx.sync_launches());
+    Context copy = ctx;  // a copy shares the mode
+    EXPECT_TRUE(copy.sync_launches());
+  }
+  // Read when the context is made, not later.
+  SyncLaunchesEnv set("1");
+  Context made_on = Context::cpu();
+  {
+    SyncLaunchesEnv off("0");
+    EXPECT_TRUE(made_on.sync_launches());
+    EXPECT_FALSE(Context::cpu().sync_launches());
+  }
+}
+
+TEST(ContextSyncLaunches, BadValueIsOneLineNamingTheVariableAndTheValues) {
+  for (const char* bad : {"yes", "2", "true", " 1"}) {
+    SyncLaunchesEnv set(bad);
+    try {
+      Context::cpu();
+      ADD_FAILURE() << "DFLUID_SYNC_LAUNCHES=" << bad << " was accepted";
+    } catch (const InvalidArgument& e) {
+      const std::string m = e.what();
+      EXPECT_NE(m.find("DFLUID_SYNC_LAUNCHES"), std::string::npos) << m;
+      EXPECT_NE(m.find(bad), std::string::npos) << m;
+      EXPECT_NE(m.find("use 0"), std::string::npos) << m;
+      EXPECT_NE(m.find(" or 1"), std::string::npos) << m;
+      EXPECT_EQ(m.find('\n'), std::string::npos) << m;
+    }
+  }
+}
+
+// In the launch-checking mode every kernel launch is followed by a wait on the stream (GPU
+// path), so a warm step performs the same launches and one more host wait per launch; the
+// CPU path counts it the same way.
+TEST(ContextSyncLaunches, EveryLaunchBecomesAHostWait) {
+  const ContextCounters normal = warm_step_counts("0");
+  const ContextCounters synced = warm_step_counts("1");
+  ASSERT_GT(normal.launches, 0);
+  EXPECT_EQ(synced.launches, normal.launches);
+  EXPECT_EQ(synced.host_waits, normal.host_waits + normal.launches);
+  EXPECT_EQ(synced.bytes_to_host, normal.bytes_to_host);
+  EXPECT_EQ(synced.allocations, normal.allocations);
 }

@@ -3,15 +3,18 @@
 //
 // For each size: median time over --repeats runs after one warm-up (CUDA events on
 // the GPU, a steady clock on the CPU), the estimated compulsory bytes each
-// operator moves (every input read once, every output written once), the
-// resulting bandwidth and its fraction of a plain copy measured in the same run,
-// and the Poisson iterations of the projection. Prints a table; --json writes JSON.
+// operator moves (every input read once, every output written once; for the
+// projection and the whole step a model of the solver's passes, see
+// projection_values_per_cell), the resulting bandwidth and its fraction of a plain
+// copy measured in the same run, and the Poisson iterations of the projection. Prints a table;
+// --json writes JSON.
 // --io-steps times a run with and without HDF5 output; --rollout-steps times the
 // gradient of an N-step rollout (rollout_bench.hpp).
 #include <CLI/CLI.hpp>
 
 #include <algorithm>
 #include <chrono>
+#include <cmath>
 #include <memory>
 #include <cstdio>
 #include <fstream>
@@ -125,6 +128,35 @@ void bench_adjoints(Context ctx, const std::string& label, Simulation<T>& sim,
   ctx.set_accumulation(before);
 }
 
+/// Bytes a cold MGPCG projection (bench_config: closed box, no obstacles) moves, in units of
+/// one value per cell: a documented model of the kernels in cuda/pressure, each pass reading
+/// every array it needs once and writing each output once. `its` CG iterations, d dims, face
+/// arrays counted as one value per cell, the int32 region labels as one value.
+///   divergence 2d + 1 (faces, weights; rhs); gradient subtraction 3d + 1 (p, weights, faces
+///   read and written); scaling the rhs d + 2; region-mean projection 5 (two passes over the
+///   labels and the field); A x: d + 2 (x, d weights, out); red or black sweep d + 3 (both
+///   colours stream whole rows); V-cycle per level: zero fill 1, 2 + 2 symmetric sweeps of
+///   two colours 8 (d + 3), residual restriction d + 2, prolongation 2, so 9d + 29, summed over
+///   the levels (each 2^-d of the one above): 1 / (1 - 2^-d) of the finest; CG iteration:
+///   A p, p.q 2, x/r update 6, V-cycle, region means 5, r.z 2, p update 3, r.r check 2;
+///   before the loop a residual, a region projection, a V-cycle and two dots; after it a
+///   rescale 2, a region projection and the true residual (A x, copy, axpy, projection, dot).
+double projection_values_per_cell(int d, int its) {
+  const double levels = 1.0 / (1.0 - std::ldexp(1.0, -d));
+  const double apply = d + 2, vcycle = (9.0 * d + 29) * levels, project_null = 5;
+  const double iteration = apply + 2 + 6 + vcycle + project_null + 2 + 3 + 2;
+  const double before =
+      (d + 2) + (apply + 2 + 3 + project_null + 2) + vcycle + project_null + 2 + 2;
+  const double after = 2 + project_null + apply + 2 + 3 + project_null + 2;
+  return (2.0 * d + 1) + (3.0 * d + 1) + before + its * iteration + after;
+}
+
+/// The whole step's bytes (bench_config's parts in order): the operator models of the rows
+/// above (MacCormack scalar, semi-Lagrangian velocity, buoyancy) plus the projection model.
+double step_values_per_cell(int d, int its) {
+  return (3.0 * (2 + d) + 1) + d * (1.0 + d) + 3 + projection_values_per_cell(d, its);
+}
+
 template <class T>
 void bench_size(const Context& ctx, const std::string& label, int repeats, double copy_gbps,
                 std::vector<Row>& rows, std::vector<Counts>& counts) {
@@ -168,11 +200,17 @@ void bench_size(const Context& ctx, const std::string& label, int repeats, doubl
     o.warm_start = false;  // a cold solve: iterations from zero pressure
     its = sim.pressure_solver().project(ctx, uout, scratch, T(1), o).iterations;
   });
-  add("projection (MGPCG 1e-4)", solve_ms, 0, its);
+  add("projection (MGPCG 1e-4)", solve_ms, cells * s * projection_values_per_cell(g.dim, its), its);
   int step_its = 0;
   const double step_ms =
       median_ms(ctx, repeats, [&] { step_its = sim.step(st).pressure.iterations; });
-  add("whole step", step_ms, 0, step_its);
+  const double step_bytes = cells * s * step_values_per_cell(g.dim, step_its);
+  add("whole step", step_ms, step_bytes, step_its);
+  std::printf(
+      "%s: whole step moves %.1f MB (model: %.0f bytes per cell); at %.1f GB/s copy bandwidth "
+      "that takes %.2f ms; measured %.2f ms: %.0f%% of copy bandwidth\n",
+      label.c_str(), step_bytes / 1e6, step_bytes / cells, copy_gbps,
+      step_bytes / (copy_gbps * 1e9) * 1e3, step_ms, 100 * rows.back().frac);
   // Adjoint of the same step from the same input state (replays the forward
   // parts it needs, then runs the part adjoints in reverse), including its
   // adjoint pressure solve.
@@ -394,7 +432,10 @@ int main(int argc, char** argv) {
     if (!json.empty()) {
       std::ofstream f(json);
       f << "{\n  \"device\": \"" << ctx.description() << "\",\n  \"precision\": \"" << precision
-        << "\",\n  \"copy_gbps\": " << copy_gbps << ",\n  \"results\": [\n";
+        << "\",\n  \"copy_gbps\": " << copy_gbps
+        << ",\n  \"bytes_model\": \"each pass reads its inputs once and writes its outputs "
+           "once; projection and whole step: projection_values_per_cell in apps/bench/main.cpp\""
+        << ",\n  \"results\": [\n";
       for (std::size_t i = 0; i < rows.size(); ++i) {
         const Row& r = rows[i];
         f << "    {\"size\": \"" << r.size << "\", \"operator\": \"" << r.op

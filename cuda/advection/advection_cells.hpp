@@ -22,11 +22,12 @@ using interp::Source;
 /// (-1: cell centres): q interpolated at the departure point of a backtrace
 /// over dtc = dt / dx through the velocity `vel`.
 template <class T, int D, class Vel>
-DFLUID_HD inline T semi_lagrangian_cell(const Source<T>& q, const Vel& vel, T dtc, int rk2,
-                                        int face_axis, int i, int j, int k) {
-  T x[3], xd[3];
+DFLUID_HD DFLUID_FORCEINLINE T semi_lagrangian_cell(const Source<T>& q, const Vel& vel, T dtc,
+                                                    int rk2, int face_axis, int i, int j, int k) {
+  T x[3], u[3], xd[3];
   interp::node_position(i, j, k, face_axis, x);
-  interp::departure_point(vel, x, dtc, rk2, xd);
+  vel.at_node(i, j, k, face_axis, u);  // = vel(x, u), without the search
+  interp::departure_point_from(vel, x, u, dtc, rk2, xd);
   return interp::sample<T, D>(q, xd);
 }
 
@@ -36,15 +37,17 @@ DFLUID_HD inline T semi_lagrangian_cell(const Source<T>& q, const Vel& vel, T dt
 /// clamped (when `clamp`) to the range of q's stencil values around the
 /// departure point of the forward pass.
 template <class T, int D, class Vel>
-DFLUID_HD inline T maccormack_cell(const Source<T>& q, const Source<T>& qhat, const Vel& vel, T dtc,
-                                   int rk2, int clamp, int face_axis, int i, int j, int k) {
-  T x[3], xd[3], xf[3];
+DFLUID_HD DFLUID_FORCEINLINE T maccormack_cell(const Source<T>& q, const Source<T>& qhat,
+                                               const Vel& vel, T dtc, int rk2, int clamp,
+                                               int face_axis, int i, int j, int k) {
+  T x[3], u[3], xd[3], xf[3];
   interp::node_position(i, j, k, face_axis, x);
-  interp::departure_point(vel, x, -dtc, rk2, xf);  // forward trace (backward pass)
+  vel.at_node(i, j, k, face_axis, u);                      // u(x), shared by both traces
+  interp::departure_point_from(vel, x, u, -dtc, rk2, xf);  // forward trace (backward pass)
   const T qtilde = interp::sample<T, D>(qhat, xf);
   const T corrected = qhat.v(i, j, k) + T(0.5) * (q.v(i, j, k) - qtilde);
   if (!clamp) return corrected;
-  interp::departure_point(vel, x, dtc, rk2, xd);
+  interp::departure_point_from(vel, x, u, dtc, rk2, xd);
   T lo, hi;
   interp::stencil_range<T, D>(interp::make_stencil<T, D>(q, xd), q.v, lo, hi);
   return interp::min_of(interp::max_of(corrected, lo), hi);
@@ -69,6 +72,7 @@ DFLUID_HD inline int maccormack_active_corner(const Source<T>& q, const Source<T
   T cv[kC];
   interp::corner_values<T, D>(st, q.v, cv);
   int clo = 0, chi = 0;
+  DFLUID_UNROLL
   for (int c = 1; c < kC; ++c) {
     if (cv[c] < cv[clo]) clo = c;
     if (cv[chi] < cv[c]) chi = c;
@@ -114,14 +118,17 @@ struct VelocityDirection {
 template <class T, int D, class Vel>
 DFLUID_HD inline void velocity_tangent(const Vel& vel, const VelocityDirection<T>& du, const T p[3],
                                        const T* dp, T out[3]) {
+  DFLUID_UNROLL
   for (int a = 0; a < 3; ++a)
     out[a] = T(0);
+  DFLUID_UNROLL
   for (int a = 0; a < D; ++a) {
     const auto st = interp::make_stencil<T, D>(vel.c[a], p);
     T v = du.on ? interp::evaluate_linear<T, D>(st, du.c[a]) : T(0);
     if (dp) {
       T grad[D];
       interp::position_gradient<T, D>(st, vel.c[a].v, grad);
+      DFLUID_UNROLL
       for (int b = 0; b < D; ++b)
         v += grad[b] * dp[b];
     }
@@ -144,12 +151,14 @@ DFLUID_HD inline T semi_lagrangian_tangent_at(const Source<T>& src, const View<c
   velocity_tangent<T, D>(vel, du, x, nullptr, dxd);  // du(x)
   if (rk2) {
     T dxm[3];
+    DFLUID_UNROLL
     for (int a = 0; a < 3; ++a)
       dxm[a] = T(-0.5) * dtc * dxd[a];
     velocity_tangent<T, D>(vel, du, xm, dxm, dxd);  // d[u(x_m)]
   }
   T dq[D];
   interp::position_gradient<T, D>(st, src.v, dq);
+  DFLUID_UNROLL
   for (int a = 0; a < D; ++a)
     out += dq[a] * (-dtc * dxd[a]);
   return out;

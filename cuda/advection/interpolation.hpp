@@ -76,21 +76,12 @@ DFLUID_HD DFLUID_FORCEINLINE int floor_small(T s) {
   return T(i) > s ? i - 1 : i;
 }
 
-/// Stencil along one axis for position p (cell units). A NaN position gives
-/// a NaN weight (so the sample is NaN) with in-range indices.
+/// The axis stencil of the bracket [i0, i0 + 1] with weight t (s = i0 + t, s the position
+/// relative to the first sample), with the boundary rules applied: wrapping, the last face,
+/// ghost values. Shared by axis_stencil (any position) and node_axis_stencil (grid nodes).
 template <class T>
-DFLUID_HD inline AxisStencil<T> axis_stencil(T p, int n, int periodic, int face, const T alpha[2],
-                                             const T beta[2]) {
-  const T N = T(n);
-  T q = p;
-  if (periodic) q = q - N * T(::floor(q / N));
-  const bool nan_pos = !(q == q);
-  const bool clamped = q < T(0) || q > N;
-  if (!(q >= T(0))) q = T(0);  // also maps NaN to 0, keeping indices in range
-  if (q > N) q = N;
-  const T s = face ? q : q - T(0.5);
-  int i0 = floor_small(s);
-  T t = s - T(i0);
+DFLUID_HD DFLUID_FORCEINLINE AxisStencil<T> axis_bracket(int i0, T t, int n, int periodic, int face,
+                                                         const T alpha[2], const T beta[2]) {
   AxisStencil<T> st;
   st.alpha[0] = st.alpha[1] = T(1);
   st.beta[0] = st.beta[1] = T(0);
@@ -121,9 +112,43 @@ DFLUID_HD inline AxisStencil<T> axis_stencil(T p, int n, int periodic, int face,
     st.i[0] = i0;
     st.i[1] = i1;
   }
-  st.t = nan_pos ? p : t;
+  st.t = t;
+  st.dtdp = T(1);
+  return st;
+}
+
+/// Stencil along one axis for position p (cell units). A NaN position gives
+/// a NaN weight (so the sample is NaN) with in-range indices.
+template <class T>
+DFLUID_HD DFLUID_FORCEINLINE AxisStencil<T> axis_stencil(T p, int n, int periodic, int face,
+                                                         const T alpha[2], const T beta[2]) {
+  const T N = T(n);
+  T q = p;
+  if (periodic) q = q - N * T(::floor(q / N));
+  const bool nan_pos = !(q == q);
+  const bool clamped = q < T(0) || q > N;
+  if (!(q >= T(0))) q = T(0);  // also maps NaN to 0, keeping indices in range
+  if (q > N) q = N;
+  const T s = face ? q : q - T(0.5);
+  const int i0 = floor_small(s);
+  AxisStencil<T> st = axis_bracket(i0, s - T(i0), n, periodic, face, alpha, beta);
+  if (nan_pos) st.t = p;
   st.dtdp = clamped ? T(0) : T(1);
   return st;
+}
+
+/// axis_stencil at a grid node, bit for bit, without the search: the node sits at index
+/// `idx` along the axis, on a face position (`node_face`) or a cell centre. Node positions
+/// lie inside the domain (never clamped or wrapped), and relative to the sampled array's
+/// own samples they are either on one (t = 0) or halfway between two (t = 1/2, exact in
+/// floating point): on a face array along its normal axis, s = idx (node on a face) or
+/// idx + 1/2 (node at a centre); on a cell array, s = idx (centre) or idx - 1/2 (face).
+template <class T>
+DFLUID_HD DFLUID_FORCEINLINE AxisStencil<T> node_axis_stencil(int idx, int node_face, int n,
+                                                              int periodic, int face,
+                                                              const T alpha[2], const T beta[2]) {
+  if (node_face == face) return axis_bracket(idx, T(0), n, periodic, face, alpha, beta);
+  return axis_bracket(node_face ? idx - 1 : idx, T(0.5), n, periodic, face, alpha, beta);
 }
 
 /// Tensor-product stencil in D dimensions: 2^D corners. Corner c has bit a set
@@ -143,6 +168,7 @@ struct Stencil {
 
   DFLUID_HD T weight(int c) const {
     T w = T(1);
+    DFLUID_UNROLL
     for (int a = 0; a < D; ++a)
       w *= ((c >> a) & 1) ? t[a] : T(1) - t[a];
     return w;
@@ -151,19 +177,21 @@ struct Stencil {
   DFLUID_HD T gradient_weight(int c) const { return weight(c) * alpha[c]; }
 };
 
+/// The D-dimensional stencil from its axis stencils.
 template <class T, int D>
-DFLUID_HD inline Stencil<T, D> make_stencil(const Source<T>& src, const T p[3]) {
-  AxisStencil<T> ax[D];
-  for (int a = 0; a < D; ++a)
-    ax[a] = axis_stencil(p[a], src.n[a], src.periodic[a], src.face[a], src.alpha[a], src.beta[a]);
+DFLUID_HD DFLUID_FORCEINLINE Stencil<T, D> combine_axes(const Source<T>& src,
+                                                        const AxisStencil<T> ax[D]) {
   Stencil<T, D> s;
+  DFLUID_UNROLL
   for (int a = 0; a < D; ++a) {
     s.t[a] = ax[a].t;
     s.dtdp[a] = ax[a].dtdp;
   }
+  DFLUID_UNROLL
   for (int c = 0; c < Stencil<T, D>::kCorners; ++c) {
     Index off = 0;
     T al = T(1), be = T(0);
+    DFLUID_UNROLL
     for (int a = 0; a < D; ++a) {
       const int b = (c >> a) & 1;
       off += Index(ax[a].i[b]) * src.stride(a);
@@ -177,10 +205,34 @@ DFLUID_HD inline Stencil<T, D> make_stencil(const Source<T>& src, const T p[3]) 
   return s;
 }
 
+template <class T, int D>
+DFLUID_HD DFLUID_FORCEINLINE Stencil<T, D> make_stencil(const Source<T>& src, const T p[3]) {
+  AxisStencil<T> ax[D];
+  DFLUID_UNROLL
+  for (int a = 0; a < D; ++a)
+    ax[a] = axis_stencil(p[a], src.n[a], src.periodic[a], src.face[a], src.alpha[a], src.beta[a]);
+  return combine_axes<T, D>(src, ax);
+}
+
+/// make_stencil at node (i, j, k) of an array at `face_axis` (-1: cell centres), i.e. at
+/// node_position(i, j, k, face_axis), bit for bit (see node_axis_stencil).
+template <class T, int D>
+DFLUID_HD DFLUID_FORCEINLINE Stencil<T, D> node_stencil(const Source<T>& src, int i, int j, int k,
+                                                        int face_axis) {
+  const int idx[3] = {i, j, k};
+  AxisStencil<T> ax[D];
+  DFLUID_UNROLL
+  for (int a = 0; a < D; ++a)
+    ax[a] = node_axis_stencil(idx[a], face_axis == a ? 1 : 0, src.n[a], src.periodic[a],
+                              src.face[a], src.alpha[a], src.beta[a]);
+  return combine_axes<T, D>(src, ax);
+}
+
 /// Corner values g_c of a stencil on the data of `v`.
 template <class T, int D>
 DFLUID_HD DFLUID_FORCEINLINE void corner_values(const Stencil<T, D>& s, const View<const T>& v,
                                                 T g[Stencil<T, D>::kCorners]) {
+  DFLUID_UNROLL
   for (int c = 0; c < Stencil<T, D>::kCorners; ++c)
     g[c] = s.alpha[c] * v.data[s.off[c]] + s.beta[c];
 }
@@ -189,11 +241,13 @@ DFLUID_HD DFLUID_FORCEINLINE void corner_values(const Stencil<T, D>& s, const Vi
 /// sum_c w_c g_c up to rounding; the lerp form keeps uniform fields exactly
 /// uniform and reproduces a sample exactly when t = 0.)
 template <class T, int D>
-DFLUID_HD inline T evaluate(const Stencil<T, D>& s, const View<const T>& v) {
+DFLUID_HD DFLUID_FORCEINLINE T evaluate(const Stencil<T, D>& s, const View<const T>& v) {
   T g[Stencil<T, D>::kCorners];
   corner_values(s, v, g);
+  DFLUID_UNROLL
   for (int a = 0; a < D; ++a) {
     const int h = 1 << a;
+    DFLUID_UNROLL
     for (int c = 0; c < Stencil<T, D>::kCorners; c += 2 * h)
       g[c] = g[c] + s.t[a] * (g[c + h] - g[c]);
   }
@@ -206,12 +260,15 @@ DFLUID_HD inline T evaluate(const Stencil<T, D>& s, const View<const T>& v) {
 /// direction dv of the data (what a tangent gathers; gradient_weight is what
 /// the adjoint scatters).
 template <class T, int D>
-DFLUID_HD inline T evaluate_linear(const Stencil<T, D>& s, const View<const T>& dv) {
+DFLUID_HD DFLUID_FORCEINLINE T evaluate_linear(const Stencil<T, D>& s, const View<const T>& dv) {
   T g[Stencil<T, D>::kCorners];
+  DFLUID_UNROLL
   for (int c = 0; c < Stencil<T, D>::kCorners; ++c)
     g[c] = s.alpha[c] * dv.data[s.off[c]];
+  DFLUID_UNROLL
   for (int a = 0; a < D; ++a) {
     const int h = 1 << a;
+    DFLUID_UNROLL
     for (int c = 0; c < Stencil<T, D>::kCorners; c += 2 * h)
       g[c] = g[c] + s.t[a] * (g[c + h] - g[c]);
   }
@@ -220,10 +277,12 @@ DFLUID_HD inline T evaluate_linear(const Stencil<T, D>& s, const View<const T>& 
 
 /// Smallest and largest corner value of the stencil (MacCormack's clamp range).
 template <class T, int D>
-DFLUID_HD inline void stencil_range(const Stencil<T, D>& s, const View<const T>& v, T& lo, T& hi) {
+DFLUID_HD DFLUID_FORCEINLINE void stencil_range(const Stencil<T, D>& s, const View<const T>& v,
+                                                T& lo, T& hi) {
   T g[Stencil<T, D>::kCorners];
   corner_values(s, v, g);
   lo = hi = g[0];
+  DFLUID_UNROLL
   for (int c = 1; c < Stencil<T, D>::kCorners; ++c) {
     lo = min_of(lo, g[c]);
     hi = max_of(hi, g[c]);
@@ -234,13 +293,17 @@ DFLUID_HD inline void stencil_range(const Stencil<T, D>& s, const View<const T>&
 /// units), for the adjoint of a departure point: sum_c (d w_c / d t_a) g_c,
 /// zero along axes where the position was clamped.
 template <class T, int D>
-DFLUID_HD inline void position_gradient(const Stencil<T, D>& s, const View<const T>& v, T grad[D]) {
+DFLUID_HD DFLUID_FORCEINLINE void position_gradient(const Stencil<T, D>& s, const View<const T>& v,
+                                                    T grad[D]) {
   T g[Stencil<T, D>::kCorners];
   corner_values(s, v, g);
+  DFLUID_UNROLL
   for (int a = 0; a < D; ++a) {
     T sum = T(0);
+    DFLUID_UNROLL
     for (int c = 0; c < Stencil<T, D>::kCorners; ++c) {
       T w = ((c >> a) & 1) ? T(1) : T(-1);
+      DFLUID_UNROLL
       for (int b = 0; b < D; ++b)
         if (b != a) w *= ((c >> b) & 1) ? s.t[b] : T(1) - s.t[b];
       sum += w * g[c];
@@ -253,6 +316,14 @@ DFLUID_HD inline void position_gradient(const Stencil<T, D>& s, const View<const
 template <class T, int D>
 DFLUID_HD DFLUID_FORCEINLINE T sample(const Source<T>& src, const T p[3]) {
   return evaluate<T, D>(make_stencil<T, D>(src, p), src.v);
+}
+
+/// sample(src, node_position(i, j, k, face_axis)), bit for bit, at a fraction of the cost:
+/// the velocity at a node is most of the samples a semi-Lagrangian pass takes.
+template <class T, int D>
+DFLUID_HD DFLUID_FORCEINLINE T sample_at_node(const Source<T>& src, int i, int j, int k,
+                                              int face_axis) {
+  return evaluate<T, D>(node_stencil<T, D>(src, i, j, k, face_axis), src.v);
 }
 
 /// Position (cell units) of sample (i, j, k) of an array: cell centres, or
@@ -271,9 +342,17 @@ template <class T, int D>
 struct MacSampler {
   static constexpr int kDim = D;
   Source<T> c[D];
-  DFLUID_HD void operator()(const T p[3], T u[3]) const {
+  DFLUID_HD DFLUID_FORCEINLINE void operator()(const T p[3], T u[3]) const {
+    DFLUID_UNROLL
     for (int a = 0; a < 3; ++a)
       u[a] = a < D ? sample<T, D>(c[a], p) : T(0);
+  }
+  /// The velocity at node (i, j, k) of an array at `face_axis`: operator() at
+  /// node_position(i, j, k, face_axis), bit for bit.
+  DFLUID_HD DFLUID_FORCEINLINE void at_node(int i, int j, int k, int face_axis, T u[3]) const {
+    DFLUID_UNROLL
+    for (int a = 0; a < 3; ++a)
+      u[a] = a < D ? sample_at_node<T, D>(c[a], i, j, k, face_axis) : T(0);
   }
 };
 
@@ -282,34 +361,60 @@ template <class T, int D>
 struct CellSampler {
   static constexpr int kDim = D;
   Source<T> c[D];
-  DFLUID_HD void operator()(const T p[3], T u[3]) const {
+  DFLUID_HD DFLUID_FORCEINLINE void operator()(const T p[3], T u[3]) const {
+    DFLUID_UNROLL
     for (int a = 0; a < 3; ++a)
       u[a] = a < D ? sample<T, D>(c[a], p) : T(0);
+  }
+  /// The velocity at node (i, j, k) of an array at `face_axis`: operator() at
+  /// node_position(i, j, k, face_axis), bit for bit.
+  DFLUID_HD DFLUID_FORCEINLINE void at_node(int i, int j, int k, int face_axis, T u[3]) const {
+    DFLUID_UNROLL
+    for (int a = 0; a < 3; ++a)
+      u[a] = a < D ? sample_at_node<T, D>(c[a], i, j, k, face_axis) : T(0);
   }
 };
 
 /// Departure point of a backtrace from x over dtc = dt / dx (cell units per
-/// velocity unit; negative for a forward trace).
+/// velocity unit; negative for a forward trace), given u0 = u(x).
 ///   Euler: x_d = x - dtc u(x)
 ///   RK2 (midpoint): x_m = x - dtc/2 u(x),  x_d = x - dtc u(x_m)
-/// `xm` (optional, RK2 only) receives the midpoint, which the tangent and the
+/// `xm` (optional) receives the midpoint (RK2; x for Euler), which the tangent and the
 /// adjoint differentiate through.
 template <class T, class Vel>
-DFLUID_HD inline void departure_point(const Vel& vel, const T x[3], T dtc, int rk2, T xd[3],
-                                      T* xm = nullptr) {
-  T u[3];
-  vel(x, u);
+DFLUID_HD DFLUID_FORCEINLINE void departure_point_from(const Vel& vel, const T x[3], const T u0[3],
+                                                       T dtc, int rk2, T xd[3], T* xm = nullptr) {
+  T u[3] = {u0[0], u0[1], u0[2]};
   if (rk2) {
     T mid[3];
+    DFLUID_UNROLL
     for (int a = 0; a < 3; ++a)
       mid[a] = x[a] - T(0.5) * dtc * u[a];
     vel(mid, u);
-    if (xm)
+    if (xm) {
+      DFLUID_UNROLL
       for (int a = 0; a < 3; ++a)
         xm[a] = mid[a];
+    }
+  } else if (xm) {
+    // Euler has no midpoint; x keeps every element of xm defined (callers read it only
+    // for RK2, which the compiler cannot see once this is inlined).
+    DFLUID_UNROLL
+    for (int a = 0; a < 3; ++a)
+      xm[a] = x[a];
   }
+  DFLUID_UNROLL
   for (int a = 0; a < 3; ++a)
     xd[a] = x[a] - dtc * u[a];
+}
+
+/// departure_point_from with u(x) sampled here.
+template <class T, class Vel>
+DFLUID_HD DFLUID_FORCEINLINE void departure_point(const Vel& vel, const T x[3], T dtc, int rk2,
+                                                  T xd[3], T* xm = nullptr) {
+  T u[3];
+  vel(x, u);
+  departure_point_from(vel, x, u, dtc, rk2, xd, xm);
 }
 
 // ---- host-side construction of sources (not for device code) ----

@@ -5,20 +5,33 @@
 #include <string>
 
 #include "core/context_state.hpp"
+#include "core/cuda_check.hpp"
 
 namespace dfluid::detail {
 
 Exec exec_of(const Context& ctx) {
-  return Exec{ctx.on_gpu(), ctx.stream(), &ctx.state()};
+  return Exec{ctx.on_gpu(), ctx.stream(), &ctx.state(), ctx.cuda_device(), ctx.sync_launches()};
 }
 
 void check_launch(const char* what) {
 #if defined(__CUDACC__)
-  cudaError_t e = cudaGetLastError();
-  if (e != cudaSuccess)
-    throw CudaError(std::string("CUDA launch failed in ") + what + ": " + cudaGetErrorString(e));
+  cuda_check(cudaGetLastError(), std::string("CUDA launch failed in ") + what);
 #else
   (void)what;
+#endif
+}
+
+void after_launch(const Exec& ex, const char* kernel, const char* site) {
+#if defined(__CUDACC__)
+  const std::string name = std::string(kernel) + " (launched from " + site + ")";
+  check_launch(name.c_str());
+  if (ex.sync)  // counted as a host wait by count_gpu_work
+    cuda_check(cudaStreamSynchronize(static_cast<cudaStream_t>(ex.stream)),
+               "DFLUID_SYNC_LAUNCHES: kernel " + name + " failed");
+#else
+  (void)ex;
+  (void)kernel;
+  (void)site;
 #endif
 }
 
@@ -42,18 +55,19 @@ void finish_gpu_reduction_into(const Exec& ex, double* partial, int blocks, Redu
                                double* dst) {
   reduce_partials_kernel<<<1, kBlock, 0, static_cast<cudaStream_t>(ex.stream)>>>(blocks, op,
                                                                                  partial, dst);
-  check_launch("reduce_partials");
+  after_launch(ex, "reduce_partials", "sum_cells_into");
 }
 
 double finish_gpu_reduction(const Exec& ex, double* partial, int blocks, ReduceOp op) {
   cudaStream_t st = static_cast<cudaStream_t>(ex.stream);
   reduce_partials_kernel<<<1, kBlock, 0, st>>>(blocks, op, partial, partial + kReduceBlocks);
-  check_launch("reduce_partials");
+  after_launch(ex, "reduce_partials", "reduce_cells");
   double* host = static_cast<double*>(ex.state->pinned(sizeof(double)));
-  cudaMemcpyAsync(host, partial + kReduceBlocks, sizeof(double), cudaMemcpyDeviceToHost, st);
-  cudaError_t e = cudaStreamSynchronize(st);  // host wait: the caller needs the value
-  if (e != cudaSuccess)
-    throw CudaError(std::string("CUDA error in reduction: ") + cudaGetErrorString(e));
+  cuda_check(
+      cudaMemcpyAsync(host, partial + kReduceBlocks, sizeof(double), cudaMemcpyDeviceToHost, st),
+      "reduction: cudaMemcpyAsync of the result");
+  // host wait: the caller needs the value
+  cuda_check(cudaStreamSynchronize(st), "reduction: cudaStreamSynchronize");
   return *host;
 }
 #endif
@@ -70,12 +84,14 @@ void read_scalars(const Exec& ex, const double* src, int n, double* dst) {
     return;
   }
 #if defined(__CUDACC__)
+  DeviceGuard guard(ex.device);
   cudaStream_t st = static_cast<cudaStream_t>(ex.stream);
   double* host = static_cast<double*>(ex.state->pinned(sizeof(double) * std::size_t(n)));
-  cudaMemcpyAsync(host, src, sizeof(double) * std::size_t(n), cudaMemcpyDeviceToHost, st);
-  cudaError_t e = cudaStreamSynchronize(st);  // host wait: the caller needs the values
-  if (e != cudaSuccess)
-    throw CudaError(std::string("CUDA error reading solver scalars: ") + cudaGetErrorString(e));
+  cuda_check(
+      cudaMemcpyAsync(host, src, sizeof(double) * std::size_t(n), cudaMemcpyDeviceToHost, st),
+      "reading solver scalars: cudaMemcpyAsync");
+  // host wait: the caller needs the values
+  cuda_check(cudaStreamSynchronize(st), "reading solver scalars: cudaStreamSynchronize");
   std::memcpy(dst, host, sizeof(double) * std::size_t(n));
 #else
   throw CudaError("internal: GPU scalar read from a translation unit not compiled by nvcc");

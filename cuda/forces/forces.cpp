@@ -55,22 +55,34 @@ DFLUID_HD DFLUID_FORCEINLINE FaceCells face_cells(const FaceAxis& fa, int f) {
   return c;
 }
 
+/// Component `axis` of (i, j, k), and (i, j, k) with that component replaced by v: selects
+/// instead of a runtime-indexed int[3], which a GPU would keep in local memory.
+DFLUID_HD DFLUID_FORCEINLINE int component(int axis, int i, int j, int k) {
+  return axis == 0 ? i : (axis == 1 ? j : k);
+}
+DFLUID_HD DFLUID_FORCEINLINE void with_component(int axis, int v, int& i, int& j, int& k) {
+  i = axis == 0 ? v : i;
+  j = axis == 1 ? v : j;
+  k = axis == 2 ? v : k;
+}
+
 /// True when one of the (existing) cells next to face (i, j, k) normal to fa.axis is solid.
 /// solid.data == nullptr means no obstacles.
 DFLUID_HD DFLUID_FORCEINLINE bool face_touches_solid(View<const std::uint8_t> solid,
                                                      const FaceAxis& fa, int i, int j, int k) {
   if (!solid.data) return false;
-  int idx[3] = {i, j, k};
-  const int f = idx[fa.axis];
+  const int f = component(fa.axis, i, j, k);
   int lo = f - 1, hi = f;
   if (fa.periodic && lo < 0) lo += fa.n;
   if (lo >= 0) {
-    idx[fa.axis] = lo;
-    if (solid(idx[0], idx[1], idx[2])) return true;
+    int a = i, b = j, c = k;
+    with_component(fa.axis, lo, a, b, c);
+    if (solid(a, b, c)) return true;
   }
   if (hi < fa.n) {
-    idx[fa.axis] = hi;
-    if (solid(idx[0], idx[1], idx[2])) return true;
+    int a = i, b = j, c = k;
+    with_component(fa.axis, hi, a, b, c);
+    if (solid(a, b, c)) return true;
   }
   return false;
 }
@@ -79,14 +91,13 @@ DFLUID_HD DFLUID_FORCEINLINE bool face_touches_solid(View<const std::uint8_t> so
 template <class T>
 DFLUID_HD DFLUID_FORCEINLINE T sample_at_face(View<const T> s, const FaceAxis& fa, int i, int j,
                                               int k) {
-  const int idx[3] = {i, j, k};
-  const FaceCells c = face_cells(fa, idx[fa.axis]);
-  int lo[3] = {i, j, k}, hi[3] = {i, j, k};
-  lo[fa.axis] = c.lo;
-  hi[fa.axis] = c.hi;
+  const FaceCells c = face_cells(fa, component(fa.axis, i, j, k));
+  int li = i, lj = j, lk = k, hi = i, hj = j, hk = k;
+  with_component(fa.axis, c.lo, li, lj, lk);
+  with_component(fa.axis, c.hi, hi, hj, hk);
   T v = 0;
-  if (c.w_lo != 0) v += T(c.w_lo) * s(lo[0], lo[1], lo[2]);
-  if (c.w_hi != 0) v += T(c.w_hi) * s(hi[0], hi[1], hi[2]);
+  if (c.w_lo != 0) v += T(c.w_lo) * s(li, lj, lk);
+  if (c.w_hi != 0) v += T(c.w_hi) * s(hi, hj, hk);
   return v;
 }
 
@@ -142,8 +153,7 @@ void add_buoyancy(const Context& ctx, MacVelocity<T>& u, const Field<T>& scalar,
   const T scale = dt * coef;
   detail::for_each_cell(
       detail::exec_of(ctx), u[up_axis].extents(), DFLUID_LAMBDA(int i, int j, int k) {
-        const int idx[3] = {i, j, k};
-        if (wall_face(fa, idx[fa.axis])) return;
+        if (wall_face(fa, component(fa.axis, i, j, k))) return;
         if (face_touches_solid(solid, fa, i, j, k)) return;
         uv(i, j, k) += scale * sample_at_face(sv, fa, i, j, k);
       });
@@ -230,23 +240,24 @@ namespace detail::forces {
 template <class T>
 DFLUID_HD DFLUID_FORCEINLINE T gather_from_faces(View<const T> g, View<const std::uint8_t> solid,
                                                  const FaceAxis& fa, int i, int j, int k) {
-  int idx[3] = {i, j, k};
-  const int c = idx[fa.axis];
+  const int c = component(fa.axis, i, j, k);
   const int nfaces = fa.periodic ? fa.n : fa.n + 1;
-  int faces[2] = {c, c + 1};
-  if (faces[1] >= nfaces) faces[1] -= nfaces;  // periodic wrap (face n is face 0)
-  const int count = faces[1] == faces[0] ? 1 : 2;
+  const int f1 = c + 1 >= nfaces ? c + 1 - nfaces : c + 1;  // periodic wrap (face n is face 0)
+  const int count = f1 == c ? 1 : 2;
   T acc = 0;
-  for (int t = 0; t < count; ++t) {
-    const int f = faces[t];
+  DFLUID_UNROLL
+  for (int t = 0; t < 2; ++t) {
+    if (t >= count) break;
+    const int f = t == 0 ? c : f1;
     if (wall_face(fa, f)) continue;
-    idx[fa.axis] = f;
-    if (face_touches_solid(solid, fa, idx[0], idx[1], idx[2])) continue;
+    int fi = i, fj = j, fk = k;
+    with_component(fa.axis, f, fi, fj, fk);
+    if (face_touches_solid(solid, fa, fi, fj, fk)) continue;
     const FaceCells fc = face_cells(fa, f);
     double w = 0;
     if (fc.lo == c) w += fc.w_lo;
     if (fc.hi == c) w += fc.w_hi;
-    if (w != 0) acc += T(w) * g(idx[0], idx[1], idx[2]);
+    if (w != 0) acc += T(w) * g(fi, fj, fk);
   }
   return acc;
 }

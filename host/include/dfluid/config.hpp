@@ -14,7 +14,28 @@
 #define DFLUID_FORCEINLINE __forceinline__
 #else
 #define DFLUID_HD
+// Per-cell helpers (stencils, interpolation) must inline into the cell loop: called out of
+// line, every sample pays a call and spills its small stencil arrays, several times the
+// arithmetic itself on the CPU path. GCC and Clang inline big helpers only when told to.
+#if defined(__GNUC__)
+#define DFLUID_FORCEINLINE inline __attribute__((always_inline))
+#else
 #define DFLUID_FORCEINLINE inline
+#endif
+#endif
+
+// DFLUID_UNROLL before a loop over a compile-time count (axes of a D-dimensional stencil, its
+// 2^D corners): fully unrolled, the small per-sample arrays it indexes (corner offsets,
+// weights, coordinates) become registers; left as a loop, a GPU keeps them in local memory
+// and a CPU in stack slots, with a store-to-load dependency per step.
+#if defined(__CUDACC__)
+#define DFLUID_UNROLL _Pragma("unroll")
+#elif defined(__clang__)
+#define DFLUID_UNROLL _Pragma("clang loop unroll(full)")
+#elif defined(__GNUC__)
+#define DFLUID_UNROLL _Pragma("GCC unroll 16")
+#else
+#define DFLUID_UNROLL
 #endif
 
 namespace dfluid {

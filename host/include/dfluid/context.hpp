@@ -77,7 +77,7 @@ struct ContextCounters {
   /// its value to the host (sum, dot, max, norms), each read
   /// of the Krylov solver's scalars, and each copy with host memory on one side
   /// (to_vector, assign, copy between a host and a device field: per row when a view is
-  /// strided).
+  /// strided). With DFLUID_SYNC_LAUNCHES=1 (Context::sync_launches) every launch is one more.
   std::int64_t host_waits = 0;
   /// Allocations through the allocator hook made for this context: Buffers and Fields
   /// built on it, and growth of its temporary pool and reduction scratch (on the CPU path
@@ -133,6 +133,14 @@ class Context {
   Accumulation accumulation() const;
   /// Throws InvalidArgument for a value outside the enum.
   void set_accumulation(Accumulation a);
+
+  /// Launch-checking mode, read from the environment variable DFLUID_SYNC_LAUNCHES when the
+  /// context is made (unset or 0: off; 1: on; any other value: InvalidArgument). On, the GPU
+  /// path waits for every kernel right after its launch and a failure names the kernel and
+  /// the function that launched it (for debugging: every launch becomes a host wait, and is
+  /// counted as one on both paths). The CPU path has nothing to wait for; it reports and
+  /// counts the mode all the same.
+  bool sync_launches() const;
 
   /// This context's counters (see ContextCounters). Shared by every copy of the context,
   /// like its stream; two contexts made separately count separately.

@@ -1,11 +1,13 @@
 #include "dfluid/context.hpp"
 
 #include <cstdio>
+#include <cstdlib>
 #include <cstring>
 #include <mutex>
 #include <string>
 
 #include "core/context_state.hpp"
+#include "core/cuda_check.hpp"
 #include "dfluid/error.hpp"
 #include "dfluid/memory.hpp"
 
@@ -83,9 +85,22 @@ void cpu_fallback_notice() {
 }
 }  // namespace
 
+namespace detail {
+bool sync_launches_from_env() {
+  const char* v = std::getenv("DFLUID_SYNC_LAUNCHES");
+  if (!v || !*v || std::strcmp(v, "0") == 0) return false;
+  if (std::strcmp(v, "1") == 0) return true;
+  std::string shown(v);
+  if (shown.size() > 32) shown = shown.substr(0, 32) + "...";
+  throw InvalidArgument("DFLUID_SYNC_LAUNCHES='" + shown +
+                        "': use 0 (off) or 1 (wait after every kernel launch), or unset it");
+}
+}  // namespace detail
+
 Context Context::cpu() {
   auto s = std::make_shared<detail::ContextState>();
   s->device = Device::Cpu;
+  s->sync_launches = detail::sync_launches_from_env();
   return Context(std::move(s));
 }
 
@@ -94,15 +109,25 @@ Context Context::cuda(void* stream, int cuda_device) {
   if (!cuda_available())
     throw CudaError("device cuda: no CUDA device is visible; use --device cpu or auto");
   int count = 0;
-  cudaGetDeviceCount(&count);
+  detail::cuda_check(cudaGetDeviceCount(&count), "cudaGetDeviceCount");
   if (cuda_device < 0 || cuda_device >= count)
     throw CudaError("cuda_device " + std::to_string(cuda_device) + ": only " +
-                    std::to_string(count) + " CUDA device(s) visible");
-  if (cudaSetDevice(cuda_device) != cudaSuccess) throw CudaError("cudaSetDevice failed");
+                    std::to_string(count) + " CUDA device(s) visible; use 0 to " +
+                    std::to_string(count - 1));
+  const bool sync = detail::sync_launches_from_env();
+  // The calling thread is left on the context's device, as before: Buffer allocations
+  // (dfluid/memory.hpp) do not switch devices yet and rely on it. Everything else this
+  // context issues runs under detail::DeviceGuard, so it is right even after the caller
+  // switches to another device. cudaFree(nullptr) initializes the device now, so that a
+  // broken device fails here and not at the first launch.
+  detail::cuda_check(cudaSetDevice(cuda_device),
+                     "cudaSetDevice(" + std::to_string(cuda_device) + ")");
+  detail::cuda_check(cudaFree(nullptr), "initializing CUDA device " + std::to_string(cuda_device));
   auto s = std::make_shared<detail::ContextState>();
   s->device = Device::Cuda;
   s->cuda_device = cuda_device;
   s->stream = stream;
+  s->sync_launches = sync;
   return Context(std::move(s));
 #else
   (void)stream;
@@ -126,9 +151,9 @@ Context Context::create(Device requested, int cuda_device) {
   }
 #if DFLUID_WITH_CUDA
   Context c = cuda(nullptr, cuda_device);
+  detail::DeviceGuard guard(cuda_device);
   cudaStream_t st = nullptr;
-  if (cudaStreamCreateWithFlags(&st, cudaStreamNonBlocking) != cudaSuccess)
-    throw CudaError("cudaStreamCreate failed");
+  detail::cuda_check(cudaStreamCreateWithFlags(&st, cudaStreamNonBlocking), "cudaStreamCreate");
   c.state_->stream = st;
   c.state_->owns_stream = true;
   return c;
@@ -151,8 +176,9 @@ void Context::synchronize() const {
   state_->counters->host_waits.fetch_add(1, std::memory_order_relaxed);
 #if DFLUID_WITH_CUDA
   if (on_gpu()) {
-    cudaError_t e = cudaStreamSynchronize(static_cast<cudaStream_t>(state_->stream));
-    if (e != cudaSuccess) throw CudaError(std::string("CUDA error: ") + cudaGetErrorString(e));
+    detail::DeviceGuard guard(state_->cuda_device);
+    detail::cuda_check(cudaStreamSynchronize(static_cast<cudaStream_t>(state_->stream)),
+                       "Context::synchronize");
   }
 #endif
 }
@@ -161,11 +187,15 @@ std::string Context::description() const {
 #if DFLUID_WITH_CUDA
   if (on_gpu()) {
     cudaDeviceProp p{};
-    cudaGetDeviceProperties(&p, state_->cuda_device);
+    detail::cuda_check(cudaGetDeviceProperties(&p, state_->cuda_device), "cudaGetDeviceProperties");
     return std::string(p.name) + " (cuda:" + std::to_string(state_->cuda_device) + ")";
   }
 #endif
   return "CPU";
+}
+
+bool Context::sync_launches() const {
+  return state_->sync_launches;
 }
 
 ContextCounters Context::counters() const {
@@ -240,6 +270,9 @@ void count_reduction_scratch(ContextState* s, std::size_t bytes) {
 void* ContextState::scratch(std::size_t bytes) {
   if (bytes > device_scratch_bytes) {
     MemorySpace sp = device == Device::Cuda ? MemorySpace::Device : MemorySpace::Host;
+#if DFLUID_WITH_CUDA
+    DeviceGuard guard(device == Device::Cuda ? cuda_device : -1);
+#endif
     if (device_scratch)
       deallocate_bytes(device_scratch, device_scratch_bytes, sp, scratch_allocator, counters.get());
     scratch_allocator = current_allocator();
@@ -252,9 +285,12 @@ void* ContextState::scratch(std::size_t bytes) {
 void* ContextState::pinned(std::size_t bytes) {
   if (bytes > pinned_scratch_bytes) {
 #if DFLUID_WITH_CUDA
-    if (pinned_scratch) cudaFreeHost(pinned_scratch);
-    if (cudaMallocHost(&pinned_scratch, bytes) != cudaSuccess)
-      throw CudaError("cudaMallocHost failed for " + std::to_string(bytes) + " bytes");
+    DeviceGuard guard(cuda_device);
+    if (pinned_scratch) cuda_check(cudaFreeHost(pinned_scratch), "cudaFreeHost");
+    pinned_scratch = nullptr;
+    pinned_scratch_bytes = 0;
+    cuda_check(cudaMallocHost(&pinned_scratch, bytes),
+               "cudaMallocHost of " + std::to_string(bytes) + " bytes");
 #else
     throw CudaError("pinned memory requires the CUDA path");
 #endif
@@ -267,14 +303,16 @@ unsigned char* ContextState::flag_bytes() {
   if (flags) return flags_device;
 #if DFLUID_WITH_CUDA
   if (device == Device::Cuda) {
+    DeviceGuard guard(cuda_device);
     void* h = nullptr;
     void* d = nullptr;
     // Mapped: kernels store into host memory, so reading a flag never needs a copy.
-    if (cudaHostAlloc(&h, kFlagSites, cudaHostAllocMapped) != cudaSuccess)
-      throw CudaError("cudaHostAlloc (mapped) failed for the finiteness flags");
-    if (cudaHostGetDevicePointer(&d, h, 0) != cudaSuccess) {
-      cudaFreeHost(h);
-      throw CudaError("cudaHostGetDevicePointer failed for the finiteness flags");
+    cuda_check(cudaHostAlloc(&h, kFlagSites, cudaHostAllocMapped),
+               "cudaHostAlloc (mapped) of the finiteness flags");
+    const cudaError_t e = cudaHostGetDevicePointer(&d, h, 0);
+    if (e != cudaSuccess) {
+      cuda_warn(cudaFreeHost(h), "cudaFreeHost of the finiteness flags");
+      cuda_check(e, "cudaHostGetDevicePointer of the finiteness flags");
     }
     flags = static_cast<unsigned char*>(h);
     flags_device = static_cast<unsigned char*>(d);
@@ -300,6 +338,9 @@ ContextState::TempBlock ContextState::take_temp(std::size_t bytes) {
     return b;
   }
   MemorySpace sp = device == Device::Cuda ? MemorySpace::Device : MemorySpace::Host;
+#if DFLUID_WITH_CUDA
+  DeviceGuard guard(device == Device::Cuda ? cuda_device : -1);
+#endif
   TempBlock b{allocate_bytes(bytes, sp, counters.get()), bytes, current_allocator()};
   temp_blocks.push_back(b);
   return b;
@@ -365,14 +406,30 @@ void TempBuffer::release() {
 ContextState::~ContextState() {
   MemorySpace sp = device == Device::Cuda ? MemorySpace::Device : MemorySpace::Host;
 #if DFLUID_WITH_CUDA
-  if (device == Device::Cuda && stream) cudaStreamSynchronize(static_cast<cudaStream_t>(stream));
-  if (pinned_scratch) cudaFreeHost(pinned_scratch);
+  // A destructor must not throw: failures are reported on stderr (cuda_warn). A CUDA context
+  // never reaches here without a visible device, so the guard's own checks do not fail.
+  std::unique_ptr<DeviceGuard> guard;
+  if (device == Device::Cuda) {
+    try {
+      guard = std::make_unique<DeviceGuard>(cuda_device);
+    } catch (const std::exception& e) {
+      std::fprintf(stderr, "dfluid: releasing a context: %s\n", e.what());
+    }
+  }
+  if (device == Device::Cuda && stream)
+    cuda_warn(cudaStreamSynchronize(static_cast<cudaStream_t>(stream)),
+              "releasing a context: cudaStreamSynchronize");
+  if (pinned_scratch) cuda_warn(cudaFreeHost(pinned_scratch), "releasing a context: cudaFreeHost");
   if (flags && device == Device::Cuda) {
-    cudaFreeHost(flags);
+    cuda_warn(cudaFreeHost(flags), "releasing a context: cudaFreeHost (finiteness flags)");
     flags = nullptr;
   }
-  if (flag_event) cudaEventDestroy(static_cast<cudaEvent_t>(flag_event));
-  if (owns_stream && stream) cudaStreamDestroy(static_cast<cudaStream_t>(stream));
+  if (flag_event)
+    cuda_warn(cudaEventDestroy(static_cast<cudaEvent_t>(flag_event)),
+              "releasing a context: cudaEventDestroy");
+  if (owns_stream && stream)
+    cuda_warn(cudaStreamDestroy(static_cast<cudaStream_t>(stream)),
+              "releasing a context: cudaStreamDestroy");
 #endif
   delete[] flags;  // CPU path (the GPU path's mapped bytes were freed above)
   if (counted_scratch_bytes) counters->freed(counted_scratch_bytes);

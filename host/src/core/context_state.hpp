@@ -35,12 +35,17 @@ void count_events(ContextState* s, std::int64_t launches, std::int64_t host_wait
 /// a GPU context (its scratch() allocates and counts for real) and once the count is made.
 void count_reduction_scratch(ContextState* s, std::size_t bytes);
 
+/// DFLUID_SYNC_LAUNCHES from the environment: unset, empty or "0" -> false, "1" -> true;
+/// anything else throws InvalidArgument naming the variable and the allowed values.
+bool sync_launches_from_env();
+
 struct ContextState {
   Device device = Device::Cpu;
   int cuda_device = 0;
   void* stream = nullptr;
   bool owns_stream = false;
   Accumulation accumulation = Accumulation::Deterministic;
+  bool sync_launches = false;  // DFLUID_SYNC_LAUNCHES=1 when the context was made
   std::shared_ptr<CounterBlock> counters = std::make_shared<CounterBlock>();
 
   std::mutex scratch_mutex;

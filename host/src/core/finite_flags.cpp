@@ -5,6 +5,7 @@
 #include <utility>
 
 #include "core/context_state.hpp"
+#include "core/cuda_check.hpp"
 #include "dfluid/field_ops.hpp"
 
 #if DFLUID_WITH_CUDA
@@ -49,14 +50,15 @@ void flag_check_enqueued(const Context& ctx) {
   ContextState& s = ctx.state();
   if (s.device != Device::Cuda) return;
   if (!s.flag_event) {
+    DeviceGuard guard(s.cuda_device);
     cudaEvent_t e = nullptr;
-    if (cudaEventCreateWithFlags(&e, cudaEventDisableTiming) != cudaSuccess)
-      throw CudaError("cudaEventCreate failed for the finiteness checks");
+    cuda_check(cudaEventCreateWithFlags(&e, cudaEventDisableTiming),
+               "cudaEventCreate for the finiteness checks");
     s.flag_event = e;
   }
-  if (cudaEventRecord(static_cast<cudaEvent_t>(s.flag_event),
-                      static_cast<cudaStream_t>(s.stream)) != cudaSuccess)
-    throw CudaError("cudaEventRecord failed for a finiteness check");
+  cuda_check(
+      cudaEventRecord(static_cast<cudaEvent_t>(s.flag_event), static_cast<cudaStream_t>(s.stream)),
+      "cudaEventRecord after a finiteness check");
 #else
   (void)ctx;
 #endif
@@ -71,8 +73,8 @@ void raise_flagged(const Context& ctx) {
   // check may still set. Counted: it is a wait.
   if (s.flag_event && cudaEventQuery(static_cast<cudaEvent_t>(s.flag_event)) == cudaErrorNotReady) {
     s.counters->host_waits.fetch_add(1, std::memory_order_relaxed);
-    if (cudaEventSynchronize(static_cast<cudaEvent_t>(s.flag_event)) != cudaSuccess)
-      throw CudaError("CUDA error waiting for the finiteness checks");
+    cuda_check(cudaEventSynchronize(static_cast<cudaEvent_t>(s.flag_event)),
+               "cudaEventSynchronize waiting for the finiteness checks");
   }
 #endif
   read_flags(s);

@@ -14,6 +14,7 @@
 #include <string>
 
 #include "core/context_state.hpp"
+#include "core/cuda_check.hpp"
 #include "dfluid/error.hpp"
 
 #if DFLUID_WITH_CUDA
@@ -52,7 +53,8 @@ void default_deallocate(void* p, std::size_t, MemorySpace space, void*) {
     return;
   }
 #if DFLUID_WITH_CUDA
-  cudaFree(p);
+  // Frees run in destructors: a failure is reported, not thrown.
+  detail::cuda_warn(cudaFree(p), "cudaFree");
 #endif
 }
 
@@ -179,12 +181,9 @@ std::size_t host_available() {
 std::size_t available_memory(const Context& ctx) {
   if (!ctx.on_gpu()) return host_available();
 #if DFLUID_WITH_CUDA
-  int previous = 0;
-  if (cudaGetDevice(&previous) != cudaSuccess) previous = -1;
+  detail::DeviceGuard guard(ctx.cuda_device());
   std::size_t free_bytes = 0, total_bytes = 0;
-  cudaError_t e = cudaSetDevice(ctx.cuda_device());
-  if (e == cudaSuccess) e = cudaMemGetInfo(&free_bytes, &total_bytes);
-  if (previous >= 0) cudaSetDevice(previous);
+  const cudaError_t e = cudaMemGetInfo(&free_bytes, &total_bytes);
   if (e != cudaSuccess) {
     cudaGetLastError();  // clear the error: the question was only how much is free
     return kUnknown;
@@ -262,8 +261,8 @@ namespace {
 /// it waits for the whole device before and after.
 void device_wait(const Context& ctx) {
   if (ctx.on_gpu()) return;
-  cudaError_t e = cudaDeviceSynchronize();
-  if (e != cudaSuccess) throw CudaError(std::string("CUDA error: ") + cudaGetErrorString(e));
+  cuda_check(cudaDeviceSynchronize(),
+             "cudaDeviceSynchronize (device memory used from a CPU context)");
 }
 }  // namespace
 #endif
@@ -275,10 +274,10 @@ void zero_bytes(const Context& ctx, void* p, std::size_t bytes, MemorySpace spac
     return;
   }
 #if DFLUID_WITH_CUDA
+  DeviceGuard guard(ctx.on_gpu() ? ctx.cuda_device() : -1);
   device_wait(ctx);
   cudaStream_t st = ctx.on_gpu() ? static_cast<cudaStream_t>(ctx.stream()) : nullptr;
-  cudaError_t e = cudaMemsetAsync(p, 0, bytes, st);
-  if (e != cudaSuccess) throw CudaError(std::string("cudaMemsetAsync: ") + cudaGetErrorString(e));
+  cuda_check(cudaMemsetAsync(p, 0, bytes, st), "cudaMemsetAsync");
   device_wait(ctx);
 #else
   (void)ctx;
@@ -337,16 +336,14 @@ void copy_uncounted(const Context& ctx, void* dst, MemorySpace dst_space, const 
     return;
   }
 #if DFLUID_WITH_CUDA
+  DeviceGuard guard(ctx.on_gpu() ? ctx.cuda_device() : -1);
   device_wait(ctx);
   cudaStream_t st = ctx.on_gpu() ? static_cast<cudaStream_t>(ctx.stream()) : nullptr;
-  cudaError_t e = cudaMemcpyAsync(dst, src, bytes, cudaMemcpyDefault, st);
-  if (e != cudaSuccess) throw CudaError(std::string("cudaMemcpyAsync: ") + cudaGetErrorString(e));
+  cuda_check(cudaMemcpyAsync(dst, src, bytes, cudaMemcpyDefault, st), "cudaMemcpyAsync");
   device_wait(ctx);
   // Pageable host memory: the copy must have finished before the caller reuses it.
-  if (dst_space == MemorySpace::Host || src_space == MemorySpace::Host) {
-    e = cudaStreamSynchronize(st);
-    if (e != cudaSuccess) throw CudaError(std::string("CUDA error: ") + cudaGetErrorString(e));
-  }
+  if (dst_space == MemorySpace::Host || src_space == MemorySpace::Host)
+    cuda_check(cudaStreamSynchronize(st), "cudaStreamSynchronize after a copy with host memory");
 #else
   (void)ctx;
   throw CudaError("device memory requested, but this dfluid was built without CUDA");

@@ -4,6 +4,7 @@
 #include <string>
 #include <vector>
 
+#include "core/cuda_check.hpp"
 #include "dfluid/error.hpp"
 #include "dfluid/memory.hpp"
 
@@ -16,10 +17,16 @@ namespace dfluid {
 StreamTimer::StreamTimer(const Context& ctx) : ctx_(ctx) {
 #if DFLUID_WITH_CUDA
   if (ctx_.on_gpu()) {
-    cudaEvent_t a, b;
-    if (cudaEventCreate(&a) != cudaSuccess || cudaEventCreate(&b) != cudaSuccess)
-      throw CudaError("StreamTimer: cudaEventCreate failed");
-    begin_ = a;
+    detail::DeviceGuard guard(ctx_.cuda_device());
+    cudaEvent_t a = nullptr, b = nullptr;
+    detail::cuda_check(cudaEventCreate(&a), "StreamTimer: cudaEventCreate");
+    begin_ = a;  // the destructor does not run when the constructor throws: free `a` here
+    try {
+      detail::cuda_check(cudaEventCreate(&b), "StreamTimer: cudaEventCreate");
+    } catch (...) {
+      detail::cuda_warn(cudaEventDestroy(a), "StreamTimer: cudaEventDestroy");
+      throw;
+    }
     end_ = b;
   }
 #endif
@@ -27,15 +34,22 @@ StreamTimer::StreamTimer(const Context& ctx) : ctx_(ctx) {
 
 StreamTimer::~StreamTimer() {
 #if DFLUID_WITH_CUDA
-  if (begin_) cudaEventDestroy(static_cast<cudaEvent_t>(begin_));
-  if (end_) cudaEventDestroy(static_cast<cudaEvent_t>(end_));
+  if (begin_)
+    detail::cuda_warn(cudaEventDestroy(static_cast<cudaEvent_t>(begin_)),
+                      "StreamTimer: cudaEventDestroy");
+  if (end_)
+    detail::cuda_warn(cudaEventDestroy(static_cast<cudaEvent_t>(end_)),
+                      "StreamTimer: cudaEventDestroy");
 #endif
 }
 
 void StreamTimer::start() {
 #if DFLUID_WITH_CUDA
   if (begin_) {
-    cudaEventRecord(static_cast<cudaEvent_t>(begin_), static_cast<cudaStream_t>(ctx_.stream()));
+    detail::DeviceGuard guard(ctx_.cuda_device());
+    detail::cuda_check(
+        cudaEventRecord(static_cast<cudaEvent_t>(begin_), static_cast<cudaStream_t>(ctx_.stream())),
+        "StreamTimer::start: cudaEventRecord");
     return;
   }
 #endif
@@ -45,7 +59,10 @@ void StreamTimer::start() {
 void StreamTimer::stop() {
 #if DFLUID_WITH_CUDA
   if (end_) {
-    cudaEventRecord(static_cast<cudaEvent_t>(end_), static_cast<cudaStream_t>(ctx_.stream()));
+    detail::DeviceGuard guard(ctx_.cuda_device());
+    detail::cuda_check(
+        cudaEventRecord(static_cast<cudaEvent_t>(end_), static_cast<cudaStream_t>(ctx_.stream())),
+        "StreamTimer::stop: cudaEventRecord");
     return;
   }
 #endif
@@ -55,9 +72,13 @@ void StreamTimer::stop() {
 double StreamTimer::elapsed_ms() const {
 #if DFLUID_WITH_CUDA
   if (end_) {
-    cudaEventSynchronize(static_cast<cudaEvent_t>(end_));
+    detail::DeviceGuard guard(ctx_.cuda_device());
+    detail::cuda_check(cudaEventSynchronize(static_cast<cudaEvent_t>(end_)),
+                       "StreamTimer: cudaEventSynchronize");
     float ms = 0;
-    cudaEventElapsedTime(&ms, static_cast<cudaEvent_t>(begin_), static_cast<cudaEvent_t>(end_));
+    detail::cuda_check(
+        cudaEventElapsedTime(&ms, static_cast<cudaEvent_t>(begin_), static_cast<cudaEvent_t>(end_)),
+        "StreamTimer: cudaEventElapsedTime");
     return ms;
   }
 #endif

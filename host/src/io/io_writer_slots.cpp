@@ -9,6 +9,8 @@
 
 #if DFLUID_WITH_CUDA
 #include <cuda_runtime_api.h>
+
+#include "core/cuda_check.hpp"
 #endif
 
 namespace dfluid::io {
@@ -24,9 +26,12 @@ namespace {
 constexpr std::size_t kAlign = 256;
 
 #if DFLUID_WITH_CUDA
-void cuda_check(cudaError_t e, const char* what) {
-  if (e != cudaSuccess)
-    throw CudaError(std::string("snapshot writer: ") + what + ": " + cudaGetErrorString(e));
+/// detail::cuda_check with this file's prefix on the message.
+void writer_check(cudaError_t e, const char* what) {
+  dfluid::detail::cuda_check(e, std::string("snapshot writer: ") + what);
+}
+void writer_warn(cudaError_t e, const char* what) {
+  dfluid::detail::cuda_warn(e, (std::string("snapshot writer: ") + what).c_str());
 }
 #endif
 
@@ -51,16 +56,16 @@ template <class T>
 void copy_device(const Field<T>& f, unsigned char* dst, cudaStream_t st) {
   View<const T> v = f.view();
   if (v.contiguous()) {
-    cuda_check(cudaMemcpyAsync(dst, v.data, sizeof(T) * std::size_t(v.size()),
-                               cudaMemcpyDeviceToDevice, st),
-               "cudaMemcpyAsync (staging)");
+    writer_check(cudaMemcpyAsync(dst, v.data, sizeof(T) * std::size_t(v.size()),
+                                 cudaMemcpyDeviceToDevice, st),
+                 "cudaMemcpyAsync (staging)");
     return;
   }
   for (int k = 0; k < v.nz; ++k)
-    cuda_check(cudaMemcpy2DAsync(dst + sizeof(T) * std::size_t(k) * v.nx * v.ny, sizeof(T) * v.nx,
-                                 v.data + v.offset(0, 0, k), sizeof(T) * std::size_t(v.sy),
-                                 sizeof(T) * v.nx, v.ny, cudaMemcpyDeviceToDevice, st),
-               "cudaMemcpy2DAsync (staging)");
+    writer_check(cudaMemcpy2DAsync(dst + sizeof(T) * std::size_t(k) * v.nx * v.ny, sizeof(T) * v.nx,
+                                   v.data + v.offset(0, 0, k), sizeof(T) * std::size_t(v.sy),
+                                   sizeof(T) * v.nx, v.ny, cudaMemcpyDeviceToDevice, st),
+                 "cudaMemcpy2DAsync (staging)");
 }
 #endif
 
@@ -147,7 +152,7 @@ void SnapshotWriter::Impl::fill_slot(const Context& ctx, int slot_index, std::in
   if (s.host_bytes < total || (any_device && !s.host_pinned)) {
     if (s.host) {
 #if DFLUID_WITH_CUDA
-      if (s.host_pinned) cudaFreeHost(s.host);
+      if (s.host_pinned) writer_check(cudaFreeHost(s.host), "cudaFreeHost");
 #endif
       if (!s.host_pinned)
         dfluid::detail::deallocate_bytes(s.host, s.host_bytes, MemorySpace::Host, s.host_alloc);
@@ -157,7 +162,7 @@ void SnapshotWriter::Impl::fill_slot(const Context& ctx, int slot_index, std::in
     if (any_device) {
 #if DFLUID_WITH_CUDA
       void* p = nullptr;
-      cuda_check(cudaMallocHost(&p, total), "cudaMallocHost");
+      writer_check(cudaMallocHost(&p, total), "cudaMallocHost");
       s.host = static_cast<unsigned char*>(p);
       s.host_pinned = true;
 #endif
@@ -198,13 +203,13 @@ void SnapshotWriter::Impl::fill_slot(const Context& ctx, int slot_index, std::in
   }
   if (!io_stream) {
     cudaStream_t st = nullptr;
-    cuda_check(cudaStreamCreateWithFlags(&st, cudaStreamNonBlocking), "cudaStreamCreate");
+    writer_check(cudaStreamCreateWithFlags(&st, cudaStreamNonBlocking), "cudaStreamCreate");
     io_stream = st;
   }
   if (!s.staged_event) {
     cudaEvent_t e1 = nullptr, e2 = nullptr;
-    cuda_check(cudaEventCreateWithFlags(&e1, cudaEventDisableTiming), "cudaEventCreate");
-    cuda_check(cudaEventCreateWithFlags(&e2, cudaEventDisableTiming), "cudaEventCreate");
+    writer_check(cudaEventCreateWithFlags(&e1, cudaEventDisableTiming), "cudaEventCreate");
+    writer_check(cudaEventCreateWithFlags(&e2, cudaEventDisableTiming), "cudaEventCreate");
     s.staged_event = e1;
     s.done_event = e2;
   }
@@ -221,18 +226,18 @@ void SnapshotWriter::Impl::fill_slot(const Context& ctx, int slot_index, std::in
       copy_device(*nf.f32, staging + s.fields[i].offset, sim);
   }
   cudaEvent_t staged = static_cast<cudaEvent_t>(s.staged_event);
-  cuda_check(cudaEventRecord(staged, sim), "cudaEventRecord");
-  cuda_check(cudaStreamWaitEvent(io, staged, 0), "cudaStreamWaitEvent");
+  writer_check(cudaEventRecord(staged, sim), "cudaEventRecord");
+  writer_check(cudaStreamWaitEvent(io, staged, 0), "cudaStreamWaitEvent");
   for (std::size_t i = 0; i < fields.size(); ++i) {
     const NamedField& nf = *fields[i];
     MemorySpace sp = nf.f64 ? nf.f64->space() : nf.f32->space();
     if (sp != MemorySpace::Device) continue;
     const SlotField& f = s.fields[i];
-    cuda_check(
+    writer_check(
         cudaMemcpyAsync(s.host + f.offset, staging + f.offset, f.bytes, cudaMemcpyDeviceToHost, io),
         "cudaMemcpyAsync (device to pinned host)");
   }
-  cuda_check(cudaEventRecord(static_cast<cudaEvent_t>(s.done_event), io), "cudaEventRecord");
+  writer_check(cudaEventRecord(static_cast<cudaEvent_t>(s.done_event), io), "cudaEventRecord");
   s.wait_event = true;
 #else
   (void)ctx;
@@ -243,9 +248,12 @@ void SnapshotWriter::Impl::fill_slot(const Context& ctx, int slot_index, std::in
 void SnapshotWriter::Impl::release_buffers() {
   for (Slot& s : slots) {
 #if DFLUID_WITH_CUDA
-    if (s.host && s.host_pinned) cudaFreeHost(s.host);
-    if (s.staged_event) cudaEventDestroy(static_cast<cudaEvent_t>(s.staged_event));
-    if (s.done_event) cudaEventDestroy(static_cast<cudaEvent_t>(s.done_event));
+    // Also runs from the destructor: report, do not throw.
+    if (s.host && s.host_pinned) writer_warn(cudaFreeHost(s.host), "cudaFreeHost");
+    if (s.staged_event)
+      writer_warn(cudaEventDestroy(static_cast<cudaEvent_t>(s.staged_event)), "cudaEventDestroy");
+    if (s.done_event)
+      writer_warn(cudaEventDestroy(static_cast<cudaEvent_t>(s.done_event)), "cudaEventDestroy");
 #endif
     if (s.host && !s.host_pinned)
       dfluid::detail::deallocate_bytes(s.host, s.host_bytes, MemorySpace::Host, s.host_alloc);
@@ -255,7 +263,8 @@ void SnapshotWriter::Impl::release_buffers() {
     s = Slot{};
   }
 #if DFLUID_WITH_CUDA
-  if (io_stream) cudaStreamDestroy(static_cast<cudaStream_t>(io_stream));
+  if (io_stream)
+    writer_warn(cudaStreamDestroy(static_cast<cudaStream_t>(io_stream)), "cudaStreamDestroy");
 #endif
   io_stream = nullptr;
 }
@@ -263,8 +272,8 @@ void SnapshotWriter::Impl::release_buffers() {
 void SnapshotWriter::Impl::write_slot(Slot& s) {
 #if DFLUID_WITH_CUDA
   if (s.wait_event)
-    cuda_check(cudaEventSynchronize(static_cast<cudaEvent_t>(s.done_event)),
-               "waiting for the device-to-host copy");
+    writer_check(cudaEventSynchronize(static_cast<cudaEvent_t>(s.done_event)),
+                 "waiting for the device-to-host copy");
 #endif
   H5Lock lock;
   const std::string fw = "snapshot file '" + path + "'";

@@ -17,6 +17,8 @@
 
 #if DFLUID_WITH_CUDA
 #include <cuda_runtime_api.h>
+
+#include "core/cuda_check.hpp"
 #endif
 
 namespace dfluid::detail {
@@ -25,11 +27,9 @@ namespace {
 using checkpoint::Level;
 
 #if DFLUID_WITH_CUDA
-void cuda_check(cudaError_t e, const char* what) {
-  if (e != cudaSuccess) {
-    cudaGetLastError();
-    throw CudaError(std::string("checkpoint slots: ") + what + ": " + cudaGetErrorString(e));
-  }
+/// detail::cuda_check with this file's prefix on the message.
+void slot_check(cudaError_t e, const char* what) {
+  detail::cuda_check(e, std::string("checkpoint slots: ") + what);
 }
 #endif
 
@@ -135,18 +135,18 @@ CheckpointSlots::CheckpointSlots(const Context& ctx, const SlotNeeds& needs,
 #if DFLUID_WITH_CUDA
     if (gpu_) {
       cudaStream_t st = nullptr;
-      cuda_check(cudaStreamCreateWithFlags(&st, cudaStreamNonBlocking), "cudaStreamCreate");
+      slot_check(cudaStreamCreateWithFlags(&st, cudaStreamNonBlocking), "cudaStreamCreate");
       copy_stream_ = st;
       for (void** ev :
            {&ev_staged_, &ev_staging_free_, &ev_prefetched_, &ev_bounce_ready_, &ev_bounce_free_}) {
         cudaEvent_t e = nullptr;
-        cuda_check(cudaEventCreateWithFlags(&e, cudaEventDisableTiming), "cudaEventCreate");
+        slot_check(cudaEventCreateWithFlags(&e, cudaEventDisableTiming), "cudaEventCreate");
         *ev = e;
       }
       ev_host_ready_.assign(blocks_[static_cast<int>(Level::Host)].size(), nullptr);
       for (void*& ev : ev_host_ready_) {
         cudaEvent_t e = nullptr;
-        cuda_check(cudaEventCreateWithFlags(&e, cudaEventDisableTiming), "cudaEventCreate");
+        slot_check(cudaEventCreateWithFlags(&e, cudaEventDisableTiming), "cudaEventCreate");
         ev = e;
       }
     }
@@ -222,9 +222,11 @@ void CheckpointSlots::finish() noexcept {
   }
 #if DFLUID_WITH_CUDA
   if (gpu_) {
-    cudaStreamSynchronize(static_cast<cudaStream_t>(ctx_.stream()));
-    if (copy_stream_) cudaStreamSynchronize(static_cast<cudaStream_t>(copy_stream_));
-    cudaGetLastError();
+    cuda_warn(cudaStreamSynchronize(static_cast<cudaStream_t>(ctx_.stream())),
+              "checkpoint slots: cudaStreamSynchronize");
+    if (copy_stream_)
+      cuda_warn(cudaStreamSynchronize(static_cast<cudaStream_t>(copy_stream_)),
+                "checkpoint slots: cudaStreamSynchronize (copy stream)");
   }
 #endif
   if (!dir_.empty()) {
@@ -239,17 +241,22 @@ void CheckpointSlots::cleanup() noexcept {
 #if DFLUID_WITH_CUDA
   if (gpu_) {
     for (void*& ev : ev_host_ready_) {
-      if (ev) cudaEventDestroy(static_cast<cudaEvent_t>(ev));
+      if (ev)
+        cuda_warn(cudaEventDestroy(static_cast<cudaEvent_t>(ev)),
+                  "checkpoint slots: cudaEventDestroy");
       ev = nullptr;
     }
     for (void** ev :
          {&ev_staged_, &ev_staging_free_, &ev_prefetched_, &ev_bounce_ready_, &ev_bounce_free_}) {
-      if (*ev) cudaEventDestroy(static_cast<cudaEvent_t>(*ev));
+      if (*ev)
+        cuda_warn(cudaEventDestroy(static_cast<cudaEvent_t>(*ev)),
+                  "checkpoint slots: cudaEventDestroy");
       *ev = nullptr;
     }
-    if (copy_stream_) cudaStreamDestroy(static_cast<cudaStream_t>(copy_stream_));
+    if (copy_stream_)
+      cuda_warn(cudaStreamDestroy(static_cast<cudaStream_t>(copy_stream_)),
+                "checkpoint slots: cudaStreamDestroy");
     copy_stream_ = nullptr;
-    cudaGetLastError();
   }
 #endif
   for (auto& level : blocks_) {
@@ -267,7 +274,7 @@ void CheckpointSlots::allocate(Block& b, MemorySpace space, bool counted) {
 #if DFLUID_WITH_CUDA
   if (gpu_ && space == MemorySpace::Host) {
     void* p = nullptr;
-    cuda_check(cudaMallocHost(&p, state_bytes_), "cudaMallocHost of a host checkpoint slot");
+    slot_check(cudaMallocHost(&p, state_bytes_), "cudaMallocHost of a host checkpoint slot");
     b.ptr = p;
     b.pinned = true;
     return;
@@ -283,7 +290,7 @@ void CheckpointSlots::free_block(Block& b) noexcept {
   if (!b.ptr) return;
 #if DFLUID_WITH_CUDA
   if (b.pinned) {
-    cudaFreeHost(b.ptr);
+    cuda_warn(cudaFreeHost(b.ptr), "checkpoint slots: cudaFreeHost");
     b = Block{};
     return;
   }
@@ -311,7 +318,7 @@ void CheckpointSlots::copy_async(void* dst, const void* src, std::size_t bytes, 
 #if DFLUID_WITH_CUDA
   if (gpu_) {
     cudaStream_t st = static_cast<cudaStream_t>(copy_stream ? copy_stream_ : ctx_.stream());
-    cuda_check(cudaMemcpyAsync(dst, src, bytes, cudaMemcpyDefault, st), "cudaMemcpyAsync");
+    slot_check(cudaMemcpyAsync(dst, src, bytes, cudaMemcpyDefault, st), "cudaMemcpyAsync");
     return;
   }
 #endif
@@ -340,7 +347,7 @@ void CheckpointSlots::record(void* event, bool copy_stream) {
 #if DFLUID_WITH_CUDA
   if (gpu_) {
     cudaStream_t st = static_cast<cudaStream_t>(copy_stream ? copy_stream_ : ctx_.stream());
-    cuda_check(cudaEventRecord(static_cast<cudaEvent_t>(event), st), "cudaEventRecord");
+    slot_check(cudaEventRecord(static_cast<cudaEvent_t>(event), st), "cudaEventRecord");
   }
 #endif
   (void)event;
@@ -351,7 +358,7 @@ void CheckpointSlots::stream_wait(bool copy_stream, void* event) {
 #if DFLUID_WITH_CUDA
   if (gpu_) {
     cudaStream_t st = static_cast<cudaStream_t>(copy_stream ? copy_stream_ : ctx_.stream());
-    cuda_check(cudaStreamWaitEvent(st, static_cast<cudaEvent_t>(event), 0), "cudaStreamWaitEvent");
+    slot_check(cudaStreamWaitEvent(st, static_cast<cudaEvent_t>(event), 0), "cudaStreamWaitEvent");
   }
 #endif
   (void)event;
@@ -361,7 +368,7 @@ void CheckpointSlots::stream_wait(bool copy_stream, void* event) {
 void CheckpointSlots::host_wait(void* event) {
 #if DFLUID_WITH_CUDA
   if (gpu_)
-    cuda_check(cudaEventSynchronize(static_cast<cudaEvent_t>(event)), "cudaEventSynchronize");
+    slot_check(cudaEventSynchronize(static_cast<cudaEvent_t>(event)), "cudaEventSynchronize");
 #endif
   (void)event;
 }
@@ -370,7 +377,7 @@ void CheckpointSlots::sync_stream(bool copy_stream) {
 #if DFLUID_WITH_CUDA
   if (gpu_) {
     cudaStream_t st = static_cast<cudaStream_t>(copy_stream ? copy_stream_ : ctx_.stream());
-    cuda_check(cudaStreamSynchronize(st), "cudaStreamSynchronize");
+    slot_check(cudaStreamSynchronize(st), "cudaStreamSynchronize");
   }
 #endif
   (void)copy_stream;
@@ -447,8 +454,8 @@ void CheckpointSlots::store(Level level, std::int32_t slot,
       disk_op_ = std::async(std::launch::async, [path, data, bytes, ready, device] {
 #if DFLUID_WITH_CUDA
         if (device >= 0) {
-          cuda_check(cudaSetDevice(device), "cudaSetDevice");
-          cuda_check(cudaEventSynchronize(static_cast<cudaEvent_t>(ready)),
+          slot_check(cudaSetDevice(device), "cudaSetDevice");
+          slot_check(cudaEventSynchronize(static_cast<cudaEvent_t>(ready)),
                      "waiting for the copy into the disk bounce buffer");
         }
 #endif
