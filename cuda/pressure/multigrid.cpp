@@ -19,7 +19,7 @@
 // costs 8 launches (first sweep, red, black, restrict; prolong+black, red, black, red).
 // The small levels at the bottom (each <= kTailCells cells) run in one launch of one
 // thread block (vcycle_tail), phase after phase with a barrier between them, instead of
-// a dozen launches each. At 128^3 that is 3 * 8 + 1 = 25 launches per V-cycle (83 with a
+// a dozen launches each. At 128^3 that is 3 * 10 + 1 = 31 launches per V-cycle (83 with a
 // launch per colour, fill and prolongation on every level and 16 sweeps on 2^3).
 #include <algorithm>
 #include <cstring>
@@ -129,7 +129,16 @@ DFLUID_HD void vcycle_tail_body(const TailArgs<T>& a, int tid, int nth, Sync syn
     sync();
   };
   auto pre = [&](const TailLevel<T>& t, int sweeps) {
-    all(t, [&](int i, int j, int k) { rb_first_update(t.L, t.b, t.x, i, j, k); });
+    const int nx = t.L.n[0], ny = t.L.n[1], hx = (nx + 1) / 2;
+    const Index total = Index(hx) * ny * t.L.n[2];
+    for (Index c = tid; c < total; c += nth) {
+      const int h = int(c % hx);
+      const Index rr = c / hx;
+      const int j = int(rr % ny), k = int(rr / ny), i = rb_cell_i(h, j, k, 0);
+      if (i < nx) rb_first_red_update(t.L, t.b, t.x, i, j, k);
+    }
+    sync();
+    half(t, 1);
     for (int s = 1; s < sweeps; ++s) {
       half(t, 0);
       half(t, 1);
@@ -154,15 +163,9 @@ DFLUID_HD void vcycle_tail_body(const TailArgs<T>& a, int tid, int nth, Sync syn
     const TailLevel<T>& t = a.lv[l];
     const TailLevel<T>& c = a.lv[l + 1];
     const View<const T> xc = c.x;
-    const int hx = (t.L.n[0] + 1) / 2;
-    const Index total = Index(hx) * t.L.n[1] * t.L.n[2];
-    for (Index q = tid; q < total; q += nth) {
-      const int h = int(q % hx);
-      const Index rr = q / hx;
-      const int j = int(rr % t.L.n[1]), k = int(rr / t.L.n[1]), i = rb_cell_i(h, j, k, 1);
-      if (i < t.L.n[0]) rb_prolong_black_update(t.L, t.b, t.x, xc, c.r[0], c.r[1], c.r[2], i, j, k);
-    }
-    sync();
+    const View<T> xf = t.x;
+    all(t, [&](int i, int j, int k) { xf(i, j, k) += xc(i / c.r[0], j / c.r[1], k / c.r[2]); });
+    half(t, 1);
     half(t, 0);
     for (int s = 1; s < kPreSweeps; ++s) {
       half(t, 1);
@@ -302,6 +305,7 @@ void PoissonHierarchy<T>::vcycle_launches(const Exec& ex, const Field<T>& r, Fie
     PoissonLevel<T>& lv = levels_[l];
     if (lv.red_black_ok) {
       poisson_rb_first_sweep(ex, lv.view(), B(l), X(l));
+      poisson_rb_sweep(ex, lv.view(), B(l), X(l), 1);
       for (int s = 1; s < kPreSweeps; ++s) {
         poisson_rb_sweep(ex, lv.view(), B(l), X(l), 0);
         poisson_rb_sweep(ex, lv.view(), B(l), X(l), 1);
@@ -337,15 +341,15 @@ void PoissonHierarchy<T>::vcycle_launches(const Exec& ex, const Field<T>& r, Fie
   for (int l = top - 1; l >= 0; --l) {
     PoissonLevel<T>& lv = levels_[l];
     const CoarsenRatio ratio = levels_[l + 1].ratio;
+    poisson_prolong_add(ex, X(l + 1), ratio, X(l));
     if (lv.red_black_ok) {
-      poisson_rb_prolong_black_sweep(ex, lv.view(), B(l), X(l + 1), ratio, X(l));
+      poisson_rb_sweep(ex, lv.view(), B(l), X(l), 1);
       poisson_rb_sweep(ex, lv.view(), B(l), X(l), 0);
       for (int s = 1; s < kPreSweeps; ++s) {
         poisson_rb_sweep(ex, lv.view(), B(l), X(l), 1);
         poisson_rb_sweep(ex, lv.view(), B(l), X(l), 0);
       }
     } else {
-      poisson_prolong_add(ex, X(l + 1), ratio, X(l));
       smooth(ex, lv, B(l), X(l), lv.t, false, kPreSweeps);
     }
   }

@@ -48,22 +48,11 @@ void poisson_rb_first_sweep(const Exec& ex, const PoissonLevelView<T>& L, const 
                             Field<T>& x) {
   View<const T> bv = b.view();
   View<T> xv = x.view();
-  for_each_cell(
-      ex, L.n[0], L.n[1], L.n[2],
-      DFLUID_LAMBDA(int i, int j, int k) { rb_first_update(L, bv, xv, i, j, k); });
-}
-
-template <class T>
-void poisson_rb_prolong_black_sweep(const Exec& ex, const PoissonLevelView<T>& L, const Field<T>& b,
-                                    const Field<T>& xc, CoarsenRatio ratio, Field<T>& x) {
-  View<const T> bv = b.view(), cv = xc.view();
-  View<T> xv = x.view();
   const int nx = L.n[0];
-  const int r0 = ratio.r[0], r1 = ratio.r[1], r2 = ratio.r[2];
   for_each_cell(
       ex, rb_half_extent(nx), L.n[1], L.n[2], DFLUID_LAMBDA(int h, int j, int k) {
-        const int i = rb_cell_i(h, j, k, 1);
-        if (i < nx) rb_prolong_black_update(L, bv, xv, cv, r0, r1, r2, i, j, k);
+        const int i = rb_cell_i(h, j, k, 0);
+        if (i < nx) rb_first_red_update(L, bv, xv, i, j, k);
       });
 }
 
@@ -159,9 +148,6 @@ void poisson_coarse_weights(const Exec& ex, const PoissonLevelView<T>& Lf, int a
                                     Field<T>&, int);                                               \
   template void poisson_rb_first_sweep<T>(const Exec&, const PoissonLevelView<T>&,                 \
                                           const Field<T>&, Field<T>&);                             \
-  template void poisson_rb_prolong_black_sweep<T>(const Exec&, const PoissonLevelView<T>&,         \
-                                                  const Field<T>&, const Field<T>&, CoarsenRatio,  \
-                                                  Field<T>&);                                      \
   template void poisson_jacobi_sweep<T>(const Exec&, const PoissonLevelView<T>&, const Field<T>&,  \
                                         const Field<T>&, Field<T>&, T);                            \
   template void poisson_restrict_residual<T>(const Exec&, const PoissonLevelView<T>&,              \

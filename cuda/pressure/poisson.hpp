@@ -147,10 +147,8 @@ DFLUID_HD DFLUID_FORCEINLINE void poisson_stencil_f(const PoissonLevelView<T>& L
 
 // ---- red-black Gauss-Seidel, one cell at a time ----
 // A colour's update x_c = (b_c + sum w x_nbr) / d_c reads only the other colour and never
-// the cell's own old value. That is what the fused sweeps below use: the first sweep from
-// x = 0 needs no fill, and the prolongation of the coarse correction onto the cells of
-// the colour that is swept second after it is never stored (that sweep overwrites them).
-// Each is the same arithmetic as the plain sweeps, so the V-cycle is the same operator.
+// the cell's own old value: the first red sweep from x = 0 reads no x at all, so a level
+// needs no fill before it (the black sweep that follows writes every black cell).
 
 /// i of the `h`-th cell of colour `color` in row (j, k); >= n[0] past the row's end.
 DFLUID_HD inline int rb_cell_i(int h, int j, int k, int color) {
@@ -171,36 +169,14 @@ DFLUID_HD DFLUID_FORCEINLINE void rb_update(const PoissonLevelView<T>& L, const 
   x(i, j, k) = d != T(0) ? (b(i, j, k) + o) / d : T(0);
 }
 
-/// The first red and black half-sweeps from x = 0, at cell (i, j, k) of either colour:
-/// red (colour 0) gets b / d, black the update from those red values.
+/// The first red half-sweep from x = 0 at red cell (i, j, k): b / d, reading no x (so the
+/// level needs no fill: the black sweep that follows writes every black cell).
 template <class T>
-DFLUID_HD DFLUID_FORCEINLINE void rb_first_update(const PoissonLevelView<T>& L,
-                                                  const View<const T>& b, const View<T>& x, int i,
-                                                  int j, int k) {
-  T d, o = T(0);
-  if (((i + j + k) & 1) == 0) {
-    d = poisson_diag(L, i, j, k);
-  } else {
-    auto red = [&](int a, int bb, int c) -> T {
-      const T dn = poisson_diag(L, a, bb, c);
-      return dn != T(0) ? b(a, bb, c) / dn : T(0);
-    };
-    poisson_stencil_f(L, red, i, j, k, d, o);
-  }
-  x(i, j, k) = d != T(0) ? (b(i, j, k) + o) / d : T(0);
-}
-
-/// x += P xc on the red cells, then the black update at black cell (i, j, k), with the red
-/// values computed on the fly (the red ones are not stored; the next red sweep replaces them).
-template <class T>
-DFLUID_HD DFLUID_FORCEINLINE void rb_prolong_black_update(const PoissonLevelView<T>& L,
-                                                          const View<const T>& b, const View<T>& x,
-                                                          const View<const T>& xc, int r0, int r1,
-                                                          int r2, int i, int j, int k) {
-  auto red = [&](int a, int bb, int c) -> T { return x(a, bb, c) + xc(a / r0, bb / r1, c / r2); };
-  T d, o;
-  poisson_stencil_f(L, red, i, j, k, d, o);
-  x(i, j, k) = d != T(0) ? (b(i, j, k) + o) / d : T(0);
+DFLUID_HD DFLUID_FORCEINLINE void rb_first_red_update(const PoissonLevelView<T>& L,
+                                                      const View<const T>& b, const View<T>& x,
+                                                      int i, int j, int k) {
+  const T d = poisson_diag(L, i, j, k);
+  x(i, j, k) = d != T(0) ? b(i, j, k) / d : T(0);
 }
 
 /// One past the last fine child of coarse index c (ratio r, nf fine cells).
@@ -241,15 +217,10 @@ void poisson_jacobi_precondition(const Exec& ex, const PoissonLevelView<T>& L, c
 template <class T>
 void poisson_rb_sweep(const Exec& ex, const PoissonLevelView<T>& L, const Field<T>& b, Field<T>& x,
                       int color);
-/// The red then black half sweeps from x = 0 in one launch (rb_first_update): no fill.
+/// The first red half sweep from x = 0 (rb_first_red_update), over the red cells: no fill.
 template <class T>
 void poisson_rb_first_sweep(const Exec& ex, const PoissonLevelView<T>& L, const Field<T>& b,
                             Field<T>& x);
-/// x += P xc, then the black half sweep, in one launch over the black cells
-/// (rb_prolong_black_update); the red cells keep their old values for the next red sweep.
-template <class T>
-void poisson_rb_prolong_black_sweep(const Exec& ex, const PoissonLevelView<T>& L, const Field<T>& b,
-                                    const Field<T>& xc, CoarsenRatio ratio, Field<T>& x);
 /// One damped Jacobi sweep: out = x + omega * (b - A x) / diag.
 template <class T>
 void poisson_jacobi_sweep(const Exec& ex, const PoissonLevelView<T>& L, const Field<T>& b,
