@@ -34,9 +34,9 @@ struct SolverOptions {
   /// counts (float MGPCG, smoke steps warm-started as Simulation runs them, and cold solves;
   /// closed box / open top side, 2D 64^2-256^2, 3D 32^3-128^3): rel_tol 1e-4: 1-3 warm,
   /// 3-6 cold; 1e-6: 3-6 warm, 5-8 cold. With so few iterations a check interval k saves
-  /// n - ceil(n / k) host waits (about 10-20 us of GPU idle each) but launches up to k - 1
-  /// iterations for nothing (a V-cycle each: more than a host wait at every size measured),
-  /// so 1 costs least; raise it where iterations are many and cheap.
+  /// n - ceil(n / k) host waits but launches up to k - 1 iterations for nothing (a V-cycle
+  /// each; a wait is expected to cost the GPU far less than that, an estimate: no GPU has
+  /// measured it yet), so 1 is the default; raise it where iterations are many and cheap.
   int check_every = 1;
   bool warm_start = false;       ///< start from the x passed in instead of 0
   bool throw_on_failure = true;  ///< throw SolverNotConverged at the cap, else return the report
