@@ -10,7 +10,7 @@ namespace dfluid::detail {
 /// cudaMalloc gives a separate allocation, so kernels see the same alignment as before).
 constexpr std::size_t kImplicitAlignment = 256;
 /// Bytes reserved for the CG scalars (KrylovWorkspace::scalars) at the end of the block.
-constexpr std::size_t kImplicitScalarBytes = 8 * sizeof(double);
+constexpr std::size_t kImplicitScalarBytes = 14 * sizeof(double);
 /// Arrays of a forward solve (right-hand side + r, z, p, q) and of an adjoint solve (its
 /// right-hand side, the solution w, r, z, p, q).
 constexpr int kImplicitForwardArrays = 5;

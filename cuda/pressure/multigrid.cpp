@@ -11,8 +11,19 @@
 // axis has an odd count (colours would touch across the wrap). Axes that are
 // down to 2 cells stop coarsening while the others go on (semi-coarsening). Pre- and
 // post-smoothers are adjoint to each other, so the V-cycle is a symmetric operator.
+//
+// Launches (what the GPU pays per V-cycle; the CPU path counts the same): on a red-black
+// level each colour sweep launches over its own half of the cells only; the first sweep
+// from zero does red and black in one launch (no fill), and the prolongation of the
+// coarse correction is fused into the first post-smoothing sweep (poisson.hpp). A level
+// costs 8 launches (first sweep, red, black, restrict; prolong+black, red, black, red).
+// The small levels at the bottom (each <= kTailCells cells) run in one launch of one
+// thread block (vcycle_tail), phase after phase with a barrier between them, instead of
+// a dozen launches each. At 128^3 that is 3 * 10 + 1 = 31 launches per V-cycle (83 with a
+// launch per colour, fill and prolongation on every level and 16 sweeps on 2^3).
 #include <algorithm>
 #include <cstring>
+#include <string>
 
 #include "dfluid/field_ops.hpp"
 #include "pressure/floating_regions.hpp"
@@ -40,6 +51,13 @@ bool red_black_valid(const Grid& g) {
 }
 
 template <class T>
+void fill_zero(const Exec& ex, Field<T>& x) {
+  View<T> v = x.view();
+  for_each_cell(
+      ex, x.extents(), DFLUID_LAMBDA(int i, int j, int k) { v(i, j, k) = T(0); });
+}
+
+template <class T>
 void smooth(const Exec& ex, const PoissonLevel<T>& lv, const Field<T>& b, Field<T>& x, Field<T>& t,
             bool pre, int sweeps) {
   const PoissonLevelView<T> L = lv.view();
@@ -58,30 +76,125 @@ void smooth(const Exec& ex, const PoissonLevel<T>& lv, const Field<T>& b, Field<
   }
 }
 
-/// v -= sums[label] / counts[label] on labelled cells (both arrays in the
-/// context's memory space: the sums come from region_sum_into, no host wait).
-template <class T>
-void subtract_region_means(const Exec& ex, View<const std::int32_t> lab, const double* sums,
-                           const double* counts, Field<T>& v) {
-  View<T> vv = v.view();
-  for_each_cell(
-      ex, v.extents(), DFLUID_LAMBDA(int i, int j, int k) {
-        const std::int32_t r = lab(i, j, k);
-        if (r >= 0) vv(i, j, k) -= T(sums[r] / counts[r]);
-      });
+/// Levels at the bottom of the hierarchy with at most this many cells run in one launch.
+constexpr Index kTailCells = 4096;
+constexpr int kMaxTailLevels = 12;
+constexpr int kTailThreads = 512;
+
+/// Sweeps on the coarsest level (tiny: at most 8 cells).
+inline int coarsest_sweeps(const Grid& g) {
+  const int nmax = std::max({g.n[0], g.n[1], g.n[2]});
+  return std::min(32, std::max(4, nmax));
 }
 
-/// *dst = the sum of v over the cells labelled `region` (no host wait).
 template <class T>
-void region_sum_into(const Exec& ex, View<const std::int32_t> lab, std::int32_t region,
-                     const Field<T>& v, double* dst) {
-  View<const T> vv = v.view();
-  sum_cells_into(
-      ex, v.extents(),
-      DFLUID_LAMBDA(int i, int j, int k) {
-        return lab(i, j, k) == region ? double(vv(i, j, k)) : 0.0;
-      },
-      dst);
+struct TailLevel {
+  PoissonLevelView<T> L;
+  View<const T> b;  ///< this level's right-hand side
+  View<T> x;        ///< this level's correction
+  View<T> bw;       ///< b, writable (the restriction into it); unused on the first tail level
+  int r[3];         ///< coarsening ratio relative to the next finer level
+};
+template <class T>
+struct TailArgs {
+  int count = 0;
+  int coarse_sweeps = 4;
+  TailLevel<T> lv[kMaxTailLevels];
+};
+
+/// The V-cycle below (and including) the first tail level: the same per-cell updates as
+/// the launched levels, each phase over the whole level split among `nth` threads, `sync`
+/// between phases (a block barrier on the GPU, nothing on the CPU's single thread).
+template <class T, class Sync>
+DFLUID_HD void vcycle_tail_body(const TailArgs<T>& a, int tid, int nth, Sync sync) {
+  auto all = [&](const TailLevel<T>& t, auto op) {
+    const int nx = t.L.n[0], ny = t.L.n[1];
+    const Index total = Index(nx) * ny * t.L.n[2];
+    for (Index c = tid; c < total; c += nth) {
+      const int i = int(c % nx);
+      const Index rr = c / nx;
+      op(i, int(rr % ny), int(rr / ny));
+    }
+    sync();
+  };
+  auto half = [&](const TailLevel<T>& t, int color) {
+    const int nx = t.L.n[0], ny = t.L.n[1], hx = (nx + 1) / 2;
+    const Index total = Index(hx) * ny * t.L.n[2];
+    for (Index c = tid; c < total; c += nth) {
+      const int h = int(c % hx);
+      const Index rr = c / hx;
+      const int j = int(rr % ny), k = int(rr / ny), i = rb_cell_i(h, j, k, color);
+      if (i < nx) rb_update(t.L, t.b, t.x, i, j, k);
+    }
+    sync();
+  };
+  auto pre = [&](const TailLevel<T>& t, int sweeps) {
+    const int nx = t.L.n[0], ny = t.L.n[1], hx = (nx + 1) / 2;
+    const Index total = Index(hx) * ny * t.L.n[2];
+    for (Index c = tid; c < total; c += nth) {
+      const int h = int(c % hx);
+      const Index rr = c / hx;
+      const int j = int(rr % ny), k = int(rr / ny), i = rb_cell_i(h, j, k, 0);
+      if (i < nx) rb_first_red_update(t.L, t.b, t.x, i, j, k);
+    }
+    sync();
+    half(t, 1);
+    for (int s = 1; s < sweeps; ++s) {
+      half(t, 0);
+      half(t, 1);
+    }
+  };
+  const int last = a.count - 1;
+  for (int l = 0; l < last; ++l) {
+    const TailLevel<T>& t = a.lv[l];
+    const TailLevel<T>& c = a.lv[l + 1];
+    pre(t, kPreSweeps);
+    const View<const T> xv = t.x;
+    all(c, [&](int I, int J, int K) {
+      restrict_residual_cell(t.L, t.b, xv, c.r[0], c.r[1], c.r[2], c.bw, I, J, K);
+    });
+  }
+  pre(a.lv[last], a.coarse_sweeps);
+  for (int s = 0; s < a.coarse_sweeps; ++s) {
+    half(a.lv[last], 1);
+    half(a.lv[last], 0);
+  }
+  for (int l = last - 1; l >= 0; --l) {
+    const TailLevel<T>& t = a.lv[l];
+    const TailLevel<T>& c = a.lv[l + 1];
+    const View<const T> xc = c.x;
+    const View<T> xf = t.x;
+    all(t, [&](int i, int j, int k) { xf(i, j, k) += xc(i / c.r[0], j / c.r[1], k / c.r[2]); });
+    half(t, 1);
+    half(t, 0);
+    for (int s = 1; s < kPreSweeps; ++s) {
+      half(t, 1);
+      half(t, 0);
+    }
+  }
+}
+
+#if defined(__CUDACC__)
+template <class T>
+__global__ void __launch_bounds__(kTailThreads) vcycle_tail_kernel(TailArgs<T> a) {
+  vcycle_tail_body(a, int(threadIdx.x), int(blockDim.x), [] __device__() { __syncthreads(); });
+}
+#endif
+
+/// One launch (GPU: one block) for the whole tail of the V-cycle.
+template <class T>
+void vcycle_tail(const Exec& ex, const TailArgs<T>& a) {
+  count_gpu_work(ex, 1);
+  if (ex.gpu) {
+#if defined(__CUDACC__)
+    vcycle_tail_kernel<T><<<1, kTailThreads, 0, static_cast<cudaStream_t>(ex.stream)>>>(a);
+    check_launch("vcycle_tail");
+    return;
+#else
+    throw CudaError("internal: GPU launch from a translation unit not compiled by nvcc");
+#endif
+  }
+  vcycle_tail_body(a, 0, 1, [] {});
 }
 
 }  // namespace
@@ -137,6 +250,12 @@ PoissonHierarchy<T>::PoissonHierarchy(const Context& ctx, const Grid& g,
     levels_.push_back(std::move(lc));
   }
 
+  // The tail: the longest run of bottom levels that are small and red-black.
+  tail_ = int(levels_.size());
+  while (tail_ > 0 && levels_[tail_ - 1].grid.cells() <= kTailCells &&
+         levels_[tail_ - 1].red_black_ok && int(levels_.size()) - (tail_ - 1) <= kMaxTailLevels)
+    --tail_;
+
   // Null space: label floating regions on the host once (host wait).
   std::array<std::vector<double>, 3> wh;
   for (int a = 0; a < g.dim; ++a) {
@@ -151,7 +270,6 @@ PoissonHierarchy<T>::PoissonHierarchy(const Context& ctx, const Grid& g,
     region_count_dev_ = Buffer<double>(ctx, Index(region_count_.size()), ctx.memory_space());
     copy_bytes(ctx, region_count_dev_.data(), region_count_dev_.space(), region_count_.data(),
                MemorySpace::Host, region_count_.size() * sizeof(double));
-    region_sum_ = Buffer<double>(ctx, Index(region_count_.size()), ctx.memory_space());
     ctx.synchronize();  // `labels` dies at the end of this scope
   }
 }
@@ -178,40 +296,156 @@ void PoissonHierarchy<T>::precondition(const Context& ctx, Preconditioner p, con
 }
 
 template <class T>
-void PoissonHierarchy<T>::vcycle(const Context& ctx, const Field<T>& r, Field<T>& z) {
-  const Exec ex = exec_of(ctx);
+void PoissonHierarchy<T>::vcycle_launches(const Exec& ex, const Field<T>& r, Field<T>& z) {
   const int nl = int(levels_.size());
   auto B = [&](int l) -> const Field<T>& { return l == 0 ? r : levels_[l].b; };
   auto X = [&](int l) -> Field<T>& { return l == 0 ? z : levels_[l].x; };
-  for (int l = 0; l + 1 < nl; ++l) {
-    fill(ctx, X(l), T(0));
-    smooth(ex, levels_[l], B(l), X(l), levels_[l].t, true, kPreSweeps);
-    poisson_restrict_residual(ex, levels_[l].view(), B(l), X(l), levels_[l + 1].ratio,
-                              levels_[l + 1].b);
+  const int top = std::min(tail_, nl - 1);  // levels 0..top-1 are launched level by level
+  for (int l = 0; l < top; ++l) {
+    PoissonLevel<T>& lv = levels_[l];
+    if (lv.red_black_ok) {
+      poisson_rb_first_sweep(ex, lv.view(), B(l), X(l));
+      poisson_rb_sweep(ex, lv.view(), B(l), X(l), 1);
+      for (int s = 1; s < kPreSweeps; ++s) {
+        poisson_rb_sweep(ex, lv.view(), B(l), X(l), 0);
+        poisson_rb_sweep(ex, lv.view(), B(l), X(l), 1);
+      }
+    } else {
+      fill_zero(ex, X(l));
+      smooth(ex, lv, B(l), X(l), lv.t, true, kPreSweeps);
+    }
+    poisson_restrict_residual(ex, lv.view(), B(l), X(l), levels_[l + 1].ratio, levels_[l + 1].b);
   }
-  // Coarsest level: symmetric sweeps from zero (tiny unless an axis could not coarsen).
-  PoissonLevel<T>& lc = levels_[nl - 1];
-  fill(ctx, X(nl - 1), T(0));
-  const int nmax = std::max({lc.grid.n[0], lc.grid.n[1], lc.grid.n[2]});
-  const int sweeps = std::min(32, std::max(4, nmax));
-  smooth(ex, lc, B(nl - 1), X(nl - 1), lc.t, true, sweeps);
-  smooth(ex, lc, B(nl - 1), X(nl - 1), lc.t, false, sweeps);
-  for (int l = nl - 2; l >= 0; --l) {
-    poisson_prolong_add(ex, X(l + 1), levels_[l + 1].ratio, X(l));
-    smooth(ex, levels_[l], B(l), X(l), levels_[l].t, false, kPreSweeps);
+  if (tail_ < nl) {
+    TailArgs<T> a;
+    a.count = nl - tail_;
+    a.coarse_sweeps = coarsest_sweeps(levels_[nl - 1].grid);
+    for (int l = tail_; l < nl; ++l) {
+      TailLevel<T>& t = a.lv[l - tail_];
+      t.L = levels_[l].view();
+      t.b = B(l).view();
+      t.x = X(l).view();
+      if (l > 0) t.bw = levels_[l].b.view();
+      for (int d = 0; d < 3; ++d)
+        t.r[d] = levels_[l].ratio.r[d];
+    }
+    vcycle_tail(ex, a);
+  } else {
+    // Coarsest level not red-black: symmetric Jacobi sweeps from zero.
+    PoissonLevel<T>& lc = levels_[nl - 1];
+    fill_zero(ex, X(nl - 1));
+    const int sweeps = coarsest_sweeps(lc.grid);
+    smooth(ex, lc, B(nl - 1), X(nl - 1), lc.t, true, sweeps);
+    smooth(ex, lc, B(nl - 1), X(nl - 1), lc.t, false, sweeps);
+  }
+  for (int l = top - 1; l >= 0; --l) {
+    PoissonLevel<T>& lv = levels_[l];
+    const CoarsenRatio ratio = levels_[l + 1].ratio;
+    poisson_prolong_add(ex, X(l + 1), ratio, X(l));
+    if (lv.red_black_ok) {
+      poisson_rb_sweep(ex, lv.view(), B(l), X(l), 1);
+      poisson_rb_sweep(ex, lv.view(), B(l), X(l), 0);
+      for (int s = 1; s < kPreSweeps; ++s) {
+        poisson_rb_sweep(ex, lv.view(), B(l), X(l), 1);
+        poisson_rb_sweep(ex, lv.view(), B(l), X(l), 0);
+      }
+    } else {
+      smooth(ex, lv, B(l), X(l), lv.t, false, kPreSweeps);
+    }
   }
 }
 
+// CUDA graph of the V-cycle (GPU path). The launch sequence depends only on the
+// hierarchy and on the r and z pointers, so it is captured once (stream capture on the
+// context's stream) and replayed with one cudaGraphLaunch per V-cycle; a new (r, z)
+// pair recaptures. Counters: the kernels are counted as on the CPU path, one per kernel
+// in the graph (during the capture by the launches themselves; at each replay, the
+// number the capture recorded); the graph launch adds no host wait. When capture is
+// not possible (the legacy default stream cannot be captured) or fails, the V-cycle
+// runs as plain launches from then on.
+struct VcycleGraph {
+#if defined(__CUDACC__)
+  cudaGraphExec_t exec = nullptr;
+#endif
+  const void* r = nullptr;
+  const void* z = nullptr;
+  std::int64_t launches = 0;  // kernels in the graph
+  bool failed = false;        // plain launches for this hierarchy
+};
+
+void VcycleGraphDeleter::operator()(VcycleGraph* g) const {
+#if defined(__CUDACC__)
+  if (g->exec) cudaGraphExecDestroy(g->exec);  // nothing to report from a destructor
+#endif
+  delete g;
+}
+
 template <class T>
-void PoissonHierarchy<T>::project_null(const Context& ctx, Field<T>& v) const {
-  if (region_count_.empty()) return;
+void PoissonHierarchy<T>::vcycle(const Context& ctx, const Field<T>& r, Field<T>& z) {
   const Exec ex = exec_of(ctx);
+#if defined(__CUDACC__)
+  if (ex.gpu && !(graph_ && graph_->failed)) {
+    cudaStream_t st = static_cast<cudaStream_t>(ex.stream);
+    if (!graph_ || graph_->r != r.data() || graph_->z != z.data()) {
+      graph_.reset(new VcycleGraph);
+      graph_->r = r.data();
+      graph_->z = z.data();
+      graph_->failed = true;
+      if (st == nullptr) {  // the legacy default stream cannot be captured
+        vcycle_launches(ex, r, z);
+        return;
+      }
+      if (cudaStreamBeginCapture(st, cudaStreamCaptureModeThreadLocal) != cudaSuccess) {
+        cudaGetLastError();  // clear it: the V-cycle runs as plain launches
+        vcycle_launches(ex, r, z);
+        return;
+      }
+      const std::int64_t before = ctx.counters().launches;
+      bool recorded = true;
+      try {
+        vcycle_launches(ex, r, z);
+      } catch (const CudaError&) {
+        recorded = false;
+      }
+      graph_->launches = ctx.counters().launches - before;
+      cudaGraph_t graph = nullptr;
+      const cudaError_t end = cudaStreamEndCapture(st, &graph);
+      cudaError_t inst = cudaErrorUnknown;
+      if (recorded && end == cudaSuccess && graph != nullptr)
+        inst = cudaGraphInstantiate(&graph_->exec, graph, 0);
+      if (graph != nullptr && cudaGraphDestroy(graph) != cudaSuccess) inst = cudaErrorUnknown;
+      if (inst != cudaSuccess) {
+        cudaGetLastError();
+        if (graph_->exec) cudaGraphExecDestroy(graph_->exec);
+        graph_->exec = nullptr;
+        count_events(ex.state, -graph_->launches, 0, 0);  // recorded, never run
+        vcycle_launches(ex, r, z);
+        return;
+      }
+      graph_->failed = false;
+      // The kernels were counted while they were recorded; this launch runs them.
+      const cudaError_t e = cudaGraphLaunch(graph_->exec, st);
+      if (e != cudaSuccess)
+        throw CudaError(std::string("CUDA error launching the V-cycle graph: ") +
+                        cudaGetErrorString(e));
+      return;
+    }
+    const cudaError_t e = cudaGraphLaunch(graph_->exec, st);
+    if (e != cudaSuccess)
+      throw CudaError(std::string("CUDA error launching the V-cycle graph: ") +
+                      cudaGetErrorString(e));
+    count_gpu_work(ex, graph_->launches);
+    return;
+  }
+#endif
+  vcycle_launches(ex, r, z);
+}
+
+template <class T>
+View<const std::int32_t> PoissonHierarchy<T>::region_labels() const {
+  if (region_count_.empty()) return {};
   const Grid& g = levels_[0].grid;
-  View<const std::int32_t> lab{region_.data(), g.n[0], g.n[1],
-                               g.n[2],         g.n[0], Index(g.n[0]) * g.n[1]};
-  for (std::size_t r = 0; r < region_count_.size(); ++r)
-    region_sum_into(ex, lab, std::int32_t(r), v, region_sum_.data() + r);
-  subtract_region_means(ex, lab, region_sum_.data(), region_count_dev_.data(), v);
+  return {region_.data(), g.n[0], g.n[1], g.n[2], g.n[0], Index(g.n[0]) * g.n[1]};
 }
 
 template struct PoissonLevel<float>;

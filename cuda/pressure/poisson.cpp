@@ -34,15 +34,25 @@ void poisson_rb_sweep(const Exec& ex, const PoissonLevelView<T>& L, const Field<
                       int color) {
   View<const T> bv = b.view();
   View<T> xv = x.view();
-  View<const T> xr = xv;
-  // Launch over all cells and skip the other colour: simple, and the skipped half
-  // costs little next to the memory traffic of the updated half.
+  const int nx = L.n[0];
+  // Launched over this colour's cells only (h-th cell of the colour in each row).
   for_each_cell(
-      ex, L.n[0], L.n[1], L.n[2], DFLUID_LAMBDA(int i, int j, int k) {
-        if (((i + j + k) & 1) != color) return;
-        T d, o;
-        poisson_stencil(L, xr, i, j, k, d, o);
-        xv(i, j, k) = d != T(0) ? (bv(i, j, k) + o) / d : T(0);
+      ex, rb_half_extent(nx), L.n[1], L.n[2], DFLUID_LAMBDA(int h, int j, int k) {
+        const int i = rb_cell_i(h, j, k, color);
+        if (i < nx) rb_update(L, bv, xv, i, j, k);
+      });
+}
+
+template <class T>
+void poisson_rb_first_sweep(const Exec& ex, const PoissonLevelView<T>& L, const Field<T>& b,
+                            Field<T>& x) {
+  View<const T> bv = b.view();
+  View<T> xv = x.view();
+  const int nx = L.n[0];
+  for_each_cell(
+      ex, rb_half_extent(nx), L.n[1], L.n[2], DFLUID_LAMBDA(int h, int j, int k) {
+        const int i = rb_cell_i(h, j, k, 0);
+        if (i < nx) rb_first_red_update(L, bv, xv, i, j, k);
       });
 }
 
@@ -60,13 +70,6 @@ void poisson_jacobi_sweep(const Exec& ex, const PoissonLevelView<T>& L, const Fi
       });
 }
 
-namespace {
-/// One past the last fine child of coarse index c (ratio r, nf fine cells).
-DFLUID_HD inline int child_end(int c, int r, int nf) {
-  return r * c + r < nf ? r * c + r : nf;
-}
-}  // namespace
-
 template <class T>
 void poisson_restrict_residual(const Exec& ex, const PoissonLevelView<T>& Lf, const Field<T>& bf,
                                const Field<T>& xf, CoarsenRatio ratio, Field<T>& bc) {
@@ -76,17 +79,7 @@ void poisson_restrict_residual(const Exec& ex, const PoissonLevelView<T>& Lf, co
   const int r0 = ratio.r[0], r1 = ratio.r[1], r2 = ratio.r[2];
   for_each_cell(
       ex, e, DFLUID_LAMBDA(int I, int J, int K) {
-        T s = T(0);
-        for (int k = r2 * K; k < child_end(K, r2, Lf.n[2]); ++k)
-          for (int j = r1 * J; j < child_end(J, r1, Lf.n[1]); ++j)
-            for (int i = r0 * I; i < child_end(I, r0, Lf.n[0]); ++i) {
-              T d, o;
-              poisson_stencil(Lf, xv, i, j, k, d, o);
-              // Inert cells (d = 0) are outside the operator: smoothers pin them to 0,
-              // so their rhs must not leak into the coarse level either (R = P^T).
-              if (d != T(0)) s += bv(i, j, k) - (d * xv(i, j, k) - o);
-            }
-        cv(I, J, K) = s;
+        restrict_residual_cell(Lf, bv, xv, r0, r1, r2, cv, I, J, K);
       });
 }
 
@@ -153,6 +146,8 @@ void poisson_coarse_weights(const Exec& ex, const PoissonLevelView<T>& Lf, int a
                                                const Field<T>&, Field<T>&);                        \
   template void poisson_rb_sweep<T>(const Exec&, const PoissonLevelView<T>&, const Field<T>&,      \
                                     Field<T>&, int);                                               \
+  template void poisson_rb_first_sweep<T>(const Exec&, const PoissonLevelView<T>&,                 \
+                                          const Field<T>&, Field<T>&);                             \
   template void poisson_jacobi_sweep<T>(const Exec&, const PoissonLevelView<T>&, const Field<T>&,  \
                                         const Field<T>&, Field<T>&, T);                            \
   template void poisson_restrict_residual<T>(const Exec&, const PoissonLevelView<T>&,              \

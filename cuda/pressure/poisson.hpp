@@ -17,6 +17,7 @@
 
 #include <array>
 #include <cstdint>
+#include <memory>
 #include <vector>
 
 #include "dfluid/field.hpp"
@@ -110,6 +111,99 @@ DFLUID_HD DFLUID_FORCEINLINE void poisson_stencil(const PoissonLevelView<T>& L,
   }
 }
 
+/// poisson_stencil with the neighbour values given by nb(i, j, k) instead of a field
+/// (the fused smoothers read neighbours that are computed on the fly).
+template <class T, class Nb>
+DFLUID_HD DFLUID_FORCEINLINE void poisson_stencil_f(const PoissonLevelView<T>& L, const Nb& nb,
+                                                    int i, int j, int k, T& diag, T& off) {
+  diag = T(0);
+  off = T(0);
+  for (int a = 0; a < 3; ++a) {
+    if (a >= L.dim) break;
+    int c[3] = {i, j, k};
+    const int ca = c[a];
+    const T wl = L.w[a](i, j, k);
+    c[a] = (ca + 1 == L.n[a] && L.per[a]) ? 0 : ca + 1;
+    const T wh = L.w[a](c[0], c[1], c[2]);
+    diag += wl + wh;
+    if (wl != T(0)) {
+      int n = ca - 1;
+      if (n < 0) n = L.per[a] ? L.n[a] - 1 : -1;  // -1: Open side, x = 0 outside
+      if (n >= 0) {
+        c[a] = n;
+        off += wl * nb(c[0], c[1], c[2]);
+      }
+    }
+    if (wh != T(0)) {
+      int n = ca + 1;
+      if (n == L.n[a]) n = L.per[a] ? 0 : -1;
+      if (n >= 0) {
+        c[a] = n;
+        off += wh * nb(c[0], c[1], c[2]);
+      }
+    }
+  }
+}
+
+// ---- red-black Gauss-Seidel, one cell at a time ----
+// A colour's update x_c = (b_c + sum w x_nbr) / d_c reads only the other colour and never
+// the cell's own old value: the first red sweep from x = 0 reads no x at all, so a level
+// needs no fill before it (the black sweep that follows writes every black cell).
+
+/// i of the `h`-th cell of colour `color` in row (j, k); >= n[0] past the row's end.
+DFLUID_HD inline int rb_cell_i(int h, int j, int k, int color) {
+  return 2 * h + ((color + j + k) & 1);
+}
+/// Cells per row a half-sweep launches over.
+inline int rb_half_extent(int nx) {
+  return (nx + 1) / 2;
+}
+
+/// Gauss-Seidel update of cell (i, j, k) from its neighbours in x.
+template <class T>
+DFLUID_HD DFLUID_FORCEINLINE void rb_update(const PoissonLevelView<T>& L, const View<const T>& b,
+                                            const View<T>& x, int i, int j, int k) {
+  T d, o;
+  const View<const T> xr = x;
+  poisson_stencil(L, xr, i, j, k, d, o);
+  x(i, j, k) = d != T(0) ? (b(i, j, k) + o) / d : T(0);
+}
+
+/// The first red half-sweep from x = 0 at red cell (i, j, k): b / d, reading no x (so the
+/// level needs no fill: the black sweep that follows writes every black cell).
+template <class T>
+DFLUID_HD DFLUID_FORCEINLINE void rb_first_red_update(const PoissonLevelView<T>& L,
+                                                      const View<const T>& b, const View<T>& x,
+                                                      int i, int j, int k) {
+  const T d = poisson_diag(L, i, j, k);
+  x(i, j, k) = d != T(0) ? b(i, j, k) / d : T(0);
+}
+
+/// One past the last fine child of coarse index c (ratio r, nf fine cells).
+DFLUID_HD inline int child_end(int c, int r, int nf) {
+  return r * c + r < nf ? r * c + r : nf;
+}
+
+/// Coarse cell (I, J, K) of bc = R (bf - A xf): the sum of its children's residuals.
+template <class T>
+DFLUID_HD DFLUID_FORCEINLINE void restrict_residual_cell(const PoissonLevelView<T>& Lf,
+                                                         const View<const T>& bv,
+                                                         const View<const T>& xv, int r0, int r1,
+                                                         int r2, const View<T>& cv, int I, int J,
+                                                         int K) {
+  T s = T(0);
+  for (int k = r2 * K; k < child_end(K, r2, Lf.n[2]); ++k)
+    for (int j = r1 * J; j < child_end(J, r1, Lf.n[1]); ++j)
+      for (int i = r0 * I; i < child_end(I, r0, Lf.n[0]); ++i) {
+        T d, o;
+        poisson_stencil(Lf, xv, i, j, k, d, o);
+        // Inert cells (d = 0) are outside the operator: smoothers pin them to 0,
+        // so their rhs must not leak into the coarse level either (R = P^T).
+        if (d != T(0)) s += bv(i, j, k) - (d * xv(i, j, k) - o);
+      }
+  cv(I, J, K) = s;
+}
+
 // ---- level kernels (cuda/pressure/poisson.cpp) ----
 /// out = A x
 template <class T>
@@ -118,10 +212,15 @@ void poisson_apply(const Exec& ex, const PoissonLevelView<T>& L, const Field<T>&
 template <class T>
 void poisson_jacobi_precondition(const Exec& ex, const PoissonLevelView<T>& L, const Field<T>& r,
                                  Field<T>& z);
-/// One Gauss-Seidel half sweep over the cells of one colour ((i+j+k)%2 == color), in place.
+/// One Gauss-Seidel half sweep over the cells of one colour ((i+j+k)%2 == color), in place;
+/// one launch over that colour's cells only.
 template <class T>
 void poisson_rb_sweep(const Exec& ex, const PoissonLevelView<T>& L, const Field<T>& b, Field<T>& x,
                       int color);
+/// The first red half sweep from x = 0 (rb_first_red_update), over the red cells: no fill.
+template <class T>
+void poisson_rb_first_sweep(const Exec& ex, const PoissonLevelView<T>& L, const Field<T>& b,
+                            Field<T>& x);
 /// One damped Jacobi sweep: out = x + omega * (b - A x) / diag.
 template <class T>
 void poisson_jacobi_sweep(const Exec& ex, const PoissonLevelView<T>& L, const Field<T>& b,
@@ -158,6 +257,12 @@ struct PoissonLevel {
 /// Number of V-cycle smoothing sweeps before and after the coarse correction.
 constexpr int kPreSweeps = 2;
 
+/// The V-cycle's launch sequence captured as a CUDA graph (GPU path; multigrid.cpp).
+struct VcycleGraph;
+struct VcycleGraphDeleter {
+  void operator()(VcycleGraph* g) const;
+};
+
 /// The Poisson operator on a grid with obstacles, its multigrid hierarchy and
 /// its null space. Built once; applying it allocates nothing.
 template <class T>
@@ -173,19 +278,26 @@ class PoissonHierarchy {
   void apply(const Context& ctx, const Field<T>& x, Field<T>& out) const;
   /// z = M^-1 r for the chosen preconditioner (symmetric positive (semi-)definite).
   void precondition(const Context& ctx, Preconditioner p, const Field<T>& r, Field<T>& z);
-  /// Symmetric V-cycle with zero initial guess.
+  /// Symmetric V-cycle with zero initial guess. On the GPU path its launches are captured
+  /// into a CUDA graph on the first call for a given (r, z) and replayed after that.
   void vcycle(const Context& ctx, const Field<T>& r, Field<T>& z);
-  /// Removes the mean over each floating region (one reduction per region, into
-  /// device memory: no host wait).
-  void project_null(const Context& ctx, Field<T>& v) const;
+  /// First level handled by the single-launch tail of the V-cycle (num_levels() if none).
+  int tail_level() const { return tail_; }
   int floating_regions() const { return int(region_count_.size()); }
+  /// Floating-region label per level-0 cell (-1 elsewhere) and cells per region, both in
+  /// the context's memory space (empty when there is no floating region).
+  View<const std::int32_t> region_labels() const;
+  const double* region_counts() const { return region_count_dev_.data(); }
 
  private:
   std::vector<PoissonLevel<T>> levels_;
-  Buffer<std::int32_t> region_;        // floating-region label per cell, -1 elsewhere
-  std::vector<double> region_count_;   // cells per floating region
-  Buffer<double> region_count_dev_;    // the same counts, in the context's memory space
-  mutable Buffer<double> region_sum_;  // per-region sums handed to the subtract kernel
+  Buffer<std::int32_t> region_;       // floating-region label per cell, -1 elsewhere
+  std::vector<double> region_count_;  // cells per floating region
+  Buffer<double> region_count_dev_;   // the same counts, in the context's memory space
+  int tail_ = 0;                      // levels tail_.. run in one launch (vcycle_tail)
+  std::unique_ptr<VcycleGraph, VcycleGraphDeleter> graph_;
+
+  void vcycle_launches(const Exec& ex, const Field<T>& r, Field<T>& z);
 };
 
 }  // namespace dfluid::detail

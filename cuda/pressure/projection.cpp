@@ -110,7 +110,10 @@ struct PressureSolver<T>::Impl {
   Field<T> rhs, x;  // scaled right-hand side; solution in project()
 
   Impl(const Context& ctx, const Grid& g, const ObstacleMask* m)
-      : hier(ctx, g, m), ws(ctx, g), rhs(ctx, g), x(ctx, g) {}
+      : hier(ctx, g, m),
+        ws(ctx, g, Location::Cell, hier.floating_regions()),
+        rhs(ctx, g),
+        x(ctx, g) {}
 
   /// PCG on A_s x = rhs (already scaled); report residuals divided by dx^2.
   SolveReport run(const Context& ctx, Field<T>& sol, const SolverOptions& opt, const char* what) {
@@ -120,9 +123,12 @@ struct PressureSolver<T>::Impl {
     const Preconditioner pc = opt.preconditioner;
     auto A = [&](const Field<T>& in, Field<T>& out) { hier.apply(ctx, in, out); };
     auto M = [&](const Field<T>& r, Field<T>& z) { hier.precondition(ctx, pc, r, z); };
-    auto N = [&](Field<T>& v) { hier.project_null(ctx, v); };
+    detail::NullSpace ns;
+    ns.regions = hier.floating_regions();
+    ns.label = hier.region_labels();
+    ns.counts = hier.region_counts();
     // Residuals are reported in physical units (divided by dx^2).
-    return detail::pcg(ctx, A, M, rhs, sol, o, ws, what, N, 1 / dx2);
+    return detail::pcg(ctx, A, M, rhs, sol, o, ws, what, ns, 1 / dx2);
   }
 };
 

@@ -151,8 +151,9 @@ std::size_t mac_bytes(const Grid& g) {
 }
 
 // The scalars of a CG solve (KrylovWorkspace::scalars, cuda/pressure/krylov.hpp: kScalarCount
-// doubles).
-constexpr std::size_t kKrylovScalarBytes = 8 * sizeof(double);
+// doubles), plus kRegionArrays doubles per floating region (counted with the null space below).
+constexpr std::size_t kKrylovScalarBytes = 14 * sizeof(double);
+constexpr std::size_t kKrylovRegionBytes = 7 * sizeof(double);
 
 // What PressureSolver<T> allocates (cuda/pressure/projection.cpp, cuda/pressure/multigrid.cpp): the
 // scaled right-hand side and solution, the CG workspace (r, z, p, q), and the multigrid hierarchy.
@@ -179,11 +180,12 @@ std::size_t pressure_solver_bytes(const Grid& g) {
     fine = coarse;
   }
   // Null space: without an Open side the fluid is one floating region, labelled per cell
-  // (int32), with its cell count and a sum slot.
+  // (int32), with its cell count and the CG workspace's values for one region.
   bool open = false;
   for (int a = 0; a < g.dim; ++a)
     open = open || g.boundary[a][0] == BoundaryKind::Open || g.boundary[a][1] == BoundaryKind::Open;
-  if (!open) b += sizeof(std::int32_t) * std::size_t(g.cells()) + 2 * sizeof(double);
+  if (!open)
+    b += sizeof(std::int32_t) * std::size_t(g.cells()) + sizeof(double) + kKrylovRegionBytes;
   return b;
 }
 
