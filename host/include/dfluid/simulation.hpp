@@ -198,6 +198,13 @@ class Simulation {
   void add_forces(SmokeState<T>& s, const StepControls<T>& c);
   SolveReport diffuse(SmokeState<T>& s);
   void check_inputs(const SmokeState<T>& s, const StepControls<T>& c) const;
+  // step_adjoint in its three jobs (simulation_adjoint.cpp): the shapes of the gradients,
+  // the forward replay into the per-part snapshots, the part adjoints in reverse order.
+  void check_adjoint_args(const SmokeState<T>& input, const StepControls<T>& c,
+                          const SmokeGradient<T>& grad, const StepControlGradient<T>* cg) const;
+  void replay_for_adjoint(const SmokeState<T>& input, const StepControls<T>& c);
+  StepReport reverse_parts(SmokeGradient<T>& grad, const StepControlGradient<T>* cg,
+                           double* grad_buoyancy);
   std::string nonfinite_velocity_message(const SmokeState<T>& s,
                                          const std::vector<StepPart>& parts) const;
 

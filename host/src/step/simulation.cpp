@@ -14,9 +14,12 @@
 #include "dfluid/field_ops.hpp"
 #include "dfluid/forces.hpp"
 #include "core/finite_flags.hpp"
+#include "step/place.hpp"
 #include "step/step_pool.hpp"
 
 namespace dfluid {
+
+using detail::place;
 
 const char* to_string(StepPart p) {
   switch (p) {
@@ -94,23 +97,6 @@ int SmokeState<T>::scalar_index(const std::string& name) const {
   }
   throw InvalidArgument("scalar '" + name + "' not in the state (it has: " + known + ")");
 }
-
-namespace {
-// Puts a freshly computed field into the state: a swap when the state owns its
-// memory (no copy), a copy when it wraps the caller's buffers (they stay put).
-template <class T>
-void place(const Context& ctx, Field<T>& state, Field<T>& fresh) {
-  if (state.owning())
-    std::swap(state, fresh);
-  else
-    copy(ctx, fresh, state);
-}
-template <class T>
-void place(const Context& ctx, MacVelocity<T>& state, MacVelocity<T>& fresh) {
-  for (int a = 0; a < state.dim(); ++a)
-    place(ctx, state[a], fresh[a]);
-}
-}  // namespace
 
 template <class T>
 Simulation<T>::Simulation(const Context& ctx, const Grid& grid, StepConfig config,

@@ -28,24 +28,14 @@
 #include "dfluid/field_ops.hpp"
 #include "dfluid/forces.hpp"
 #include "dfluid/simulation.hpp"
+#include "step/place.hpp"
 #include "step/step_pool.hpp"
 
 namespace dfluid {
 
-namespace {
+using detail::place;
 
-template <class T>
-void place(const Context& ctx, Field<T>& dst, Field<T>& fresh) {
-  if (dst.owning())
-    std::swap(dst, fresh);
-  else
-    copy(ctx, fresh, dst);
-}
-template <class T>
-void place(const Context& ctx, MacVelocity<T>& dst, MacVelocity<T>& fresh) {
-  for (int a = 0; a < dst.dim(); ++a)
-    place(ctx, dst[a], fresh[a]);
-}
+namespace {
 
 bool needs_snapshot(StepPart p, const StepConfig& c) {
   return p == StepPart::AdvectScalars || p == StepPart::AdvectVelocity ||
@@ -131,6 +121,19 @@ template <class T>
 StepReport Simulation<T>::step_adjoint(const SmokeState<T>& input, const StepControls<T>& c,
                                        SmokeGradient<T>& grad, const StepControlGradient<T>* cg,
                                        double* grad_buoyancy) {
+  check_adjoint_args(input, c, grad, cg);
+  reserve_adjoint(int(input.scalars.size()));
+  replay_for_adjoint(input, c);
+  const StepReport report = reverse_parts(grad, cg, grad_buoyancy);
+  // Input checks not yet read by a pressure solve (no Project part): read them now.
+  raise_nonfinite(ctx_);
+  return report;
+}
+
+template <class T>
+void Simulation<T>::check_adjoint_args(const SmokeState<T>& input, const StepControls<T>& c,
+                                       const SmokeGradient<T>& grad,
+                                       const StepControlGradient<T>* cg) const {
   check_inputs(input, c);
   const int ns = int(input.scalars.size());
   if (int(grad.scalars.size()) != ns)
@@ -156,13 +159,17 @@ StepReport Simulation<T>::step_adjoint(const SmokeState<T>& input, const StepCon
       check::same_shape((*c.force)[a], "controls.force", input.velocity[a], "state.velocity");
   for (const Field<T>* s : c.sources)
     if (s) check::on_grid(*s, "controls.sources", grid_, Location::Cell);
+}
 
-  reserve_adjoint(ns);
+/// Replays the forward parts from `input` in the scratch work state, copying the input of
+/// every part whose adjoint reads forward values into its snapshot; stops after the last one.
+template <class T>
+void Simulation<T>::replay_for_adjoint(const SmokeState<T>& input, const StepControls<T>& c) {
+  const int ns = int(input.scalars.size());
   AdjointScratch& S = *adj_;
   const auto& order = config_.order;
   const int nparts = int(order.size());
   const T dt = T(config_.dt);
-
   // ---- replay: the input of every part whose adjoint reads forward values ----
   int last = -1;
   for (int k = 0; k < nparts; ++k)
@@ -207,7 +214,17 @@ StepReport Simulation<T>::step_adjoint(const SmokeState<T>& input, const StepCon
       }
     }
   }
+}
 
+/// The part adjoints in reverse config().order, from the snapshots replay_for_adjoint took.
+template <class T>
+StepReport Simulation<T>::reverse_parts(SmokeGradient<T>& grad, const StepControlGradient<T>* cg,
+                                        double* grad_buoyancy) {
+  const int ns = int(grad.scalars.size());
+  AdjointScratch& S = *adj_;
+  const auto& order = config_.order;
+  const int nparts = int(order.size());
+  const T dt = T(config_.dt);
   // ---- part adjoints in reverse order ----
   StepReport report;
   for (int k = nparts - 1; k >= 0; --k) {
@@ -281,8 +298,6 @@ StepReport Simulation<T>::step_adjoint(const SmokeState<T>& input, const StepCon
         break;
     }
   }
-  // Input checks not yet read by a pressure solve (no Project part): read them now.
-  raise_nonfinite(ctx_);
   return report;
 }
 
