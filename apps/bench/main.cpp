@@ -24,6 +24,7 @@
 #include <vector>
 
 #include "common/cli.hpp"
+#include "common/counters.hpp"
 #include "common.hpp"
 #include "dfluid/dfluid.hpp"
 #include "dfluid/forces.hpp"
@@ -56,23 +57,6 @@ ContextCounters count_call(const Context& ctx, const std::function<void()>& f) {
   ctx.reset_counters();
   f();
   return ctx.counters();
-}
-
-std::string counts_text(const ContextCounters& c) {
-  return std::to_string(c.launches) + " launches, " + std::to_string(c.host_waits) +
-         " host waits, " + std::to_string(c.allocations) + " allocations, " +
-         std::to_string(c.frees) + " frees, " + std::to_string(c.bytes_to_device) +
-         " bytes to device, " + std::to_string(c.bytes_to_host) + " bytes to host";
-}
-
-std::string counts_json(const ContextCounters& c) {
-  return "{\"launches\": " + std::to_string(c.launches) +
-         ", \"host_waits\": " + std::to_string(c.host_waits) +
-         ", \"allocations\": " + std::to_string(c.allocations) +
-         ", \"frees\": " + std::to_string(c.frees) +
-         ", \"bytes_to_device\": " + std::to_string(c.bytes_to_device) +
-         ", \"bytes_to_host\": " + std::to_string(c.bytes_to_host) +
-         ", \"peak_bytes\": " + std::to_string(c.peak_bytes) + "}";
 }
 
 /// The advection adjoints (the scatter-type kernels) and the step adjoint, each
@@ -426,8 +410,9 @@ int main(int argc, char** argv) {
     std::printf("events per warm call (Context::counters()%s):\n",
                 ctx.on_gpu() ? "" : "; CPU path: what the GPU path would perform");
     for (const Counts& c : counts) {
-      std::printf("%-13s whole step:   %s\n", c.size.c_str(), counts_text(c.step).c_str());
-      std::printf("%-13s step adjoint: %s\n", c.size.c_str(), counts_text(c.adjoint).c_str());
+      std::printf("%-13s whole step:   %s\n", c.size.c_str(), app::counters_text(c.step).c_str());
+      std::printf("%-13s step adjoint: %s\n", c.size.c_str(),
+                  app::counters_text(c.adjoint).c_str());
     }
     if (!json.empty()) {
       std::ofstream f(json);
@@ -446,8 +431,8 @@ int main(int argc, char** argv) {
       f << "  ],\n  \"counters\": [\n";
       for (std::size_t i = 0; i < counts.size(); ++i)
         f << "    {\"size\": \"" << counts[i].size
-          << "\", \"step\": " << counts_json(counts[i].step)
-          << ", \"step_adjoint\": " << counts_json(counts[i].adjoint) << "}"
+          << "\", \"step\": " << app::counters_json(counts[i].step).dump()
+          << ", \"step_adjoint\": " << app::counters_json(counts[i].adjoint).dump() << "}"
           << (i + 1 < counts.size() ? ",\n" : "\n");
       f << "  ]\n}\n";
       if (!f) throw Error("--json: cannot write " + json);

@@ -76,43 +76,8 @@ struct CoarsenRatio {
   int r[3] = {1, 1, 1};
 };
 
-/// Diagonal and off-diagonal sum (sum_f w_f * x_nbr) of the operator at cell (i, j, k).
-template <class T>
-DFLUID_HD DFLUID_FORCEINLINE void poisson_stencil(const PoissonLevelView<T>& L,
-                                                  const View<const T>& x, int i, int j, int k,
-                                                  T& diag, T& off) {
-  diag = T(0);
-  off = T(0);
-  for (int a = 0; a < 3; ++a) {
-    if (a >= L.dim) break;
-    int c[3] = {i, j, k};
-    const int ca = c[a];
-    // low face has the cell's own index; high face is ca+1 (wrapping to 0 when periodic)
-    const T wl = L.w[a](i, j, k);
-    c[a] = (ca + 1 == L.n[a] && L.per[a]) ? 0 : ca + 1;
-    const T wh = L.w[a](c[0], c[1], c[2]);
-    diag += wl + wh;
-    if (wl != T(0)) {
-      int nb = ca - 1;
-      if (nb < 0) nb = L.per[a] ? L.n[a] - 1 : -1;  // -1: Open side, x = 0 outside
-      if (nb >= 0) {
-        c[a] = nb;
-        off += wl * x(c[0], c[1], c[2]);
-      }
-    }
-    if (wh != T(0)) {
-      int nb = ca + 1;
-      if (nb == L.n[a]) nb = L.per[a] ? 0 : -1;
-      if (nb >= 0) {
-        c[a] = nb;
-        off += wh * x(c[0], c[1], c[2]);
-      }
-    }
-  }
-}
-
-/// poisson_stencil with the neighbour values given by nb(i, j, k) instead of a field
-/// (the fused smoothers read neighbours that are computed on the fly).
+/// The diagonal and off-diagonal sum of the Poisson stencil at (i, j, k), the neighbour
+/// values given by nb(i, j, k) (a field, or values the fused smoothers compute on the fly).
 template <class T, class Nb>
 DFLUID_HD DFLUID_FORCEINLINE void poisson_stencil_f(const PoissonLevelView<T>& L, const Nb& nb,
                                                     int i, int j, int k, T& diag, T& off) {
@@ -143,6 +108,21 @@ DFLUID_HD DFLUID_FORCEINLINE void poisson_stencil_f(const PoissonLevelView<T>& L
       }
     }
   }
+}
+
+/// nb(i, j, k) of poisson_stencil_f reading a field.
+template <class T>
+struct FieldValues {
+  View<const T> x;
+  DFLUID_HD DFLUID_FORCEINLINE T operator()(int i, int j, int k) const { return x(i, j, k); }
+};
+
+/// Diagonal and off-diagonal sum (sum_f w_f * x_nbr) of the operator at cell (i, j, k).
+template <class T>
+DFLUID_HD DFLUID_FORCEINLINE void poisson_stencil(const PoissonLevelView<T>& L,
+                                                  const View<const T>& x, int i, int j, int k,
+                                                  T& diag, T& off) {
+  poisson_stencil_f(L, FieldValues<T>{x}, i, j, k, diag, off);
 }
 
 // ---- red-black Gauss-Seidel, one cell at a time ----
