@@ -75,6 +75,16 @@ def main():
                      (steps, p["plan"], added, p["predicted_peak_bytes"]))
             if p["gradient_s"] <= 0 or p["ratio"] <= 0:
                 fail("%d steps, %s: no gradient time" % (steps, p["plan"]))
+            # The gradient evaluation's events: every advance and every adjoint step runs a
+            # pressure solve with at least one convergence check (a host wait), and the loss
+            # values come back in one more wait at the end.
+            ev = p.get("counters")
+            if not isinstance(ev, dict) or ev.get("launches", 0) <= 0:
+                fail("%d steps, %s: no counters in the JSON: %r" % (steps, p["plan"], ev))
+            least = p["advances_performed"] + steps + 1
+            if ev["host_waits"] < least:
+                fail("%d steps, %s: %d host waits, fewer than the %d solves' checks + 1" %
+                     (steps, p["plan"], ev["host_waits"], least - 1))
         if case["plans_compared"] != len(ran) or not case["losses_agree"] or \
                 not case["buoyancy_gradients_agree"]:
             fail("%d steps: the plans' results are not reported bitwise equal" % steps)

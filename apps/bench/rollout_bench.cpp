@@ -194,9 +194,11 @@ RolloutCase bench_rollout(const Context& parent, const std::string& size, int st
     reset_memory_peaks();
     r.held_before_bytes = held_before;
     RolloutResult<T> result;
+    ctx.reset_counters();
     r.gradient_s = seconds_of(ctx, [&] {
       result = rollout.run(problem.initial, steps, problem.controls, problem.losses, ro);
     });
+    r.counters = ctx.counters();
     r.peak_bytes = counted_peak(ctx, memory_stats());
     r.ratio = c.forward_s > 0 ? r.gradient_s / c.forward_s : 0;
     for (const StepReport& rep : result.adjoint_reports) {

@@ -60,6 +60,7 @@ struct RolloutPlanResult {
   std::size_t predicted_device_bytes = 0, predicted_host_bytes = 0;
   double loss = 0;
   double grad_buoyancy = 0;
+  ContextCounters counters;  ///< the gradient evaluation's events (Context::counters())
 };
 
 struct RolloutCase {

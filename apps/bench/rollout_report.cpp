@@ -4,6 +4,7 @@
 #include <sstream>
 #include <string>
 
+#include "common/counters.hpp"
 #include "rollout_bench.hpp"
 
 namespace dfluid::bench {
@@ -97,6 +98,9 @@ void print_rollouts(const Context& ctx, const std::string& precision,
                   mib(r.predicted_peak_bytes), r.loss, hex(r.loss).c_str());
     }
     std::printf("%s, %d steps: %s\n", c.size.c_str(), c.steps, agreement(c).c_str());
+    for (const RolloutPlanResult& r : c.plans)  // what each gradient evaluation cost the GPU
+      if (r.ran)
+        std::printf("%-12s events: %s\n", r.name.c_str(), app::counters_text(r.counters).c_str());
   }
 }
 
@@ -147,6 +151,7 @@ void write_rollouts_json(std::ostream& out, const std::vector<RolloutCase>& case
             << ", \"predicted_peak_bytes\": " << r.predicted_peak_bytes
             << ", \"predicted_device_bytes\": " << r.predicted_device_bytes
             << ", \"predicted_host_bytes\": " << r.predicted_host_bytes
+            << ", \"counters\": " << app::counters_json(r.counters).dump()
             << ", \"loss\": " << num(r.loss) << ", \"loss_hex\": " << json_string(hex(r.loss))
             << ", \"grad_buoyancy\": " << num(r.grad_buoyancy) << "}";
       }
