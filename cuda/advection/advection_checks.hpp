@@ -19,20 +19,10 @@ inline std::string comp_name(const char* base, int a) {
   return std::string(base) + "[" + kAxisName[a] + "]";
 }
 
-/// Byte range [begin, end) spanned by a field's values.
-template <class T>
-std::pair<std::uintptr_t, std::uintptr_t> byte_range(const Field<T>& f) {
-  const View<const T> v = f.view();
-  const auto b = reinterpret_cast<std::uintptr_t>(f.data());
-  return {b, b + sizeof(T) * std::uintptr_t(v.offset(v.nx - 1, v.ny - 1, v.nz - 1) + 1)};
-}
-
 template <class T>
 void no_overlap(const Field<T>& a, const std::string& name_a, const Field<T>& b,
                 const std::string& name_b, const char* op = "advect") {
-  if (a.empty() || b.empty()) return;
-  auto ra = byte_range(a), rb = byte_range(b);
-  if (ra.first < rb.second && rb.first < ra.second)
+  if (check::overlap(a, b))
     throw InvalidArgument(std::string(op) + ": " + name_a + " shares memory with " + name_b +
                           "; advection cannot run in place, pass a separate output field");
 }

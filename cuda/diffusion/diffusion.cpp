@@ -35,19 +35,8 @@ void explicit_array(const Exec& ex, const Field<T>& q, const LaplacianStencil<T>
 }
 
 template <class T>
-bool overlaps(const Field<T>& a, const Field<T>& b) {
-  if (a.empty() || b.empty()) return false;
-  const View<const T> va = a.view(), vb = b.view();
-  const T* a0 = va.data;
-  const T* a1 = a0 + va.offset(va.nx - 1, va.ny - 1, va.nz - 1) + 1;
-  const T* b0 = vb.data;
-  const T* b1 = b0 + vb.offset(vb.nx - 1, vb.ny - 1, vb.nz - 1) + 1;
-  return a0 < b1 && b0 < a1;
-}
-
-template <class T>
 void check_no_alias(const Field<T>& in, const Field<T>& out, const char* fn) {
-  if (overlaps(in, out))
+  if (check::overlap(in, out))
     throw InvalidArgument(std::string(fn) +
                           ": out aliases the input field; diffusion reads neighbours, so "
                           "write into a separate field");

@@ -17,7 +17,11 @@
 // Per-cell helpers (stencils, interpolation) must inline into the cell loop: called out of
 // line, every sample pays a call and spills its small stencil arrays, several times the
 // arithmetic itself on the CPU path. GCC and Clang inline big helpers only when told to.
-#if defined(__GNUC__)
+// Sanitizer builds (DFLUID_NO_FORCE_INLINE) leave the choice to the compiler: instrumented,
+// the forced inlining of every sample into every cell loop makes the advection translation
+// unit take many minutes to compile, and inlining changes no result (no FMA contraction in
+// ISO C++ mode).
+#if defined(__GNUC__) && !defined(DFLUID_NO_FORCE_INLINE)
 #define DFLUID_FORCEINLINE inline __attribute__((always_inline))
 #else
 #define DFLUID_FORCEINLINE inline
@@ -28,7 +32,9 @@
 // 2^D corners): fully unrolled, the small per-sample arrays it indexes (corner offsets,
 // weights, coordinates) become registers; left as a loop, a GPU keeps them in local memory
 // and a CPU in stack slots, with a store-to-load dependency per step.
-#if defined(__CUDACC__)
+#if defined(DFLUID_NO_FORCE_INLINE) && !defined(__CUDACC__)
+#define DFLUID_UNROLL  // sanitizer builds: compile time over speed, as for DFLUID_FORCEINLINE
+#elif defined(__CUDACC__)
 #define DFLUID_UNROLL _Pragma("unroll")
 #elif defined(__clang__)
 #define DFLUID_UNROLL _Pragma("clang loop unroll(full)")

@@ -120,6 +120,18 @@ template <class A>
 void accessible(const Context& ctx, const Field<A>& f, const char* name);
 /// Throws InvalidArgument unless dt is finite and > 0.
 void positive_dt(double dt, const char* name = "dt");
+/// Whether the memory spanned by a's values and by b's values overlaps (empty fields never
+/// do): operators that read neighbours refuse an output that aliases an input.
+template <class A>
+bool overlap(const Field<A>& a, const Field<A>& b) {
+  if (a.empty() || b.empty()) return false;
+  const View<const A> va = a.view(), vb = b.view();
+  const A* a0 = va.data;
+  const A* a1 = a0 + va.offset(va.nx - 1, va.ny - 1, va.nz - 1) + 1;
+  const A* b0 = vb.data;
+  const A* b1 = b0 + vb.offset(vb.nx - 1, vb.ny - 1, vb.nz - 1) + 1;
+  return a0 < b1 && b0 < a1;
+}
 }  // namespace check
 
 }  // namespace dfluid
