@@ -19,6 +19,7 @@
 #include <string>
 #include <vector>
 
+#include "counters_test_util.hpp"
 #include "advection_test_util.hpp"
 #include "dfluid/advection.hpp"
 #include "dfluid/dfluid.hpp"
@@ -180,19 +181,6 @@ TEST(AdvectionScatter, FixedPointNanLandsWhereTheSlabsPutIt) {
   EXPECT_LT(nans, int(ref.size()));
 }
 
-ContextCounters events_of(const Context& ctx, const std::function<void()>& call) {
-  const ContextCounters a = ctx.counters();
-  call();
-  ContextCounters b = ctx.counters();
-  b.launches -= a.launches;
-  b.host_waits -= a.host_waits;
-  b.allocations -= a.allocations;
-  b.frees -= a.frees;
-  b.bytes_to_device -= a.bytes_to_device;
-  b.bytes_to_host -= a.bytes_to_host;
-  return b;
-}
-
 // Launches per deterministic scatter (both schemes count what the GPU launches): the
 // sizing pass, the scatter pass, one conversion per target; no host wait, nothing copied.
 // A 3D MacCormack self-advection adjoint, per component: the q^ pass (1), the corrector
@@ -212,7 +200,7 @@ TEST(AdvectionScatter, CountsLaunchesNoHostWaitAndItsWorkspace) {
     SCOPED_TRACE(to_string(acc));
     AccumulationScope scope(ctx, acc);
     self();  // warm-up: the pool grows here
-    const ContextCounters c = events_of(ctx, self);
+    const ContextCounters c = test::events_of(ctx, self);
     EXPECT_EQ(c.launches, 42);
     EXPECT_EQ(c.host_waits, 0);
     EXPECT_EQ(c.allocations, 0);
@@ -229,7 +217,7 @@ TEST(AdvectionScatter, CountsLaunchesNoHostWaitAndItsWorkspace) {
     MacVelocity<double> u2(fresh, g), gu2(fresh, g);
     const std::size_t held = fresh.counters().bytes_held;
     const ContextCounters c =
-        events_of(fresh, [&] { advect_adjoint(fresh, q2, u2, 1.0, y2, gq2, &gu2); });
+        test::events_of(fresh, [&] { advect_adjoint(fresh, q2, u2, 1.0, y2, gq2, &gu2); });
     EXPECT_EQ(c.launches, 2 + 4);
     EXPECT_EQ(c.host_waits, 0);
     // One pool block per target, of scatter_workspace_bytes (0 for the slabs).

@@ -15,23 +15,12 @@
 #include "dfluid/field_ops.hpp"
 #include "dfluid/memory.hpp"
 #include "dfluid/simulation.hpp"
+#include "counters_test_util.hpp"
 #include "simulation_test_util.hpp"
 
 using namespace dfluid;
 
 namespace {
-
-/// b - a for the event counts (bytes_held and peak_bytes are taken from b).
-ContextCounters delta(const ContextCounters& a, const ContextCounters& b) {
-  ContextCounters d = b;
-  d.launches -= a.launches;
-  d.host_waits -= a.host_waits;
-  d.allocations -= a.allocations;
-  d.frees -= a.frees;
-  d.bytes_to_device -= a.bytes_to_device;
-  d.bytes_to_host -= a.bytes_to_host;
-  return d;
-}
 
 void expect_events(const ContextCounters& c, std::int64_t launches, std::int64_t waits,
                    std::int64_t allocs, std::int64_t frees, std::int64_t to_dev,
@@ -229,7 +218,7 @@ TEST(ContextCounters, WarmStepAndAdjointCountsAreStable) {
     restore();
     const ContextCounters before = ctx.counters();
     sim.step(state);
-    step[r] = delta(before, ctx.counters());
+    step[r] = test::counters_delta(before, ctx.counters());
   }
   EXPECT_EQ(describe(step[0]), describe(step[1]));
   EXPECT_GT(step[0].launches, 0);
@@ -249,7 +238,7 @@ TEST(ContextCounters, WarmStepAndAdjointCountsAreStable) {
     seed();
     const ContextCounters before = ctx.counters();
     sim.step_adjoint(input, {}, grad);
-    adj[r] = delta(before, ctx.counters());
+    adj[r] = test::counters_delta(before, ctx.counters());
   }
   EXPECT_EQ(describe(adj[0]), describe(adj[1]));
   EXPECT_GT(adj[0].launches, 0);
@@ -296,7 +285,7 @@ ContextCounters warm_step_counts(const char* env) {
   sim.step(state);  // warm-up
   const ContextCounters before = ctx.counters();
   sim.step(state);
-  return delta(before, ctx.counters());
+  return test::counters_delta(before, ctx.counters());
 }
 
 }  // namespace

@@ -14,6 +14,7 @@
 #include <string>
 #include <vector>
 
+#include "counters_test_util.hpp"
 #include "dfluid/dfluid.hpp"
 #include "dfluid/field_ops.hpp"
 #include "dfluid/memory.hpp"
@@ -32,11 +33,8 @@ struct Events {
 
 template <class F>
 Events count(const Context& ctx, F&& f) {
-  const ContextCounters a = ctx.counters();
-  f();
-  const ContextCounters b = ctx.counters();
-  return {b.launches - a.launches, b.host_waits - a.host_waits, b.bytes_to_host - a.bytes_to_host,
-          b.bytes_to_device - a.bytes_to_device};
+  const ContextCounters d = test::events_of(ctx, std::forward<F>(f));
+  return {d.launches, d.host_waits, d.bytes_to_host, d.bytes_to_device};
 }
 
 struct Case {

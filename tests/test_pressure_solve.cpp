@@ -14,6 +14,7 @@
 #include <string>
 #include <vector>
 
+#include "counters_test_util.hpp"
 #include "dfluid/dfluid.hpp"
 #include "dfluid/field_ops.hpp"
 #include "dfluid/projection.hpp"
@@ -50,10 +51,8 @@ struct Events {
 };
 template <class F>
 Events count(const Context& ctx, F&& f) {
-  const ContextCounters a = ctx.counters();
-  f();
-  const ContextCounters b = ctx.counters();
-  return {b.launches - a.launches, b.host_waits - a.host_waits};
+  const ContextCounters d = test::events_of(ctx, std::forward<F>(f));
+  return {d.launches, d.host_waits};
 }
 
 /// Launches of one V-cycle: precondition() adds one (the scale back to physical units).
