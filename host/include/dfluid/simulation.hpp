@@ -188,6 +188,17 @@ class Simulation {
 
   const Grid& grid() const { return grid_; }
   const StepConfig& config() const { return config_; }
+  /// Changes StepConfig::buoyancy between steps (a parameter being optimized, e.g. from
+  /// Python's autograd). Old and new values must be finite and non-zero: switching buoyancy
+  /// on or off changes what step() and step_adjoint() hold; throws InvalidArgument then.
+  void set_buoyancy(double b) {
+    if (!(b == b) || b - b != 0 || b == 0 || config_.buoyancy == 0)
+      throw InvalidArgument("Simulation::set_buoyancy(" + std::to_string(b) +
+                            "): the coefficient must stay finite and non-zero (it is " +
+                            std::to_string(config_.buoyancy) +
+                            "); make a Simulation whose StepConfig.buoyancy is non-zero");
+    config_.buoyancy = b;
+  }
   const Context& context() const { return ctx_; }
   const ObstacleMask* obstacles() const { return obstacles_; }
   PressureSolver<T>& pressure_solver() { return solver_; }

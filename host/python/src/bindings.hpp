@@ -1,0 +1,19 @@
+// The binding's parts, each in its own file, put together by NB_MODULE in core.cpp.
+#pragma once
+
+#include <nanobind/nanobind.h>
+
+#include "arrays.hpp"
+
+namespace dfluid::py {
+
+/// Exceptions, Grid, Context, StepConfig and the reports (core.cpp).
+void bind_core(nb::module_& m);
+/// State, Gradient, Simulation, Rollout and Optimizer of precision T, as <Name><suffix>
+/// (StateF32, SimulationF64, ...; simulation.cpp). The package picks one by dtype.
+template <class T>
+void bind_simulation(nb::module_& m, const char* suffix);
+/// HDF5 snapshots: SnapshotWriter, read_grid, list_snapshots, read_field (io.cpp).
+void bind_io(nb::module_& m);
+
+}  // namespace dfluid::py
