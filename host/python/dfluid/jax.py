@@ -1,0 +1,187 @@
+"""dfluid steps and rollouts as JAX functions with custom vector-Jacobian products.
+
+    import jax; jax.config.update("jax_enable_x64", True)   # for float64 simulations
+    import dfluid, dfluid.jax
+    fluid = dfluid.jax.Simulator(dfluid.Simulation(ctx, grid, cfg, dtype="float64"))
+    v, s = fluid.step(velocity, scalars, force)                 # jax.custom_vjp
+    vs, ss = fluid.rollout(velocity, scalars, forces, steps=20)  # checkpointed backward
+
+The functions run dfluid on the host through ``jax.pure_callback`` (the CPU path: XLA hands
+the callback host buffers; dfluid wraps them and writes only into arrays it made), so they
+compose with jax.grad, jax.vjp and jax.jit, but not with vmap over a batch (a callback per
+batch entry: vmap_method="sequential"). Gradients reach the initial velocity and scalars and
+the force (per step in a rollout); backward runs the hand-written adjoints, a rollout's through
+Rollout.run and its checkpoint plan.
+"""
+
+from __future__ import annotations
+
+from functools import partial
+from typing import Any, Optional, Sequence
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+import dfluid
+
+from . import _ad
+
+
+class _NumpyOps:
+    """The array operations of dfluid._ad for the numpy arrays of host callbacks."""
+
+    @staticmethod
+    def clone(x):
+        return np.array(x, copy=True, order="C")
+
+    @staticmethod
+    def zeros(shape, like):
+        return np.zeros(tuple(shape), dtype=like.dtype)
+
+    @staticmethod
+    def copy_into(view, src):
+        np.copyto(view, src)
+
+    @staticmethod
+    def from_view(view):
+        return np.asarray(view)
+
+    @staticmethod
+    def stack(xs):
+        return np.stack(list(xs))
+
+
+_ops = _NumpyOps()
+
+
+def _writable(xs):
+    # XLA's callback buffers may be read-only; dfluid wraps the state it reads as writable
+    # arrays (it does not write the input of an adjoint), so hand it private copies.
+    return [np.array(x, copy=True, order="C") for x in xs]
+
+
+class Simulator:
+    """Differentiable steps and rollouts of a dfluid Simulation for JAX (host callbacks)."""
+
+    def __init__(self, simulation, checkpointing: Optional[dfluid.Checkpointing] = None):
+        self.simulation = simulation
+        self.rollout_engine = dfluid.Rollout(simulation)
+        self.checkpointing = checkpointing
+        self.dim = simulation.grid.dim
+        self.dtype = np.dtype(simulation.dtype)
+        self._step = self._make_step()
+        self._rollouts = {}
+
+    # ---- one step: (velocity, scalars, force) -> (velocity, scalars) ----
+    def _make_step(self):
+        sim, dim = self.simulation, self.dim
+
+        def host_forward(velocity, scalars, force):
+            f = None if force is None else tuple(_writable(force))
+            v, s, _ = _ad.step_forward(sim, _writable(velocity), _writable(scalars), None,
+                                       _ad.Controls(f), _ops)
+            return tuple(v), tuple(s)
+
+        def host_backward(velocity, scalars, force, gv, gs):
+            f = None if force is None else tuple(_writable(force))
+            rv, rs, rf, _, _ = _ad.step_backward(
+                sim, _writable(velocity), _writable(scalars), None, _ad.Controls(f),
+                _writable(gv), _writable(gs), f is not None, [], False, _ops)
+            return tuple(rv), tuple(rs), (None if rf is None else tuple(rf))
+
+        def shapes(velocity, scalars):
+            return (tuple(jax.ShapeDtypeStruct(x.shape, x.dtype) for x in velocity),
+                    tuple(jax.ShapeDtypeStruct(x.shape, x.dtype) for x in scalars))
+
+        @jax.custom_vjp
+        def step(velocity, scalars, force):
+            return jax.pure_callback(host_forward, shapes(velocity, scalars), velocity, scalars,
+                                     force, vmap_method="sequential")
+
+        def fwd(velocity, scalars, force):
+            return step(velocity, scalars, force), (velocity, scalars, force)
+
+        def bwd(res, g):
+            velocity, scalars, force = res
+            out_shapes = shapes(velocity, scalars)
+            if force is not None:
+                out_shapes = out_shapes + (tuple(jax.ShapeDtypeStruct(x.shape, x.dtype)
+                                                 for x in force),)
+                gv, gs, gf = jax.pure_callback(host_backward, out_shapes, velocity, scalars,
+                                               force, g[0], g[1], vmap_method="sequential")
+                return gv, gs, gf
+            gv, gs = jax.pure_callback(lambda *a: host_backward(*a)[:2], out_shapes, velocity,
+                                       scalars, force, g[0], g[1], vmap_method="sequential")
+            return gv, gs, None
+
+        step.defvjp(fwd, bwd)
+        return step
+
+    def step(self, velocity: Sequence[Any], scalars: Sequence[Any], force: Any = None):
+        """One step (cold pressure start). Returns (velocity tuple, scalars tuple)."""
+        return self._step(tuple(velocity), tuple(scalars),
+                          None if force is None else tuple(force))
+
+    # ---- a rollout: (velocity, scalars, forces) -> states at save_steps ----
+    def _make_rollout(self, steps, save, checkpointing):
+        sim, rollout = self.simulation, self.rollout_engine
+
+        def host_forward(velocity, scalars, forces):
+            f = None if forces is None else tuple(_writable(forces))
+            v, s = _ad.rollout_forward(sim, steps, save, _writable(velocity), _writable(scalars),
+                                       None, _ad.Controls(f), _ops)
+            return tuple(v), tuple(s)
+
+        def host_backward(velocity, scalars, forces, gv, gs):
+            f = None if forces is None else tuple(_writable(forces))
+            rv, rs, rf, _, _ = _ad.rollout_backward(
+                rollout, sim, steps, save, _writable(velocity), _writable(scalars), None,
+                _ad.Controls(f), _writable(gv), _writable(gs), f is not None, [], False,
+                checkpointing, _ops)
+            out = (tuple(_writable(rv)), tuple(_writable(rs)))
+            return out + ((tuple(rf),) if rf is not None else ())
+
+        def shapes(velocity, scalars):
+            n = len(save)
+            return (tuple(jax.ShapeDtypeStruct((n,) + x.shape, x.dtype) for x in velocity),
+                    tuple(jax.ShapeDtypeStruct((n,) + x.shape, x.dtype) for x in scalars))
+
+        @jax.custom_vjp
+        def run(velocity, scalars, forces):
+            return jax.pure_callback(host_forward, shapes(velocity, scalars), velocity, scalars,
+                                     forces, vmap_method="sequential")
+
+        def fwd(velocity, scalars, forces):
+            return run(velocity, scalars, forces), (velocity, scalars, forces)
+
+        def bwd(res, g):
+            velocity, scalars, forces = res
+            out_shapes = (tuple(jax.ShapeDtypeStruct(x.shape, x.dtype) for x in velocity),
+                          tuple(jax.ShapeDtypeStruct(x.shape, x.dtype) for x in scalars))
+            if forces is not None:
+                out_shapes = out_shapes + (tuple(jax.ShapeDtypeStruct(x.shape, x.dtype)
+                                                 for x in forces),)
+            r = jax.pure_callback(host_backward, out_shapes, velocity, scalars, forces, g[0],
+                                  g[1], vmap_method="sequential")
+            return (r[0], r[1], r[2] if forces is not None else None)
+
+        run.defvjp(fwd, bwd)
+        return run
+
+    def rollout(self, velocity: Sequence[Any], scalars: Sequence[Any], forces: Any = None,
+                steps: int = 1, save_steps: Optional[Sequence[int]] = None,
+                checkpointing: Any = "default"):
+        """`steps` steps; forces: tuple of per-component arrays (steps, *face shape) or None.
+        Returns the states at `save_steps` (default: the last), stacked per field."""
+        if int(steps) < 1:
+            raise dfluid.InvalidArgument(f"steps: {steps}, expected >= 1")
+        save = tuple(sorted(set(int(k) for k in (save_steps or [steps]))))
+        if save[0] < 0 or save[-1] > steps:
+            raise dfluid.InvalidArgument(f"save_steps: {list(save)}, expected states in [0, {steps}]")
+        ck = self.checkpointing if checkpointing == "default" else checkpointing
+        key = (int(steps), save, id(ck))
+        if key not in self._rollouts:
+            self._rollouts[key] = (self._make_rollout(int(steps), save, ck), ck)
+        return self._rollouts[key][0](tuple(velocity), tuple(scalars),
+                                      None if forces is None else tuple(forces))

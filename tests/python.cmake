@@ -1,0 +1,15 @@
+# The Python package's tests (tests/python/test_*.py, unittest), where the build has the
+# package (DFLUID_BUILD_PYTHON: a Python with nanobind was found; .ci/test passes the cached
+# virtual environment of .ci/python-env). They run with the interpreter the extension was
+# built for and the build's package (<build>/python) on PYTHONPATH. Python.torch and
+# Python.jax skip themselves (exit 77) where torch or jax is not installed.
+if(NOT DFLUID_PYTHON_ON)
+  return()
+endif()
+foreach(suite numpy torch jax)
+  add_test(NAME Python.${suite}
+           COMMAND ${DFLUID_PYTHON_EXECUTABLE} ${CMAKE_CURRENT_SOURCE_DIR}/python/test_${suite}.py)
+  set_tests_properties(Python.${suite} PROPERTIES
+    SKIP_RETURN_CODE 77 TIMEOUT 300 LABELS python
+    ENVIRONMENT "PYTHONPATH=${PROJECT_BINARY_DIR}/python:${CMAKE_CURRENT_SOURCE_DIR}/python")
+endforeach()
