@@ -215,6 +215,31 @@ class Gradients(unittest.TestCase):
         self.assertIn("probe", res.loss_terms)
 
 
+class Optimizers(unittest.TestCase):
+    def test_lbfgs_and_adam_minimize_in_the_callers_array(self):
+        ctx = dfluid.Context("cpu")
+        a = np.linspace(1.0, 4.0, 6)
+        b = np.linspace(-1.0, 2.0, 6)
+
+        def objective(x, grad):
+            grad[...] = a * (x - b)
+            return float(0.5 * np.sum(a * (x - b) ** 2))
+
+        for kind, lr, iters in (("lbfgs", 1.0, 20), ("adam", 0.1, 300)):
+            x = np.zeros(6)
+            ptr = address(x)
+            opt = dfluid.Optimizer(ctx, 6, kind=kind, learning_rate=lr, dtype="float64")
+            for _ in range(iters):
+                r = opt.step(x, objective)
+                if r["converged"]:
+                    break
+            self.assertEqual(address(x), ptr)  # optimized in place
+            np.testing.assert_allclose(x, b, atol=1e-3 if kind == "adam" else 1e-8)
+        with self.assertRaises(dfluid.InvalidArgument) as e:
+            opt.step(np.zeros(5), objective)
+        self.assertIn("x: shape (5,)", str(e.exception))
+
+
 class Hdf5(unittest.TestCase):
     def test_snapshot_round_trip_is_bitwise(self):
         grid, ctx, sim = smoke_setup((8, 6), dtype="float32")

@@ -118,6 +118,15 @@ def Rollout(simulation):
     return getattr(_dfluid, "Rollout" + name[len("Simulation"):])(simulation)
 
 
+def Optimizer(ctx: Context, size: int, kind: str = "lbfgs", learning_rate: float = 1e-3,
+              dtype: Any = "float32", lbfgs_history: int = 8, gradient_tolerance: float = 0.0):
+    """L-BFGS ('lbfgs'), Adam ('adam') or gradient descent ('gd') on a flat array of `size`
+    values: ``opt.step(x, objective)`` runs one iteration, updating x in place, with
+    ``objective(x, grad) -> loss`` writing d loss / d x into grad (see OptimizerF32)."""
+    return getattr(_dfluid, "Optimizer" + _suffix(dtype))(ctx, size, kind, learning_rate,
+                                                          lbfgs_history, gradient_tolerance)
+
+
 @dataclass
 class Keyframe:
     """Loss ``weight * 1/2 * sum mask * (q_step - target)^2`` on scalar `scalar` at state
@@ -168,7 +177,7 @@ class Checkpointing:
 
 __all__ = [
     "BoundaryKind", "Checkpointing", "Context", "CudaError", "Error", "Gradient", "Grid",
-    "InvalidArgument", "IoError", "Keyframe", "Location", "NonFiniteValue", "Rollout",
+    "InvalidArgument", "IoError", "Keyframe", "Location", "NonFiniteValue", "Optimizer", "Rollout",
     "ShapeMismatch", "Simulation", "SnapshotWriter", "SolveReport", "SolverNotConverged",
     "State", "StepConfig", "StepReport", "UnstableTimeStep", "UserLoss", "VelocityTarget",
     "build_has_cuda", "cpu_threads", "cuda_available", "list_snapshots", "read_field",

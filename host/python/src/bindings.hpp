@@ -13,6 +13,9 @@ void bind_core(nb::module_& m);
 /// (StateF32, SimulationF64, ...; simulation.cpp). The package picks one by dtype.
 template <class T>
 void bind_simulation(nb::module_& m, const char* suffix);
+/// Optimizer<T> as Optimizer<suffix> (optimizer.cpp).
+template <class T>
+void bind_optimizer(nb::module_& m, const char* suffix);
 /// HDF5 snapshots: SnapshotWriter, read_grid, list_snapshots, read_field (io.cpp).
 void bind_io(nb::module_& m);
 

@@ -346,5 +346,7 @@ NB_MODULE(_dfluid, m) {
   dfluid::py::bind_core(m);
   dfluid::py::bind_simulation<float>(m, "F32");
   dfluid::py::bind_simulation<double>(m, "F64");
+  dfluid::py::bind_optimizer<float>(m, "F32");
+  dfluid::py::bind_optimizer<double>(m, "F64");
   dfluid::py::bind_io(m);
 }
