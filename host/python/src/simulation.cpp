@@ -11,6 +11,8 @@
 #include <nanobind/stl/string.h>
 #include <nanobind/stl/vector.h>
 
+#include <chrono>
+#include <chrono>
 #include <memory>
 #include <optional>
 
@@ -371,6 +373,17 @@ void bind_sim(nb::module_& m, const std::string& suffix) {
           "its output on entry and of its input on return (overwritten). `grad_force` / "
           "`grad_sources` (the caller's arrays) ACCUMULATE the control gradients. Returns "
           "(StepReport, d loss / d buoyancy) (0.0 unless buoyancy_gradient).")
+      .def(
+          "_step_timed",
+          [](S& s, PyState<T>& state) {
+            // For the overhead benchmark (host/python/benchmarks): the step's time measured in
+            // C++ around Simulation::step alone (the CPU path computes synchronously).
+            const auto t0 = std::chrono::steady_clock::now();
+            s.sim->step(state.s, StepControls<T>{});
+            s.ctx.synchronize();
+            return std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+          },
+          nb::arg("state"), "Benchmark helper: one step, returns its seconds measured in C++.")
       .def(
           "set_buoyancy", [](S& s, double b) { s.sim->set_buoyancy(b); }, nb::arg("value"),
           "Changes the buoyancy coefficient (finite and non-zero, as was the configured one).")
