@@ -2,7 +2,9 @@
 # package (DFLUID_BUILD_PYTHON: a Python with nanobind was found; .ci/test passes the cached
 # virtual environment of .ci/python-env). They run with the interpreter the extension was
 # built for and the build's package (<build>/python) on PYTHONPATH. Python.torch and
-# Python.jax skip themselves (exit 77) where torch or jax is not installed.
+# Python.jax skip themselves (exit 77) where torch or jax is not installed. One thread
+# (OMP_NUM_THREADS, read by dfluid and torch): the grids are tiny, and threads of a loaded
+# machine wait for each other far longer than the work takes.
 if(NOT DFLUID_PYTHON_ON)
   return()
 endif()
@@ -11,5 +13,5 @@ foreach(suite numpy torch jax)
            COMMAND ${DFLUID_PYTHON_EXECUTABLE} ${CMAKE_CURRENT_SOURCE_DIR}/python/test_${suite}.py)
   set_tests_properties(Python.${suite} PROPERTIES
     SKIP_RETURN_CODE 77 TIMEOUT 300 LABELS python
-    ENVIRONMENT "PYTHONPATH=${PROJECT_BINARY_DIR}/python:${CMAKE_CURRENT_SOURCE_DIR}/python")
+    ENVIRONMENT "PYTHONPATH=${PROJECT_BINARY_DIR}/python:${CMAKE_CURRENT_SOURCE_DIR}/python;OMP_NUM_THREADS=1")
 endforeach()

@@ -50,6 +50,8 @@ class JaxStep(unittest.TestCase):
         args = (tuple(map(jnp.asarray, vel)), tuple(map(jnp.asarray, scalars)),
                 tuple(map(jnp.asarray, force)))
         directional_check(self, fluid.step, args, 1)
+        # without a force: the gradient of the state alone
+        directional_check(self, lambda v, s: fluid.step(v, s), args[:2], 4)
         # jit composes with the callback
         out = jax.jit(fluid.step)(*args)
         np.testing.assert_array_equal(out[1][0], fluid.step(*args)[1][0])

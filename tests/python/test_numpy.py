@@ -50,6 +50,20 @@ class ZeroCopy(unittest.TestCase):
         del state  # the view keeps the state's memory alive
         self.assertTrue(np.isfinite(rho).all())
 
+    def test_wrapped_arrays_are_kept_alive_by_the_state(self):
+        grid, ctx, sim = smoke_setup()
+        vel, scalars = random_state(grid, np.random.default_rng(8))
+        expected = scalars[0].copy()
+        ptr = address(scalars[0])
+        state = dfluid.wrap_state(ctx, grid, list(vel), scalars)
+        scalars[0] = None  # the caller drops its references: the state holds the array
+        del vel
+        junk = [np.full_like(expected, 7.0) for _ in range(8)]  # would reuse freed memory
+        self.assertEqual(address(state.scalars[0]), ptr)
+        np.testing.assert_array_equal(state.scalars[0], expected)
+        self.assertTrue(all((j == 7.0).all() for j in junk))
+        sim.step(state)
+
     def test_views_outlive_their_rollout_result(self):
         grid, ctx, sim = smoke_setup()
         vel, scalars = random_state(grid, np.random.default_rng(2))

@@ -27,6 +27,13 @@ bool is_list_or_tuple(nb::handle h) {
   return PyList_Check(h.ptr()) || PyTuple_Check(h.ptr());
 }
 
+/// Keeps every item of a list/tuple alive (the arrays themselves: the caller may change the
+/// list afterwards).
+void keep_items(nb::list& keep, nb::handle seq) {
+  for (size_t i = 0; i < nb::len(seq); ++i)
+    keep.append(seq[i]);
+}
+
 std::string item(const std::string& name, size_t i) {
   return name + "[" + std::to_string(i) + "]";
 }
@@ -185,7 +192,7 @@ void bind_state(nb::module_& m, const std::string& suffix) {
             ArrayRules w;
             w.writable = true;
             p->s.velocity = std::move(wrap_mac<T>(ctx, velocity, "velocity", grid, w)[0]);
-            p->keep.append(velocity);
+            keep_items(p->keep, velocity);
             if (!is_list_or_tuple(scalars))
               throw InvalidArgument(
                   "scalars: expected a list of arrays (cell-centred, one per "
@@ -200,7 +207,7 @@ void bind_state(nb::module_& m, const std::string& suffix) {
             if (names && names->size() != p->s.scalars.size())
               throw InvalidArgument("names: " + std::to_string(names->size()) + " names for " +
                                     std::to_string(p->s.scalars.size()) + " scalars");
-            p->keep.append(scalars);
+            keep_items(p->keep, scalars);
             if (pressure.is_none()) {
               p->s.pressure = Field<T>(ctx, grid);  // the warm start only: dfluid's own
             } else {
@@ -270,8 +277,8 @@ void bind_state(nb::module_& m, const std::string& suffix) {
             for (size_t i = 0; i < nb::len(scalars); ++i)
               p->g.scalars.push_back(
                   wrap_field<T>(ctx, scalars[i], item("scalars", i), grid, Location::Cell, true));
-            p->keep.append(velocity);
-            p->keep.append(scalars);
+            keep_items(p->keep, velocity);
+            keep_items(p->keep, scalars);
             return guard.release();
           },
           nb::arg("ctx"), nb::arg("grid"), nb::arg("velocity"), nb::arg("scalars"),
