@@ -30,8 +30,9 @@ class NetworkController(unittest.TestCase):
 class SolverInTheLoop(unittest.TestCase):
     def test_the_corrected_coarse_run_is_closer_to_the_fine_one(self):
         # 12x12 coarse against 24x24 fine, 12 steps, 3 unrolled steps, 30 Adam iterations
-        # (measured: the corrected run's error is 0.59 of the uncorrected one's).
-        r = solver_in_the_loop.train(size=12, horizon=12, unroll=3, iterations=30, lr=3e-3)
+        # (measured: the corrected run's error is 0.59 of the uncorrected one's, 0.58 with seed 1).
+        r = solver_in_the_loop.train(size=12, horizon=12, unroll=3, iterations=30, lr=3e-3,
+                                     batch=1)
         self.assertLess(r["loss_last"], r["loss_first"])
         self.assertLess(r["error_corrected"], 0.75 * r["error_uncorrected"])
 
