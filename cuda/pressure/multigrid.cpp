@@ -81,6 +81,7 @@ void smooth(const Exec& ex, const PoissonLevel<T>& lv, const Field<T>& b, Field<
 
 /// Levels at the bottom of the hierarchy with at most this many cells run in one launch.
 constexpr Index kTailCells = 4096;
+static_assert(kTailCells < (Index(1) << 31), "the tail decodes cell indices in 32 bits");
 constexpr int kMaxTailLevels = 12;
 constexpr int kTailThreads = 512;
 
@@ -110,23 +111,26 @@ struct TailArgs {
 /// between phases (a block barrier on the GPU, nothing on the CPU's single thread).
 template <int D, class T, class Sync>
 DFLUID_HD void vcycle_tail_body(const TailArgs<T>& a, int tid, int nth, Sync sync) {
+  // Cell indices are decoded in 32-bit unsigned arithmetic: a tail level has at most
+  // kTailCells cells, and a 64-bit division is a long software sequence on a GPU (and
+  // slower than a 32-bit one on a CPU), paid per cell and phase.
   auto all = [&](const TailLevel<T>& t, auto op) {
-    const int nx = t.L.n[0], ny = t.L.n[1];
-    const Index total = Index(nx) * ny * t.L.n[2];
-    for (Index c = tid; c < total; c += nth) {
-      const int i = int(c % nx);
-      const Index rr = c / nx;
-      op(i, int(rr % ny), int(rr / ny));
+    const unsigned nx = unsigned(t.L.n[0]), ny = unsigned(t.L.n[1]);
+    const unsigned total = nx * ny * unsigned(t.L.n[2]);
+    for (unsigned c = unsigned(tid); c < total; c += unsigned(nth)) {
+      const unsigned rr = c / nx;
+      op(int(c - rr * nx), int(rr % ny), int(rr / ny));
     }
     sync();
   };
   auto half = [&](const TailLevel<T>& t, int color) {
-    const int nx = t.L.n[0], ny = t.L.n[1], hx = (nx + 1) / 2;
-    const Index total = Index(hx) * ny * t.L.n[2];
-    for (Index c = tid; c < total; c += nth) {
-      const int h = int(c % hx);
-      const Index rr = c / hx;
-      const int j = int(rr % ny), k = int(rr / ny), i = rb_cell_i(h, j, k, color);
+    const int nx = t.L.n[0];
+    const unsigned ny = unsigned(t.L.n[1]), hx = unsigned(nx + 1) / 2;
+    const unsigned total = hx * ny * unsigned(t.L.n[2]);
+    for (unsigned c = unsigned(tid); c < total; c += unsigned(nth)) {
+      const unsigned rr = c / hx;
+      const int h = int(c - rr * hx), j = int(rr % ny), k = int(rr / ny),
+                i = rb_cell_i(h, j, k, color);
       if (i < nx) rb_update<D>(t.L, t.b, t.x, i, j, k);
     }
     sync();
@@ -136,23 +140,23 @@ DFLUID_HD void vcycle_tail_body(const TailArgs<T>& a, int tid, int nth, Sync syn
   auto half_prolong = [&](const TailLevel<T>& t, const TailLevel<T>& coarse) {
     const ProlongedValues<T> nb{t.x.data, coarse.x, coarse.r[0] - 1, coarse.r[1] - 1,
                                 coarse.r[2] - 1};
-    const int nx = t.L.n[0], ny = t.L.n[1], hx = (nx + 1) / 2;
-    const Index total = Index(hx) * ny * t.L.n[2];
-    for (Index c = tid; c < total; c += nth) {
-      const int h = int(c % hx);
-      const Index rr = c / hx;
-      const int j = int(rr % ny), k = int(rr / ny), i = rb_cell_i(h, j, k, 1);
+    const int nx = t.L.n[0];
+    const unsigned ny = unsigned(t.L.n[1]), hx = unsigned(nx + 1) / 2;
+    const unsigned total = hx * ny * unsigned(t.L.n[2]);
+    for (unsigned c = unsigned(tid); c < total; c += unsigned(nth)) {
+      const unsigned rr = c / hx;
+      const int h = int(c - rr * hx), j = int(rr % ny), k = int(rr / ny), i = rb_cell_i(h, j, k, 1);
       if (i < nx) rb_update_f<D>(t.L, t.b, t.x, nb, i, j, k);
     }
     sync();
   };
   auto pre = [&](const TailLevel<T>& t, int sweeps) {
-    const int nx = t.L.n[0], ny = t.L.n[1], hx = (nx + 1) / 2;
-    const Index total = Index(hx) * ny * t.L.n[2];
-    for (Index c = tid; c < total; c += nth) {
-      const int h = int(c % hx);
-      const Index rr = c / hx;
-      const int j = int(rr % ny), k = int(rr / ny), i = rb_cell_i(h, j, k, 0);
+    const int nx = t.L.n[0];
+    const unsigned ny = unsigned(t.L.n[1]), hx = unsigned(nx + 1) / 2;
+    const unsigned total = hx * ny * unsigned(t.L.n[2]);
+    for (unsigned c = unsigned(tid); c < total; c += unsigned(nth)) {
+      const unsigned rr = c / hx;
+      const int h = int(c - rr * hx), j = int(rr % ny), k = int(rr / ny), i = rb_cell_i(h, j, k, 0);
       if (i < nx) rb_first_red_update<D>(t.L, t.b, t.x, i, j, k);
     }
     sync();
