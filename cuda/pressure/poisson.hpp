@@ -112,19 +112,28 @@ DFLUID_HD DFLUID_FORCEINLINE void poisson_stencil_f(const PoissonLevelView<T>& L
     const int ca = c[a], na = L.n[a];
     const bool per = L.per[a], last = ca + 1 == na;
     const T wl = w.data[wo];
-    const T wh = w.data[last && per ? wo - Index(ca) * ws : wo + ws];  // high face (wrapped)
+    // High face ca + 1, wrapped to 0 on a periodic axis. The wrapped offsets below (a
+    // multiply) are taken only at the box sides, so the common path adds a stride.
+    const T wh = w.data[last && per ? wo - Index(ca) * ws : wo + ws];
     diag += wl + wh;
     // Low neighbour ca - 1 (n - 1 across a periodic wrap); none across an Open side (x = 0
     // outside; a Wall side has wl = 0). The same for the high neighbour.
-    if (wl != T(0) && (ca > 0 || per)) {
-      const int n = ca > 0 ? ca - 1 : na - 1;
-      const int nc[3] = {a == 0 ? n : i, a == 1 ? n : j, a == 2 ? n : k};
-      off += wl * nb(xo + Index(n - ca) * xs, nc[0], nc[1], nc[2]);
+    if (wl != T(0)) {
+      if (ca > 0) {
+        const int n = ca - 1;
+        off += wl * nb(xo - xs, a == 0 ? n : i, a == 1 ? n : j, a == 2 ? n : k);
+      } else if (per) {
+        const int n = na - 1;
+        off += wl * nb(xo + Index(n) * xs, a == 0 ? n : i, a == 1 ? n : j, a == 2 ? n : k);
+      }
     }
-    if (wh != T(0) && (!last || per)) {
-      const int n = last ? 0 : ca + 1;
-      const int nc[3] = {a == 0 ? n : i, a == 1 ? n : j, a == 2 ? n : k};
-      off += wh * nb(xo + Index(n - ca) * xs, nc[0], nc[1], nc[2]);
+    if (wh != T(0)) {
+      if (!last) {
+        const int n = ca + 1;
+        off += wh * nb(xo + xs, a == 0 ? n : i, a == 1 ? n : j, a == 2 ? n : k);
+      } else if (per) {
+        off += wh * nb(xo - Index(ca) * xs, a == 0 ? 0 : i, a == 1 ? 0 : j, a == 2 ? 0 : k);
+      }
     }
   }
 }
