@@ -111,7 +111,9 @@ void multi_reduce_into(const Exec& ex, const std::array<int, 3>& n, unsigned max
   if (part.size() < std::size_t(chunks) * M) part.resize(std::size_t(chunks) * M);
   double* pp = part.data();
   const int nx = n[0], ny = n[1];
-  auto run_chunk = [&](Index c) {
+  // By value: each thread runs its own copy (see for_each_cell: through a shared closure,
+  // the captured views are reloaded for every cell).
+  auto run_chunk = [=](Index c) {
     double acc[M];
     for (int m = 0; m < M; ++m)
       acc[m] = reduce_identity(op_of(m));
@@ -137,9 +139,13 @@ void multi_reduce_into(const Exec& ex, const std::array<int, 3>& n, unsigned max
   };
 #if defined(_OPENMP)
   if (total >= kParallelCells) {
-#pragma omp parallel for schedule(static)
-    for (Index c = 0; c < chunks; ++c)
-      run_chunk(c);
+#pragma omp parallel
+    {
+      const auto run = run_chunk;
+#pragma omp for schedule(static)
+      for (Index c = 0; c < chunks; ++c)
+        run(c);
+    }
   } else
 #endif
   {
