@@ -27,7 +27,7 @@ void krylov_setup(const Exec& ex, const KrylovState& s, const Field<T>& b, doubl
   View<const T> bv = b.view();
   const bool is_float = std::is_same<T, float>::value;
   multi_reduce_into<3>(
-      ex, b.extents(), 0u,
+      ex, b.extents(),
       DFLUID_LAMBDA(int i, int j, int k, double* v) {
         const double x = bv(i, j, k);
         const int reg = s.region(i, j, k);
@@ -83,7 +83,7 @@ void krylov_initial_residual(const Exec& ex, const KrylovState& s, const Field<T
   View<T> rv = r.view();
   const double* sc = s.sc;
   multi_reduce_into<1>(
-      ex, r.extents(), 0u,
+      ex, r.extents(),
       DFLUID_LAMBDA(int i, int j, int k, double* v) {
         const double f = sc[kScale];
         T t = f == 1 ? bv(i, j, k) : T(f) * bv(i, j, k);
@@ -117,7 +117,7 @@ void krylov_rz(const Exec& ex, const KrylovState& s, const Field<T>& r, const Fi
   }
   View<const T> rv = r.view(), zv = z.view();
   multi_reduce_into<6>(
-      ex, r.extents(), 0u,
+      ex, r.extents(),
       DFLUID_LAMBDA(int i, int j, int k, double* v) {
         const double a = rv(i, j, k), c = zv(i, j, k);
         const int reg = s.region(i, j, k);
@@ -174,7 +174,7 @@ void krylov_pq_alpha(const Exec& ex, const KrylovState& s, const Field<T>& p, co
                      int rz, int it) {
   View<const T> pv = p.view(), qv = q.view();
   multi_reduce_into<1>(
-      ex, p.extents(), 0u,
+      ex, p.extents(),
       DFLUID_LAMBDA(int i, int j, int k, double* v) {
         v[0] = double(pv(i, j, k)) * double(qv(i, j, k));
       },
@@ -228,8 +228,8 @@ void krylov_check(const Exec& ex, const KrylovState& s, const Field<T>& b, const
       krylov_region_sum(ex, s, g, x, s.sum_x + g);
     }
   }
-  multi_reduce_into<7>(
-      ex, b.extents(), 1u << 5,
+  multi_reduce_into<7, 1u << 5>(
+      ex, b.extents(),
       DFLUID_LAMBDA(int i, int j, int k, double* v) {
         const int reg = s.region(i, j, k);
         double t = sc[kScale] * double(bv(i, j, k)) - double(qv(i, j, k));

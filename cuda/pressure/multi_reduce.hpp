@@ -8,10 +8,11 @@
 // scalars (alpha, beta, region means) in the same launch, so no separate scalar
 // kernel is needed.
 //
-//   multi_reduce_into<M>(ex, n, max_mask, f, fin);
+//   multi_reduce_into<M, MaxMask>(ex, n, f, fin);
 //     f(i, j, k, double v[M])   writes the M per-cell values (it may also write its own
 //                               cell of other fields: each cell is visited once)
-//     output m is a sum, or a max when bit m of max_mask is set
+//     output m is a sum, or a max when bit m of MaxMask is set (a template argument: the
+//     CPU loop's per-cell combine then has no branch per output and cell)
 //     fin(const double out[M])  runs once (one thread) after the reduction, on the device
 //
 // GPU: two launches (the per-block kernel and the partials kernel, which calls fin), with
@@ -81,9 +82,8 @@ __global__ void __launch_bounds__(kMultiThreads)
 }
 #endif
 
-template <int M, class F, class Fin>
-void multi_reduce_into(const Exec& ex, const std::array<int, 3>& n, unsigned max_mask, F f,
-                       Fin fin) {
+template <int M, unsigned MaxMask = 0u, class F, class Fin>
+void multi_reduce_into(const Exec& ex, const std::array<int, 3>& n, F f, Fin fin) {
   static_assert(M >= 1 && M <= kMultiMaxOutputs, "multi_reduce_into: 1 to 8 outputs");
   count_gpu_work(ex, 2);  // the per-block kernel and the partials kernel (which runs fin)
   count_reduction_scratch(ex.state, sizeof(double) * (kReduceBlocks + 1));  // as sum_cells_into
@@ -93,16 +93,16 @@ void multi_reduce_into(const Exec& ex, const std::array<int, 3>& n, unsigned max
     cudaStream_t st = static_cast<cudaStream_t>(ex.stream);
     double* partials = gpu_reduce_scratch(ex);
     multi_reduce_kernel<M>
-        <<<kMultiBlocks, kMultiThreads, 0, st>>>(n[0], n[1], n[2], max_mask, f, partials);
+        <<<kMultiBlocks, kMultiThreads, 0, st>>>(n[0], n[1], n[2], MaxMask, f, partials);
     check_launch("multi_reduce");
-    multi_reduce_finish_kernel<M><<<1, kMultiThreads, 0, st>>>(max_mask, partials, fin);
+    multi_reduce_finish_kernel<M><<<1, kMultiThreads, 0, st>>>(MaxMask, partials, fin);
     check_launch("multi_reduce_finish");
     return;
 #else
     throw CudaError("internal: GPU reduction from a translation unit not compiled by nvcc");
 #endif
   }
-  auto op_of = [max_mask](int m) { return (max_mask >> m) & 1u ? ReduceOp::Max : ReduceOp::Sum; };
+  auto op_of = [](int m) { return (MaxMask >> m) & 1u ? ReduceOp::Max : ReduceOp::Sum; };
   constexpr Index kChunk = 4096;  // as reduce_cells_uncounted
   const Index chunks = (total + kChunk - 1) / kChunk;
   // Host scratch for the chunk partials, kept per thread between calls (not device memory:
@@ -111,7 +111,9 @@ void multi_reduce_into(const Exec& ex, const std::array<int, 3>& n, unsigned max
   if (part.size() < std::size_t(chunks) * M) part.resize(std::size_t(chunks) * M);
   double* pp = part.data();
   const int nx = n[0], ny = n[1];
-  auto run_chunk = [&](Index c) {
+  // By value: each thread runs its own copy (see for_each_cell: through a shared closure,
+  // the captured views are reloaded for every cell).
+  auto run_chunk = [=](Index c) {
     double acc[M];
     for (int m = 0; m < M; ++m)
       acc[m] = reduce_identity(op_of(m));
@@ -137,9 +139,13 @@ void multi_reduce_into(const Exec& ex, const std::array<int, 3>& n, unsigned max
   };
 #if defined(_OPENMP)
   if (total >= kParallelCells) {
-#pragma omp parallel for schedule(static)
-    for (Index c = 0; c < chunks; ++c)
-      run_chunk(c);
+#pragma omp parallel
+    {
+      const auto run = run_chunk;
+#pragma omp for schedule(static)
+      for (Index c = 0; c < chunks; ++c)
+        run(c);
+    }
   } else
 #endif
   {

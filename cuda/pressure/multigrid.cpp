@@ -13,14 +13,17 @@
 // post-smoothers are adjoint to each other, so the V-cycle is a symmetric operator.
 //
 // Launches (what the GPU pays per V-cycle; the CPU path counts the same): on a red-black
-// level each colour sweep launches over its own half of the cells only; the first sweep
-// from zero does red and black in one launch (no fill), and the prolongation of the
-// coarse correction is fused into the first post-smoothing sweep (poisson.hpp). A level
-// costs 8 launches (first sweep, red, black, restrict; prolong+black, red, black, red).
-// The small levels at the bottom (each <= kTailCells cells) run in one launch of one
+// level each colour sweep launches over its own half of the cells only; the first red sweep
+// from zero needs no fill (it reads no x), and the prolongation of the coarse correction
+// is fused into the first post-smoothing (black) sweep, which reads the red neighbours
+// plus their coarse correction (ProlongedValues, poisson.hpp): the red sweep after it
+// overwrites every red cell without reading it, so x += P xc is never stored. A level
+// costs 9 launches (red from zero, black, red, black, restrict; prolong+black, red, black,
+// red). The small levels at the bottom (each <= kTailCells cells) run in one launch of one
 // thread block (vcycle_tail), phase after phase with a barrier between them, instead of
-// a dozen launches each. At 128^3 that is 3 * 10 + 1 = 31 launches per V-cycle (83 with a
-// launch per colour, fill and prolongation on every level and 16 sweeps on 2^3).
+// a dozen launches each. At 128^3 that is 3 * 9 + 1 = 28 launches per V-cycle (31 with the
+// prolongation launched on its own, 83 with a launch per colour, fill and prolongation on
+// every level and 16 sweeps on 2^3).
 #include <algorithm>
 #include <cstring>
 #include <string>
@@ -78,6 +81,7 @@ void smooth(const Exec& ex, const PoissonLevel<T>& lv, const Field<T>& b, Field<
 
 /// Levels at the bottom of the hierarchy with at most this many cells run in one launch.
 constexpr Index kTailCells = 4096;
+static_assert(kTailCells < (Index(1) << 31), "the tail decodes cell indices in 32 bits");
 constexpr int kMaxTailLevels = 12;
 constexpr int kTailThreads = 512;
 
@@ -105,37 +109,55 @@ struct TailArgs {
 /// The V-cycle below (and including) the first tail level: the same per-cell updates as
 /// the launched levels, each phase over the whole level split among `nth` threads, `sync`
 /// between phases (a block barrier on the GPU, nothing on the CPU's single thread).
-template <class T, class Sync>
+template <int D, class T, class Sync>
 DFLUID_HD void vcycle_tail_body(const TailArgs<T>& a, int tid, int nth, Sync sync) {
+  // Cell indices are decoded in 32-bit unsigned arithmetic: a tail level has at most
+  // kTailCells cells, and a 64-bit division is a long software sequence on a GPU (and
+  // slower than a 32-bit one on a CPU), paid per cell and phase.
   auto all = [&](const TailLevel<T>& t, auto op) {
-    const int nx = t.L.n[0], ny = t.L.n[1];
-    const Index total = Index(nx) * ny * t.L.n[2];
-    for (Index c = tid; c < total; c += nth) {
-      const int i = int(c % nx);
-      const Index rr = c / nx;
-      op(i, int(rr % ny), int(rr / ny));
+    const unsigned nx = unsigned(t.L.n[0]), ny = unsigned(t.L.n[1]);
+    const unsigned total = nx * ny * unsigned(t.L.n[2]);
+    for (unsigned c = unsigned(tid); c < total; c += unsigned(nth)) {
+      const unsigned rr = c / nx;
+      op(int(c - rr * nx), int(rr % ny), int(rr / ny));
     }
     sync();
   };
   auto half = [&](const TailLevel<T>& t, int color) {
-    const int nx = t.L.n[0], ny = t.L.n[1], hx = (nx + 1) / 2;
-    const Index total = Index(hx) * ny * t.L.n[2];
-    for (Index c = tid; c < total; c += nth) {
-      const int h = int(c % hx);
-      const Index rr = c / hx;
-      const int j = int(rr % ny), k = int(rr / ny), i = rb_cell_i(h, j, k, color);
-      if (i < nx) rb_update(t.L, t.b, t.x, i, j, k);
+    const int nx = t.L.n[0];
+    const unsigned ny = unsigned(t.L.n[1]), hx = unsigned(nx + 1) / 2;
+    const unsigned total = hx * ny * unsigned(t.L.n[2]);
+    for (unsigned c = unsigned(tid); c < total; c += unsigned(nth)) {
+      const unsigned rr = c / hx;
+      const int h = int(c - rr * hx), j = int(rr % ny), k = int(rr / ny),
+                i = rb_cell_i(h, j, k, color);
+      if (i < nx) rb_update<D>(t.L, t.b, t.x, i, j, k);
+    }
+    sync();
+  };
+  // The first black half-sweep after the coarse correction, with the prolongation fused in
+  // (ProlongedValues, as poisson_rb_prolong_sweep).
+  auto half_prolong = [&](const TailLevel<T>& t, const TailLevel<T>& coarse) {
+    const ProlongedValues<T> nb{t.x.data, coarse.x, coarse.r[0] - 1, coarse.r[1] - 1,
+                                coarse.r[2] - 1};
+    const int nx = t.L.n[0];
+    const unsigned ny = unsigned(t.L.n[1]), hx = unsigned(nx + 1) / 2;
+    const unsigned total = hx * ny * unsigned(t.L.n[2]);
+    for (unsigned c = unsigned(tid); c < total; c += unsigned(nth)) {
+      const unsigned rr = c / hx;
+      const int h = int(c - rr * hx), j = int(rr % ny), k = int(rr / ny), i = rb_cell_i(h, j, k, 1);
+      if (i < nx) rb_update_f<D>(t.L, t.b, t.x, nb, i, j, k);
     }
     sync();
   };
   auto pre = [&](const TailLevel<T>& t, int sweeps) {
-    const int nx = t.L.n[0], ny = t.L.n[1], hx = (nx + 1) / 2;
-    const Index total = Index(hx) * ny * t.L.n[2];
-    for (Index c = tid; c < total; c += nth) {
-      const int h = int(c % hx);
-      const Index rr = c / hx;
-      const int j = int(rr % ny), k = int(rr / ny), i = rb_cell_i(h, j, k, 0);
-      if (i < nx) rb_first_red_update(t.L, t.b, t.x, i, j, k);
+    const int nx = t.L.n[0];
+    const unsigned ny = unsigned(t.L.n[1]), hx = unsigned(nx + 1) / 2;
+    const unsigned total = hx * ny * unsigned(t.L.n[2]);
+    for (unsigned c = unsigned(tid); c < total; c += unsigned(nth)) {
+      const unsigned rr = c / hx;
+      const int h = int(c - rr * hx), j = int(rr % ny), k = int(rr / ny), i = rb_cell_i(h, j, k, 0);
+      if (i < nx) rb_first_red_update<D>(t.L, t.b, t.x, i, j, k);
     }
     sync();
     half(t, 1);
@@ -151,7 +173,7 @@ DFLUID_HD void vcycle_tail_body(const TailArgs<T>& a, int tid, int nth, Sync syn
     pre(t, kPreSweeps);
     const View<const T> xv = t.x;
     all(c, [&](int I, int J, int K) {
-      restrict_residual_cell(t.L, t.b, xv, c.r[0], c.r[1], c.r[2], c.bw, I, J, K);
+      restrict_residual_cell<D>(t.L, t.b, xv, c.r[0], c.r[1], c.r[2], c.bw, I, J, K);
     });
   }
   pre(a.lv[last], a.coarse_sweeps);
@@ -161,11 +183,7 @@ DFLUID_HD void vcycle_tail_body(const TailArgs<T>& a, int tid, int nth, Sync syn
   }
   for (int l = last - 1; l >= 0; --l) {
     const TailLevel<T>& t = a.lv[l];
-    const TailLevel<T>& c = a.lv[l + 1];
-    const View<const T> xc = c.x;
-    const View<T> xf = t.x;
-    all(t, [&](int i, int j, int k) { xf(i, j, k) += xc(i / c.r[0], j / c.r[1], k / c.r[2]); });
-    half(t, 1);
+    half_prolong(t, a.lv[l + 1]);
     half(t, 0);
     for (int s = 1; s < kPreSweeps; ++s) {
       half(t, 1);
@@ -175,9 +193,9 @@ DFLUID_HD void vcycle_tail_body(const TailArgs<T>& a, int tid, int nth, Sync syn
 }
 
 #if defined(__CUDACC__)
-template <class T>
+template <int D, class T>
 __global__ void __launch_bounds__(kTailThreads) vcycle_tail_kernel(TailArgs<T> a) {
-  vcycle_tail_body(a, int(threadIdx.x), int(blockDim.x), [] __device__() { __syncthreads(); });
+  vcycle_tail_body<D>(a, int(threadIdx.x), int(blockDim.x), [] __device__() { __syncthreads(); });
 }
 #endif
 
@@ -187,14 +205,16 @@ void vcycle_tail(const Exec& ex, const TailArgs<T>& a) {
   count_gpu_work(ex, 1);
   if (ex.gpu) {
 #if defined(__CUDACC__)
-    vcycle_tail_kernel<T><<<1, kTailThreads, 0, static_cast<cudaStream_t>(ex.stream)>>>(a);
+    with_dim(a.lv[0].L.dim, [&](auto D) {
+      vcycle_tail_kernel<D, T><<<1, kTailThreads, 0, static_cast<cudaStream_t>(ex.stream)>>>(a);
+    });
     check_launch("vcycle_tail");
     return;
 #else
     throw CudaError("internal: GPU launch from a translation unit not compiled by nvcc");
 #endif
   }
-  vcycle_tail_body(a, 0, 1, [] {});
+  with_dim(a.lv[0].L.dim, [&](auto D) { vcycle_tail_body<D>(a, 0, 1, [] {}); });
 }
 
 }  // namespace
@@ -341,15 +361,16 @@ void PoissonHierarchy<T>::vcycle_launches(const Exec& ex, const Field<T>& r, Fie
   for (int l = top - 1; l >= 0; --l) {
     PoissonLevel<T>& lv = levels_[l];
     const CoarsenRatio ratio = levels_[l + 1].ratio;
-    poisson_prolong_add(ex, X(l + 1), ratio, X(l));
     if (lv.red_black_ok) {
-      poisson_rb_sweep(ex, lv.view(), B(l), X(l), 1);
+      // x += P xc fused into the first black sweep (poisson_rb_prolong_sweep).
+      poisson_rb_prolong_sweep(ex, lv.view(), B(l), X(l + 1), ratio, X(l));
       poisson_rb_sweep(ex, lv.view(), B(l), X(l), 0);
       for (int s = 1; s < kPreSweeps; ++s) {
         poisson_rb_sweep(ex, lv.view(), B(l), X(l), 1);
         poisson_rb_sweep(ex, lv.view(), B(l), X(l), 0);
       }
     } else {
+      poisson_prolong_add(ex, X(l + 1), ratio, X(l));
       smooth(ex, lv, B(l), X(l), lv.t, false, kPreSweeps);
     }
   }

@@ -5,33 +5,38 @@
 
 namespace dfluid::detail {
 
-template <class T>
-void poisson_apply(const Exec& ex, const PoissonLevelView<T>& L, const Field<T>& x, Field<T>& out) {
+namespace {
+
+// Each kernel is written for D = L.dim as a template argument (the stencil's axis loop
+// unrolls, see poisson_stencil_f); the entry points below pick D once per launch.
+
+template <class T, int D>
+void apply_d(const Exec& ex, const PoissonLevelView<T>& L, const Field<T>& x, Field<T>& out) {
   View<const T> xv = x.view();
   View<T> ov = out.view();
   for_each_cell(
       ex, L.n[0], L.n[1], L.n[2], DFLUID_LAMBDA(int i, int j, int k) {
         T d, o;
-        poisson_stencil(L, xv, i, j, k, d, o);
+        poisson_stencil<D>(L, xv, i, j, k, d, o);
         ov(i, j, k) = d * xv(i, j, k) - o;
       });
 }
 
-template <class T>
-void poisson_jacobi_precondition(const Exec& ex, const PoissonLevelView<T>& L, const Field<T>& r,
-                                 Field<T>& z) {
+template <class T, int D>
+void jacobi_precondition_d(const Exec& ex, const PoissonLevelView<T>& L, const Field<T>& r,
+                           Field<T>& z) {
   View<const T> rv = r.view();
   View<T> zv = z.view();
   for_each_cell(
       ex, L.n[0], L.n[1], L.n[2], DFLUID_LAMBDA(int i, int j, int k) {
-        const T d = poisson_diag(L, i, j, k);
+        const T d = poisson_diag<D>(L, i, j, k);
         zv(i, j, k) = d != T(0) ? rv(i, j, k) / d : T(0);
       });
 }
 
-template <class T>
-void poisson_rb_sweep(const Exec& ex, const PoissonLevelView<T>& L, const Field<T>& b, Field<T>& x,
-                      int color) {
+template <class T, int D>
+void rb_sweep_d(const Exec& ex, const PoissonLevelView<T>& L, const Field<T>& b, Field<T>& x,
+                int color) {
   View<const T> bv = b.view();
   View<T> xv = x.view();
   const int nx = L.n[0];
@@ -39,58 +44,116 @@ void poisson_rb_sweep(const Exec& ex, const PoissonLevelView<T>& L, const Field<
   for_each_cell(
       ex, rb_half_extent(nx), L.n[1], L.n[2], DFLUID_LAMBDA(int h, int j, int k) {
         const int i = rb_cell_i(h, j, k, color);
-        if (i < nx) rb_update(L, bv, xv, i, j, k);
+        if (i < nx) rb_update<D>(L, bv, xv, i, j, k);
       });
 }
 
-template <class T>
-void poisson_rb_first_sweep(const Exec& ex, const PoissonLevelView<T>& L, const Field<T>& b,
-                            Field<T>& x) {
+template <class T, int D>
+void rb_prolong_sweep_d(const Exec& ex, const PoissonLevelView<T>& L, const Field<T>& b,
+                        const Field<T>& xc, CoarsenRatio ratio, Field<T>& x) {
+  View<const T> bv = b.view();
+  View<T> xv = x.view();
+  const ProlongedValues<T> nb{xv.data, xc.view(), ratio.r[0] - 1, ratio.r[1] - 1, ratio.r[2] - 1};
+  const int nx = L.n[0];
+  for_each_cell(
+      ex, rb_half_extent(nx), L.n[1], L.n[2], DFLUID_LAMBDA(int h, int j, int k) {
+        const int i = rb_cell_i(h, j, k, 1);
+        if (i < nx) rb_update_f<D>(L, bv, xv, nb, i, j, k);
+      });
+}
+
+template <class T, int D>
+void rb_first_sweep_d(const Exec& ex, const PoissonLevelView<T>& L, const Field<T>& b,
+                      Field<T>& x) {
   View<const T> bv = b.view();
   View<T> xv = x.view();
   const int nx = L.n[0];
   for_each_cell(
       ex, rb_half_extent(nx), L.n[1], L.n[2], DFLUID_LAMBDA(int h, int j, int k) {
         const int i = rb_cell_i(h, j, k, 0);
-        if (i < nx) rb_first_red_update(L, bv, xv, i, j, k);
+        if (i < nx) rb_first_red_update<D>(L, bv, xv, i, j, k);
       });
 }
 
-template <class T>
-void poisson_jacobi_sweep(const Exec& ex, const PoissonLevelView<T>& L, const Field<T>& b,
-                          const Field<T>& x, Field<T>& out, T omega) {
+template <class T, int D>
+void jacobi_sweep_d(const Exec& ex, const PoissonLevelView<T>& L, const Field<T>& b,
+                    const Field<T>& x, Field<T>& out, T omega) {
   View<const T> bv = b.view(), xv = x.view();
   View<T> ov = out.view();
   for_each_cell(
       ex, L.n[0], L.n[1], L.n[2], DFLUID_LAMBDA(int i, int j, int k) {
         T d, o;
-        poisson_stencil(L, xv, i, j, k, d, o);
+        poisson_stencil<D>(L, xv, i, j, k, d, o);
         const T xc = xv(i, j, k);
         ov(i, j, k) = d != T(0) ? xc + omega * (bv(i, j, k) - (d * xc - o)) / d : T(0);
       });
 }
 
-template <class T>
-void poisson_restrict_residual(const Exec& ex, const PoissonLevelView<T>& Lf, const Field<T>& bf,
-                               const Field<T>& xf, CoarsenRatio ratio, Field<T>& bc) {
+template <class T, int D>
+void restrict_residual_d(const Exec& ex, const PoissonLevelView<T>& Lf, const Field<T>& bf,
+                         const Field<T>& xf, CoarsenRatio ratio, Field<T>& bc) {
   View<const T> bv = bf.view(), xv = xf.view();
   View<T> cv = bc.view();
   const auto& e = bc.extents();
   const int r0 = ratio.r[0], r1 = ratio.r[1], r2 = ratio.r[2];
   for_each_cell(
       ex, e, DFLUID_LAMBDA(int I, int J, int K) {
-        restrict_residual_cell(Lf, bv, xv, r0, r1, r2, cv, I, J, K);
+        restrict_residual_cell<D>(Lf, bv, xv, r0, r1, r2, cv, I, J, K);
       });
+}
+
+}  // namespace
+
+template <class T>
+void poisson_apply(const Exec& ex, const PoissonLevelView<T>& L, const Field<T>& x, Field<T>& out) {
+  with_dim(L.dim, [&](auto D) { apply_d<T, D>(ex, L, x, out); });
+}
+
+template <class T>
+void poisson_jacobi_precondition(const Exec& ex, const PoissonLevelView<T>& L, const Field<T>& r,
+                                 Field<T>& z) {
+  with_dim(L.dim, [&](auto D) { jacobi_precondition_d<T, D>(ex, L, r, z); });
+}
+
+template <class T>
+void poisson_rb_sweep(const Exec& ex, const PoissonLevelView<T>& L, const Field<T>& b, Field<T>& x,
+                      int color) {
+  with_dim(L.dim, [&](auto D) { rb_sweep_d<T, D>(ex, L, b, x, color); });
+}
+
+template <class T>
+void poisson_rb_prolong_sweep(const Exec& ex, const PoissonLevelView<T>& L, const Field<T>& b,
+                              const Field<T>& xc, CoarsenRatio ratio, Field<T>& x) {
+  with_dim(L.dim, [&](auto D) { rb_prolong_sweep_d<T, D>(ex, L, b, xc, ratio, x); });
+}
+
+template <class T>
+void poisson_rb_first_sweep(const Exec& ex, const PoissonLevelView<T>& L, const Field<T>& b,
+                            Field<T>& x) {
+  with_dim(L.dim, [&](auto D) { rb_first_sweep_d<T, D>(ex, L, b, x); });
+}
+
+template <class T>
+void poisson_jacobi_sweep(const Exec& ex, const PoissonLevelView<T>& L, const Field<T>& b,
+                          const Field<T>& x, Field<T>& out, T omega) {
+  with_dim(L.dim, [&](auto D) { jacobi_sweep_d<T, D>(ex, L, b, x, out, omega); });
+}
+
+template <class T>
+void poisson_restrict_residual(const Exec& ex, const PoissonLevelView<T>& Lf, const Field<T>& bf,
+                               const Field<T>& xf, CoarsenRatio ratio, Field<T>& bc) {
+  with_dim(Lf.dim, [&](auto D) { restrict_residual_d<T, D>(ex, Lf, bf, xf, ratio, bc); });
 }
 
 template <class T>
 void poisson_prolong_add(const Exec& ex, const Field<T>& xc, CoarsenRatio ratio, Field<T>& xf) {
   View<const T> cv = xc.view();
   View<T> fv = xf.view();
-  const int r0 = ratio.r[0], r1 = ratio.r[1], r2 = ratio.r[2];
+  // Ratios are 1 or 2: shifts by 0 or 1 instead of three integer divisions per cell.
+  const int s0 = ratio.r[0] - 1, s1 = ratio.r[1] - 1, s2 = ratio.r[2] - 1;
   for_each_cell(
       ex, xf.extents(),
-      DFLUID_LAMBDA(int i, int j, int k) { fv(i, j, k) += cv(i / r0, j / r1, k / r2); });
+      DFLUID_LAMBDA(int i, int j, int k) { fv(i, j, k) += cv(i >> s0, j >> s1, k >> s2); });
 }
 
 template <class T>
@@ -146,6 +209,9 @@ void poisson_coarse_weights(const Exec& ex, const PoissonLevelView<T>& Lf, int a
                                                const Field<T>&, Field<T>&);                        \
   template void poisson_rb_sweep<T>(const Exec&, const PoissonLevelView<T>&, const Field<T>&,      \
                                     Field<T>&, int);                                               \
+  template void poisson_rb_prolong_sweep<T>(const Exec&, const PoissonLevelView<T>&,               \
+                                            const Field<T>&, const Field<T>&, CoarsenRatio,        \
+                                            Field<T>&);                                            \
   template void poisson_rb_first_sweep<T>(const Exec&, const PoissonLevelView<T>&,                 \
                                           const Field<T>&, Field<T>&);                             \
   template void poisson_jacobi_sweep<T>(const Exec&, const PoissonLevelView<T>&, const Field<T>&,  \

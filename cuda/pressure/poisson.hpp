@@ -57,18 +57,27 @@ DFLUID_HD inline bool face_is_free(View<const std::uint8_t> mask, const int n[3]
   return open_hi && fl;              // high box side
 }
 
-/// Diagonal of the operator at cell (i, j, k): the sum of the cell's face weights.
-template <class T>
+/// Diagonal of the operator at cell (i, j, k): the sum of the cell's face weights. D = L.dim
+/// as a compile-time constant, so the axis loop unrolls (see poisson_stencil).
+template <int D, class T>
 DFLUID_HD DFLUID_FORCEINLINE T poisson_diag(const PoissonLevelView<T>& L, int i, int j, int k) {
+  const int c[3] = {i, j, k};
   T d = T(0);
-  for (int a = 0; a < 3; ++a) {
-    if (a >= L.dim) break;
-    int c[3] = {i, j, k};
-    d += L.w[a](i, j, k);
-    c[a] = (c[a] + 1 == L.n[a] && L.per[a]) ? 0 : c[a] + 1;
-    d += L.w[a](c[0], c[1], c[2]);
+  DFLUID_UNROLL
+  for (int a = 0; a < D; ++a) {
+    const View<const T>& w = L.w[a];
+    const Index wo = w.offset(i, j, k), ws = a == 0 ? Index(1) : a == 1 ? w.sy : w.sz;
+    d += w.data[wo];
+    d += w.data[c[a] + 1 == L.n[a] && L.per[a] ? wo - Index(c[a]) * ws : wo + ws];
   }
   return d;
+}
+/// The same with the dimension known only at run time (kernels that are not per-D).
+template <class T>
+DFLUID_HD DFLUID_FORCEINLINE T poisson_diag(const PoissonLevelView<T>& L, int i, int j, int k) {
+  return L.dim == 1   ? poisson_diag<1>(L, i, j, k)
+         : L.dim == 2 ? poisson_diag<2>(L, i, j, k)
+                      : poisson_diag<3>(L, i, j, k);
 }
 
 /// Coarsening ratio (1 or 2) per axis between a level and the next finer one.
@@ -76,53 +85,72 @@ struct CoarsenRatio {
   int r[3] = {1, 1, 1};
 };
 
-/// The diagonal and off-diagonal sum of the Poisson stencil at (i, j, k), the neighbour
-/// values given by nb(i, j, k) (a field, or values the fused smoothers compute on the fly).
-template <class T, class Nb>
-DFLUID_HD DFLUID_FORCEINLINE void poisson_stencil_f(const PoissonLevelView<T>& L, const Nb& nb,
-                                                    int i, int j, int k, T& diag, T& off) {
+/// The diagonal and off-diagonal sum (sum_f w_f * x_nbr) of the Poisson stencil at (i, j, k);
+/// the neighbour values come from nb(offset, ni, nj, nk): `offset` is the neighbour's
+/// element offset in the view `x` (whose strides the stencil steps with), (ni, nj, nk) its
+/// cell (periodic wraps applied). FieldValues reads x there; the fused prolongation-smoother
+/// adds the coarse correction of (ni, nj, nk) on the fly.
+/// Why this shape (the hot loop of the pressure solve): D = L.dim at compile time, so the
+/// axis loop unrolls and c[a], the strides, the wrap tests are per-axis constants; the
+/// neighbours are addressed as the cell's own offset plus or minus a stride (one
+/// multiply-add per view per cell, none per neighbour). The sums run in the same order as
+/// always (axes in order, low before high), so results are bitwise those of the plain form.
+template <int D, class T, class Nb>
+DFLUID_HD DFLUID_FORCEINLINE void poisson_stencil_f(const PoissonLevelView<T>& L,
+                                                    const View<const T>& x, const Nb& nb, int i,
+                                                    int j, int k, T& diag, T& off) {
+  const int c[3] = {i, j, k};
+  const Index xo = x.offset(i, j, k);
   diag = T(0);
   off = T(0);
-  for (int a = 0; a < 3; ++a) {
-    if (a >= L.dim) break;
-    int c[3] = {i, j, k};
-    const int ca = c[a];
-    const T wl = L.w[a](i, j, k);
-    c[a] = (ca + 1 == L.n[a] && L.per[a]) ? 0 : ca + 1;
-    const T wh = L.w[a](c[0], c[1], c[2]);
+  DFLUID_UNROLL
+  for (int a = 0; a < D; ++a) {
+    const View<const T>& w = L.w[a];
+    const Index wo = w.offset(i, j, k);
+    const Index ws = a == 0 ? Index(1) : a == 1 ? w.sy : w.sz;
+    const Index xs = a == 0 ? Index(1) : a == 1 ? x.sy : x.sz;
+    const int ca = c[a], na = L.n[a];
+    const bool per = L.per[a], last = ca + 1 == na;
+    const T wl = w.data[wo];
+    // High face ca + 1, wrapped to 0 on a periodic axis. The wrapped offsets below (a
+    // multiply) are taken only at the box sides, so the common path adds a stride.
+    const T wh = w.data[last && per ? wo - Index(ca) * ws : wo + ws];
     diag += wl + wh;
+    // Low neighbour ca - 1 (n - 1 across a periodic wrap); none across an Open side (x = 0
+    // outside; a Wall side has wl = 0). The same for the high neighbour.
     if (wl != T(0)) {
-      int n = ca - 1;
-      if (n < 0) n = L.per[a] ? L.n[a] - 1 : -1;  // -1: Open side, x = 0 outside
-      if (n >= 0) {
-        c[a] = n;
-        off += wl * nb(c[0], c[1], c[2]);
+      if (ca > 0) {
+        const int n = ca - 1;
+        off += wl * nb(xo - xs, a == 0 ? n : i, a == 1 ? n : j, a == 2 ? n : k);
+      } else if (per) {
+        const int n = na - 1;
+        off += wl * nb(xo + Index(n) * xs, a == 0 ? n : i, a == 1 ? n : j, a == 2 ? n : k);
       }
     }
     if (wh != T(0)) {
-      int n = ca + 1;
-      if (n == L.n[a]) n = L.per[a] ? 0 : -1;
-      if (n >= 0) {
-        c[a] = n;
-        off += wh * nb(c[0], c[1], c[2]);
+      if (!last) {
+        const int n = ca + 1;
+        off += wh * nb(xo + xs, a == 0 ? n : i, a == 1 ? n : j, a == 2 ? n : k);
+      } else if (per) {
+        off += wh * nb(xo - Index(ca) * xs, a == 0 ? 0 : i, a == 1 ? 0 : j, a == 2 ? 0 : k);
       }
     }
   }
 }
 
-/// nb(i, j, k) of poisson_stencil_f reading a field.
+/// nb of poisson_stencil_f reading the field itself.
 template <class T>
 struct FieldValues {
-  View<const T> x;
-  DFLUID_HD DFLUID_FORCEINLINE T operator()(int i, int j, int k) const { return x(i, j, k); }
+  const T* x;
+  DFLUID_HD DFLUID_FORCEINLINE T operator()(Index o, int, int, int) const { return x[o]; }
 };
 
 /// Diagonal and off-diagonal sum (sum_f w_f * x_nbr) of the operator at cell (i, j, k).
-template <class T>
+template <int D, class T>
 DFLUID_HD DFLUID_FORCEINLINE void poisson_stencil(const PoissonLevelView<T>& L,
                                                   const View<const T>& x, int i, int j, int k,
                                                   T& diag, T& off) {
-  poisson_stencil_f(L, FieldValues<T>{x}, i, j, k, diag, off);
+  poisson_stencil_f<D>(L, x, FieldValues<T>{x.data}, i, j, k, diag, off);
 }
 
 // ---- red-black Gauss-Seidel, one cell at a time ----
@@ -139,23 +167,45 @@ inline int rb_half_extent(int nx) {
   return (nx + 1) / 2;
 }
 
-/// Gauss-Seidel update of cell (i, j, k) from its neighbours in x.
-template <class T>
-DFLUID_HD DFLUID_FORCEINLINE void rb_update(const PoissonLevelView<T>& L, const View<const T>& b,
-                                            const View<T>& x, int i, int j, int k) {
+/// Gauss-Seidel update of cell (i, j, k) from its neighbours' values nb (poisson_stencil_f).
+template <int D, class T, class Nb>
+DFLUID_HD DFLUID_FORCEINLINE void rb_update_f(const PoissonLevelView<T>& L, const View<const T>& b,
+                                              const View<T>& x, const Nb& nb, int i, int j, int k) {
   T d, o;
-  const View<const T> xr = x;
-  poisson_stencil(L, xr, i, j, k, d, o);
+  poisson_stencil_f<D>(L, View<const T>(x), nb, i, j, k, d, o);
   x(i, j, k) = d != T(0) ? (b(i, j, k) + o) / d : T(0);
 }
 
+/// Gauss-Seidel update of cell (i, j, k) from its neighbours in x.
+template <int D, class T>
+DFLUID_HD DFLUID_FORCEINLINE void rb_update(const PoissonLevelView<T>& L, const View<const T>& b,
+                                            const View<T>& x, int i, int j, int k) {
+  rb_update_f<D>(L, b, x, FieldValues<T>{x.data}, i, j, k);
+}
+
+/// Neighbour values x + P xc (the piecewise-constant prolongation of the coarse correction,
+/// xc at the cell's coarse parent; ratios 1 or 2 as shifts 0 or 1), for the first
+/// post-smoothing sweep, which so needs no prolongation pass: it updates the black cells
+/// from their red neighbours' corrected values, and the red sweep after it overwrites every
+/// red cell without reading its old value. Each corrected value is the same float sum the
+/// prolongation pass would have stored, so the V-cycle's result is bitwise unchanged.
+template <class T>
+struct ProlongedValues {
+  const T* x;
+  View<const T> xc;
+  int s0, s1, s2;  ///< log2 of the coarsening ratio per axis
+  DFLUID_HD DFLUID_FORCEINLINE T operator()(Index o, int i, int j, int k) const {
+    return x[o] + xc(i >> s0, j >> s1, k >> s2);
+  }
+};
+
 /// The first red half-sweep from x = 0 at red cell (i, j, k): b / d, reading no x (so the
 /// level needs no fill: the black sweep that follows writes every black cell).
-template <class T>
+template <int D, class T>
 DFLUID_HD DFLUID_FORCEINLINE void rb_first_red_update(const PoissonLevelView<T>& L,
                                                       const View<const T>& b, const View<T>& x,
                                                       int i, int j, int k) {
-  const T d = poisson_diag(L, i, j, k);
+  const T d = poisson_diag<D>(L, i, j, k);
   x(i, j, k) = d != T(0) ? b(i, j, k) / d : T(0);
 }
 
@@ -165,7 +215,7 @@ DFLUID_HD inline int child_end(int c, int r, int nf) {
 }
 
 /// Coarse cell (I, J, K) of bc = R (bf - A xf): the sum of its children's residuals.
-template <class T>
+template <int D, class T>
 DFLUID_HD DFLUID_FORCEINLINE void restrict_residual_cell(const PoissonLevelView<T>& Lf,
                                                          const View<const T>& bv,
                                                          const View<const T>& xv, int r0, int r1,
@@ -176,7 +226,7 @@ DFLUID_HD DFLUID_FORCEINLINE void restrict_residual_cell(const PoissonLevelView<
     for (int j = r1 * J; j < child_end(J, r1, Lf.n[1]); ++j)
       for (int i = r0 * I; i < child_end(I, r0, Lf.n[0]); ++i) {
         T d, o;
-        poisson_stencil(Lf, xv, i, j, k, d, o);
+        poisson_stencil<D>(Lf, xv, i, j, k, d, o);
         // Inert cells (d = 0) are outside the operator: smoothers pin them to 0,
         // so their rhs must not leak into the coarse level either (R = P^T).
         if (d != T(0)) s += bv(i, j, k) - (d * xv(i, j, k) - o);
@@ -197,6 +247,12 @@ void poisson_jacobi_precondition(const Exec& ex, const PoissonLevelView<T>& L, c
 template <class T>
 void poisson_rb_sweep(const Exec& ex, const PoissonLevelView<T>& L, const Field<T>& b, Field<T>& x,
                       int color);
+/// The first post-smoothing (black) half sweep fused with the prolongation x += P xc: the
+/// black cells are updated from their neighbours' corrected values (ProlongedValues); the
+/// red cells keep their old values, which the red sweep that must follow overwrites unread.
+template <class T>
+void poisson_rb_prolong_sweep(const Exec& ex, const PoissonLevelView<T>& L, const Field<T>& b,
+                              const Field<T>& xc, CoarsenRatio ratio, Field<T>& x);
 /// The first red half sweep from x = 0 (rb_first_red_update), over the red cells: no fill.
 template <class T>
 void poisson_rb_first_sweep(const Exec& ex, const PoissonLevelView<T>& L, const Field<T>& b,
