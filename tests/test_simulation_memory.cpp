@@ -116,6 +116,12 @@ TEST(SimulationMemory, EstimateMatchesAllocationsOtherShapes) {
   diffusive.scalar_diffusivity = 0.05;
   diffusive.velocity_advection.scheme = AdvectionScheme::MacCormack;
   check_estimate<double>(Grid::make_3d(16, 12, 10, 1.0), diffusive, 1, "implicit diffusion");
+  // A channel with an inflow profile (its device buffers) and a moving wall (the adjoint's
+  // zero velocity and unit-wall-velocity advection).
+  Grid channel = Grid::make_2d(40, 24, 1.0);
+  channel.set_boundary(0, BoundaryKind::Inflow, BoundaryKind::Outflow);
+  channel.set_boundary(1, BoundaryKind::NoSlip, BoundaryKind::MovingWall);
+  check_estimate<double>(channel, test::smoke_config(), 1, "2D channel, inflow and moving wall");
 }
 
 TEST(GpuSimulationMemory, EstimateMatchesAllocations32Cubed) {

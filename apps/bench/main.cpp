@@ -9,7 +9,8 @@
 // copy measured in the same run, and the Poisson iterations of the projection. Prints a table;
 // --json writes JSON.
 // --io-steps times a run with and without HDF5 output; --rollout-steps times the
-// gradient of an N-step rollout (rollout_bench.hpp).
+// gradient of an N-step rollout (rollout_bench.hpp); --cavity runs the lid-driven cavity
+// against Ghia, Ghia & Shin (1982) (cavity.hpp).
 #include <CLI/CLI.hpp>
 
 #include <algorithm>
@@ -29,6 +30,7 @@
 #include "dfluid/dfluid.hpp"
 #include "dfluid/forces.hpp"
 #include "dfluid/simulation.hpp"
+#include "cavity.hpp"
 #include "rollout_bench.hpp"
 
 using namespace dfluid;
@@ -365,6 +367,23 @@ int main(int argc, char** argv) {
       ->delimiter(',')
       ->check(CLI::IsMember({"store-all", "revolve", "multi-level"}));
   app.add_flag("--plan-details", ro.details, "rollout mode: print each plan's report");
+  bool cavity = false;
+  bench::CavityOptions co;
+  app.add_flag("--cavity", cavity,
+               "instead of operator timings: the lid-driven cavity (no-slip walls, moving lid) "
+               "to its steady state, against Ghia et al. (1982), in double");
+  app.add_option("--cavity-sizes", co.sizes, "cavity mode: cells per side")
+      ->check(CLI::Range(8, 4096));
+  app.add_option("--cavity-re", co.reynolds, "cavity mode: Reynolds numbers (100, 400, 1000)")
+      ->check(CLI::IsMember({100, 400, 1000}));
+  app.add_option("--cavity-courant", co.courant, "cavity mode: dt = courant * dx / lid speed")
+      ->check(CLI::Range(0.05, 4.0));
+  app.add_option("--cavity-time", co.max_time,
+                 "cavity mode: the longest simulated time (0: 40 + Re/10; stops earlier once "
+                 "steady)")
+      ->check(CLI::Range(0.0, 1e6));
+  app.add_option("--cavity-check", co.check,
+                 "cavity mode: exit with status 3 when a deviation exceeds this (lid speeds)");
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {
@@ -374,6 +393,7 @@ int main(int argc, char** argv) {
   }
   try {
     Context ctx = Context::create(parse_device(device));
+    if (cavity) return bench::run_cavity(ctx, co);
     if (rollout || !rollout_steps.empty()) {
       if (device_budget_opt->count() > 0) ro.device_budget = device_budget;
       if (host_budget_opt->count() > 0) ro.host_budget = host_budget;

@@ -62,7 +62,8 @@ void advect_vector(const detail::Exec& ex, const MacVelocity<T>& q, const MacVel
                    MacVelocity<T>& out, const AdvectionOptions& opt, MacVelocity<T>* tmp) {
   const interp::MacSampler<T, D> vel = mac_sampler<T, D>(u);
   for (int a = 0; a < D; ++a)
-    advect_array<T, D>(ex, q[a].extents(), a, interp::face_source(q[a], a), vel, dtc, opt,
+    advect_array<T, D>(ex, q[a].extents(), a,
+                       interp::advected_face_source(q[a], a, opt.wall_velocity), vel, dtc, opt,
                        out[a].view(), tmp ? (*tmp)[a].view() : View<T>{});
 }
 
@@ -149,7 +150,8 @@ void advect_vector_adjoint(const Context& ctx, const detail::Exec& ex, const Mac
                            const MacVelocity<T>& gout, MacVelocity<T>& gq, MacVelocity<T>* gu) {
   const interp::MacSampler<T, D> vel = mac_sampler<T, D>(u);
   for (int a = 0; a < D; ++a)
-    advect_array_adjoint<T, D>(ctx, ex, q[a].extents(), a, interp::face_source(q[a], a), vel, dtc,
+    advect_array_adjoint<T, D>(ctx, ex, q[a].extents(), a,
+                               interp::advected_face_source(q[a], a, opt.wall_velocity), vel, dtc,
                                opt, gout[a].view(), gq[a].view(), grad_views(gu, D));
 }
 

@@ -62,6 +62,10 @@ inline void check_options(const AdvectionOptions& opt) {
       if (k == ScalarBoundaryKind::Fixed && !std::isfinite(opt.boundary.value[a][s]))
         throw InvalidArgument(std::string("advect: options.boundary.value[") + kAxisName[a] + "][" +
                               (s ? "high" : "low") + "] is not finite");
+      for (int c = 0; c < 3; ++c)
+        if (!std::isfinite(opt.wall_velocity.v[a][s][c]))
+          throw InvalidArgument("advect: options.wall_velocity of side " + side_name(a, s) +
+                                " is not finite");
     }
 }
 

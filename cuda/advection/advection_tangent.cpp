@@ -91,7 +91,8 @@ void advect_tangent_dim(const Context& ctx, const detail::Exec& ex, const MacVel
                         const MacVelocity<T>& dq, const MacVelocity<T>* du, MacVelocity<T>& dout) {
   const interp::MacSampler<T, D> vel = mac_sampler<T, D>(u);
   for (int a = 0; a < D; ++a)
-    advect_array_tangent<T, D>(ctx, ex, q[a].extents(), a, interp::face_source(q[a], a),
+    advect_array_tangent<T, D>(ctx, ex, q[a].extents(), a,
+                               interp::advected_face_source(q[a], a, opt.wall_velocity),
                                dq[a].view(), vel, direction_of<T>(du, D), dtc, opt, dout[a].view());
 }
 

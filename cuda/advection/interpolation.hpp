@@ -447,4 +447,26 @@ Source<T> face_source(const Field<T>& f, int axis) {
   return s;
 }
 
+/// Component `axis` of a MAC velocity as the advected quantity: face_source, except that
+/// along each other (tangential) axis a side that prescribes the tangential velocity
+/// (NoSlip, MovingWall, Inflow; see boundary_fixes_tangential) has the ghost of a fixed
+/// value U on the side, ghost = 2 U - boundary sample (alpha = -1, beta = 2 U), U =
+/// wall.v[side's axis][side][axis] on a MovingWall side and 0 on the others. The departure
+/// points are still traced through face_source (zero-gradient) velocities.
+template <class T>
+Source<T> advected_face_source(const Field<T>& f, int axis, const WallVelocity& wall) {
+  Source<T> s = face_source(f, axis);
+  const Grid& g = f.grid();
+  for (int b = 0; b < g.dim; ++b) {
+    if (b == axis || g.periodic(b)) continue;
+    for (int side = 0; side < 2; ++side) {
+      const BoundaryKind k = g.boundary[b][side];
+      if (!boundary_fixes_tangential(k)) continue;
+      s.alpha[b][side] = T(-1);
+      s.beta[b][side] = k == BoundaryKind::MovingWall ? T(2 * wall.v[b][side][axis]) : T(0);
+    }
+  }
+  return s;
+}
+
 }  // namespace dfluid::interp

@@ -69,11 +69,13 @@ LaplacianStencil<T> cell_stencil(const Grid& g, const ScalarBoundary& bc) {
 }
 
 /// Stencil of MAC component `comp` on its face grid. Along the component's own
-/// axis, faces on a Wall side are held (the wall-normal velocity is not diffused)
-/// and an Open side is zero gradient; along the other axes (tangential) every
-/// non-periodic side is zero gradient (free slip).
+/// axis, faces on a closed side (Wall, NoSlip, MovingWall, Inflow) are held (the
+/// boundary-normal velocity is not diffused) and an Open/Outflow side is zero gradient.
+/// Along the other axes (tangential): a side that prescribes the tangential velocity
+/// (NoSlip, MovingWall, Inflow) is fixed at U (`wall` on a MovingWall side, else 0: the
+/// affine part); every other non-periodic side is zero gradient (free slip).
 template <class T>
-LaplacianStencil<T> face_stencil(const Grid& g, int comp) {
+LaplacianStencil<T> face_stencil(const Grid& g, int comp, const WallVelocity& wall = {}) {
   LaplacianStencil<T> s;
   s.dim = g.dim;
   s.inv_dx2 = T(1.0 / (g.dx * g.dx));
@@ -82,9 +84,16 @@ LaplacianStencil<T> face_stencil(const Grid& g, int comp) {
     s.m[a] = e[a];
     if (a >= g.dim) continue;
     s.periodic[a] = g.periodic(a);
-    if (a == comp && !s.periodic[a])
-      for (int side = 0; side < 2; ++side)
-        s.held[a][side] = g.boundary[a][side] == BoundaryKind::Wall;
+    if (s.periodic[a]) continue;
+    for (int side = 0; side < 2; ++side) {
+      const BoundaryKind k = g.boundary[a][side];
+      if (a == comp) {
+        s.held[a][side] = boundary_is_closed(k);
+      } else if (boundary_fixes_tangential(k)) {
+        s.ghost[a][side] = kGhostFixed;
+        s.value[a][side] = k == BoundaryKind::MovingWall ? T(wall.v[a][side][comp]) : T(0);
+      }
+    }
   }
   return s;
 }

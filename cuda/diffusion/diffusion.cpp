@@ -381,15 +381,16 @@ void diffuse_explicit(const Context& ctx, const CellVector<T>& q, T nu, T dt, Ce
 }
 
 template <class T>
-void diffuse_explicit(const Context& ctx, const MacVelocity<T>& u, T nu, T dt,
-                      MacVelocity<T>& out) {
+void diffuse_explicit(const Context& ctx, const MacVelocity<T>& u, T nu, T dt, MacVelocity<T>& out,
+                      const WallVelocity& wall) {
   using namespace detail::diffusion;
   const char* fn = "diffuse_explicit(MacVelocity)";
   check_vector_args(ctx, u, nu, dt, out, face_location, fn);
   const Grid& g = u.grid();
   check_stable(g, double(nu), double(dt), fn);
   for (int a = 0; a < g.dim; ++a)
-    explicit_array(detail::exec_of(ctx), u[a], detail::face_stencil<T>(g, a), T(nu * dt), out[a]);
+    explicit_array(detail::exec_of(ctx), u[a], detail::face_stencil<T>(g, a, wall), T(nu * dt),
+                   out[a]);
 }
 
 template <class T>
@@ -420,7 +421,8 @@ SolveReport diffuse_implicit(const Context& ctx, const CellVector<T>& q, T nu, T
 
 template <class T>
 SolveReport diffuse_implicit(const Context& ctx, const MacVelocity<T>& u, T nu, T dt,
-                             MacVelocity<T>& out, const SolverOptions& options) {
+                             MacVelocity<T>& out, const SolverOptions& options,
+                             const WallVelocity& wall) {
   using namespace detail::diffusion;
   const char* fn = "diffuse_implicit(MacVelocity)";
   check_vector_args(ctx, u, nu, dt, out, face_location, fn);
@@ -428,10 +430,10 @@ SolveReport diffuse_implicit(const Context& ctx, const MacVelocity<T>& u, T nu, 
   const Grid& g = u.grid();
   SolveReport rep;
   for (int a = 0; a < g.dim; ++a)
-    combine(
-        rep,
-        implicit_array(ctx, u[a], detail::face_stencil<T>(g, a), T(nu * dt), out[a], options, fn),
-        a == 0);
+    combine(rep,
+            implicit_array(ctx, u[a], detail::face_stencil<T>(g, a, wall), T(nu * dt), out[a],
+                           options, fn),
+            a == 0);
   return rep;
 }
 
@@ -490,7 +492,7 @@ double diffuse_explicit_nu_gradient(const Context& ctx, const Field<T>& q, T nu,
 
 template <class T>
 double diffuse_explicit_nu_gradient(const Context& ctx, const MacVelocity<T>& u, T nu, T dt,
-                                    const MacVelocity<T>& grad_out) {
+                                    const MacVelocity<T>& grad_out, const WallVelocity& wall) {
   using namespace detail::diffusion;
   const char* fn = "diffuse_explicit_nu_gradient(MacVelocity)";
   check_vector_args(ctx, grad_out, nu, dt, u, face_location, fn);
@@ -498,7 +500,7 @@ double diffuse_explicit_nu_gradient(const Context& ctx, const MacVelocity<T>& u,
   double acc = 0;
   for (int a = 0; a < g.dim; ++a)
     acc += explicit_nu_gradient_array(detail::exec_of(ctx), u[a], grad_out[a],
-                                      detail::face_stencil<T>(g, a), dt);
+                                      detail::face_stencil<T>(g, a, wall), dt);
   return acc;
 }
 
@@ -547,37 +549,79 @@ SolveReport diffuse_implicit_adjoint(const Context& ctx, const MacVelocity<T>& g
   return rep;
 }
 
-#define DFLUID_DIFFUSION_INST(T)                                                                   \
-  template void diffuse_explicit<T>(const Context&, const Field<T>&, T, T, Field<T>&,              \
-                                    const ScalarBoundary&);                                        \
-  template void diffuse_explicit<T>(const Context&, const CellVector<T>&, T, T, CellVector<T>&,    \
-                                    const ScalarBoundary&);                                        \
-  template void diffuse_explicit<T>(const Context&, const MacVelocity<T>&, T, T, MacVelocity<T>&); \
-  template SolveReport diffuse_implicit<T>(const Context&, const Field<T>&, T, T, Field<T>&,       \
-                                           const ScalarBoundary&, const SolverOptions&);           \
-  template SolveReport diffuse_implicit<T>(const Context&, const CellVector<T>&, T, T,             \
-                                           CellVector<T>&, const ScalarBoundary&,                  \
-                                           const SolverOptions&);                                  \
-  template void diffuse_explicit_adjoint<T>(const Context&, const Field<T>&, T, T, Field<T>&,      \
-                                            const ScalarBoundary&);                                \
-  template void diffuse_explicit_adjoint<T>(const Context&, const CellVector<T>&, T, T,            \
-                                            CellVector<T>&, const ScalarBoundary&);                \
-  template void diffuse_explicit_adjoint<T>(const Context&, const MacVelocity<T>&, T, T,           \
-                                            MacVelocity<T>&);                                      \
-  template double diffuse_explicit_nu_gradient<T>(const Context&, const Field<T>&, T, T,           \
-                                                  const Field<T>&, const ScalarBoundary&);         \
-  template double diffuse_explicit_nu_gradient<T>(const Context&, const MacVelocity<T>&, T, T,     \
-                                                  const MacVelocity<T>&);                          \
-  template SolveReport diffuse_implicit_adjoint<T>(const Context&, const Field<T>&, T, T,          \
-                                                   Field<T>&, const ScalarBoundary&,               \
-                                                   const SolverOptions&);                          \
-  template SolveReport diffuse_implicit_adjoint<T>(const Context&, const CellVector<T>&, T, T,     \
-                                                   CellVector<T>&, const ScalarBoundary&,          \
-                                                   const SolverOptions&);                          \
-  template SolveReport diffuse_implicit_adjoint<T>(const Context&, const MacVelocity<T>&, T, T,    \
-                                                   MacVelocity<T>&, const SolverOptions&);         \
-  template SolveReport diffuse_implicit<T>(const Context&, const MacVelocity<T>&, T, T,            \
-                                           MacVelocity<T>&, const SolverOptions&);
+// The wall velocity U of a MovingWall side enters the stencil of each tangential
+// component c only through the affine part, c = 2 U / dx^2 at the free entries next to
+// the side (stencil.hpp). Explicit: out = q + nu dt (L q + c), so d<g, out>/dU = nu dt
+// 2/dx^2 * sum of g over those entries. Implicit: (I - nu dt L) out = q + nu dt c, so
+// the same sum of w = (I - nu dt L)^-1 g, which is what diffuse_implicit_adjoint
+// accumulates at the free entries.
+template <class T>
+WallVelocity diffuse_wall_velocity_gradient(const Context& ctx, const MacVelocity<T>& w, T nu,
+                                            T dt) {
+  const char* fn = "diffuse_wall_velocity_gradient";
+  detail::diffusion::check_nu(double(nu), fn);
+  check::positive_dt(double(dt), "diffuse_wall_velocity_gradient: dt");
+  const Grid& g = w.grid();
+  WallVelocity grad;
+  const double coef = double(nu) * double(dt) * 2.0 / (g.dx * g.dx);
+  for (int b = 0; b < g.dim; ++b)
+    for (int side = 0; side < 2; ++side) {
+      if (g.boundary[b][side] != BoundaryKind::MovingWall) continue;
+      for (int c = 0; c < g.dim; ++c) {
+        if (c == b) continue;
+        check::accessible(ctx, w[c], "diffuse_wall_velocity_gradient: w");
+        const detail::LaplacianStencil<T> s = detail::face_stencil<T>(g, c);
+        View<const T> wv = w[c].view();
+        const int edge = side ? s.m[b] - 1 : 0;
+        const int axis = b;
+        std::array<int, 3> ext = w[c].extents();
+        grad.v[b][side][c] =
+            coef * detail::sum_cells(
+                       detail::exec_of(ctx), ext, DFLUID_LAMBDA(int i, int j, int k)->double {
+                         const int idx[3] = {i, j, k};
+                         if (idx[axis] != edge || detail::stencil_held(s, i, j, k)) return 0.0;
+                         return double(wv(i, j, k));
+                       });
+      }
+    }
+  return grad;
+}
+
+#define DFLUID_DIFFUSION_INST(T)                                                                  \
+  template void diffuse_explicit<T>(const Context&, const Field<T>&, T, T, Field<T>&,             \
+                                    const ScalarBoundary&);                                       \
+  template void diffuse_explicit<T>(const Context&, const CellVector<T>&, T, T, CellVector<T>&,   \
+                                    const ScalarBoundary&);                                       \
+  template void diffuse_explicit<T>(const Context&, const MacVelocity<T>&, T, T, MacVelocity<T>&, \
+                                    const WallVelocity&);                                         \
+  template SolveReport diffuse_implicit<T>(const Context&, const Field<T>&, T, T, Field<T>&,      \
+                                           const ScalarBoundary&, const SolverOptions&);          \
+  template SolveReport diffuse_implicit<T>(const Context&, const CellVector<T>&, T, T,            \
+                                           CellVector<T>&, const ScalarBoundary&,                 \
+                                           const SolverOptions&);                                 \
+  template void diffuse_explicit_adjoint<T>(const Context&, const Field<T>&, T, T, Field<T>&,     \
+                                            const ScalarBoundary&);                               \
+  template void diffuse_explicit_adjoint<T>(const Context&, const CellVector<T>&, T, T,           \
+                                            CellVector<T>&, const ScalarBoundary&);               \
+  template void diffuse_explicit_adjoint<T>(const Context&, const MacVelocity<T>&, T, T,          \
+                                            MacVelocity<T>&);                                     \
+  template double diffuse_explicit_nu_gradient<T>(const Context&, const Field<T>&, T, T,          \
+                                                  const Field<T>&, const ScalarBoundary&);        \
+  template double diffuse_explicit_nu_gradient<T>(const Context&, const MacVelocity<T>&, T, T,    \
+                                                  const MacVelocity<T>&, const WallVelocity&);    \
+  template WallVelocity diffuse_wall_velocity_gradient<T>(const Context&, const MacVelocity<T>&,  \
+                                                          T, T);                                  \
+  template SolveReport diffuse_implicit_adjoint<T>(const Context&, const Field<T>&, T, T,         \
+                                                   Field<T>&, const ScalarBoundary&,              \
+                                                   const SolverOptions&);                         \
+  template SolveReport diffuse_implicit_adjoint<T>(const Context&, const CellVector<T>&, T, T,    \
+                                                   CellVector<T>&, const ScalarBoundary&,         \
+                                                   const SolverOptions&);                         \
+  template SolveReport diffuse_implicit_adjoint<T>(const Context&, const MacVelocity<T>&, T, T,   \
+                                                   MacVelocity<T>&, const SolverOptions&);        \
+  template SolveReport diffuse_implicit<T>(const Context&, const MacVelocity<T>&, T, T,           \
+                                           MacVelocity<T>&, const SolverOptions&,                 \
+                                           const WallVelocity&);
 DFLUID_DIFFUSION_INST(float)
 DFLUID_DIFFUSION_INST(double)
 #undef DFLUID_DIFFUSION_INST

@@ -25,7 +25,7 @@ inline FaceAxis face_axis(const Grid& g, int axis) {
   fa.n = g.n[axis];
   fa.periodic = g.periodic(axis);
   for (int side = 0; side < 2; ++side)
-    fa.wall[side] = g.boundary[axis][side] == BoundaryKind::Wall;
+    fa.wall[side] = boundary_is_closed(g.boundary[axis][side]);
   return fa;
 }
 

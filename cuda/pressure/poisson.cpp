@@ -163,8 +163,8 @@ void poisson_fine_weights(const Exec& ex, const Grid& g, const Field<std::uint8_
   if (mask) mv = mask->view();
   const int n[3] = {g.n[0], g.n[1], g.n[2]};
   const bool per = g.periodic(axis);
-  const bool open_lo = g.boundary[axis][0] == BoundaryKind::Open;
-  const bool open_hi = g.boundary[axis][1] == BoundaryKind::Open;
+  const bool open_lo = boundary_is_open(g.boundary[axis][0]);
+  const bool open_hi = boundary_is_open(g.boundary[axis][1]);
   View<T> wv = w.view();
   for_each_cell(
       ex, w.extents(), DFLUID_LAMBDA(int i, int j, int k) {

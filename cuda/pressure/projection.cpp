@@ -19,42 +19,74 @@ namespace dfluid {
 namespace detail {
 namespace {
 
-/// rhs = dx * sum_faces (+-) w u  (= dx^2 D F u)
+/// The Inflow sides of a grid: their normal faces are fixed (weight 0, like a wall's) but
+/// hold the prescribed inflow velocity instead of 0 (see dfluid/projection.hpp).
+struct InflowSides {
+  bool side[3][2] = {{false, false}, {false, false}, {false, false}};
+  bool any = false;
+};
+
+inline InflowSides inflow_sides(const Grid& g) {
+  InflowSides s;
+  for (int a = 0; a < g.dim; ++a)
+    for (int side = 0; side < 2; ++side) {
+      s.side[a][side] = g.boundary[a][side] == BoundaryKind::Inflow;
+      s.any = s.any || s.side[a][side];
+    }
+  return s;
+}
+
+/// rhs = dx * sum_faces (+-) w u  (= dx^2 D F u); with `inflow`, the faces of the Inflow
+/// sides count too (= dx^2 D (F + E) u): the prescribed inflow is part of the divergence.
 template <class T>
 void projection_rhs(const Exec& ex, const PoissonLevelView<T>& L, const MacViews<T>& m, T dx,
-                    Field<T>& rhs) {
+                    Field<T>& rhs, InflowSides inflow = {}) {
   View<T> rv = rhs.view();
   for_each_cell(
       ex, L.n[0], L.n[1], L.n[2], DFLUID_LAMBDA(int i, int j, int k) {
         T s = T(0);
+        const int idx[3] = {i, j, k};
         for (int a = 0; a < 3; ++a) {
           if (a >= L.dim) break;
           int c[3] = {i, j, k};
-          s -= L.w[a](i, j, k) * m.c[a](i, j, k);
+          // A box-side face of an Inflow side has weight 0 in L.w; it enters with weight 1.
+          const T wl = (inflow.side[a][0] && idx[a] == 0) ? T(1) : L.w[a](i, j, k);
+          s -= wl * m.c[a](i, j, k);
           c[a] = (c[a] + 1 == L.n[a] && L.per[a]) ? 0 : c[a] + 1;
-          s += L.w[a](c[0], c[1], c[2]) * m.c[a](c[0], c[1], c[2]);
+          const T wh =
+              (inflow.side[a][1] && idx[a] + 1 == L.n[a]) ? T(1) : L.w[a](c[0], c[1], c[2]);
+          s += wh * m.c[a](c[0], c[1], c[2]);
         }
         rv(i, j, k) = dx * s;
       });
 }
 
-/// u <- F (u + grad x) on the faces normal to `axis`; x = 0 beyond an Open side.
+/// u <- F (u + grad x) on the faces normal to `axis`; x = 0 beyond an Open side. Faces of
+/// an Inflow side: kept as they are (`inflow_gradient` false: the forward, which holds the
+/// prescribed inflow), or given u + grad x like a free face (true: the adjoint, whose
+/// cotangent of the inflow values is (u - D^T x) there, see project_adjoint).
 template <class T>
 void projection_subtract_gradient(const Exec& ex, const PoissonLevelView<T>& L, int axis,
-                                  const Field<T>& x, T inv_dx, Field<T>& u) {
+                                  const Field<T>& x, T inv_dx, Field<T>& u, InflowSides inflow = {},
+                                  bool inflow_gradient = false) {
   View<const T> xv = x.view();
   View<const T> wv = L.w[axis];
   View<T> uv = u.view();
   const int n = L.n[axis];
   const bool per = L.per[axis];
+  const bool in_lo = inflow.side[axis][0], in_hi = inflow.side[axis][1];
   for_each_cell(
       ex, u.extents(), DFLUID_LAMBDA(int i, int j, int k) {
-        if (wv(i, j, k) == T(0)) {
-          uv(i, j, k) = T(0);
-          return;
-        }
         int c[3] = {i, j, k};
         const int f = c[axis];
+        if (wv(i, j, k) == T(0)) {
+          const bool on_inflow = (in_lo && f == 0) || (in_hi && f == n);
+          if (!on_inflow) {
+            uv(i, j, k) = T(0);
+            return;
+          }
+          if (!inflow_gradient) return;
+        }
         const T xr = f < n ? xv(i, j, k) : T(0);
         int l = f - 1;
         if (l < 0) l = per ? n - 1 : -1;
@@ -179,23 +211,26 @@ SolveReport PressureSolver<T>::project(const Context& ctx, MacVelocity<T>& u, Fi
 
   const detail::Exec ex = detail::exec_of(ctx);
   const detail::PoissonLevelView<T> L = impl_->hier.level(0).view();
-  detail::projection_rhs(ex, L, detail::mac_views(u), T(g.dx), impl_->rhs);
+  const detail::InflowSides inflow = detail::inflow_sides(g);
+  detail::projection_rhs(ex, L, detail::mac_views(u), T(g.dx), impl_->rhs, inflow);
   if (options.warm_start) detail::masked_scale(ex, L, pressure, -dt, impl_->x);  // x = -dt p
   const SolveReport rep =
       detail::run_and_report_checks(ctx, [&] { return impl_->run(ctx, impl_->x, options, what); });
   for (int a = 0; a < g.dim; ++a)
-    detail::projection_subtract_gradient(ex, L, a, impl_->x, T(1 / g.dx), u[a]);
+    detail::projection_subtract_gradient(ex, L, a, impl_->x, T(1 / g.dx), u[a], inflow);
   detail::masked_scale(ex, L, impl_->x, T(-1) / dt, pressure);  // p = -x / dt
   return rep;
 }
 
 // The projection is u_new = P u with P = F - F D^T A^+ D F: symmetric, so its
-// adjoint is the same map applied to the cotangent. The solve starts from zero
-// (never warm), so the gradient does not depend on which pressure happened to be
-// in the state; float right-hand sides far from 1 are rescaled inside pcg, so
-// tiny cotangents do not underflow. The pressure output is a by-product (and the
-// forward's warm start changes u_new only within the solver tolerance), so it
-// carries no cotangent.
+// adjoint is the same map applied to the cotangent. With Inflow sides (faces E, which
+// the forward keeps and counts in the divergence) it is P = F + E - F D^T A^+ D (F + E),
+// whose transpose F + E - (F + E) D^T A^+ D F is the same solve with E treated as free
+// faces in the gradient step only: the cotangent of the inflow values is (g - D^T x) on E. The
+// solve starts from zero (never warm), so the gradient does not depend on which pressure happened
+// to be in the state; float right-hand sides far from 1 are rescaled inside pcg, so tiny cotangents
+// do not underflow. The pressure output is a by-product (and the forward's warm start changes u_new
+// only within the solver tolerance), so it carries no cotangent.
 template <class T>
 SolveReport PressureSolver<T>::project_adjoint(const Context& ctx, MacVelocity<T>& grad_u,
                                                const SolverOptions& options) {
@@ -214,8 +249,9 @@ SolveReport PressureSolver<T>::project_adjoint(const Context& ctx, MacVelocity<T
   cold.warm_start = false;
   const SolveReport rep =
       detail::run_and_report_checks(ctx, [&] { return impl_->run(ctx, impl_->x, cold, what); });
+  const detail::InflowSides inflow = detail::inflow_sides(g);
   for (int a = 0; a < g.dim; ++a)
-    detail::projection_subtract_gradient(ex, L, a, impl_->x, T(1 / g.dx), grad_u[a]);
+    detail::projection_subtract_gradient(ex, L, a, impl_->x, T(1 / g.dx), grad_u[a], inflow, true);
   return rep;
 }
 

@@ -1,5 +1,6 @@
 // Velocity-side pieces of the projection that need no solver: divergence,
 // its max, and zeroing the fixed faces (see dfluid/projection.hpp).
+#include <array>
 #include <string>
 
 #include "dfluid/field_ops.hpp"
@@ -100,8 +101,8 @@ void zero_fixed_faces(const Context& ctx, MacVelocity<T>& u, const ObstacleMask*
   for (int a = 0; a < g.dim; ++a) {
     const int n[3] = {g.n[0], g.n[1], g.n[2]};
     const bool per = g.periodic(a);
-    const bool open_lo = g.boundary[a][0] == BoundaryKind::Open;
-    const bool open_hi = g.boundary[a][1] == BoundaryKind::Open;
+    const bool open_lo = boundary_is_open(g.boundary[a][0]);
+    const bool open_hi = boundary_is_open(g.boundary[a][1]);
     View<T> uv = u[a].view();
     detail::for_each_cell(
         detail::exec_of(ctx), u[a].extents(), DFLUID_LAMBDA(int i, int j, int k) {
@@ -111,12 +112,68 @@ void zero_fixed_faces(const Context& ctx, MacVelocity<T>& u, const ObstacleMask*
   }
 }
 
-#define DFLUID_PROJ_OPS_INST(T)                                                 \
-  template void divergence<T>(const Context&, const MacVelocity<T>&, Field<T>&, \
-                              const ObstacleMask*);                             \
-  template double max_abs_divergence<T>(const Context&, const MacVelocity<T>&,  \
-                                        const ObstacleMask*);                   \
-  template void zero_fixed_faces<T>(const Context&, MacVelocity<T>&, const ObstacleMask*);
+namespace detail {
+
+/// The faces of side (axis, side) of u[axis] as a launch: extents with the normal axis
+/// collapsed to 1, the face index along it, and checks of the values' length.
+template <class T>
+std::array<int, 3> side_extents(const Context& ctx, const MacVelocity<T>& u, int axis, int side,
+                                const char* fn, int& face) {
+  const Grid& g = u.grid();
+  if (axis < 0 || axis >= g.dim || side < 0 || side > 1)
+    throw InvalidArgument(std::string(fn) + ": no side (" + std::to_string(axis) + ", " +
+                          std::to_string(side) + ") on a " + std::to_string(g.dim) + "D grid");
+  if (g.periodic(axis))
+    throw InvalidArgument(std::string(fn) + ": side " + side_name(axis, side) +
+                          " is periodic: it has no boundary faces");
+  detail::check_velocity(ctx, u, g, fn);
+  std::array<int, 3> e = u[axis].extents();
+  face = side ? e[axis] - 1 : 0;
+  e[axis] = 1;
+  return e;
+}
+
+}  // namespace detail
+
+template <class T>
+void set_side_faces(const Context& ctx, MacVelocity<T>& u, int axis, int side, const T* values) {
+  int face = 0;
+  const std::array<int, 3> e = detail::side_extents(ctx, u, axis, side, "set_side_faces", face);
+  View<T> uv = u[axis].view();
+  const int ax = axis;
+  const Index sy = e[0], sz = Index(e[0]) * e[1];
+  detail::for_each_cell(
+      detail::exec_of(ctx), e, DFLUID_LAMBDA(int i, int j, int k) {
+        int c[3] = {i, j, k};
+        c[ax] = face;
+        uv(c[0], c[1], c[2]) = values[i + j * sy + k * sz];
+      });
+}
+
+template <class T>
+void take_side_faces(const Context& ctx, MacVelocity<T>& u, int axis, int side, T* values) {
+  int face = 0;
+  const std::array<int, 3> e = detail::side_extents(ctx, u, axis, side, "take_side_faces", face);
+  View<T> uv = u[axis].view();
+  const int ax = axis;
+  const Index sy = e[0], sz = Index(e[0]) * e[1];
+  detail::for_each_cell(
+      detail::exec_of(ctx), e, DFLUID_LAMBDA(int i, int j, int k) {
+        int c[3] = {i, j, k};
+        c[ax] = face;
+        values[i + j * sy + k * sz] += uv(c[0], c[1], c[2]);
+        uv(c[0], c[1], c[2]) = T(0);
+      });
+}
+
+#define DFLUID_PROJ_OPS_INST(T)                                                            \
+  template void divergence<T>(const Context&, const MacVelocity<T>&, Field<T>&,            \
+                              const ObstacleMask*);                                        \
+  template double max_abs_divergence<T>(const Context&, const MacVelocity<T>&,             \
+                                        const ObstacleMask*);                              \
+  template void zero_fixed_faces<T>(const Context&, MacVelocity<T>&, const ObstacleMask*); \
+  template void set_side_faces<T>(const Context&, MacVelocity<T>&, int, int, const T*);    \
+  template void take_side_faces<T>(const Context&, MacVelocity<T>&, int, int, T*);
 DFLUID_PROJ_OPS_INST(float)
 DFLUID_PROJ_OPS_INST(double)
 #undef DFLUID_PROJ_OPS_INST

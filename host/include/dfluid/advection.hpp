@@ -27,8 +27,12 @@
 //    the departure point of the forward pass (no new extrema). The clamp can
 //    be switched off (options.maccormack_clamp) for the linear scheme.
 //
-// Advection does not impose velocity boundary conditions (wall faces are
-// advected like any other face); the projection does that.
+// Advection does not impose the normal velocity of the boundary (wall faces are
+// advected like any other face); the projection does that. The tangential velocity of
+// NoSlip, MovingWall and Inflow sides enters through the ghost values of the advected
+// components (options.wall_velocity); the adjoint is that of the linear part, and
+// the derivative with respect to a wall velocity is advect() of a zero velocity with a
+// unit wall velocity (see Simulation::step_adjoint).
 //
 // Outputs must not share memory with any input (InvalidArgument otherwise).
 // MacCormack needs one temporary of the shape of q: pass `scratch` to reuse
@@ -63,6 +67,12 @@ struct AdvectionOptions {
   /// false for the plain, linear MacCormack update (may create new extrema;
   /// second order also at smooth extrema, which the clamp flattens).
   bool maccormack_clamp = true;
+  /// MAC velocities only: the tangential velocity of MovingWall sides. The grid's kinds
+  /// decide the ghost of each advected component along its tangential axes: NoSlip,
+  /// MovingWall and Inflow sides prescribe the tangential velocity on the side (ghost =
+  /// 2 U - boundary sample, U from here on a MovingWall side, else 0); other sides are
+  /// zero-gradient. The departure points are traced through zero-gradient velocities.
+  WallVelocity wall_velocity;
 };
 
 /// Cell-centred scalar q advected by the MAC velocity u over dt (> 0) into out.

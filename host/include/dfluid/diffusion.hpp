@@ -11,11 +11,14 @@
 //    b: ghost = 2b - boundary cell). With Fixed sides the operator is affine:
 //    lap(q) = L q + c, with L symmetric and c from the side values.
 //  - MAC velocity, component a on its face grid (extents grid.face_extents(a)):
-//      along axis a: faces on a Wall side are not diffused (the wall-normal
+//      along axis a: faces on a closed side (Wall, NoSlip, MovingWall, Inflow) are not diffused
+//      (the wall-normal
 //        velocity stays what it is; their neighbours read them as Dirichlet values
 //        on the wall); an Open side is zero gradient; periodic wraps;
-//      along the other axes (tangential): zero gradient on every non-periodic side
-//        (free slip; no tangential stress from walls).
+//      along the other axes (tangential): NoSlip, MovingWall and Inflow sides fix the
+//        tangential velocity on the side (0, or the MovingWall's `wall` velocity: ghost =
+//        2 U - boundary value, an affine part); every other non-periodic side is zero
+//        gradient (free slip: no tangential stress).
 //    Obstacles are not seen by diffusion; the projection that follows enforces
 //    zero velocity on faces touching solid cells.
 //
@@ -54,7 +57,8 @@ void diffuse_explicit(const Context& ctx, const CellVector<T>& q, T nu, T dt, Ce
                       const ScalarBoundary& bc = {});
 /// Each MAC component on its face grid (boundaries as described above).
 template <class T>
-void diffuse_explicit(const Context& ctx, const MacVelocity<T>& u, T nu, T dt, MacVelocity<T>& out);
+void diffuse_explicit(const Context& ctx, const MacVelocity<T>& u, T nu, T dt, MacVelocity<T>& out,
+                      const WallVelocity& wall = {});
 
 /// Implicit (backward Euler) diffusion: solves (I - nu * dt * lap) out = q with
 /// preconditioned conjugate gradients. The operator I - nu dt L is symmetric
@@ -82,7 +86,8 @@ SolveReport diffuse_implicit(const Context& ctx, const CellVector<T>& q, T nu, T
 /// Each MAC component on its face grid, one solve per component (report as above).
 template <class T>
 SolveReport diffuse_implicit(const Context& ctx, const MacVelocity<T>& u, T nu, T dt,
-                             MacVelocity<T>& out, const SolverOptions& options = {});
+                             MacVelocity<T>& out, const SolverOptions& options = {},
+                             const WallVelocity& wall = {});
 
 // ---------------------------------------------------------------------------
 // Adjoints (vector-Jacobian products). Each ACCUMULATES: grad_q += J^T grad_out,
@@ -118,7 +123,18 @@ double diffuse_explicit_nu_gradient(const Context& ctx, const Field<T>& q, T nu,
                                     const Field<T>& grad_out, const ScalarBoundary& bc = {});
 template <class T>
 double diffuse_explicit_nu_gradient(const Context& ctx, const MacVelocity<T>& u, T nu, T dt,
-                                    const MacVelocity<T>& grad_out);
+                                    const MacVelocity<T>& grad_out, const WallVelocity& wall = {});
+
+/// Gradient of <grad_out, diffuse(u)> with respect to the wall velocity of every
+/// MovingWall side (0 elsewhere), given w = grad_out for diffuse_explicit, or for
+/// diffuse_implicit the values diffuse_implicit_adjoint accumulated into a zeroed
+/// grad_u (the adjoint solve's w = (I - nu dt L)^-1 grad_out on the free entries).
+/// The wall velocity enters only the affine part: nu dt 2/dx^2 * the sum of w over the
+/// free entries of each tangential component next to the side. One host wait (a
+/// deterministic double sum) per MovingWall side and tangential component.
+template <class T>
+WallVelocity diffuse_wall_velocity_gradient(const Context& ctx, const MacVelocity<T>& w, T nu,
+                                            T dt);
 
 /// grad_q += J^T grad_out for diffuse_implicit. I - nu dt L is symmetric, so this
 /// is the same CG solve (same preconditioner and tolerances, from `options`) on

@@ -6,20 +6,47 @@
 #pragma once
 
 #include <array>
+#include <cstddef>
 #include <string>
+#include <vector>
 
 #include "dfluid/config.hpp"
 
 namespace dfluid {
 
 /// Velocity boundary of one side of the box.
-///  Wall:     closed, no flow through the side (normal velocity 0).
-///  Open:     pressure 0 outside, zero-gradient velocity.
-///  Periodic: wraps to the opposite side (both sides of an axis must be Periodic).
-enum class BoundaryKind { Wall, Open, Periodic };
+///  Wall:       free-slip wall: no flow through the side (normal velocity 0), the
+///              tangential velocity extrapolated with zero gradient (no stress).
+///  NoSlip:     no-slip wall: normal and tangential velocity 0 on the side.
+///  MovingWall: no-slip wall moving tangentially: normal velocity 0, tangential
+///              velocity VelocityBoundary::wall_velocity of the side (a lid).
+///  Inflow:     prescribed normal velocity VelocityBoundary::inflow (a profile on the
+///              side's faces), tangential velocity 0.
+///  Outflow:    pressure 0 outside, zero normal gradient of the velocity.
+///  Open:       pressure 0 outside, zero-gradient velocity (today the same as Outflow).
+///  Periodic:   wraps to the opposite side (both sides of an axis must be Periodic).
+/// For the pressure, Wall, NoSlip, MovingWall and Inflow sides are closed (Neumann: their
+/// normal faces are fixed); Open and Outflow sides are open (Dirichlet p = 0).
+enum class BoundaryKind { Wall, Open, Periodic, NoSlip, MovingWall, Inflow, Outflow };
 const char* to_string(BoundaryKind k);
-/// Parses "wall", "open" or "periodic"; throws InvalidArgument otherwise.
+/// Parses "wall" (= "free-slip"), "no-slip", "moving-wall", "inflow", "outflow", "open" or
+/// "periodic"; throws InvalidArgument otherwise.
 BoundaryKind parse_boundary_kind(const std::string& s);
+/// True for the sides whose normal faces the projection holds fixed (Wall, NoSlip,
+/// MovingWall, Inflow): Neumann sides of the pressure.
+inline bool boundary_is_closed(BoundaryKind k) {
+  return k == BoundaryKind::Wall || k == BoundaryKind::NoSlip || k == BoundaryKind::MovingWall ||
+         k == BoundaryKind::Inflow;
+}
+/// True for the sides with p = 0 outside (Open, Outflow).
+inline bool boundary_is_open(BoundaryKind k) {
+  return k == BoundaryKind::Open || k == BoundaryKind::Outflow;
+}
+/// True for the sides where the tangential velocity is prescribed (NoSlip: 0, MovingWall:
+/// the wall velocity, Inflow: 0): its ghost value mirrors it, ghost = 2 U - boundary value.
+inline bool boundary_fixes_tangential(BoundaryKind k) {
+  return k == BoundaryKind::NoSlip || k == BoundaryKind::MovingWall || k == BoundaryKind::Inflow;
+}
 
 /// Smallest number of cells allowed along an active axis.
 inline constexpr int kMinCellsPerAxis = 2;
@@ -51,7 +78,7 @@ struct Grid {
     e[axis] += periodic(axis) ? 0 : 1;
     return e;
   }
-  /// True when no side is Open: the pressure is defined up to a constant.
+  /// True when no side is Open or Outflow: the pressure is defined up to a constant.
   bool pressure_has_null_space() const;
   /// Throws InvalidArgument naming the bad member (dim, n, dx, origin, boundary).
   void validate() const;
@@ -84,5 +111,47 @@ struct ScalarBoundary {
     return b;
   }
 };
+
+/// Tangential velocity of each box side, wall[axis][side] = (u, v, w) in physical units.
+/// Read on MovingWall sides only (the component along the side's normal axis is ignored:
+/// a wall moves within its plane). The operators that see walls (advection of a MAC
+/// velocity, its diffusion) take it; Simulation holds it in its VelocityBoundary.
+struct WallVelocity {
+  std::array<std::array<std::array<double, 3>, 2>, 3> v{};
+  /// wall.v[axis][side][comp]: the value a MovingWall side prescribes for component comp.
+  double at(int axis, int side, int comp) const { return v[axis][side][comp]; }
+};
+
+/// The prescribed values of the velocity boundary (the kinds are Grid::boundary):
+///  wall    the tangential velocity of MovingWall sides;
+///  inflow  inflow[axis][side]: the normal velocity on the faces of an Inflow side, one
+///          value per face, in the order of the side's face array with the normal axis
+///          dropped (x fastest: a y side of a 2D grid holds n[0] values, an x side n[1], a
+///          z side of a 3D grid n[0] * n[1], ...). Positive values point along +axis
+///          (into the box on a low side, out of it on a high side). Empty: all zero.
+/// A differentiable control: Simulation::step_adjoint accumulates its gradient into a
+/// VelocityBoundaryGradient.
+struct VelocityBoundary {
+  WallVelocity wall;
+  std::array<std::array<std::vector<double>, 2>, 3> inflow;
+
+  /// Number of faces of side (axis, *) of g: the product of the other active extents.
+  static std::size_t side_faces(const Grid& g, int axis);
+  /// Throws InvalidArgument naming the side for values on a side of the wrong kind (a
+  /// non-zero wall velocity on a side that is not a MovingWall, an inflow profile on a side
+  /// that is not Inflow), a profile of the wrong length, a non-finite value, and a net
+  /// inflow through a closed box (no Open/Outflow side: the incompressible flow has
+  /// nowhere to go), naming the Inflow sides and their fluxes.
+  void validate(const Grid& g) const;
+};
+
+/// Gradient of a loss with respect to the VelocityBoundary values (same layout).
+struct VelocityBoundaryGradient {
+  WallVelocity wall;
+  std::array<std::array<std::vector<double>, 2>, 3> inflow;
+};
+
+/// "x-low", "y-high", ...: how messages name a side.
+std::string side_name(int axis, int side);
 
 }  // namespace dfluid

@@ -110,4 +110,17 @@ template <class T>
 void zero_fixed_faces(const Context& ctx, MacVelocity<T>& u,
                       const ObstacleMask* obstacles = nullptr);
 
+/// Writes `values` (in the context's memory space, VelocityBoundary::side_faces(grid, axis)
+/// entries in the side's face order) into the boundary faces of side (axis, side) of the
+/// normal component u[axis]: how a Simulation sets an Inflow side's prescribed velocity
+/// before the projection (which keeps those faces). Throws InvalidArgument for a periodic
+/// side or one that is not on the grid. Enqueued; no host wait.
+template <class T>
+void set_side_faces(const Context& ctx, MacVelocity<T>& u, int axis, int side, const T* values);
+
+/// The adjoint of set_side_faces: values += the faces' cotangents, which are then set to 0
+/// (the forward overwrote them).
+template <class T>
+void take_side_faces(const Context& ctx, MacVelocity<T>& u, int axis, int side, T* values);
+
 }  // namespace dfluid

@@ -176,6 +176,10 @@ struct RolloutOptions {
   bool force_gradients = true;   ///< fill RolloutResult::grad_force
   bool source_gradients = true;  ///< fill RolloutResult::grad_source
   bool buoyancy_gradient = true;
+  /// Fill RolloutResult::grad_boundary: d loss / d the Simulation's VelocityBoundary
+  /// (inflow profiles, wall velocities), held fixed over the rollout. Off by default: it
+  /// costs host waits in every step adjoint (see StepControlGradient::boundary).
+  bool boundary_gradient = false;
   CheckpointOptions checkpointing;  ///< off by default: store-all
 };
 
@@ -235,6 +239,9 @@ struct RolloutResult {
   std::vector<MacVelocity<T>> grad_force;  ///< [k]: d loss / d f_k (N entries)
   std::vector<std::vector<Field<T>>> grad_source;  ///< [k][i]: d loss / d s_{k,i}
   double grad_buoyancy = 0;                        ///< d loss / d StepConfig::buoyancy
+  /// d loss / d the Simulation's VelocityBoundary (RolloutOptions::boundary_gradient; the
+  /// inflow vectors stay empty on sides that are not Inflow).
+  VelocityBoundaryGradient grad_boundary;
   /// Per step. A checkpointed run that recomputes a step keeps its last evaluation
   /// (deterministic: the same as the first).
   std::vector<StepReport> forward_reports;

@@ -19,6 +19,7 @@
 // (only when checks are pending).
 #pragma once
 
+#include <array>
 #include <cstddef>
 #include <memory>
 #include <string>
@@ -110,6 +111,14 @@ struct StepControlGradient {
   /// Buffer<double> element), added on the device: no host wait (unlike step_adjoint's
   /// grad_buoyancy, a host double, which costs one). Read it with read_doubles.
   double* buoyancy = nullptr;
+  /// += d loss / d (the Simulation's VelocityBoundary): the inflow profiles of Inflow sides
+  /// (through the projection, which sets them) and the wall velocity of MovingWall sides
+  /// (through velocity advection and diffusion). Host values: each Inflow side costs one
+  /// host wait (a download of its faces), each MovingWall side and tangential component one
+  /// per part that sees it. Empty inflow vectors are sized on the first call. The wall
+  /// velocity's gradient through advection needs semi-Lagrangian velocity advection
+  /// (InvalidArgument otherwise).
+  VelocityBoundaryGradient* boundary = nullptr;
 };
 
 struct StepReport {
@@ -179,8 +188,8 @@ class Simulation {
   /// the Simulation (allocated on the first call), then the part adjoints run in
   /// reverse config().order. The report holds the adjoint solves (projection,
   /// last implicit diffusion). Host waits as in step() (the adjoint solve's), plus one
-  /// when grad_buoyancy is given; throws as step() for bad
-  /// input, ShapeMismatch for gradients of the wrong shape.
+  /// when grad_buoyancy is given and those of control_grad->boundary (when given); throws as step()
+  /// for bad input, ShapeMismatch for gradients of the wrong shape.
   StepReport step_adjoint(const SmokeState<T>& input, const StepControls<T>& controls,
                           SmokeGradient<T>& grad,
                           const StepControlGradient<T>* control_grad = nullptr,
@@ -201,6 +210,13 @@ class Simulation {
   }
   const Context& context() const { return ctx_; }
   const ObstacleMask* obstacles() const { return obstacles_; }
+
+  /// The prescribed boundary values (inflow profiles, wall velocities) the steps use from
+  /// now on; the kinds are grid().boundary. Validated (VelocityBoundary::validate: a net
+  /// inflow through a closed box is refused, naming the sides) and copied to the device (a
+  /// host-to-device copy per Inflow side, no allocation). Default: all zero.
+  void set_velocity_boundary(const VelocityBoundary& vb);
+  const VelocityBoundary& velocity_boundary() const { return vb_; }
   PressureSolver<T>& pressure_solver() { return solver_; }
 
  private:
@@ -216,6 +232,10 @@ class Simulation {
   void replay_for_adjoint(const SmokeState<T>& input, const StepControls<T>& c);
   StepReport reverse_parts(SmokeGradient<T>& grad, const StepControlGradient<T>* cg,
                            double* grad_buoyancy);
+  void set_inflow_faces(MacVelocity<T>& u);
+  void advection_wall_gradient(const MacVelocity<T>& u, const MacVelocity<T>& g,
+                               VelocityBoundaryGradient& out);
+  void take_inflow_gradient(MacVelocity<T>& grad_u, VelocityBoundaryGradient* out);
   std::string nonfinite_velocity_message(const SmokeState<T>& s,
                                          const std::vector<StepPart>& parts) const;
 
@@ -226,6 +246,10 @@ class Simulation {
   PressureSolver<T> solver_;
   Field<T> scalar_tmp_, scalar_scratch_;
   MacVelocity<T> velocity_tmp_, velocity_scratch_;
+  VelocityBoundary vb_;
+  // The inflow profile of each Inflow side in the context's memory space, and the cotangent
+  // step_adjoint gathers there (allocated with the Simulation; empty on other sides).
+  std::array<std::array<Buffer<T>, 2>, 3> inflow_values_, inflow_grad_;
   struct AdjointScratch;                 // step_adjoint's replay buffers (simulation_adjoint.cpp)
   std::shared_ptr<AdjointScratch> adj_;  // allocated on the first step_adjoint call
 };

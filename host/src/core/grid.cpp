@@ -15,15 +15,29 @@ const char* to_string(BoundaryKind k) {
       return "open";
     case BoundaryKind::Periodic:
       return "periodic";
+    case BoundaryKind::NoSlip:
+      return "no-slip";
+    case BoundaryKind::MovingWall:
+      return "moving-wall";
+    case BoundaryKind::Inflow:
+      return "inflow";
+    case BoundaryKind::Outflow:
+      return "outflow";
   }
   return "?";
 }
 
 BoundaryKind parse_boundary_kind(const std::string& s) {
-  if (s == "wall" || s == "closed") return BoundaryKind::Wall;
+  if (s == "wall" || s == "closed" || s == "free-slip") return BoundaryKind::Wall;
   if (s == "open") return BoundaryKind::Open;
   if (s == "periodic") return BoundaryKind::Periodic;
-  throw InvalidArgument("boundary: unknown kind '" + s + "'; use wall, open or periodic");
+  if (s == "no-slip" || s == "noslip") return BoundaryKind::NoSlip;
+  if (s == "moving-wall" || s == "moving") return BoundaryKind::MovingWall;
+  if (s == "inflow") return BoundaryKind::Inflow;
+  if (s == "outflow") return BoundaryKind::Outflow;
+  throw InvalidArgument("boundary: unknown kind '" + s +
+                        "'; use wall (free-slip), no-slip, moving-wall, inflow, outflow, open or "
+                        "periodic");
 }
 
 Grid Grid::make_1d(int nx, double dx, double x0) {
@@ -73,7 +87,7 @@ Grid& Grid::set_boundary(int axis, BoundaryKind low, BoundaryKind high) {
 bool Grid::pressure_has_null_space() const {
   for (int a = 0; a < dim; ++a)
     for (int s = 0; s < 2; ++s)
-      if (boundary[a][s] == BoundaryKind::Open) return false;
+      if (boundary_is_open(boundary[a][s])) return false;
   return true;
 }
 
@@ -117,6 +131,64 @@ std::string Grid::describe() const {
     s << ' ' << axis_name[a] << ':' << to_string(boundary[a][0]) << '/'
       << to_string(boundary[a][1]);
   return s.str();
+}
+
+std::string side_name(int axis, int side) {
+  static const char* axis_name[3] = {"x", "y", "z"};
+  return std::string(axis_name[axis]) + (side ? "-high" : "-low");
+}
+
+std::size_t VelocityBoundary::side_faces(const Grid& g, int axis) {
+  std::size_t n = 1;
+  for (int a = 0; a < g.dim; ++a)
+    if (a != axis) n *= std::size_t(g.n[a]);
+  return n;
+}
+
+void VelocityBoundary::validate(const Grid& g) const {
+  double net = 0, scale = 0;  // net volume inflow per unit face area, and its magnitude
+  std::string inflow_sides;
+  for (int a = 0; a < 3; ++a)
+    for (int s = 0; s < 2; ++s) {
+      const std::string where = "VelocityBoundary: side " + side_name(a, s);
+      const BoundaryKind k = a < g.dim ? g.boundary[a][s] : BoundaryKind::Periodic;
+      for (int c = 0; c < 3; ++c) {
+        const double v = wall.v[a][s][c];
+        if (!std::isfinite(v)) throw InvalidArgument(where + ": wall velocity is not finite");
+        if (v != 0 && k != BoundaryKind::MovingWall)
+          throw InvalidArgument(where + " is " + to_string(k) +
+                                ", not moving-wall: its wall velocity must be 0 (set the side's "
+                                "kind to BoundaryKind::MovingWall)");
+      }
+      const std::vector<double>& p = inflow[a][s];
+      if (p.empty()) continue;
+      if (k != BoundaryKind::Inflow)
+        throw InvalidArgument(where + " is " + to_string(k) +
+                              ", not inflow: it takes no inflow profile (set its kind to "
+                              "BoundaryKind::Inflow or leave the profile empty)");
+      const std::size_t m = side_faces(g, a);
+      if (p.size() != m)
+        throw InvalidArgument(where + ": the inflow profile has " + std::to_string(p.size()) +
+                              " values, the side has " + std::to_string(m) + " faces");
+      double flux = 0;
+      for (double v : p) {
+        if (!std::isfinite(v)) throw InvalidArgument(where + ": the inflow profile is not finite");
+        flux += v;
+        scale += std::abs(v);
+      }
+      // +axis velocity enters the box through a low side and leaves through a high side.
+      net += s == 0 ? flux : -flux;
+      inflow_sides += (inflow_sides.empty() ? "" : ", ") + side_name(a, s) + " (" +
+                      std::to_string(s == 0 ? flux : -flux) + ")";
+    }
+  if (g.pressure_has_null_space() && std::abs(net) > 1e-9 * scale)
+    throw InvalidArgument(
+        "VelocityBoundary: net inflow " + std::to_string(net) +
+        " (sum of face velocities into the box) through a closed box (no open or outflow "
+        "side), inflow sides " +
+        inflow_sides +
+        ": an incompressible flow cannot enter a closed box; balance the profiles or make a "
+        "side BoundaryKind::Outflow");
 }
 
 bool Grid::operator==(const Grid& o) const {

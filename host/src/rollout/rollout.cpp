@@ -2,6 +2,8 @@
 // with the loss terms of each state added when that state is current.
 #include "dfluid/rollout.hpp"
 
+#include <algorithm>
+
 #include <string>
 #include <utility>
 
@@ -119,6 +121,10 @@ void Rollout<T>::prepare_result(RolloutResult<T>& r, const SmokeState<T>& initia
   r.loss = 0;
   r.loss_terms.clear();
   r.grad_buoyancy = 0;
+  r.grad_boundary.wall = WallVelocity{};
+  for (auto& axis : r.grad_boundary.inflow)
+    for (auto& side : axis)
+      std::fill(side.begin(), side.end(), 0.0);  // keeps the vectors (no allocation when warm)
   r.forward_reports.assign(std::size_t(n), StepReport{});
   r.adjoint_reports.assign(std::size_t(n), StepReport{});
   r.checkpointing.reset();
@@ -405,6 +411,7 @@ void Rollout<T>::reverse_step(int k, const SmokeState<T>& input, const StepContr
     for (int i = 0; i < ns; ++i)
       cg.sources.push_back(&r.grad_source[k][i]);
   cg.buoyancy = buoyancy_slot_;  // added on the device, read at the end of the run
+  if (opt.boundary_gradient) cg.boundary = &r.grad_boundary;  // host waits per step
   try {
     r.adjoint_reports[k] = sim_.step_adjoint(input, controls, grad, &cg);
   } catch (const NonFiniteValue& e) {

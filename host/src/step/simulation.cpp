@@ -110,6 +110,13 @@ Simulation<T>::Simulation(const Context& ctx, const Grid& grid, StepConfig confi
       scalar_scratch_(ctx, grid, Location::Cell),
       velocity_tmp_(ctx, grid),
       velocity_scratch_(ctx, grid) {
+  for (int a = 0; a < grid.dim; ++a)
+    for (int side = 0; side < 2; ++side)
+      if (grid.boundary[a][side] == BoundaryKind::Inflow) {
+        const auto m = Index(VelocityBoundary::side_faces(grid, a));
+        inflow_values_[a][side] = Buffer<T>(ctx, m, ctx.memory_space());
+        inflow_grad_[a][side] = Buffer<T>(ctx, m, ctx.memory_space());
+      }
   if (config_.diffusion == DiffusionMode::Explicit && config_.viscosity > 0 &&
       config_.dt > max_stable_diffusion_dt(grid, config_.viscosity))
     throw UnstableTimeStep("StepConfig.dt = " + std::to_string(config_.dt) +
@@ -169,7 +176,7 @@ std::size_t pressure_solver_bytes(const Grid& g) {
   // (int32), with its cell count and the CG workspace's values for one region.
   bool open = false;
   for (int a = 0; a < g.dim; ++a)
-    open = open || g.boundary[a][0] == BoundaryKind::Open || g.boundary[a][1] == BoundaryKind::Open;
+    open = open || boundary_is_open(g.boundary[a][0]) || boundary_is_open(g.boundary[a][1]);
   if (!open)
     b += sizeof(std::int32_t) * std::size_t(g.cells()) + sizeof(double) + kKrylovRegionBytes;
   return b;
@@ -196,12 +203,24 @@ SimulationMemory Simulation<T>::estimate_memory(const Context& ctx, const Grid& 
 
   // Simulation: scalar_tmp_, scalar_scratch_, velocity_tmp_, velocity_scratch_, solver_.
   m.workspace = 2 * cell + 2 * mac + pressure_solver_bytes<T>(g);
+  // The inflow profile and its cotangent on every Inflow side.
+  for (int a = 0; a < g.dim; ++a)
+    for (int side = 0; side < 2; ++side)
+      if (g.boundary[a][side] == BoundaryKind::Inflow)
+        m.workspace += 2 * sizeof(T) * VelocityBoundary::side_faces(g, a);
   // A GPU context keeps one device buffer for the partial sums of its reductions.
   if (ctx.on_gpu()) m.workspace += kGpuReduceScratchBytes;
 
   // step_adjoint (simulation_adjoint.cpp): the replay state, one snapshot per part whose
   // adjoint reads forward values, two gradient temporaries.
   m.adjoint = mac + ns * cell + cell + mac + cell;
+  // A MovingWall side: a zero velocity and the advection of it with a unit wall velocity
+  // (the wall velocity's gradient through advection).
+  bool moving = false;
+  for (int a = 0; a < g.dim; ++a)
+    moving = moving || g.boundary[a][0] == BoundaryKind::MovingWall ||
+             g.boundary[a][1] == BoundaryKind::MovingWall;
+  if (moving) m.adjoint += 2 * mac;
   for (StepPart p : config.order) {
     if (p == StepPart::AdvectScalars) m.adjoint += mac + ns * cell;
     if (p == StepPart::AdvectVelocity) m.adjoint += mac;
@@ -225,6 +244,52 @@ SimulationMemory Simulation<T>::estimate_memory(const Context& ctx, const Grid& 
   m.workspace += forward_pool.total;
   m.adjoint += pool.total - forward_pool.total;
   return m;
+}
+
+template <class T>
+void Simulation<T>::set_velocity_boundary(const VelocityBoundary& vb) {
+  vb.validate(grid_);
+  for (int a = 0; a < grid_.dim; ++a)
+    for (int side = 0; side < 2; ++side) {
+      Buffer<T>& buf = inflow_values_[a][side];
+      if (!buf.data()) continue;
+      std::vector<T> v(std::size_t(buf.size()), T(0));
+      const std::vector<double>& p = vb.inflow[a][side];
+      for (std::size_t i = 0; i < p.size(); ++i)
+        v[i] = T(p[i]);
+      detail::copy_from_host(ctx_, buf.data(), buf.space(), v.data(), buf.bytes());
+    }
+  vb_ = vb;
+}
+
+template <class T>
+void Simulation<T>::set_inflow_faces(MacVelocity<T>& u) {
+  for (int a = 0; a < grid_.dim; ++a)
+    for (int side = 0; side < 2; ++side)
+      if (inflow_values_[a][side].data())
+        set_side_faces(ctx_, u, a, side, inflow_values_[a][side].data());
+}
+
+template <class T>
+void Simulation<T>::take_inflow_gradient(MacVelocity<T>& grad_u, VelocityBoundaryGradient* out) {
+  for (int a = 0; a < grid_.dim; ++a)
+    for (int side = 0; side < 2; ++side) {
+      Buffer<T>& buf = inflow_grad_[a][side];
+      if (!buf.data()) continue;
+      detail::zero_bytes(ctx_, buf.data(), buf.bytes(), buf.space());
+      take_side_faces(ctx_, grad_u, a, side, buf.data());
+      if (!out) continue;
+      std::vector<T> h(std::size_t(buf.size()));
+      detail::copy_to_host(ctx_, h.data(), buf.data(), buf.space(), buf.bytes());  // host wait
+      std::vector<double>& g = out->inflow[a][side];
+      if (g.empty()) g.assign(h.size(), 0.0);
+      if (g.size() != h.size())
+        throw ShapeMismatch("control_grad.boundary->inflow[" + side_name(a, side) + "] has " +
+                            std::to_string(g.size()) + " values, the side has " +
+                            std::to_string(h.size()) + " faces");
+      for (std::size_t i = 0; i < h.size(); ++i)
+        g[i] += double(h[i]);
+    }
 }
 
 template <class T>
@@ -264,8 +329,9 @@ void Simulation<T>::advect_scalars(SmokeState<T>& s) {
 
 template <class T>
 void Simulation<T>::advect_velocity(SmokeState<T>& s) {
-  advect(ctx_, s.velocity, s.velocity, config_.dt, velocity_tmp_, config_.velocity_advection,
-         &velocity_scratch_);
+  AdvectionOptions opt = config_.velocity_advection;
+  opt.wall_velocity = vb_.wall;
+  advect(ctx_, s.velocity, s.velocity, config_.dt, velocity_tmp_, opt, &velocity_scratch_);
   place(ctx_, s.velocity, velocity_tmp_);
 }
 
@@ -291,9 +357,10 @@ SolveReport Simulation<T>::diffuse(SmokeState<T>& s) {
   if (config_.viscosity > 0) {
     const T nu = T(config_.viscosity);
     if (implicit)
-      last = diffuse_implicit(ctx_, s.velocity, nu, dt, velocity_tmp_, config_.diffusion_solver);
+      last = diffuse_implicit(ctx_, s.velocity, nu, dt, velocity_tmp_, config_.diffusion_solver,
+                              vb_.wall);
     else
-      diffuse_explicit(ctx_, s.velocity, nu, dt, velocity_tmp_);
+      diffuse_explicit(ctx_, s.velocity, nu, dt, velocity_tmp_, vb_.wall);
     place(ctx_, s.velocity, velocity_tmp_);
   }
   if (config_.scalar_diffusivity > 0) {
@@ -362,6 +429,7 @@ StepReport Simulation<T>::step(SmokeState<T>& s, const StepControls<T>& c) {
         report.diffusion = diffuse(s);
         break;
       case StepPart::Project: {
+        set_inflow_faces(s.velocity);
         try {
           report.pressure =
               solver_.project(ctx_, s.velocity, s.pressure, T(config_.dt), config_.pressure);

@@ -10,15 +10,20 @@
 // Diffusion, projection, sources and forces are linear: their adjoints need no
 // forward values. The replay stops after the last part that needs a snapshot.
 // Then the part adjoints run in reverse config().order:
-//   Project        grad_u <- P grad_u (project_adjoint, a cold MGPCG solve),
-//   Diffuse        grad <- J^T grad (explicit: a gather; implicit: a CG solve),
+//   Project        grad_u <- P grad_u (project_adjoint, a cold MGPCG solve); the Inflow
+//                  faces' cotangent is the inflow profile's (control_grad.boundary), and
+//                  is then zeroed (the forward overwrote those faces),
+//   Diffuse        grad <- J^T grad (explicit: a gather; implicit: a CG solve); MovingWall
+//                  sides: grad_wall from diffuse_wall_velocity_gradient,
 //   Forces         reverse of (sources, buoyancy, force): grad_f += dt grad_u;
 //                  grad_coef += <grad_u, dt S q_b>; grad_q_b += dt coef S^T grad_u;
 //                  grad_s_i += dt grad_q_i (grad_u and grad_q pass through),
-//   AdvectVelocity grad_u <- (d adv(u,u)/du)^T grad_u (both paths),
+//   AdvectVelocity grad_u <- (d adv(u,u)/du)^T grad_u (both paths); MovingWall sides:
+//                  grad_wall += <grad_u, d adv/d wall velocity> (advection_wall_gradient),
 //   AdvectScalars  grad_u += sum_i (d adv(q_i,u)/du)^T grad_q_i;
 //                  grad_q_i <- (d adv(q_i,u)/dq_i)^T grad_q_i.
 // Every operator adjoint is deterministic; so is this composition (fixed order).
+#include <algorithm>
 #include <string>
 #include <utility>
 #include <vector>
@@ -42,6 +47,20 @@ bool needs_snapshot(StepPart p, const StepConfig& c) {
          (p == StepPart::Forces && c.buoyancy != 0);
 }
 
+bool has_moving_wall(const Grid& g) {
+  for (int a = 0; a < g.dim; ++a)
+    for (int s = 0; s < 2; ++s)
+      if (g.boundary[a][s] == BoundaryKind::MovingWall) return true;
+  return false;
+}
+
+void add_wall_gradient(VelocityBoundaryGradient& g, const WallVelocity& w) {
+  for (int a = 0; a < 3; ++a)
+    for (int s = 0; s < 2; ++s)
+      for (int c = 0; c < 3; ++c)
+        g.wall.v[a][s][c] += w.v[a][s][c];
+}
+
 }  // namespace
 
 template <class T>
@@ -62,6 +81,9 @@ struct Simulation<T>::AdjointScratch {
   std::vector<Snapshot> snaps;  // one per entry of config.order (empty where not needed)
   MacVelocity<T> grad_u_tmp;
   Field<T> grad_q_tmp;
+  // MovingWall sides: a zero velocity, and its advection with a unit wall velocity (the
+  // derivative of the velocity advection with respect to that wall velocity).
+  MacVelocity<T> zero_u, unit_out;
   detail::PoolScript pool_script;  // the pool requests of step() + step_adjoint()
   std::size_t pool_bytes = 0;      // what the pool holds after them (estimate_memory().pool)
 
@@ -86,6 +108,10 @@ struct Simulation<T>::AdjointScratch {
     }
     grad_u_tmp = MacVelocity<T>(ctx, g);
     grad_q_tmp = Field<T>(ctx, g, Location::Cell);
+    if (has_moving_wall(g)) {
+      zero_u = MacVelocity<T>(ctx, g);
+      unit_out = MacVelocity<T>(ctx, g);
+    }
     num_scalars = ns;
   }
 };
@@ -154,6 +180,14 @@ void Simulation<T>::check_adjoint_args(const SmokeState<T>& input, const StepCon
     for (const Field<T>* s : cg->sources)
       if (s) check::on_grid(*s, "control_grad.sources", grid_, Location::Cell);
   }
+  if (cg && cg->boundary && has_moving_wall(grid_) &&
+      config_.velocity_advection.scheme != AdvectionScheme::SemiLagrangian &&
+      std::find(config_.order.begin(), config_.order.end(), StepPart::AdvectVelocity) !=
+          config_.order.end())
+    throw InvalidArgument(
+        "step_adjoint: the gradient with respect to a moving wall's velocity needs "
+        "semi-Lagrangian velocity advection (StepConfig::velocity_advection.scheme = "
+        "SemiLagrangian): MacCormack's clamp is not affine in it");
   if (c.force)
     for (int a = 0; a < grid_.dim; ++a)
       check::same_shape((*c.force)[a], "controls.force", input.velocity[a], "state.velocity");
@@ -209,6 +243,7 @@ void Simulation<T>::replay_for_adjoint(const SmokeState<T>& input, const StepCon
           diffuse(w);
           break;
         case StepPart::Project:
+          set_inflow_faces(w.velocity);
           solver_.project(ctx_, w.velocity, w.pressure, dt, config_.pressure);
           break;
       }
@@ -233,6 +268,9 @@ StepReport Simulation<T>::reverse_parts(SmokeGradient<T>& grad, const StepContro
     switch (p) {
       case StepPart::Project:
         report.pressure = solver_.project_adjoint(ctx_, grad.velocity, config_.pressure);
+        // The forward set the Inflow faces to the profile before projecting: their
+        // cotangent is the profile's, and nothing upstream sees them.
+        take_inflow_gradient(grad.velocity, cg ? cg->boundary : nullptr);
         break;
       case StepPart::Diffuse: {
         if (config_.diffusion == DiffusionMode::None) break;
@@ -240,11 +278,16 @@ StepReport Simulation<T>::reverse_parts(SmokeGradient<T>& grad, const StepContro
         if (config_.viscosity > 0) {
           const T nu = T(config_.viscosity);
           fill(ctx_, S.grad_u_tmp, T(0));
+          const bool wall_grad = cg && cg->boundary && has_moving_wall(grid_);
           if (implicit)
             report.diffusion = diffuse_implicit_adjoint(ctx_, grad.velocity, nu, dt, S.grad_u_tmp,
                                                         config_.diffusion_solver);
           else
             diffuse_explicit_adjoint(ctx_, grad.velocity, nu, dt, S.grad_u_tmp);
+          if (wall_grad)  // host waits
+            add_wall_gradient(*cg->boundary,
+                              diffuse_wall_velocity_gradient(
+                                  ctx_, implicit ? S.grad_u_tmp : grad.velocity, nu, dt));
           place(ctx_, grad.velocity, S.grad_u_tmp);
         }
         if (config_.scalar_diffusivity > 0) {
@@ -283,9 +326,16 @@ StepReport Simulation<T>::reverse_parts(SmokeGradient<T>& grad, const StepContro
         break;
       }
       case StepPart::AdvectVelocity:
+        if (cg && cg->boundary && has_moving_wall(grid_))
+          advection_wall_gradient(snap.u, grad.velocity, *cg->boundary);
         fill(ctx_, S.grad_u_tmp, T(0));
-        advect_adjoint(ctx_, snap.u, config_.dt, grad.velocity, S.grad_u_tmp,
-                       config_.velocity_advection);
+        {
+          // The wall velocity's ghosts shape the sampled values, hence the departure
+          // points' derivatives: the adjoint sees the forward's options.
+          AdvectionOptions opt = config_.velocity_advection;
+          opt.wall_velocity = vb_.wall;
+          advect_adjoint(ctx_, snap.u, config_.dt, grad.velocity, S.grad_u_tmp, opt);
+        }
         place(ctx_, grad.velocity, S.grad_u_tmp);
         break;
       case StepPart::AdvectScalars:
@@ -299,6 +349,30 @@ StepReport Simulation<T>::reverse_parts(SmokeGradient<T>& grad, const StepContro
     }
   }
   return report;
+}
+
+/// The velocity advection is affine in the wall velocity U of a MovingWall side (the
+/// ghost values of the advected components, beta = 2 U; the departure points are traced
+/// through zero-gradient velocities and do not see U). For semi-Lagrangian advection the
+/// coefficient of U's component c is advect() of a zero velocity with U = e_c on that side
+/// alone: d<g, out>/dU_c = <g, that>. One advection and one host wait (the dot product)
+/// per MovingWall side and tangential component.
+template <class T>
+void Simulation<T>::advection_wall_gradient(const MacVelocity<T>& u, const MacVelocity<T>& g,
+                                            VelocityBoundaryGradient& out) {
+  AdjointScratch& S = *adj_;
+  for (int b = 0; b < grid_.dim; ++b)
+    for (int side = 0; side < 2; ++side) {
+      if (grid_.boundary[b][side] != BoundaryKind::MovingWall) continue;
+      for (int c = 0; c < grid_.dim; ++c) {
+        if (c == b) continue;
+        AdvectionOptions opt = config_.velocity_advection;
+        opt.wall_velocity = WallVelocity{};
+        opt.wall_velocity.v[b][side][c] = 1.0;
+        advect(ctx_, S.zero_u, u, config_.dt, S.unit_out, opt);
+        out.wall.v[b][side][c] += dot(ctx_, g[c], S.unit_out[c]);  // host wait
+      }
+    }
 }
 
 template struct SmokeGradient<float>;
