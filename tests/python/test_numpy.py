@@ -3,7 +3,6 @@ and rollout gradients against finite differences, checkpointed == store-all, HDF
 Run by ctest (tests/python.cmake) with the build's package on PYTHONPATH."""
 
 import os
-import sys
 import tempfile
 import unittest
 

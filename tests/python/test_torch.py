@@ -11,7 +11,6 @@ except ImportError:
     print("torch is not installed: skipped")
     sys.exit(77)
 
-import numpy as np
 
 import dfluid
 import dfluid.torch

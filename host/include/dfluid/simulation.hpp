@@ -20,6 +20,7 @@
 #pragma once
 
 #include <array>
+#include <cmath>
 #include <cstddef>
 #include <memory>
 #include <string>
@@ -201,7 +202,7 @@ class Simulation {
   /// Python's autograd). Old and new values must be finite and non-zero: switching buoyancy
   /// on or off changes what step() and step_adjoint() hold; throws InvalidArgument then.
   void set_buoyancy(double b) {
-    if (!(b == b) || b - b != 0 || b == 0 || config_.buoyancy == 0)
+    if (!std::isfinite(b) || b == 0 || config_.buoyancy == 0)
       throw InvalidArgument("Simulation::set_buoyancy(" + std::to_string(b) +
                             "): the coefficient must stay finite and non-zero (it is " +
                             std::to_string(config_.buoyancy) +

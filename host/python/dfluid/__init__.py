@@ -17,7 +17,7 @@ functions (imported on demand: neither framework is needed by this module).
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any, Callable, Optional, Sequence
 
 from . import _dfluid

@@ -16,11 +16,9 @@ Rollout.run and its checkpoint plan.
 
 from __future__ import annotations
 
-from functools import partial
 from typing import Any, Optional, Sequence
 
 import jax
-import jax.numpy as jnp
 import numpy as np
 
 import dfluid
@@ -75,7 +73,7 @@ class Simulator:
 
     # ---- one step: (velocity, scalars, force) -> (velocity, scalars) ----
     def _make_step(self):
-        sim, dim = self.simulation, self.dim
+        sim = self.simulation
 
         def host_forward(velocity, scalars, force):
             f = None if force is None else tuple(_writable(force))
