@@ -103,10 +103,12 @@ std::vector<double> order_table(const std::string& title, const std::vector<int>
   return orders;
 }
 
-AdvectionOptions options(AdvectionScheme s, Backtrace b = Backtrace::Euler) {
+AdvectionOptions options(AdvectionScheme s, Backtrace b = Backtrace::Euler,
+                         Interpolation in = Interpolation::Linear) {
   AdvectionOptions o;
   o.scheme = s;
   o.backtrace = b;
+  o.interpolation = in;
   return o;
 }
 
@@ -206,6 +208,27 @@ TEST(AdvectionOrder, Scalar2D) {
 }
 TEST(AdvectionOrder, Scalar3D) {
   run_scalar_convergence({3, {12, 24, 48}, 0.25, 1.7});
+}
+
+// Semi-Lagrangian with Interpolation::Cubic (Catmull-Rom): its error per step is O(h^3),
+// so at a fixed Courant number it is second order where linear is first order (above),
+// and far more accurate at every size.
+TEST(AdvectionOrder, CubicSemiLagrangian) {
+  const AdvectionOptions lin = options(AdvectionScheme::SemiLagrangian);
+  const AdvectionOptions cub =
+      options(AdvectionScheme::SemiLagrangian, Backtrace::Euler, Interpolation::Cubic);
+  for (const ConvergenceCase& c :
+       {ConvergenceCase{1, {32, 64, 128, 256}, 1.0, 0}, ConvergenceCase{2, {16, 32, 64}, 1.0, 0}}) {
+    std::vector<double> errs, lerrs;
+    for (int n : c.ns) {
+      errs.push_back(scalar_uniform_error(c.dim, n, c.steps_per_n, cub));
+      lerrs.push_back(scalar_uniform_error(c.dim, n, c.steps_per_n, lin));
+      EXPECT_LT(errs.back(), 0.2 * lerrs.back()) << "n = " << n;
+    }
+    check_orders(
+        order_table(std::to_string(c.dim) + "D scalar, semi-lagrangian (cubic)", c.ns, errs), 1.8,
+        2.3);
+  }
 }
 
 TEST(AdvectionOrder, MacVelocity2D) {
@@ -357,12 +380,16 @@ TEST(MacCormack, NoNewExtremaForMacVelocity3D) {
   MacVelocity<double> u(ctx, g), out(ctx, g);
   for (int a = 0; a < 3; ++a)
     u[a].assign(ctx, rough_values(std::size_t(u[a].size()), 11 + a));  // values in [0, 1)
-  AdvectionOptions opt = options(AdvectionScheme::MacCormack, Backtrace::RK2);
-  advect(ctx, u, u, 2.0 * g.dx, out, opt);  // self-advection, no scratch given
-  for (int a = 0; a < 3; ++a) {
-    const auto in = u[a].to_vector(ctx), r = out[a].to_vector(ctx);
-    EXPECT_GE(*std::min_element(r.begin(), r.end()), *std::min_element(in.begin(), in.end()));
-    EXPECT_LE(*std::max_element(r.begin(), r.end()), *std::max_element(in.begin(), in.end()));
+  // The clamp range is the bracketing 2^D samples also with the cubic, which on its own
+  // overshoots: the corrected value stays in range either way.
+  for (auto interp : {Interpolation::Linear, Interpolation::Cubic}) {
+    AdvectionOptions opt = options(AdvectionScheme::MacCormack, Backtrace::RK2, interp);
+    advect(ctx, u, u, 2.0 * g.dx, out, opt);  // self-advection, no scratch given
+    for (int a = 0; a < 3; ++a) {
+      const auto in = u[a].to_vector(ctx), r = out[a].to_vector(ctx);
+      EXPECT_GE(*std::min_element(r.begin(), r.end()), *std::min_element(in.begin(), in.end()));
+      EXPECT_LE(*std::max_element(r.begin(), r.end()), *std::max_element(in.begin(), in.end()));
+    }
   }
 }
 
@@ -419,11 +446,33 @@ void expect_integer_shift(int dim) {
   const auto v = cast_values<T>(rough_values(std::size_t(q.size()), 5));
   q.assign(ctx, v);
   auto wrap = [n](int i) { return ((i % n) + n) % n; };
-  for (auto scheme : {AdvectionScheme::SemiLagrangian, AdvectionScheme::MacCormack})
-    for (auto bt : {Backtrace::Euler, Backtrace::RK2}) {
-      advect(ctx, q, u, dt, out, options(scheme, bt));
-      const auto r = out.to_vector(ctx);
-      const auto e = g.n;
+  for (auto in : {Interpolation::Linear, Interpolation::Cubic})
+    for (auto scheme : {AdvectionScheme::SemiLagrangian, AdvectionScheme::MacCormack})
+      for (auto bt : {Backtrace::Euler, Backtrace::RK2}) {
+        advect(ctx, q, u, dt, out, options(scheme, bt, in));
+        const auto r = out.to_vector(ctx);
+        const auto e = g.n;
+        for (int k = 0; k < e[2]; ++k)
+          for (int j = 0; j < e[1]; ++j)
+            for (int i = 0; i < e[0]; ++i) {
+              const int si = wrap(i - shift[0]);
+              const int sj = dim > 1 ? wrap(j - shift[1]) : 0;
+              const int sk = dim > 2 ? wrap(k - shift[2]) : 0;
+              ASSERT_EQ(r[(std::size_t(k) * e[1] + j) * e[0] + i],
+                        v[(std::size_t(sk) * e[1] + sj) * e[0] + si])
+                  << to_string(scheme) << " " << to_string(bt) << " " << to_string(in) << " at "
+                  << i << "," << j << "," << k;
+            }
+      }
+  // The same shift of a MAC field (faces move with the flow too).
+  MacVelocity<T> m(ctx, g), mout(ctx, g);
+  for (int a = 0; a < dim; ++a)
+    m[a].assign(ctx, cast_values<T>(rough_values(std::size_t(m[a].size()), 40 + a)));
+  for (auto in : {Interpolation::Linear, Interpolation::Cubic}) {
+    advect(ctx, m, u, dt, mout, options(AdvectionScheme::MacCormack, Backtrace::RK2, in));
+    for (int a = 0; a < dim; ++a) {
+      const auto mv = m[a].to_vector(ctx), r = mout[a].to_vector(ctx);
+      const auto e = g.n;  // periodic: face extents equal cell extents
       for (int k = 0; k < e[2]; ++k)
         for (int j = 0; j < e[1]; ++j)
           for (int i = 0; i < e[0]; ++i) {
@@ -431,27 +480,9 @@ void expect_integer_shift(int dim) {
             const int sj = dim > 1 ? wrap(j - shift[1]) : 0;
             const int sk = dim > 2 ? wrap(k - shift[2]) : 0;
             ASSERT_EQ(r[(std::size_t(k) * e[1] + j) * e[0] + i],
-                      v[(std::size_t(sk) * e[1] + sj) * e[0] + si])
-                << to_string(scheme) << " " << to_string(bt) << " at " << i << "," << j << "," << k;
+                      mv[(std::size_t(sk) * e[1] + sj) * e[0] + si]);
           }
     }
-  // The same shift of a MAC field (faces move with the flow too).
-  MacVelocity<T> m(ctx, g), mout(ctx, g);
-  for (int a = 0; a < dim; ++a)
-    m[a].assign(ctx, cast_values<T>(rough_values(std::size_t(m[a].size()), 40 + a)));
-  advect(ctx, m, u, dt, mout, options(AdvectionScheme::MacCormack, Backtrace::RK2));
-  for (int a = 0; a < dim; ++a) {
-    const auto mv = m[a].to_vector(ctx), r = mout[a].to_vector(ctx);
-    const auto e = g.n;  // periodic: face extents equal cell extents
-    for (int k = 0; k < e[2]; ++k)
-      for (int j = 0; j < e[1]; ++j)
-        for (int i = 0; i < e[0]; ++i) {
-          const int si = wrap(i - shift[0]);
-          const int sj = dim > 1 ? wrap(j - shift[1]) : 0;
-          const int sk = dim > 2 ? wrap(k - shift[2]) : 0;
-          ASSERT_EQ(r[(std::size_t(k) * e[1] + j) * e[0] + i],
-                    mv[(std::size_t(sk) * e[1] + sj) * e[0] + si]);
-        }
   }
 }
 
@@ -475,27 +506,30 @@ TEST(Advection, UniformFieldsStayUniform) {
   CellVector<float> cv(ctx, g), cout(ctx, g);
   fill(ctx, cv[0], c);
   fill(ctx, cv[1], -2 * c);
-  for (auto scheme : {AdvectionScheme::SemiLagrangian, AdvectionScheme::MacCormack})
-    for (auto bt : {Backtrace::Euler, Backtrace::RK2})
-      for (int fixed = 0; fixed < 2; ++fixed) {
-        AdvectionOptions opt = options(scheme, bt);
-        // Zero gradient, or a fixed value equal to the field's: nothing enters.
-        if (fixed) opt.boundary = ScalarBoundary::fixed(c);
-        advect(ctx, q, u, 0.05, out, opt);
-        for (float x : out.to_vector(ctx))
-          ASSERT_EQ(x, c);
-        advect(ctx, m, u, 0.05, mout, opt);
-        for (int a = 0; a < 2; ++a)
-          for (float x : mout[a].to_vector(ctx))
+  for (auto in : {Interpolation::Linear, Interpolation::Cubic})
+    for (auto scheme : {AdvectionScheme::SemiLagrangian, AdvectionScheme::MacCormack})
+      for (auto bt : {Backtrace::Euler, Backtrace::RK2})
+        for (int fixed = 0; fixed < 2; ++fixed) {
+          // (cubic: the difference form keeps uniform data exactly uniform, and so do
+          // its second ghost layer and its extrapolated faces)
+          AdvectionOptions opt = options(scheme, bt, in);
+          // Zero gradient, or a fixed value equal to the field's: nothing enters.
+          if (fixed) opt.boundary = ScalarBoundary::fixed(c);
+          advect(ctx, q, u, 0.05, out, opt);
+          for (float x : out.to_vector(ctx))
             ASSERT_EQ(x, c);
-        if (!fixed) {
-          advect(ctx, cv, cv, 0.05, cout, opt);  // uniform self-advection
-          for (float x : cout[0].to_vector(ctx))
-            ASSERT_EQ(x, c);
-          for (float x : cout[1].to_vector(ctx))
-            ASSERT_EQ(x, -2 * c);
+          advect(ctx, m, u, 0.05, mout, opt);
+          for (int a = 0; a < 2; ++a)
+            for (float x : mout[a].to_vector(ctx))
+              ASSERT_EQ(x, c);
+          if (!fixed) {
+            advect(ctx, cv, cv, 0.05, cout, opt);  // uniform self-advection
+            for (float x : cout[0].to_vector(ctx))
+              ASSERT_EQ(x, c);
+            for (float x : cout[1].to_vector(ctx))
+              ASSERT_EQ(x, -2 * c);
+          }
         }
-      }
 }
 
 TEST(Advection, FixedBoundaryValueEntersFromTheSide) {

@@ -46,16 +46,18 @@ struct Case {
   Backtrace backtrace;
   bool clamp;
   bool fixed_scalar;
+  Interpolation interpolation = Interpolation::Linear;
   std::string name() const {
     return std::to_string(dim) + "D " + to_string(boundary) + " " + to_string(scheme) + " " +
            to_string(backtrace) + (clamp ? " clamp" : " noclamp") +
-           (fixed_scalar ? " fixed" : " zerograd");
+           (fixed_scalar ? " fixed" : " zerograd") + " " + to_string(interpolation);
   }
   AdvectionOptions options() const {
     AdvectionOptions o;
     o.scheme = scheme;
     o.backtrace = backtrace;
     o.maccormack_clamp = clamp;
+    o.interpolation = interpolation;
     o.boundary = fixed_scalar ? ScalarBoundary::fixed(0.7) : ScalarBoundary::zero_gradient();
     if (fixed_scalar) o.boundary.value[0][1] = -0.3;
     return o;
@@ -63,7 +65,7 @@ struct Case {
   bool linear_in_q() const { return scheme == AdvectionScheme::SemiLagrangian || !clamp; }
 };
 
-std::vector<Case> all_cases() {
+std::vector<Case> all_cases(Interpolation in = Interpolation::Linear) {
   std::vector<Case> cs;
   for (int dim = 1; dim <= 3; ++dim)
     for (BoundaryKind b : {BoundaryKind::Wall, BoundaryKind::Open, BoundaryKind::Periodic})
@@ -76,6 +78,8 @@ std::vector<Case> all_cases() {
           cs.push_back({dim, b, AdvectionScheme::MacCormack, bt, false, true});
         }
       }
+  for (Case& c : cs)
+    c.interpolation = in;
   return cs;
 }
 
@@ -197,6 +201,30 @@ TEST(AdvectionAdjoint, CellVectorTransposeAndVelocity) {
   }
 }
 
+// The same checks with Interpolation::Cubic (Catmull-Rom, cuda/advection/cubic.hpp): its
+// ghost layers (mirrored cells, extrapolated faces), the taps that read two faces, and
+// MacCormack's clamp to the bracketing samples. The forward is a piecewise polynomial of
+// degree <= 3 per axis in eps: the central differences' truncation is O(eps^2) as before.
+TEST(AdvectionAdjoint, CubicScalarTransposeAndVelocity) {
+  unsigned seed = 501;
+  for (const Case& c : all_cases(Interpolation::Cubic))
+    check_case<F, MacVelocity<double>>(c, seed += 10);
+}
+
+TEST(AdvectionAdjoint, CubicMacVelocityTransposeAndVelocity) {
+  unsigned seed = 502;
+  for (Case c : all_cases(Interpolation::Cubic)) {
+    if (c.fixed_scalar) continue;
+    check_case<MacVelocity<double>, MacVelocity<double>>(c, seed += 10);
+  }
+}
+
+TEST(AdvectionAdjoint, CubicCellVectorTransposeAndVelocity) {
+  unsigned seed = 503;
+  for (Case c : all_cases(Interpolation::Cubic))
+    check_case<CellVector<double>, CellVector<double>>(c, seed += 10);
+}
+
 /// Self-advection G(u) = advect(u, u): the adjoint and the tangent sum both paths.
 template <class U>
 void check_self(const Case& c, unsigned seed) {
@@ -223,7 +251,17 @@ void check_self(const Case& c, unsigned seed) {
   advect(ctx, um, um, kDt, out, o);
   const double fm = dotq(ctx, out, y);
   const double fd = (fp - fm) / (2 * eps);
-  EXPECT_NEAR(fd, jt, 1e-7 * std::abs(fd)) << "self-advection tangent vs central differences";
+  // Truncation O(eps^2), 1e-7 relative; plus the round-off of the two losses, about
+  // 1e-16 sum_i |out_i y_i| each, over 2 eps (it dominates where fd is small beside the
+  // terms it sums, as in some cubic cases).
+  double mag = 0;
+  {
+    const auto o_v = flat(ctx, out), y_v = flat(ctx, y);
+    for (std::size_t i = 0; i < o_v.size(); ++i)
+      mag += std::abs(o_v[i] * y_v[i]);
+  }
+  EXPECT_NEAR(fd, jt, 1e-7 * std::abs(fd) + 1e-15 * mag / eps)
+      << "self-advection tangent vs central differences";
 
   // The self-advection overloads equal the general ones with both arguments the same.
   U gu2 = make<U>(ctx, g), out2 = make<U>(ctx, g);
@@ -243,6 +281,15 @@ TEST(AdvectionAdjoint, SelfAdvectionSumsBothPaths) {
   }
 }
 
+TEST(AdvectionAdjoint, CubicSelfAdvectionSumsBothPaths) {
+  unsigned seed = 504;
+  for (Case c : all_cases(Interpolation::Cubic)) {
+    if (c.fixed_scalar) continue;
+    check_self<MacVelocity<double>>(c, seed += 10);
+    check_self<CellVector<double>>(c, seed += 10);
+  }
+}
+
 TEST(AdvectionAdjoint, FixedBoundaryCellVectorSelfAdvection) {
   // Fixed sides: the carrier is sampled with the same affine ghost rule.
   for (Backtrace bt : {Backtrace::Euler, Backtrace::RK2})
@@ -254,27 +301,29 @@ TEST(AdvectionAdjoint, FixedBoundaryCellVectorSelfAdvection) {
 
 TEST(AdvectionAdjoint, GradientsAreDeterministic) {
   const Context ctx = Context::cpu();
-  for (AdvectionScheme s : {AdvectionScheme::SemiLagrangian, AdvectionScheme::MacCormack}) {
-    const Grid g = make_grid(3, BoundaryKind::Periodic);
-    AdvectionOptions o;
-    o.scheme = s;
-    o.backtrace = Backtrace::RK2;
-    MacVelocity<double> u(ctx, g), y(ctx, g);
-    randomize(ctx, u, 5, -1, 1);
-    randomize(ctx, y, 6, -1, 1);
-    std::vector<double> first;
-    for (int run = 0; run < 2; ++run) {
-      MacVelocity<double> gu(ctx, g);
-      advect_adjoint(ctx, u, kDt, y, gu, o);
-      const auto v = flat(ctx, gu);
-      if (run == 0) {
-        first = v;
-      } else {
-        ASSERT_EQ(first.size(), v.size());
-        EXPECT_EQ(0, std::memcmp(first.data(), v.data(), v.size() * sizeof(double)));
+  for (Interpolation in : {Interpolation::Linear, Interpolation::Cubic})
+    for (AdvectionScheme s : {AdvectionScheme::SemiLagrangian, AdvectionScheme::MacCormack}) {
+      const Grid g = make_grid(3, BoundaryKind::Periodic);
+      AdvectionOptions o;
+      o.scheme = s;
+      o.backtrace = Backtrace::RK2;
+      o.interpolation = in;
+      MacVelocity<double> u(ctx, g), y(ctx, g);
+      randomize(ctx, u, 5, -1, 1);
+      randomize(ctx, y, 6, -1, 1);
+      std::vector<double> first;
+      for (int run = 0; run < 2; ++run) {
+        MacVelocity<double> gu(ctx, g);
+        advect_adjoint(ctx, u, kDt, y, gu, o);
+        const auto v = flat(ctx, gu);
+        if (run == 0) {
+          first = v;
+        } else {
+          ASSERT_EQ(first.size(), v.size());
+          EXPECT_EQ(0, std::memcmp(first.data(), v.data(), v.size() * sizeof(double)));
+        }
       }
     }
-  }
 }
 
 // Accumulation::Atomic (float atomics; on the CPU the scatter runs on OpenMP
