@@ -699,8 +699,10 @@ TEST(Advection, NaNVelocityPropagates) {
   u[0].assign(ctx, v);
   Field<double> q(ctx, g), out(ctx, g);
   fill(ctx, q, 1.0);
-  advect(ctx, q, u, 0.1, out);
-  EXPECT_FALSE(all_finite(ctx, out));
+  for (auto in : {Interpolation::Linear, Interpolation::Cubic}) {
+    advect(ctx, q, u, 0.1, out, options(AdvectionScheme::SemiLagrangian, Backtrace::Euler, in));
+    EXPECT_FALSE(all_finite(ctx, out)) << to_string(in);
+  }
 }
 
 // ---------------------------------------------------------------------------
@@ -728,44 +730,45 @@ double max_rel_diff(const std::vector<float>& a, const std::vector<float>& b) {
 
 TEST(Advection, GpuAdvectionMatchesCpu) {
   if (!cuda_available()) GTEST_SKIP() << "no CUDA device";
-  for (int dim = 1; dim <= 3; ++dim)
-    for (auto scheme : {AdvectionScheme::SemiLagrangian, AdvectionScheme::MacCormack})
-      for (auto bt : {Backtrace::Euler, Backtrace::RK2})
-        for (auto bk : {BoundaryKind::Wall, BoundaryKind::Periodic}) {
-          const int n = dim == 3 ? 20 : 48;
-          const Grid g = unit_grid(dim, n, bk);
-          AdvectionOptions opt = options(scheme, bt);
-          opt.boundary.kind[0][0] = ScalarBoundaryKind::Fixed;
-          opt.boundary.value[0][0] = 0.25;
-          std::vector<float> res[2][3];  // [device][scalar, mac x, cellvector x]
-          on_both([&](const Context& ctx, int d) {
-            MacVelocity<float> u(ctx, g), uout(ctx, g), uscratch(ctx, g);
-            CellVector<float> cv(ctx, g), cvout(ctx, g);
-            for (int a = 0; a < dim; ++a) {
-              auto r = rough_values(std::size_t(u[a].size()), 50 + a);
-              for (auto& x : r)
-                x = 2 * x - 1;
-              u[a].assign(ctx, cast_values<float>(r));
-              cv[a].assign(ctx,
-                           cast_values<float>(rough_values(std::size_t(cv[a].size()), 60 + a)));
-            }
-            Field<float> q(ctx, g), out(ctx, g), scratch(ctx, g);
-            q.assign(ctx, cast_values<float>(rough_values(std::size_t(q.size()), 70)));
-            const double dt = 1.7 * g.dx;
-            for (int s = 0; s < 3; ++s) {
-              advect(ctx, q, u, dt, out, opt, &scratch);
-              std::swap(q, out);
-            }
-            advect(ctx, u, u, dt, uout, opt, &uscratch);
-            advect(ctx, cv, cv, dt, cvout, opt);
-            ctx.synchronize();
-            res[d][0] = q.to_vector(ctx);
-            res[d][1] = uout[0].to_vector(ctx);
-            res[d][2] = cvout[0].to_vector(ctx);
-          });
-          for (int f = 0; f < 3; ++f)
-            EXPECT_LE(max_rel_diff(res[0][f], res[1][f]), 1e-5)
-                << dim << "D " << to_string(scheme) << " " << to_string(bt) << " " << to_string(bk)
-                << " field " << f;
-        }
+  for (auto in : {Interpolation::Linear, Interpolation::Cubic})
+    for (int dim = 1; dim <= 3; ++dim)
+      for (auto scheme : {AdvectionScheme::SemiLagrangian, AdvectionScheme::MacCormack})
+        for (auto bt : {Backtrace::Euler, Backtrace::RK2})
+          for (auto bk : {BoundaryKind::Wall, BoundaryKind::Periodic}) {
+            const int n = dim == 3 ? 20 : 48;
+            const Grid g = unit_grid(dim, n, bk);
+            AdvectionOptions opt = options(scheme, bt, in);
+            opt.boundary.kind[0][0] = ScalarBoundaryKind::Fixed;
+            opt.boundary.value[0][0] = 0.25;
+            std::vector<float> res[2][3];  // [device][scalar, mac x, cellvector x]
+            on_both([&](const Context& ctx, int d) {
+              MacVelocity<float> u(ctx, g), uout(ctx, g), uscratch(ctx, g);
+              CellVector<float> cv(ctx, g), cvout(ctx, g);
+              for (int a = 0; a < dim; ++a) {
+                auto r = rough_values(std::size_t(u[a].size()), 50 + a);
+                for (auto& x : r)
+                  x = 2 * x - 1;
+                u[a].assign(ctx, cast_values<float>(r));
+                cv[a].assign(ctx,
+                             cast_values<float>(rough_values(std::size_t(cv[a].size()), 60 + a)));
+              }
+              Field<float> q(ctx, g), out(ctx, g), scratch(ctx, g);
+              q.assign(ctx, cast_values<float>(rough_values(std::size_t(q.size()), 70)));
+              const double dt = 1.7 * g.dx;
+              for (int s = 0; s < 3; ++s) {
+                advect(ctx, q, u, dt, out, opt, &scratch);
+                std::swap(q, out);
+              }
+              advect(ctx, u, u, dt, uout, opt, &uscratch);
+              advect(ctx, cv, cv, dt, cvout, opt);
+              ctx.synchronize();
+              res[d][0] = q.to_vector(ctx);
+              res[d][1] = uout[0].to_vector(ctx);
+              res[d][2] = cvout[0].to_vector(ctx);
+            });
+            for (int f = 0; f < 3; ++f)
+              EXPECT_LE(max_rel_diff(res[0][f], res[1][f]), 1e-5)
+                  << dim << "D " << to_string(scheme) << " " << to_string(bt) << " "
+                  << to_string(bk) << " " << to_string(in) << " field " << f;
+          }
 }

@@ -479,56 +479,59 @@ TEST(GpuAdvectionAdjoint, MatchesCpuAndIsDeterministic) {
   if (!cuda_available()) GTEST_SKIP() << "no CUDA device";
   const Context cpu = Context::cpu(), gpu = Context::cuda();
   const Grid g = make_grid(3, BoundaryKind::Wall);
-  for (AdvectionScheme s : {AdvectionScheme::SemiLagrangian, AdvectionScheme::MacCormack}) {
-    AdvectionOptions o;
-    o.scheme = s;
-    o.backtrace = Backtrace::RK2;
-    MacVelocity<double> u(cpu, g), y(cpu, g), gu(cpu, g);
-    randomize(cpu, u, 11, -1, 1);
-    randomize(cpu, y, 12, -1, 1);
-    advect_adjoint(cpu, u, kDt, y, gu, o);
-    const auto ref = flat(cpu, gu);
-    double scale = 0;
-    for (double x : ref)
-      scale = std::max(scale, std::abs(x));
-    std::vector<double> first;
-    for (int run = 0; run < 2; ++run) {
-      MacVelocity<double> ud(gpu, g), yd(gpu, g), gd(gpu, g);
-      for (int a = 0; a < 3; ++a) {
-        ud[a].assign(gpu, u[a].to_vector(cpu));
-        yd[a].assign(gpu, y[a].to_vector(cpu));
+  for (Interpolation in : {Interpolation::Linear, Interpolation::Cubic})
+    for (AdvectionScheme s : {AdvectionScheme::SemiLagrangian, AdvectionScheme::MacCormack}) {
+      SCOPED_TRACE(std::string(to_string(s)) + " " + to_string(in));
+      AdvectionOptions o;
+      o.scheme = s;
+      o.backtrace = Backtrace::RK2;
+      o.interpolation = in;
+      MacVelocity<double> u(cpu, g), y(cpu, g), gu(cpu, g);
+      randomize(cpu, u, 11, -1, 1);
+      randomize(cpu, y, 12, -1, 1);
+      advect_adjoint(cpu, u, kDt, y, gu, o);
+      const auto ref = flat(cpu, gu);
+      double scale = 0;
+      for (double x : ref)
+        scale = std::max(scale, std::abs(x));
+      std::vector<double> first;
+      for (int run = 0; run < 2; ++run) {
+        MacVelocity<double> ud(gpu, g), yd(gpu, g), gd(gpu, g);
+        for (int a = 0; a < 3; ++a) {
+          ud[a].assign(gpu, u[a].to_vector(cpu));
+          yd[a].assign(gpu, y[a].to_vector(cpu));
+        }
+        advect_adjoint(gpu, ud, kDt, yd, gd, o);
+        // The tangent is a gather (no atomics): equal to the CPU's up to the
+        // device's rounding order within a sample (FMA contraction).
+        MacVelocity<double> td(gpu, g), tc(cpu, g);
+        advect_tangent(gpu, ud, kDt, yd, td, o);
+        advect_tangent(cpu, u, kDt, y, tc, o);
+        const auto tg = flat(gpu, td), tr = flat(cpu, tc);
+        for (std::size_t i = 0; i < tg.size(); ++i)
+          ASSERT_NEAR(tg[i], tr[i], 1e-12 * (1 + std::abs(tr[i]))) << "tangent " << i;
+        const auto v = flat(gpu, gd);
+        ASSERT_EQ(v.size(), ref.size());
+        for (std::size_t i = 0; i < v.size(); ++i)
+          ASSERT_NEAR(v[i], ref[i], 1e-10 * scale) << i;
+        if (run == 0)
+          first = v;
+        else
+          EXPECT_EQ(0, std::memcmp(first.data(), v.data(), v.size() * sizeof(double)));
       }
-      advect_adjoint(gpu, ud, kDt, yd, gd, o);
-      // The tangent is a gather (no atomics): equal to the CPU's up to the
-      // device's rounding order within a sample (FMA contraction).
-      MacVelocity<double> td(gpu, g), tc(cpu, g);
-      advect_tangent(gpu, ud, kDt, yd, td, o);
-      advect_tangent(cpu, u, kDt, y, tc, o);
-      const auto tg = flat(gpu, td), tr = flat(cpu, tc);
-      for (std::size_t i = 0; i < tg.size(); ++i)
-        ASSERT_NEAR(tg[i], tr[i], 1e-12 * (1 + std::abs(tr[i]))) << "tangent " << i;
-      const auto v = flat(gpu, gd);
-      ASSERT_EQ(v.size(), ref.size());
+      // Float atomics (Accumulation::Atomic): the same gradient up to rounding.
+      Context gpu_atomic = Context::cuda();
+      gpu_atomic.set_accumulation(Accumulation::Atomic);
+      MacVelocity<double> ud(gpu_atomic, g), yd(gpu_atomic, g), gd(gpu_atomic, g);
+      for (int a = 0; a < 3; ++a) {
+        ud[a].assign(gpu_atomic, u[a].to_vector(cpu));
+        yd[a].assign(gpu_atomic, y[a].to_vector(cpu));
+      }
+      advect_adjoint(gpu_atomic, ud, kDt, yd, gd, o);
+      const auto v = flat(gpu_atomic, gd);
       for (std::size_t i = 0; i < v.size(); ++i)
-        ASSERT_NEAR(v[i], ref[i], 1e-10 * scale) << i;
-      if (run == 0)
-        first = v;
-      else
-        EXPECT_EQ(0, std::memcmp(first.data(), v.data(), v.size() * sizeof(double)));
+        ASSERT_NEAR(v[i], ref[i], 1e-12 * scale) << "atomic " << i;
     }
-    // Float atomics (Accumulation::Atomic): the same gradient up to rounding.
-    Context gpu_atomic = Context::cuda();
-    gpu_atomic.set_accumulation(Accumulation::Atomic);
-    MacVelocity<double> ud(gpu_atomic, g), yd(gpu_atomic, g), gd(gpu_atomic, g);
-    for (int a = 0; a < 3; ++a) {
-      ud[a].assign(gpu_atomic, u[a].to_vector(cpu));
-      yd[a].assign(gpu_atomic, y[a].to_vector(cpu));
-    }
-    advect_adjoint(gpu_atomic, ud, kDt, yd, gd, o);
-    const auto v = flat(gpu_atomic, gd);
-    for (std::size_t i = 0; i < v.size(); ++i)
-      ASSERT_NEAR(v[i], ref[i], 1e-12 * scale) << "atomic " << i;
-  }
 }
 
 }  // namespace

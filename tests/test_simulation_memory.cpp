@@ -116,6 +116,12 @@ TEST(SimulationMemory, EstimateMatchesAllocationsOtherShapes) {
   diffusive.scalar_diffusivity = 0.05;
   diffusive.velocity_advection.scheme = AdvectionScheme::MacCormack;
   check_estimate<double>(Grid::make_3d(16, 12, 10, 1.0), diffusive, 1, "implicit diffusion");
+  // Cubic interpolation: the same temporaries (the scatter's workspace is per target
+  // element, whatever the stencil).
+  StepConfig cubic = test::smoke_config();
+  cubic.scalar_advection.interpolation = Interpolation::Cubic;
+  cubic.velocity_advection.interpolation = Interpolation::Cubic;
+  check_estimate<double>(Grid::make_3d(16, 12, 10, 1.0), cubic, 1, "cubic interpolation");
 }
 
 TEST(GpuSimulationMemory, EstimateMatchesAllocations32Cubed) {

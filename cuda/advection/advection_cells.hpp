@@ -92,8 +92,9 @@ DFLUID_HD inline int maccormack_active_corner(const Source<T>& q, const Source<T
 // Tangents (Jacobian-vector products), per sample. Notation: dq, du = the
 // direction (tangent of the advected array and of the velocity), d(.) = the
 // derivative of (.) along it. I_lin(dq, p) = sum_c w_c alpha_c dq[c] is the
-// interpolant's linear part (evaluate_linear: the ghost offsets beta are
-// constant), grad I = position_gradient (0 along clamped axes).
+// interpolant's linear part (I::linear_part: the ghost offsets beta are
+// constant), grad I = I::position_gradient (0 along clamped axes), I the
+// sampler's interpolation (linear, or cubic: C1, so grad I is continuous).
 //
 // Semi-Lagrangian, out_s = I(q, x_d):
 //   d out_s = I_lin(dq, x_d) + grad I(q, x_d) . d x_d
@@ -194,9 +195,10 @@ DFLUID_HD inline T maccormack_tangent_cell(const Source<T>& q, const View<const 
 // corners (the transpose of a gather), see scatter.hpp for determinism.
 //
 // Semi-Lagrangian, out_s = I(q, x_d) with x_d = x - dtc u(x) (Euler) or
-// x_m = x - dtc/2 u(x), x_d = x - dtc u(x_m) (RK2), I the (bi/tri)linear
-// interpolant with corner values alpha_c q[c] + beta_c:
-//   q-bar[c]  += g * w_c * alpha_c                      (beta is the affine part)
+// x_m = x - dtc/2 u(x), x_d = x - dtc u(x_m) (RK2), I the interpolant
+// (linear: 2^D corners, cubic: 4^D taps) with stencil values alpha_c q[c] + beta_c
+// (a cubic tap beyond a boundary face reads two faces, see cubic.hpp):
+//   q-bar[c]  += g * w_c * alpha_c       (I::scatter; beta is the affine part)
 //   xd-bar_a   = g * dI/dp_a (x_d)   (position_gradient; 0 where clamped)
 //   Euler: u_a-bar at x   += -dtc * xd-bar_a     scattered through u_a's stencil at x
 //   RK2:   u_a-bar at x_m += -dtc * xd-bar_a     scattered through u_a's stencil at x_m,

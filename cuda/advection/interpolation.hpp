@@ -1,6 +1,9 @@
 // Per-cell sampling math: linear / bilinear / trilinear interpolation of
 // cell-centred and face-centred (MAC) arrays at a position, with the box
-// boundary rules, and the backtrace used by semi-Lagrangian advection.
+// boundary rules, and the backtrace used by semi-Lagrangian advection. The
+// C1 cubic (Interpolation::Cubic) is in cubic.hpp, on the same Source and
+// boundary rules; the policies Linear / Cubic (below, and in cubic.hpp) let the
+// advection cell functions take either.
 //
 // Include only from cuda/*.cpp (see exec.hpp). Everything here is a pure
 // DFLUID_HD function of its inputs: the forward operators and their adjoints
