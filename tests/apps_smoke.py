@@ -46,6 +46,10 @@ CASES = {
     "ToleranceNaN": (["--tolerance", "nan"], 2, ["--tolerance", "not a finite number"], 5),
     # A plain run still works and prints its rows.
     "Runs": (["--size", "16"], 0, [], 60),
+    # The cubic (Catmull-Rom) advection runs too; an unknown interpolation is refused.
+    "RunsCubic": (["--size", "16", "--interpolation", "cubic"], 0, [], 60),
+    "InterpolationUnknown": (["--interpolation", "quadratic"], 2,
+                             ["--interpolation", "quadratic"], 5),
 }
 
 

@@ -103,10 +103,12 @@ std::vector<double> order_table(const std::string& title, const std::vector<int>
   return orders;
 }
 
-AdvectionOptions options(AdvectionScheme s, Backtrace b = Backtrace::Euler) {
+AdvectionOptions options(AdvectionScheme s, Backtrace b = Backtrace::Euler,
+                         Interpolation in = Interpolation::Linear) {
   AdvectionOptions o;
   o.scheme = s;
   o.backtrace = b;
+  o.interpolation = in;
   return o;
 }
 
@@ -206,6 +208,27 @@ TEST(AdvectionOrder, Scalar2D) {
 }
 TEST(AdvectionOrder, Scalar3D) {
   run_scalar_convergence({3, {12, 24, 48}, 0.25, 1.7});
+}
+
+// Semi-Lagrangian with Interpolation::Cubic (Catmull-Rom): its error per step is O(h^3),
+// so at a fixed Courant number it is second order where linear is first order (above),
+// and far more accurate at every size.
+TEST(AdvectionOrder, CubicSemiLagrangian) {
+  const AdvectionOptions lin = options(AdvectionScheme::SemiLagrangian);
+  const AdvectionOptions cub =
+      options(AdvectionScheme::SemiLagrangian, Backtrace::Euler, Interpolation::Cubic);
+  for (const ConvergenceCase& c :
+       {ConvergenceCase{1, {32, 64, 128, 256}, 1.0, 0}, ConvergenceCase{2, {16, 32, 64}, 1.0, 0}}) {
+    std::vector<double> errs, lerrs;
+    for (int n : c.ns) {
+      errs.push_back(scalar_uniform_error(c.dim, n, c.steps_per_n, cub));
+      lerrs.push_back(scalar_uniform_error(c.dim, n, c.steps_per_n, lin));
+      EXPECT_LT(errs.back(), 0.2 * lerrs.back()) << "n = " << n;
+    }
+    check_orders(
+        order_table(std::to_string(c.dim) + "D scalar, semi-lagrangian (cubic)", c.ns, errs), 1.8,
+        2.3);
+  }
 }
 
 TEST(AdvectionOrder, MacVelocity2D) {
@@ -357,12 +380,16 @@ TEST(MacCormack, NoNewExtremaForMacVelocity3D) {
   MacVelocity<double> u(ctx, g), out(ctx, g);
   for (int a = 0; a < 3; ++a)
     u[a].assign(ctx, rough_values(std::size_t(u[a].size()), 11 + a));  // values in [0, 1)
-  AdvectionOptions opt = options(AdvectionScheme::MacCormack, Backtrace::RK2);
-  advect(ctx, u, u, 2.0 * g.dx, out, opt);  // self-advection, no scratch given
-  for (int a = 0; a < 3; ++a) {
-    const auto in = u[a].to_vector(ctx), r = out[a].to_vector(ctx);
-    EXPECT_GE(*std::min_element(r.begin(), r.end()), *std::min_element(in.begin(), in.end()));
-    EXPECT_LE(*std::max_element(r.begin(), r.end()), *std::max_element(in.begin(), in.end()));
+  // The clamp range is the bracketing 2^D samples also with the cubic, which on its own
+  // overshoots: the corrected value stays in range either way.
+  for (auto interp : {Interpolation::Linear, Interpolation::Cubic}) {
+    AdvectionOptions opt = options(AdvectionScheme::MacCormack, Backtrace::RK2, interp);
+    advect(ctx, u, u, 2.0 * g.dx, out, opt);  // self-advection, no scratch given
+    for (int a = 0; a < 3; ++a) {
+      const auto in = u[a].to_vector(ctx), r = out[a].to_vector(ctx);
+      EXPECT_GE(*std::min_element(r.begin(), r.end()), *std::min_element(in.begin(), in.end()));
+      EXPECT_LE(*std::max_element(r.begin(), r.end()), *std::max_element(in.begin(), in.end()));
+    }
   }
 }
 
@@ -419,11 +446,33 @@ void expect_integer_shift(int dim) {
   const auto v = cast_values<T>(rough_values(std::size_t(q.size()), 5));
   q.assign(ctx, v);
   auto wrap = [n](int i) { return ((i % n) + n) % n; };
-  for (auto scheme : {AdvectionScheme::SemiLagrangian, AdvectionScheme::MacCormack})
-    for (auto bt : {Backtrace::Euler, Backtrace::RK2}) {
-      advect(ctx, q, u, dt, out, options(scheme, bt));
-      const auto r = out.to_vector(ctx);
-      const auto e = g.n;
+  for (auto in : {Interpolation::Linear, Interpolation::Cubic})
+    for (auto scheme : {AdvectionScheme::SemiLagrangian, AdvectionScheme::MacCormack})
+      for (auto bt : {Backtrace::Euler, Backtrace::RK2}) {
+        advect(ctx, q, u, dt, out, options(scheme, bt, in));
+        const auto r = out.to_vector(ctx);
+        const auto e = g.n;
+        for (int k = 0; k < e[2]; ++k)
+          for (int j = 0; j < e[1]; ++j)
+            for (int i = 0; i < e[0]; ++i) {
+              const int si = wrap(i - shift[0]);
+              const int sj = dim > 1 ? wrap(j - shift[1]) : 0;
+              const int sk = dim > 2 ? wrap(k - shift[2]) : 0;
+              ASSERT_EQ(r[(std::size_t(k) * e[1] + j) * e[0] + i],
+                        v[(std::size_t(sk) * e[1] + sj) * e[0] + si])
+                  << to_string(scheme) << " " << to_string(bt) << " " << to_string(in) << " at "
+                  << i << "," << j << "," << k;
+            }
+      }
+  // The same shift of a MAC field (faces move with the flow too).
+  MacVelocity<T> m(ctx, g), mout(ctx, g);
+  for (int a = 0; a < dim; ++a)
+    m[a].assign(ctx, cast_values<T>(rough_values(std::size_t(m[a].size()), 40 + a)));
+  for (auto in : {Interpolation::Linear, Interpolation::Cubic}) {
+    advect(ctx, m, u, dt, mout, options(AdvectionScheme::MacCormack, Backtrace::RK2, in));
+    for (int a = 0; a < dim; ++a) {
+      const auto mv = m[a].to_vector(ctx), r = mout[a].to_vector(ctx);
+      const auto e = g.n;  // periodic: face extents equal cell extents
       for (int k = 0; k < e[2]; ++k)
         for (int j = 0; j < e[1]; ++j)
           for (int i = 0; i < e[0]; ++i) {
@@ -431,27 +480,9 @@ void expect_integer_shift(int dim) {
             const int sj = dim > 1 ? wrap(j - shift[1]) : 0;
             const int sk = dim > 2 ? wrap(k - shift[2]) : 0;
             ASSERT_EQ(r[(std::size_t(k) * e[1] + j) * e[0] + i],
-                      v[(std::size_t(sk) * e[1] + sj) * e[0] + si])
-                << to_string(scheme) << " " << to_string(bt) << " at " << i << "," << j << "," << k;
+                      mv[(std::size_t(sk) * e[1] + sj) * e[0] + si]);
           }
     }
-  // The same shift of a MAC field (faces move with the flow too).
-  MacVelocity<T> m(ctx, g), mout(ctx, g);
-  for (int a = 0; a < dim; ++a)
-    m[a].assign(ctx, cast_values<T>(rough_values(std::size_t(m[a].size()), 40 + a)));
-  advect(ctx, m, u, dt, mout, options(AdvectionScheme::MacCormack, Backtrace::RK2));
-  for (int a = 0; a < dim; ++a) {
-    const auto mv = m[a].to_vector(ctx), r = mout[a].to_vector(ctx);
-    const auto e = g.n;  // periodic: face extents equal cell extents
-    for (int k = 0; k < e[2]; ++k)
-      for (int j = 0; j < e[1]; ++j)
-        for (int i = 0; i < e[0]; ++i) {
-          const int si = wrap(i - shift[0]);
-          const int sj = dim > 1 ? wrap(j - shift[1]) : 0;
-          const int sk = dim > 2 ? wrap(k - shift[2]) : 0;
-          ASSERT_EQ(r[(std::size_t(k) * e[1] + j) * e[0] + i],
-                    mv[(std::size_t(sk) * e[1] + sj) * e[0] + si]);
-        }
   }
 }
 
@@ -475,27 +506,30 @@ TEST(Advection, UniformFieldsStayUniform) {
   CellVector<float> cv(ctx, g), cout(ctx, g);
   fill(ctx, cv[0], c);
   fill(ctx, cv[1], -2 * c);
-  for (auto scheme : {AdvectionScheme::SemiLagrangian, AdvectionScheme::MacCormack})
-    for (auto bt : {Backtrace::Euler, Backtrace::RK2})
-      for (int fixed = 0; fixed < 2; ++fixed) {
-        AdvectionOptions opt = options(scheme, bt);
-        // Zero gradient, or a fixed value equal to the field's: nothing enters.
-        if (fixed) opt.boundary = ScalarBoundary::fixed(c);
-        advect(ctx, q, u, 0.05, out, opt);
-        for (float x : out.to_vector(ctx))
-          ASSERT_EQ(x, c);
-        advect(ctx, m, u, 0.05, mout, opt);
-        for (int a = 0; a < 2; ++a)
-          for (float x : mout[a].to_vector(ctx))
+  for (auto in : {Interpolation::Linear, Interpolation::Cubic})
+    for (auto scheme : {AdvectionScheme::SemiLagrangian, AdvectionScheme::MacCormack})
+      for (auto bt : {Backtrace::Euler, Backtrace::RK2})
+        for (int fixed = 0; fixed < 2; ++fixed) {
+          // (cubic: the difference form keeps uniform data exactly uniform, and so do
+          // its second ghost layer and its extrapolated faces)
+          AdvectionOptions opt = options(scheme, bt, in);
+          // Zero gradient, or a fixed value equal to the field's: nothing enters.
+          if (fixed) opt.boundary = ScalarBoundary::fixed(c);
+          advect(ctx, q, u, 0.05, out, opt);
+          for (float x : out.to_vector(ctx))
             ASSERT_EQ(x, c);
-        if (!fixed) {
-          advect(ctx, cv, cv, 0.05, cout, opt);  // uniform self-advection
-          for (float x : cout[0].to_vector(ctx))
-            ASSERT_EQ(x, c);
-          for (float x : cout[1].to_vector(ctx))
-            ASSERT_EQ(x, -2 * c);
+          advect(ctx, m, u, 0.05, mout, opt);
+          for (int a = 0; a < 2; ++a)
+            for (float x : mout[a].to_vector(ctx))
+              ASSERT_EQ(x, c);
+          if (!fixed) {
+            advect(ctx, cv, cv, 0.05, cout, opt);  // uniform self-advection
+            for (float x : cout[0].to_vector(ctx))
+              ASSERT_EQ(x, c);
+            for (float x : cout[1].to_vector(ctx))
+              ASSERT_EQ(x, -2 * c);
+          }
         }
-      }
 }
 
 TEST(Advection, FixedBoundaryValueEntersFromTheSide) {
@@ -665,8 +699,10 @@ TEST(Advection, NaNVelocityPropagates) {
   u[0].assign(ctx, v);
   Field<double> q(ctx, g), out(ctx, g);
   fill(ctx, q, 1.0);
-  advect(ctx, q, u, 0.1, out);
-  EXPECT_FALSE(all_finite(ctx, out));
+  for (auto in : {Interpolation::Linear, Interpolation::Cubic}) {
+    advect(ctx, q, u, 0.1, out, options(AdvectionScheme::SemiLagrangian, Backtrace::Euler, in));
+    EXPECT_FALSE(all_finite(ctx, out)) << to_string(in);
+  }
 }
 
 // ---------------------------------------------------------------------------
@@ -694,44 +730,45 @@ double max_rel_diff(const std::vector<float>& a, const std::vector<float>& b) {
 
 TEST(Advection, GpuAdvectionMatchesCpu) {
   if (!cuda_available()) GTEST_SKIP() << "no CUDA device";
-  for (int dim = 1; dim <= 3; ++dim)
-    for (auto scheme : {AdvectionScheme::SemiLagrangian, AdvectionScheme::MacCormack})
-      for (auto bt : {Backtrace::Euler, Backtrace::RK2})
-        for (auto bk : {BoundaryKind::Wall, BoundaryKind::Periodic}) {
-          const int n = dim == 3 ? 20 : 48;
-          const Grid g = unit_grid(dim, n, bk);
-          AdvectionOptions opt = options(scheme, bt);
-          opt.boundary.kind[0][0] = ScalarBoundaryKind::Fixed;
-          opt.boundary.value[0][0] = 0.25;
-          std::vector<float> res[2][3];  // [device][scalar, mac x, cellvector x]
-          on_both([&](const Context& ctx, int d) {
-            MacVelocity<float> u(ctx, g), uout(ctx, g), uscratch(ctx, g);
-            CellVector<float> cv(ctx, g), cvout(ctx, g);
-            for (int a = 0; a < dim; ++a) {
-              auto r = rough_values(std::size_t(u[a].size()), 50 + a);
-              for (auto& x : r)
-                x = 2 * x - 1;
-              u[a].assign(ctx, cast_values<float>(r));
-              cv[a].assign(ctx,
-                           cast_values<float>(rough_values(std::size_t(cv[a].size()), 60 + a)));
-            }
-            Field<float> q(ctx, g), out(ctx, g), scratch(ctx, g);
-            q.assign(ctx, cast_values<float>(rough_values(std::size_t(q.size()), 70)));
-            const double dt = 1.7 * g.dx;
-            for (int s = 0; s < 3; ++s) {
-              advect(ctx, q, u, dt, out, opt, &scratch);
-              std::swap(q, out);
-            }
-            advect(ctx, u, u, dt, uout, opt, &uscratch);
-            advect(ctx, cv, cv, dt, cvout, opt);
-            ctx.synchronize();
-            res[d][0] = q.to_vector(ctx);
-            res[d][1] = uout[0].to_vector(ctx);
-            res[d][2] = cvout[0].to_vector(ctx);
-          });
-          for (int f = 0; f < 3; ++f)
-            EXPECT_LE(max_rel_diff(res[0][f], res[1][f]), 1e-5)
-                << dim << "D " << to_string(scheme) << " " << to_string(bt) << " " << to_string(bk)
-                << " field " << f;
-        }
+  for (auto in : {Interpolation::Linear, Interpolation::Cubic})
+    for (int dim = 1; dim <= 3; ++dim)
+      for (auto scheme : {AdvectionScheme::SemiLagrangian, AdvectionScheme::MacCormack})
+        for (auto bt : {Backtrace::Euler, Backtrace::RK2})
+          for (auto bk : {BoundaryKind::Wall, BoundaryKind::Periodic}) {
+            const int n = dim == 3 ? 20 : 48;
+            const Grid g = unit_grid(dim, n, bk);
+            AdvectionOptions opt = options(scheme, bt, in);
+            opt.boundary.kind[0][0] = ScalarBoundaryKind::Fixed;
+            opt.boundary.value[0][0] = 0.25;
+            std::vector<float> res[2][3];  // [device][scalar, mac x, cellvector x]
+            on_both([&](const Context& ctx, int d) {
+              MacVelocity<float> u(ctx, g), uout(ctx, g), uscratch(ctx, g);
+              CellVector<float> cv(ctx, g), cvout(ctx, g);
+              for (int a = 0; a < dim; ++a) {
+                auto r = rough_values(std::size_t(u[a].size()), 50 + a);
+                for (auto& x : r)
+                  x = 2 * x - 1;
+                u[a].assign(ctx, cast_values<float>(r));
+                cv[a].assign(ctx,
+                             cast_values<float>(rough_values(std::size_t(cv[a].size()), 60 + a)));
+              }
+              Field<float> q(ctx, g), out(ctx, g), scratch(ctx, g);
+              q.assign(ctx, cast_values<float>(rough_values(std::size_t(q.size()), 70)));
+              const double dt = 1.7 * g.dx;
+              for (int s = 0; s < 3; ++s) {
+                advect(ctx, q, u, dt, out, opt, &scratch);
+                std::swap(q, out);
+              }
+              advect(ctx, u, u, dt, uout, opt, &uscratch);
+              advect(ctx, cv, cv, dt, cvout, opt);
+              ctx.synchronize();
+              res[d][0] = q.to_vector(ctx);
+              res[d][1] = uout[0].to_vector(ctx);
+              res[d][2] = cvout[0].to_vector(ctx);
+            });
+            for (int f = 0; f < 3; ++f)
+              EXPECT_LE(max_rel_diff(res[0][f], res[1][f]), 1e-5)
+                  << dim << "D " << to_string(scheme) << " " << to_string(bt) << " "
+                  << to_string(bk) << " " << to_string(in) << " field " << f;
+          }
 }

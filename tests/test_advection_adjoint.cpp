@@ -46,16 +46,18 @@ struct Case {
   Backtrace backtrace;
   bool clamp;
   bool fixed_scalar;
+  Interpolation interpolation = Interpolation::Linear;
   std::string name() const {
     return std::to_string(dim) + "D " + to_string(boundary) + " " + to_string(scheme) + " " +
            to_string(backtrace) + (clamp ? " clamp" : " noclamp") +
-           (fixed_scalar ? " fixed" : " zerograd");
+           (fixed_scalar ? " fixed" : " zerograd") + " " + to_string(interpolation);
   }
   AdvectionOptions options() const {
     AdvectionOptions o;
     o.scheme = scheme;
     o.backtrace = backtrace;
     o.maccormack_clamp = clamp;
+    o.interpolation = interpolation;
     o.boundary = fixed_scalar ? ScalarBoundary::fixed(0.7) : ScalarBoundary::zero_gradient();
     if (fixed_scalar) o.boundary.value[0][1] = -0.3;
     return o;
@@ -63,7 +65,7 @@ struct Case {
   bool linear_in_q() const { return scheme == AdvectionScheme::SemiLagrangian || !clamp; }
 };
 
-std::vector<Case> all_cases() {
+std::vector<Case> all_cases(Interpolation in = Interpolation::Linear) {
   std::vector<Case> cs;
   for (int dim = 1; dim <= 3; ++dim)
     for (BoundaryKind b : {BoundaryKind::Wall, BoundaryKind::Open, BoundaryKind::Periodic})
@@ -76,6 +78,8 @@ std::vector<Case> all_cases() {
           cs.push_back({dim, b, AdvectionScheme::MacCormack, bt, false, true});
         }
       }
+  for (Case& c : cs)
+    c.interpolation = in;
   return cs;
 }
 
@@ -197,6 +201,30 @@ TEST(AdvectionAdjoint, CellVectorTransposeAndVelocity) {
   }
 }
 
+// The same checks with Interpolation::Cubic (Catmull-Rom, cuda/advection/cubic.hpp): its
+// ghost layers (mirrored cells, extrapolated faces), the taps that read two faces, and
+// MacCormack's clamp to the bracketing samples. The forward is a piecewise polynomial of
+// degree <= 3 per axis in eps: the central differences' truncation is O(eps^2) as before.
+TEST(AdvectionAdjoint, CubicScalarTransposeAndVelocity) {
+  unsigned seed = 501;
+  for (const Case& c : all_cases(Interpolation::Cubic))
+    check_case<F, MacVelocity<double>>(c, seed += 10);
+}
+
+TEST(AdvectionAdjoint, CubicMacVelocityTransposeAndVelocity) {
+  unsigned seed = 502;
+  for (Case c : all_cases(Interpolation::Cubic)) {
+    if (c.fixed_scalar) continue;
+    check_case<MacVelocity<double>, MacVelocity<double>>(c, seed += 10);
+  }
+}
+
+TEST(AdvectionAdjoint, CubicCellVectorTransposeAndVelocity) {
+  unsigned seed = 503;
+  for (Case c : all_cases(Interpolation::Cubic))
+    check_case<CellVector<double>, CellVector<double>>(c, seed += 10);
+}
+
 /// Self-advection G(u) = advect(u, u): the adjoint and the tangent sum both paths.
 template <class U>
 void check_self(const Case& c, unsigned seed) {
@@ -223,7 +251,17 @@ void check_self(const Case& c, unsigned seed) {
   advect(ctx, um, um, kDt, out, o);
   const double fm = dotq(ctx, out, y);
   const double fd = (fp - fm) / (2 * eps);
-  EXPECT_NEAR(fd, jt, 1e-7 * std::abs(fd)) << "self-advection tangent vs central differences";
+  // Truncation O(eps^2), 1e-7 relative; plus the round-off of the two losses, about
+  // 1e-16 sum_i |out_i y_i| each, over 2 eps (it dominates where fd is small beside the
+  // terms it sums, as in some cubic cases).
+  double mag = 0;
+  {
+    const auto o_v = flat(ctx, out), y_v = flat(ctx, y);
+    for (std::size_t i = 0; i < o_v.size(); ++i)
+      mag += std::abs(o_v[i] * y_v[i]);
+  }
+  EXPECT_NEAR(fd, jt, 1e-7 * std::abs(fd) + 1e-15 * mag / eps)
+      << "self-advection tangent vs central differences";
 
   // The self-advection overloads equal the general ones with both arguments the same.
   U gu2 = make<U>(ctx, g), out2 = make<U>(ctx, g);
@@ -243,6 +281,15 @@ TEST(AdvectionAdjoint, SelfAdvectionSumsBothPaths) {
   }
 }
 
+TEST(AdvectionAdjoint, CubicSelfAdvectionSumsBothPaths) {
+  unsigned seed = 504;
+  for (Case c : all_cases(Interpolation::Cubic)) {
+    if (c.fixed_scalar) continue;
+    check_self<MacVelocity<double>>(c, seed += 10);
+    check_self<CellVector<double>>(c, seed += 10);
+  }
+}
+
 TEST(AdvectionAdjoint, FixedBoundaryCellVectorSelfAdvection) {
   // Fixed sides: the carrier is sampled with the same affine ghost rule.
   for (Backtrace bt : {Backtrace::Euler, Backtrace::RK2})
@@ -254,27 +301,29 @@ TEST(AdvectionAdjoint, FixedBoundaryCellVectorSelfAdvection) {
 
 TEST(AdvectionAdjoint, GradientsAreDeterministic) {
   const Context ctx = Context::cpu();
-  for (AdvectionScheme s : {AdvectionScheme::SemiLagrangian, AdvectionScheme::MacCormack}) {
-    const Grid g = make_grid(3, BoundaryKind::Periodic);
-    AdvectionOptions o;
-    o.scheme = s;
-    o.backtrace = Backtrace::RK2;
-    MacVelocity<double> u(ctx, g), y(ctx, g);
-    randomize(ctx, u, 5, -1, 1);
-    randomize(ctx, y, 6, -1, 1);
-    std::vector<double> first;
-    for (int run = 0; run < 2; ++run) {
-      MacVelocity<double> gu(ctx, g);
-      advect_adjoint(ctx, u, kDt, y, gu, o);
-      const auto v = flat(ctx, gu);
-      if (run == 0) {
-        first = v;
-      } else {
-        ASSERT_EQ(first.size(), v.size());
-        EXPECT_EQ(0, std::memcmp(first.data(), v.data(), v.size() * sizeof(double)));
+  for (Interpolation in : {Interpolation::Linear, Interpolation::Cubic})
+    for (AdvectionScheme s : {AdvectionScheme::SemiLagrangian, AdvectionScheme::MacCormack}) {
+      const Grid g = make_grid(3, BoundaryKind::Periodic);
+      AdvectionOptions o;
+      o.scheme = s;
+      o.backtrace = Backtrace::RK2;
+      o.interpolation = in;
+      MacVelocity<double> u(ctx, g), y(ctx, g);
+      randomize(ctx, u, 5, -1, 1);
+      randomize(ctx, y, 6, -1, 1);
+      std::vector<double> first;
+      for (int run = 0; run < 2; ++run) {
+        MacVelocity<double> gu(ctx, g);
+        advect_adjoint(ctx, u, kDt, y, gu, o);
+        const auto v = flat(ctx, gu);
+        if (run == 0) {
+          first = v;
+        } else {
+          ASSERT_EQ(first.size(), v.size());
+          EXPECT_EQ(0, std::memcmp(first.data(), v.data(), v.size() * sizeof(double)));
+        }
       }
     }
-  }
 }
 
 // Accumulation::Atomic (float atomics; on the CPU the scatter runs on OpenMP
@@ -430,56 +479,59 @@ TEST(GpuAdvectionAdjoint, MatchesCpuAndIsDeterministic) {
   if (!cuda_available()) GTEST_SKIP() << "no CUDA device";
   const Context cpu = Context::cpu(), gpu = Context::cuda();
   const Grid g = make_grid(3, BoundaryKind::Wall);
-  for (AdvectionScheme s : {AdvectionScheme::SemiLagrangian, AdvectionScheme::MacCormack}) {
-    AdvectionOptions o;
-    o.scheme = s;
-    o.backtrace = Backtrace::RK2;
-    MacVelocity<double> u(cpu, g), y(cpu, g), gu(cpu, g);
-    randomize(cpu, u, 11, -1, 1);
-    randomize(cpu, y, 12, -1, 1);
-    advect_adjoint(cpu, u, kDt, y, gu, o);
-    const auto ref = flat(cpu, gu);
-    double scale = 0;
-    for (double x : ref)
-      scale = std::max(scale, std::abs(x));
-    std::vector<double> first;
-    for (int run = 0; run < 2; ++run) {
-      MacVelocity<double> ud(gpu, g), yd(gpu, g), gd(gpu, g);
-      for (int a = 0; a < 3; ++a) {
-        ud[a].assign(gpu, u[a].to_vector(cpu));
-        yd[a].assign(gpu, y[a].to_vector(cpu));
+  for (Interpolation in : {Interpolation::Linear, Interpolation::Cubic})
+    for (AdvectionScheme s : {AdvectionScheme::SemiLagrangian, AdvectionScheme::MacCormack}) {
+      SCOPED_TRACE(std::string(to_string(s)) + " " + to_string(in));
+      AdvectionOptions o;
+      o.scheme = s;
+      o.backtrace = Backtrace::RK2;
+      o.interpolation = in;
+      MacVelocity<double> u(cpu, g), y(cpu, g), gu(cpu, g);
+      randomize(cpu, u, 11, -1, 1);
+      randomize(cpu, y, 12, -1, 1);
+      advect_adjoint(cpu, u, kDt, y, gu, o);
+      const auto ref = flat(cpu, gu);
+      double scale = 0;
+      for (double x : ref)
+        scale = std::max(scale, std::abs(x));
+      std::vector<double> first;
+      for (int run = 0; run < 2; ++run) {
+        MacVelocity<double> ud(gpu, g), yd(gpu, g), gd(gpu, g);
+        for (int a = 0; a < 3; ++a) {
+          ud[a].assign(gpu, u[a].to_vector(cpu));
+          yd[a].assign(gpu, y[a].to_vector(cpu));
+        }
+        advect_adjoint(gpu, ud, kDt, yd, gd, o);
+        // The tangent is a gather (no atomics): equal to the CPU's up to the
+        // device's rounding order within a sample (FMA contraction).
+        MacVelocity<double> td(gpu, g), tc(cpu, g);
+        advect_tangent(gpu, ud, kDt, yd, td, o);
+        advect_tangent(cpu, u, kDt, y, tc, o);
+        const auto tg = flat(gpu, td), tr = flat(cpu, tc);
+        for (std::size_t i = 0; i < tg.size(); ++i)
+          ASSERT_NEAR(tg[i], tr[i], 1e-12 * (1 + std::abs(tr[i]))) << "tangent " << i;
+        const auto v = flat(gpu, gd);
+        ASSERT_EQ(v.size(), ref.size());
+        for (std::size_t i = 0; i < v.size(); ++i)
+          ASSERT_NEAR(v[i], ref[i], 1e-10 * scale) << i;
+        if (run == 0)
+          first = v;
+        else
+          EXPECT_EQ(0, std::memcmp(first.data(), v.data(), v.size() * sizeof(double)));
       }
-      advect_adjoint(gpu, ud, kDt, yd, gd, o);
-      // The tangent is a gather (no atomics): equal to the CPU's up to the
-      // device's rounding order within a sample (FMA contraction).
-      MacVelocity<double> td(gpu, g), tc(cpu, g);
-      advect_tangent(gpu, ud, kDt, yd, td, o);
-      advect_tangent(cpu, u, kDt, y, tc, o);
-      const auto tg = flat(gpu, td), tr = flat(cpu, tc);
-      for (std::size_t i = 0; i < tg.size(); ++i)
-        ASSERT_NEAR(tg[i], tr[i], 1e-12 * (1 + std::abs(tr[i]))) << "tangent " << i;
-      const auto v = flat(gpu, gd);
-      ASSERT_EQ(v.size(), ref.size());
+      // Float atomics (Accumulation::Atomic): the same gradient up to rounding.
+      Context gpu_atomic = Context::cuda();
+      gpu_atomic.set_accumulation(Accumulation::Atomic);
+      MacVelocity<double> ud(gpu_atomic, g), yd(gpu_atomic, g), gd(gpu_atomic, g);
+      for (int a = 0; a < 3; ++a) {
+        ud[a].assign(gpu_atomic, u[a].to_vector(cpu));
+        yd[a].assign(gpu_atomic, y[a].to_vector(cpu));
+      }
+      advect_adjoint(gpu_atomic, ud, kDt, yd, gd, o);
+      const auto v = flat(gpu_atomic, gd);
       for (std::size_t i = 0; i < v.size(); ++i)
-        ASSERT_NEAR(v[i], ref[i], 1e-10 * scale) << i;
-      if (run == 0)
-        first = v;
-      else
-        EXPECT_EQ(0, std::memcmp(first.data(), v.data(), v.size() * sizeof(double)));
+        ASSERT_NEAR(v[i], ref[i], 1e-12 * scale) << "atomic " << i;
     }
-    // Float atomics (Accumulation::Atomic): the same gradient up to rounding.
-    Context gpu_atomic = Context::cuda();
-    gpu_atomic.set_accumulation(Accumulation::Atomic);
-    MacVelocity<double> ud(gpu_atomic, g), yd(gpu_atomic, g), gd(gpu_atomic, g);
-    for (int a = 0; a < 3; ++a) {
-      ud[a].assign(gpu_atomic, u[a].to_vector(cpu));
-      yd[a].assign(gpu_atomic, y[a].to_vector(cpu));
-    }
-    advect_adjoint(gpu_atomic, ud, kDt, yd, gd, o);
-    const auto v = flat(gpu_atomic, gd);
-    for (std::size_t i = 0; i < v.size(); ++i)
-      ASSERT_NEAR(v[i], ref[i], 1e-12 * scale) << "atomic " << i;
-  }
 }
 
 }  // namespace

@@ -122,6 +122,12 @@ TEST(SimulationMemory, EstimateMatchesAllocationsOtherShapes) {
   channel.set_boundary(0, BoundaryKind::Inflow, BoundaryKind::Outflow);
   channel.set_boundary(1, BoundaryKind::NoSlip, BoundaryKind::MovingWall);
   check_estimate<double>(channel, test::smoke_config(), 1, "2D channel, inflow and moving wall");
+  // Cubic interpolation: the same temporaries (the scatter's workspace is per target
+  // element, whatever the stencil).
+  StepConfig cubic = test::smoke_config();
+  cubic.scalar_advection.interpolation = Interpolation::Cubic;
+  cubic.velocity_advection.interpolation = Interpolation::Cubic;
+  check_estimate<double>(Grid::make_3d(16, 12, 10, 1.0), cubic, 1, "cubic interpolation");
 }
 
 TEST(GpuSimulationMemory, EstimateMatchesAllocations32Cubed) {

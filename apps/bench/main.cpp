@@ -112,6 +112,14 @@ void bench_adjoints(Context ctx, const std::string& label, Simulation<T>& sim,
     }
   }
   ctx.set_accumulation(before);
+  // Interpolation::Cubic (Catmull-Rom): the same compulsory bytes, 4^d taps per sample.
+  AdvectionOptions sl_cubic = sl;
+  sl_cubic.interpolation = Interpolation::Cubic;
+  add("advect scalar SL adjoint cubic",
+      median_ms(
+          ctx, repeats,
+          [&] { advect_adjoint(ctx, st.scalars[0], st.velocity, 1.0, gout, gq, &gu, sl_cubic); }),
+      cells * s * (4 + 3 * d), -1);
 }
 
 /// Bytes a cold MGPCG projection (bench_config: closed box, no obstacles) moves, in units of
@@ -177,6 +185,18 @@ void bench_size(const Context& ctx, const std::string& label, int repeats, doubl
   add("advect velocity SL",
       median_ms(ctx, repeats,
                 [&] { advect(ctx, st.velocity, st.velocity, 1.0, uout, sl, &uscratch); }),
+      cells * s * d * (1 + d));
+  // Interpolation::Cubic (Catmull-Rom): the same compulsory bytes, 4^d taps per sample
+  // (the velocity is sampled with it too).
+  AdvectionOptions sl_cubic = sl;
+  sl_cubic.interpolation = Interpolation::Cubic;
+  add("advect scalar SL cubic",
+      median_ms(ctx, repeats,
+                [&] { advect(ctx, st.scalars[0], st.velocity, 1.0, out, sl_cubic, &scratch); }),
+      cells * s * (2 + d));
+  add("advect velocity SL cubic",
+      median_ms(ctx, repeats,
+                [&] { advect(ctx, st.velocity, st.velocity, 1.0, uout, sl_cubic, &uscratch); }),
       cells * s * d * (1 + d));
   add("buoyancy",
       median_ms(ctx, repeats, [&] { add_buoyancy(ctx, uout, st.scalars[0], T(0.1), T(1), 1); }),

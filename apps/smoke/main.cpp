@@ -33,6 +33,7 @@ struct Options {
   double buoyancy = 0.5;
   double tolerance = 1e-4;
   std::string advection = "maccormack";
+  std::string interpolation = "linear";
 };
 
 // A ball of inflow near the bottom centre, of radius n/16 cells.
@@ -105,6 +106,8 @@ int run(const Options& o) {
   cfg.dt = o.dt;
   cfg.buoyancy = o.buoyancy;
   cfg.scalar_advection.scheme = parse_advection_scheme(o.advection);
+  cfg.scalar_advection.interpolation = parse_interpolation(o.interpolation);
+  cfg.velocity_advection.interpolation = cfg.scalar_advection.interpolation;
   cfg.pressure.rel_tol = o.tolerance;
   check_memory<T>(ctx, g, cfg, o);
   Simulation<T> sim(ctx, g, cfg);
@@ -163,6 +166,9 @@ int main(int argc, char** argv) {
       ->check(app::FiniteRange(1e-14, 1.0));
   cli.add_option("--advection", o.advection, "smoke advection scheme")
       ->check(CLI::IsMember({"maccormack", "semi-lagrangian"}));
+  cli.add_option("--interpolation", o.interpolation,
+                 "advection sampling of smoke and velocity: linear, or cubic (Catmull-Rom, C1)")
+      ->check(CLI::IsMember({"linear", "cubic"}));
   if (auto code = app::parse_command_line(cli, argc, argv, kName)) return *code;
   return app::run_guarded(
       kName, [&] { return o.common.precision == "float" ? run<float>(o) : run<double>(o); });

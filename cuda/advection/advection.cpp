@@ -50,27 +50,29 @@ void advect_array(const detail::Exec& ex, const std::array<int, 3>& ext, int fac
                         out);
 }
 
-template <class T, int D>
+// D: the dimension, I: the interpolation (interp::Linear / interp::Cubic), chosen by
+// with_dim_and_interpolation at the entry points.
+template <class T, int D, class I>
 void advect_scalar(const detail::Exec& ex, const Field<T>& q, const MacVelocity<T>& u, T dtc,
                    Field<T>& out, const AdvectionOptions& opt, Field<T>* tmp) {
   advect_array<T, D>(ex, q.extents(), -1, interp::cell_source(q, opt.boundary),
-                     mac_sampler<T, D>(u), dtc, opt, out.view(), tmp ? tmp->view() : View<T>{});
+                     mac_sampler<T, D, I>(u), dtc, opt, out.view(), tmp ? tmp->view() : View<T>{});
 }
 
-template <class T, int D>
+template <class T, int D, class I>
 void advect_vector(const detail::Exec& ex, const MacVelocity<T>& q, const MacVelocity<T>& u, T dtc,
                    MacVelocity<T>& out, const AdvectionOptions& opt, MacVelocity<T>* tmp) {
-  const interp::MacSampler<T, D> vel = mac_sampler<T, D>(u);
+  const auto vel = mac_sampler<T, D, I>(u);
   for (int a = 0; a < D; ++a)
     advect_array<T, D>(ex, q[a].extents(), a,
                        interp::advected_face_source(q[a], a, opt.wall_velocity), vel, dtc, opt,
                        out[a].view(), tmp ? (*tmp)[a].view() : View<T>{});
 }
 
-template <class T, int D>
+template <class T, int D, class I>
 void advect_vector(const detail::Exec& ex, const CellVector<T>& q, const CellVector<T>& u, T dtc,
                    CellVector<T>& out, const AdvectionOptions& opt, CellVector<T>* tmp) {
-  const interp::CellSampler<T, D> vel = cell_sampler<T, D>(u, opt.boundary);
+  const auto vel = cell_sampler<T, D, I>(u, opt.boundary);
   for (int a = 0; a < D; ++a)
     advect_array<T, D>(ex, q[a].extents(), -1, interp::cell_source(q[a], opt.boundary), vel, dtc,
                        opt, out[a].view(), tmp ? (*tmp)[a].view() : View<T>{});
@@ -135,31 +137,31 @@ std::array<View<T>, 3> grad_views(CellVector<T>* g, int dim) {
   return v;
 }
 
-template <class T, int D>
+template <class T, int D, class I>
 void advect_scalar_adjoint(const Context& ctx, const detail::Exec& ex, const Field<T>& q,
                            const MacVelocity<T>& u, T dtc, const AdvectionOptions& opt,
                            const Field<T>& gout, Field<T>& gq, MacVelocity<T>* gu) {
   advect_array_adjoint<T, D>(ctx, ex, q.extents(), -1, interp::cell_source(q, opt.boundary),
-                             mac_sampler<T, D>(u), dtc, opt, gout.view(), gq.view(),
+                             mac_sampler<T, D, I>(u), dtc, opt, gout.view(), gq.view(),
                              grad_views(gu, D));
 }
 
-template <class T, int D>
+template <class T, int D, class I>
 void advect_vector_adjoint(const Context& ctx, const detail::Exec& ex, const MacVelocity<T>& q,
                            const MacVelocity<T>& u, T dtc, const AdvectionOptions& opt,
                            const MacVelocity<T>& gout, MacVelocity<T>& gq, MacVelocity<T>* gu) {
-  const interp::MacSampler<T, D> vel = mac_sampler<T, D>(u);
+  const auto vel = mac_sampler<T, D, I>(u);
   for (int a = 0; a < D; ++a)
     advect_array_adjoint<T, D>(ctx, ex, q[a].extents(), a,
                                interp::advected_face_source(q[a], a, opt.wall_velocity), vel, dtc,
                                opt, gout[a].view(), gq[a].view(), grad_views(gu, D));
 }
 
-template <class T, int D>
+template <class T, int D, class I>
 void advect_vector_adjoint(const Context& ctx, const detail::Exec& ex, const CellVector<T>& q,
                            const CellVector<T>& u, T dtc, const AdvectionOptions& opt,
                            const CellVector<T>& gout, CellVector<T>& gq, CellVector<T>* gu) {
-  const interp::CellSampler<T, D> vel = cell_sampler<T, D>(u, opt.boundary);
+  const auto vel = cell_sampler<T, D, I>(u, opt.boundary);
   for (int a = 0; a < D; ++a)
     advect_array_adjoint<T, D>(ctx, ex, q[a].extents(), -1, interp::cell_source(q[a], opt.boundary),
                                vel, dtc, opt, gout[a].view(), gq[a].view(), grad_views(gu, D));
@@ -180,7 +182,9 @@ void advect_vector_entry(const Context& ctx, const V& q, const V& u, double dt, 
   }
   const detail::Exec ex = detail::exec_of(ctx);
   const T dtc = cells_per_velocity<T>(g, dt);
-  detail::with_dim(g.dim, [&](auto D) { advect_vector<T, D>(ex, q, u, dtc, out, opt, tmp); });
+  with_dim_and_interpolation<T>(g.dim, opt.interpolation, [&](auto D, auto I) {
+    advect_vector<T, D, decltype(I)>(ex, q, u, dtc, out, opt, tmp);
+  });
 }
 
 template <class T, class V>
@@ -191,8 +195,8 @@ void advect_vector_adjoint_entry(const Context& ctx, const V& q, const V& u, dou
   const Grid& g = q.grid();
   const detail::Exec ex = detail::exec_of(ctx);
   const T dtc = cells_per_velocity<T>(g, dt);
-  detail::with_dim(g.dim, [&](auto D) {
-    advect_vector_adjoint<T, D>(ctx, ex, q, u, dtc, opt, grad_out, grad_q, grad_u);
+  with_dim_and_interpolation<T>(g.dim, opt.interpolation, [&](auto D, auto I) {
+    advect_vector_adjoint<T, D, decltype(I)>(ctx, ex, q, u, dtc, opt, grad_out, grad_q, grad_u);
   });
 }
 
@@ -226,6 +230,22 @@ Backtrace parse_backtrace(const std::string& s) {
   if (s == "euler") return Backtrace::Euler;
   if (s == "rk2" || s == "midpoint") return Backtrace::RK2;
   throw InvalidArgument("backtrace: unknown value '" + s + "'; use euler or rk2");
+}
+
+const char* to_string(Interpolation i) {
+  switch (i) {
+    case Interpolation::Linear:
+      return "linear";
+    case Interpolation::Cubic:
+      return "cubic";
+  }
+  return "?";
+}
+
+Interpolation parse_interpolation(const std::string& s) {
+  if (s == "linear") return Interpolation::Linear;
+  if (s == "cubic" || s == "catmull-rom") return Interpolation::Cubic;
+  throw InvalidArgument("interpolation: unknown value '" + s + "'; use linear or cubic");
 }
 
 AdvectionScheme parse_advection_scheme(const std::string& s) {
@@ -268,7 +288,9 @@ void advect(const Context& ctx, const Field<T>& q, const MacVelocity<T>& u, doub
   }
   const detail::Exec ex = detail::exec_of(ctx);
   const T dtc = cells_per_velocity<T>(g, dt);
-  detail::with_dim(g.dim, [&](auto D) { advect_scalar<T, D>(ex, q, u, dtc, out, opt, tmp); });
+  with_dim_and_interpolation<T>(g.dim, opt.interpolation, [&](auto D, auto I) {
+    advect_scalar<T, D, decltype(I)>(ex, q, u, dtc, out, opt, tmp);
+  });
 }
 
 template <class T>
@@ -324,8 +346,8 @@ void advect_adjoint(const Context& ctx, const Field<T>& q, const MacVelocity<T>&
     }
   const detail::Exec ex = detail::exec_of(ctx);
   const T dtc = cells_per_velocity<T>(g, dt);
-  detail::with_dim(g.dim, [&](auto D) {
-    advect_scalar_adjoint<T, D>(ctx, ex, q, u, dtc, opt, grad_out, grad_q, grad_u);
+  with_dim_and_interpolation<T>(g.dim, opt.interpolation, [&](auto D, auto I) {
+    advect_scalar_adjoint<T, D, decltype(I)>(ctx, ex, q, u, dtc, opt, grad_out, grad_q, grad_u);
   });
 }
 

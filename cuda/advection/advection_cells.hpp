@@ -12,6 +12,7 @@
 
 #include "dfluid/advection.hpp"
 #include "core/exec.hpp"
+#include "advection/cubic.hpp"
 #include "advection/interpolation.hpp"
 
 namespace dfluid::advection {
@@ -20,7 +21,9 @@ using interp::Source;
 
 /// Semi-Lagrangian value at sample (i, j, k) of an array at `face_axis`
 /// (-1: cell centres): q interpolated at the departure point of a backtrace
-/// over dtc = dt / dx through the velocity `vel`.
+/// over dtc = dt / dx through the velocity `vel`. Every function here samples q
+/// (and the velocity) with the sampler's interpolation, Vel::Interp (linear or
+/// cubic, interpolation.hpp / cubic.hpp).
 template <class T, int D, class Vel>
 DFLUID_HD DFLUID_FORCEINLINE T semi_lagrangian_cell(const Source<T>& q, const Vel& vel, T dtc,
                                                     int rk2, int face_axis, int i, int j, int k) {
@@ -28,14 +31,15 @@ DFLUID_HD DFLUID_FORCEINLINE T semi_lagrangian_cell(const Source<T>& q, const Ve
   interp::node_position(i, j, k, face_axis, x);
   vel.at_node(i, j, k, face_axis, u);  // = vel(x, u), without the search
   interp::departure_point_from(vel, x, u, dtc, rk2, xd);
-  return interp::sample<T, D>(q, xd);
+  return interp::sample_by<typename Vel::Interp>(q, xd);
 }
 
 /// MacCormack value at sample (i, j, k), given q and q^ = SL(q; dt) (both
 /// read at the sample itself and around it):
 ///   q~ = SL(q^; -dt),  q_new = q^ + (q - q~)/2,
 /// clamped (when `clamp`) to the range of q's stencil values around the
-/// departure point of the forward pass.
+/// departure point of the forward pass: the 2^D samples that bracket it (the
+/// linear stencil, also for the cubic: the cubic's own overshoot is clamped too).
 template <class T, int D, class Vel>
 DFLUID_HD DFLUID_FORCEINLINE T maccormack_cell(const Source<T>& q, const Source<T>& qhat,
                                                const Vel& vel, T dtc, int rk2, int clamp,
@@ -44,7 +48,7 @@ DFLUID_HD DFLUID_FORCEINLINE T maccormack_cell(const Source<T>& q, const Source<
   interp::node_position(i, j, k, face_axis, x);
   vel.at_node(i, j, k, face_axis, u);                      // u(x), shared by both traces
   interp::departure_point_from(vel, x, u, -dtc, rk2, xf);  // forward trace (backward pass)
-  const T qtilde = interp::sample<T, D>(qhat, xf);
+  const T qtilde = interp::sample_by<typename Vel::Interp>(qhat, xf);
   const T corrected = qhat.v(i, j, k) + T(0.5) * (q.v(i, j, k) - qtilde);
   if (!clamp) return corrected;
   interp::departure_point_from(vel, x, u, dtc, rk2, xd);
@@ -64,7 +68,7 @@ DFLUID_HD inline int maccormack_active_corner(const Source<T>& q, const Source<T
                                               int j, int k, interp::Stencil<T, D>& st) {
   T xf[3], xd[3];
   interp::departure_point(vel, x, -dtc, rk2, xf);
-  const T qtilde = interp::sample<T, D>(qhat, xf);
+  const T qtilde = interp::sample_by<typename Vel::Interp>(qhat, xf);
   const T corrected = qhat.v(i, j, k) + T(0.5) * (q.v(i, j, k) - qtilde);
   interp::departure_point(vel, x, dtc, rk2, xd);
   st = interp::make_stencil<T, D>(q, xd);
@@ -88,8 +92,9 @@ DFLUID_HD inline int maccormack_active_corner(const Source<T>& q, const Source<T
 // Tangents (Jacobian-vector products), per sample. Notation: dq, du = the
 // direction (tangent of the advected array and of the velocity), d(.) = the
 // derivative of (.) along it. I_lin(dq, p) = sum_c w_c alpha_c dq[c] is the
-// interpolant's linear part (evaluate_linear: the ghost offsets beta are
-// constant), grad I = position_gradient (0 along clamped axes).
+// interpolant's linear part (I::linear_part: the ghost offsets beta are
+// constant), grad I = I::position_gradient (0 along clamped axes), I the
+// sampler's interpolation (linear, or cubic: C1, so grad I is continuous).
 //
 // Semi-Lagrangian, out_s = I(q, x_d):
 //   d out_s = I_lin(dq, x_d) + grad I(q, x_d) . d x_d
@@ -123,11 +128,12 @@ DFLUID_HD inline void velocity_tangent(const Vel& vel, const VelocityDirection<T
     out[a] = T(0);
   DFLUID_UNROLL
   for (int a = 0; a < D; ++a) {
-    const auto st = interp::make_stencil<T, D>(vel.c[a], p);
-    T v = du.on ? interp::evaluate_linear<T, D>(st, du.c[a]) : T(0);
+    using I = typename Vel::Interp;
+    const auto st = I::at(vel.c[a], p);
+    T v = du.on ? I::linear_part(st, du.c[a]) : T(0);
     if (dp) {
       T grad[D];
-      interp::position_gradient<T, D>(st, vel.c[a].v, grad);
+      I::position_gradient(st, vel.c[a].v, grad);
       DFLUID_UNROLL
       for (int b = 0; b < D; ++b)
         v += grad[b] * dp[b];
@@ -142,10 +148,11 @@ template <class T, int D, class Vel>
 DFLUID_HD inline T semi_lagrangian_tangent_at(const Source<T>& src, const View<const T>& dsrc,
                                               const Vel& vel, const VelocityDirection<T>& du, T dtc,
                                               int rk2, const T x[3]) {
+  using I = typename Vel::Interp;
   T xm[3], xd[3];
   interp::departure_point(vel, x, dtc, rk2, xd, xm);
-  const auto st = interp::make_stencil<T, D>(src, xd);
-  T out = interp::evaluate_linear<T, D>(st, dsrc);
+  const auto st = I::at(src, xd);
+  T out = I::linear_part(st, dsrc);
   if (!du.on) return out;
   T dxd[3];
   velocity_tangent<T, D>(vel, du, x, nullptr, dxd);  // du(x)
@@ -157,7 +164,7 @@ DFLUID_HD inline T semi_lagrangian_tangent_at(const Source<T>& src, const View<c
     velocity_tangent<T, D>(vel, du, xm, dxm, dxd);  // d[u(x_m)]
   }
   T dq[D];
-  interp::position_gradient<T, D>(st, src.v, dq);
+  I::position_gradient(st, src.v, dq);
   DFLUID_UNROLL
   for (int a = 0; a < D; ++a)
     out += dq[a] * (-dtc * dxd[a]);
@@ -188,9 +195,10 @@ DFLUID_HD inline T maccormack_tangent_cell(const Source<T>& q, const View<const 
 // corners (the transpose of a gather), see scatter.hpp for determinism.
 //
 // Semi-Lagrangian, out_s = I(q, x_d) with x_d = x - dtc u(x) (Euler) or
-// x_m = x - dtc/2 u(x), x_d = x - dtc u(x_m) (RK2), I the (bi/tri)linear
-// interpolant with corner values alpha_c q[c] + beta_c:
-//   q-bar[c]  += g * w_c * alpha_c                      (beta is the affine part)
+// x_m = x - dtc/2 u(x), x_d = x - dtc u(x_m) (RK2), I the interpolant
+// (linear: 2^D corners, cubic: 4^D taps) with stencil values alpha_c q[c] + beta_c
+// (a cubic tap beyond a boundary face reads two faces, see cubic.hpp):
+//   q-bar[c]  += g * w_c * alpha_c       (I::scatter; beta is the affine part)
 //   xd-bar_a   = g * dI/dp_a (x_d)   (position_gradient; 0 where clamped)
 //   Euler: u_a-bar at x   += -dtc * xd-bar_a     scattered through u_a's stencil at x
 //   RK2:   u_a-bar at x_m += -dtc * xd-bar_a     scattered through u_a's stencil at x_m,
@@ -215,11 +223,10 @@ constexpr int kTargetAux = 4;
 /// into the velocity gradient (targets 0..D-1).
 template <class T, int D, class Vel, class Sink>
 DFLUID_HD inline void scatter_velocity(const Vel& vel, const T p[3], const T ubar[3], Sink& sink) {
+  using I = typename Vel::Interp;
   for (int a = 0; a < D; ++a) {
     if (ubar[a] == T(0)) continue;
-    const auto st = interp::make_stencil<T, D>(vel.c[a], p);
-    for (int c = 0; c < interp::Stencil<T, D>::kCorners; ++c)
-      sink.add(a, st.off[c], ubar[a] * st.gradient_weight(c));
+    I::scatter(I::at(vel.c[a], p), ubar[a], a, sink);
   }
 }
 
@@ -231,14 +238,14 @@ DFLUID_HD inline void semi_lagrangian_adjoint_at(const Source<T>& src, const Vel
                                                  int rk2, int with_u, const T x[3], T g,
                                                  int field_target, Sink& sink) {
   if (g == T(0)) return;  // exact: no contribution
+  using I = typename Vel::Interp;
   T xm[3], xd[3];
   interp::departure_point(vel, x, dtc, rk2, xd, xm);
-  const auto st = interp::make_stencil<T, D>(src, xd);
-  for (int c = 0; c < interp::Stencil<T, D>::kCorners; ++c)
-    sink.add(field_target, st.off[c], g * st.gradient_weight(c));
+  const auto st = I::at(src, xd);
+  I::scatter(st, g, field_target, sink);
   if (!with_u) return;
   T dq[D];
-  interp::position_gradient<T, D>(st, src.v, dq);
+  I::position_gradient(st, src.v, dq);
   T ubar[3] = {T(0), T(0), T(0)};
   for (int a = 0; a < D; ++a)
     ubar[a] = -dtc * g * dq[a];
@@ -250,9 +257,8 @@ DFLUID_HD inline void semi_lagrangian_adjoint_at(const Source<T>& src, const Vel
   T xmbar[3] = {T(0), T(0), T(0)};
   for (int a = 0; a < D; ++a) {
     if (ubar[a] == T(0)) continue;
-    const auto sa = interp::make_stencil<T, D>(vel.c[a], xm);
     T du[D];
-    interp::position_gradient<T, D>(sa, vel.c[a].v, du);
+    I::position_gradient(I::at(vel.c[a], xm), vel.c[a].v, du);
     for (int b = 0; b < D; ++b)
       xmbar[b] += ubar[a] * du[b];
   }
@@ -321,20 +327,35 @@ void semi_lagrangian_pass(const detail::Exec& ex, const std::array<int, 3>& ext,
       });
 }
 
-template <class T, int D>
-interp::MacSampler<T, D> mac_sampler(const MacVelocity<T>& u) {
-  interp::MacSampler<T, D> s;
+template <class T, int D, class I>
+interp::MacSampler<T, D, I> mac_sampler(const MacVelocity<T>& u) {
+  interp::MacSampler<T, D, I> s;
   for (int a = 0; a < D; ++a)
     s.c[a] = interp::face_source(u[a], a);
   return s;
 }
 
-template <class T, int D>
-interp::CellSampler<T, D> cell_sampler(const CellVector<T>& u, const ScalarBoundary& b) {
-  interp::CellSampler<T, D> s;
+template <class T, int D, class I>
+interp::CellSampler<T, D, I> cell_sampler(const CellVector<T>& u, const ScalarBoundary& b) {
+  interp::CellSampler<T, D, I> s;
   for (int a = 0; a < D; ++a)
     s.c[a] = interp::cell_source(u[a], b);
   return s;
+}
+
+/// Calls f(D, I) with D = std::integral_constant<int, dim> and I the interpolation
+/// policy of `in` (interp::Linear<T, D> or interp::Cubic<T, D>): the dispatch of every
+/// entry point. f must call a named function template (not define a device lambda
+/// itself: nvcc does not allow extended lambdas inside generic lambdas).
+template <class T, class F>
+void with_dim_and_interpolation(int dim, Interpolation in, F f) {
+  detail::with_dim(dim, [&](auto D) {
+    constexpr int kD = decltype(D)::value;
+    if (in == Interpolation::Cubic)
+      f(D, interp::Cubic<T, kD>{});
+    else
+      f(D, interp::Linear<T, kD>{});
+  });
 }
 
 }  // namespace dfluid::advection

@@ -54,6 +54,10 @@ inline void check_options(const AdvectionOptions& opt) {
   if (opt.backtrace != Backtrace::Euler && opt.backtrace != Backtrace::RK2)
     throw InvalidArgument("advect: options.backtrace has an unknown value " +
                           std::to_string(int(opt.backtrace)));
+  if (opt.interpolation != Interpolation::Linear && opt.interpolation != Interpolation::Cubic)
+    throw InvalidArgument("advect: options.interpolation has an unknown value " +
+                          std::to_string(int(opt.interpolation)) +
+                          "; use Interpolation::Linear or Interpolation::Cubic");
   for (int a = 0; a < 3; ++a)
     for (int s = 0; s < 2; ++s) {
       const auto k = opt.boundary.kind[a][s];

@@ -76,31 +76,31 @@ void advect_array_tangent(const Context& ctx, const detail::Exec& ex, const std:
       });
 }
 
-template <class T, int D>
+template <class T, int D, class I>
 void advect_tangent_dim(const Context& ctx, const detail::Exec& ex, const Field<T>& q,
                         const MacVelocity<T>& u, T dtc, const AdvectionOptions& opt,
                         const Field<T>& dq, const MacVelocity<T>* du, Field<T>& dout) {
   advect_array_tangent<T, D>(ctx, ex, q.extents(), -1, interp::cell_source(q, opt.boundary),
-                             dq.view(), mac_sampler<T, D>(u), direction_of<T>(du, D), dtc, opt,
+                             dq.view(), mac_sampler<T, D, I>(u), direction_of<T>(du, D), dtc, opt,
                              dout.view());
 }
 
-template <class T, int D>
+template <class T, int D, class I>
 void advect_tangent_dim(const Context& ctx, const detail::Exec& ex, const MacVelocity<T>& q,
                         const MacVelocity<T>& u, T dtc, const AdvectionOptions& opt,
                         const MacVelocity<T>& dq, const MacVelocity<T>* du, MacVelocity<T>& dout) {
-  const interp::MacSampler<T, D> vel = mac_sampler<T, D>(u);
+  const auto vel = mac_sampler<T, D, I>(u);
   for (int a = 0; a < D; ++a)
     advect_array_tangent<T, D>(ctx, ex, q[a].extents(), a,
                                interp::advected_face_source(q[a], a, opt.wall_velocity),
                                dq[a].view(), vel, direction_of<T>(du, D), dtc, opt, dout[a].view());
 }
 
-template <class T, int D>
+template <class T, int D, class I>
 void advect_tangent_dim(const Context& ctx, const detail::Exec& ex, const CellVector<T>& q,
                         const CellVector<T>& u, T dtc, const AdvectionOptions& opt,
                         const CellVector<T>& dq, const CellVector<T>* du, CellVector<T>& dout) {
-  const interp::CellSampler<T, D> vel = cell_sampler<T, D>(u, opt.boundary);
+  const auto vel = cell_sampler<T, D, I>(u, opt.boundary);
   for (int a = 0; a < D; ++a)
     advect_array_tangent<T, D>(ctx, ex, q[a].extents(), -1, interp::cell_source(q[a], opt.boundary),
                                dq[a].view(), vel, direction_of<T>(du, D), dtc, opt, dout[a].view());
@@ -118,8 +118,9 @@ void advect_tangent_entry(const Context& ctx, const Q& q, const U& u, double dt,
   const Grid& g = q_parts[0].first->grid();
   const detail::Exec ex = detail::exec_of(ctx);
   const T dtc = cells_per_velocity<T>(g, dt);
-  detail::with_dim(
-      g.dim, [&](auto D) { advect_tangent_dim<T, D>(ctx, ex, q, u, dtc, opt, dq, du, dout); });
+  with_dim_and_interpolation<T>(g.dim, opt.interpolation, [&](auto D, auto I) {
+    advect_tangent_dim<T, D, decltype(I)>(ctx, ex, q, u, dtc, opt, dq, du, dout);
+  });
 }
 
 }  // namespace advection

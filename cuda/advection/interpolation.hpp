@@ -1,6 +1,9 @@
 // Per-cell sampling math: linear / bilinear / trilinear interpolation of
 // cell-centred and face-centred (MAC) arrays at a position, with the box
-// boundary rules, and the backtrace used by semi-Lagrangian advection.
+// boundary rules, and the backtrace used by semi-Lagrangian advection. The
+// C1 cubic (Interpolation::Cubic) is in cubic.hpp, on the same Source and
+// boundary rules; the policies Linear / Cubic (below, and in cubic.hpp) let the
+// advection cell functions take either.
 //
 // Include only from cuda/*.cpp (see exec.hpp). Everything here is a pure
 // DFLUID_HD function of its inputs: the forward operators and their adjoints
@@ -335,43 +338,90 @@ DFLUID_HD DFLUID_FORCEINLINE void node_position(int i, int j, int k, int face_ax
   p[2] = T(k) + (face_axis == 2 ? T(0) : T(0.5));
 }
 
+// ---- interpolation policies ----
+// The advection cell functions take the interpolation as a type, the velocity sampler's
+// `Interp` (the advected array is sampled the same way as the velocity): Linear here,
+// Cubic in cubic.hpp. Each gives, for a Source and a position, a stencil and
+//   value(st, v)                the sample of data v (ghost offsets included)
+//   linear_part(st, dv)         its derivative along a direction dv of the data
+//   position_gradient(st, v, g) its derivative w.r.t. the position (0 along clamped axes)
+//   scatter(st, s, target, sink) adds s * d(sample)/d(data[o]) into target entry o
+// (scatter is the transpose of linear_part).
+
+/// (Bi/tri)linear interpolation: the functions above.
+template <class T, int D>
+struct Linear {
+  using St = Stencil<T, D>;
+  static DFLUID_HD DFLUID_FORCEINLINE St at(const Source<T>& src, const T p[3]) {
+    return make_stencil<T, D>(src, p);
+  }
+  /// at(src, node_position(i, j, k, face_axis)), bit for bit, without the search.
+  static DFLUID_HD DFLUID_FORCEINLINE St at_node(const Source<T>& src, int i, int j, int k,
+                                                 int face_axis) {
+    return node_stencil<T, D>(src, i, j, k, face_axis);
+  }
+  static DFLUID_HD DFLUID_FORCEINLINE T value(const St& st, const View<const T>& v) {
+    return evaluate<T, D>(st, v);
+  }
+  static DFLUID_HD DFLUID_FORCEINLINE T linear_part(const St& st, const View<const T>& dv) {
+    return evaluate_linear<T, D>(st, dv);
+  }
+  static DFLUID_HD DFLUID_FORCEINLINE void position_gradient(const St& st, const View<const T>& v,
+                                                             T grad[D]) {
+    interp::position_gradient<T, D>(st, v, grad);
+  }
+  template <class Sink>
+  static DFLUID_HD DFLUID_FORCEINLINE void scatter(const St& st, T s, int target, Sink& sink) {
+    for (int c = 0; c < St::kCorners; ++c)
+      sink.add(target, st.off[c], s * st.gradient_weight(c));
+  }
+};
+
+/// The sample of `src` at p with interpolation I.
+template <class I, class T>
+DFLUID_HD DFLUID_FORCEINLINE T sample_by(const Source<T>& src, const T p[3]) {
+  return I::value(I::at(src, p), src.v);
+}
+
 // ---- velocity samplers: vel(p, u) writes the velocity (physical units) at p ----
 
 /// Staggered (MAC) velocity: component a sampled from the faces normal to a.
-template <class T, int D>
+template <class T, int D, class I = Linear<T, D>>
 struct MacSampler {
   static constexpr int kDim = D;
+  using Interp = I;  ///< how the velocity (and the array it carries) is sampled
   Source<T> c[D];
   DFLUID_HD DFLUID_FORCEINLINE void operator()(const T p[3], T u[3]) const {
     DFLUID_UNROLL
     for (int a = 0; a < 3; ++a)
-      u[a] = a < D ? sample<T, D>(c[a], p) : T(0);
+      u[a] = a < D ? sample_by<I>(c[a], p) : T(0);
   }
   /// The velocity at node (i, j, k) of an array at `face_axis`: operator() at
   /// node_position(i, j, k, face_axis), bit for bit.
   DFLUID_HD DFLUID_FORCEINLINE void at_node(int i, int j, int k, int face_axis, T u[3]) const {
     DFLUID_UNROLL
     for (int a = 0; a < 3; ++a)
-      u[a] = a < D ? sample_at_node<T, D>(c[a], i, j, k, face_axis) : T(0);
+      u[a] = a < D ? I::value(I::at_node(c[a], i, j, k, face_axis), c[a].v) : T(0);
   }
 };
 
 /// Cell-centred velocity (CellVector): every component sampled from cell centres.
-template <class T, int D>
+template <class T, int D, class I = Linear<T, D>>
 struct CellSampler {
   static constexpr int kDim = D;
+  using Interp = I;  ///< how the velocity (and the array it carries) is sampled
   Source<T> c[D];
   DFLUID_HD DFLUID_FORCEINLINE void operator()(const T p[3], T u[3]) const {
     DFLUID_UNROLL
     for (int a = 0; a < 3; ++a)
-      u[a] = a < D ? sample<T, D>(c[a], p) : T(0);
+      u[a] = a < D ? sample_by<I>(c[a], p) : T(0);
   }
   /// The velocity at node (i, j, k) of an array at `face_axis`: operator() at
   /// node_position(i, j, k, face_axis), bit for bit.
   DFLUID_HD DFLUID_FORCEINLINE void at_node(int i, int j, int k, int face_axis, T u[3]) const {
     DFLUID_UNROLL
     for (int a = 0; a < 3; ++a)
-      u[a] = a < D ? sample_at_node<T, D>(c[a], i, j, k, face_axis) : T(0);
+      u[a] = a < D ? I::value(I::at_node(c[a], i, j, k, face_axis), c[a].v) : T(0);
   }
 };
 

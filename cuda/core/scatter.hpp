@@ -345,11 +345,12 @@ template <class T, class F>
 void scatter_fixed_point(const Context& ctx, const Exec& ex, const std::array<int, 3>& ext,
                          const std::array<View<T>, kMaxScatterTargets>& targets, int ntargets,
                          const F& f) {
-  // Saturated counts (2^31 or more contributions to one cell): at most 32 per
-  // sample and target (two stencils of 2^3 corners, with room to spare).
+  // Saturated counts (2^31 or more contributions to one cell): at most 256 per
+  // sample and target (two stencils of 4^3 cubic taps, a plane of 4^2 of them
+  // reading two faces each: 160, with room to spare; linear: 2 x 2^3).
   const Index samples = Index(ext[0]) * ext[1] * ext[2];
-  int sat_bits = 5;
-  while ((Index(1) << sat_bits) < 32 * samples)
+  int sat_bits = 8;
+  while ((Index(1) << sat_bits) < 256 * samples)
     ++sat_bits;
   // Workspace per target from the context's pool (no allocation once warmed up),
   // zeroed: sums first, then the sizing words.

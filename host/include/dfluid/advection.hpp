@@ -13,19 +13,29 @@
 //  * Backtrace. Euler: x_d = x - dt u(x).  RK2 (midpoint):
 //    x_m = x - dt/2 u(x), x_d = x - dt u(x_m). Velocities are interpolated
 //    linearly from the velocity field at every position needed.
-//  * Sampling. Linear (1D), bilinear (2D), trilinear (3D) interpolation with
-//    full-precision weights. Positions are wrapped on periodic axes and clamped
-//    to the domain [0, n dx] on the others. Cell-centred values beyond the
-//    first/last cell centre use a ghost value from options.boundary
-//    (ZeroGradient: ghost = boundary cell; Fixed b: ghost = 2b - boundary cell,
-//    so the value on the side is b). MAC components use their stored boundary
-//    faces along their own axis and are zero-gradient (clamped) beyond the
-//    last cell centre along the other axes. The CellVector velocity of (3) is
-//    sampled with options.boundary too (it is meant for self-advection).
+//  * Sampling (options.interpolation). Linear: linear (1D), bilinear (2D),
+//    trilinear (3D) interpolation with full-precision weights. Cubic: Catmull-Rom
+//    (cubic Hermite with centred-difference slopes; 4, 16, 64 samples), whose value
+//    and slope are continuous in the position (C1), so the velocity gradient through
+//    the departure point has no kinks where departure points cross a sample plane
+//    (linear's slope jumps there: a symmetric start, with departure points exactly on
+//    sample planes, has two one-sided derivatives). The interpolation applies to the
+//    advected field and to every velocity sample of the backtrace. Positions are wrapped on
+//    periodic axes and clamped to the domain [0, n dx] on the others. Cell-centred values beyond
+//    the first/last cell centre use a ghost value from options.boundary (ZeroGradient: ghost =
+//    boundary cell; Fixed b: ghost = 2b - boundary cell, so the value on the side is b). MAC
+//    components use their stored boundary faces along their own axis and are zero-gradient
+//    (clamped) beyond the last cell centre along the other axes. The cubic's 4-sample stencil
+//    reaches a second ghost cell: ghost[-1-m] = alpha * q[m] + beta with the same rule (the even /
+//    odd mirror image about the boundary face), and, along a MAC component's own axis, one face
+//    beyond the boundary face: 2 f[0] - f[1] (linear extrapolation). The CellVector velocity of (3)
+//    is sampled with options.boundary too (it is meant for self-advection).
 //  * MacCormack: q^ = SL(q; dt), q~ = SL(q^; -dt), q_new = q^ + (q - q~)/2,
 //    clamped to the [min, max] of the interpolation-stencil values of q around
-//    the departure point of the forward pass (no new extrema). The clamp can
-//    be switched off (options.maccormack_clamp) for the linear scheme.
+//    the departure point of the forward pass (no new extrema): the 2^D samples
+//    that bracket it, for either interpolation (the cubic's own overshoot is
+//    clamped too). The clamp can be switched off (options.maccormack_clamp) for
+//    the linear scheme.
 //
 // Advection does not impose the normal velocity of the boundary (wall faces are
 // advected like any other face); the projection does that. The tangential velocity of
@@ -50,13 +60,21 @@ namespace dfluid {
 
 enum class Backtrace { Euler, RK2 };
 enum class AdvectionScheme { SemiLagrangian, MacCormack };
+/// How advection samples fields between grid points (see "Sampling" above).
+/// Linear: the default. Cubic: Catmull-Rom, C1 in the position (smooth gradients
+/// through departure points; third-order interpolation), linear in the data; about
+/// 2^D times the work of Linear per sample.
+enum class Interpolation { Linear, Cubic };
 
 const char* to_string(Backtrace b);
 const char* to_string(AdvectionScheme s);
+const char* to_string(Interpolation i);
 /// "euler" or "rk2"; throws InvalidArgument otherwise.
 Backtrace parse_backtrace(const std::string& s);
 /// "semi-lagrangian" (or "sl") or "maccormack"; throws InvalidArgument otherwise.
 AdvectionScheme parse_advection_scheme(const std::string& s);
+/// "linear" or "cubic" (or "catmull-rom"); throws InvalidArgument otherwise.
+Interpolation parse_interpolation(const std::string& s);
 
 struct AdvectionOptions {
   AdvectionScheme scheme = AdvectionScheme::SemiLagrangian;
@@ -73,6 +91,9 @@ struct AdvectionOptions {
   /// 2 U - boundary sample, U from here on a MovingWall side, else 0); other sides are
   /// zero-gradient. The departure points are traced through zero-gradient velocities.
   WallVelocity wall_velocity;
+  /// Sampling of the advected field and of the velocity (Linear: bit for bit the
+  /// scheme without this option).
+  Interpolation interpolation = Interpolation::Linear;
 };
 
 /// Cell-centred scalar q advected by the MAC velocity u over dt (> 0) into out.
