@@ -74,8 +74,8 @@ void bench_adjoints(Context ctx, const std::string& label, Simulation<T>& sim,
   MacVelocity<T> uout(ctx, g), gu(ctx, g);
   fill(ctx, gout, T(1e-3));
   fill(ctx, uout, T(1e-3));
-  const AdvectionOptions sl{AdvectionScheme::SemiLagrangian, Backtrace::Euler, {}, true};
-  const AdvectionOptions mc{AdvectionScheme::MacCormack, Backtrace::Euler, {}, true};
+  const AdvectionOptions sl{AdvectionScheme::SemiLagrangian, Backtrace::Euler, {}, true, {}};
+  const AdvectionOptions mc{AdvectionScheme::MacCormack, Backtrace::Euler, {}, true, {}};
   SmokeGradient<T> grad(ctx, g, int(st.scalars.size()));
   const Accumulation before = ctx.accumulation();
   double det[4] = {0, 0, 0, 0};
@@ -162,8 +162,8 @@ void bench_size(const Context& ctx, const std::string& label, int repeats, doubl
     r.frac = copy_gbps > 0 && bytes > 0 ? r.gbps / copy_gbps : 0;
     rows.push_back(r);
   };
-  AdvectionOptions sl{AdvectionScheme::SemiLagrangian, Backtrace::Euler, {}, true};
-  AdvectionOptions mc{AdvectionScheme::MacCormack, Backtrace::Euler, {}, true};
+  AdvectionOptions sl{AdvectionScheme::SemiLagrangian, Backtrace::Euler, {}, true, {}};
+  AdvectionOptions mc{AdvectionScheme::MacCormack, Backtrace::Euler, {}, true, {}};
   add("advect scalar SL",
       median_ms(ctx, repeats,
                 [&] { advect(ctx, st.scalars[0], st.velocity, 1.0, out, sl, &scratch); }),

@@ -42,8 +42,9 @@ DiffusionMode parse_diffusion_mode(const std::string& s);
 
 struct StepConfig {
   double dt = 1.0;
-  AdvectionOptions scalar_advection{AdvectionScheme::MacCormack, Backtrace::Euler, {}, true};
-  AdvectionOptions velocity_advection{AdvectionScheme::SemiLagrangian, Backtrace::Euler, {}, true};
+  AdvectionOptions scalar_advection{AdvectionScheme::MacCormack, Backtrace::Euler, {}, true, {}};
+  AdvectionOptions velocity_advection{
+      AdvectionScheme::SemiLagrangian, Backtrace::Euler, {}, true, {}};
   double buoyancy = 0.0;    ///< coefficient of the buoyancy force (0: none)
   int buoyancy_scalar = 0;  ///< index of the scalar that drives buoyancy
   int up_axis = 1;          ///< axis the buoyancy pushes along (default y)
