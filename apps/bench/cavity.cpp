@@ -55,6 +55,8 @@ double sample(const std::vector<double>& c, double lo, double hi, double pos) {
 struct CavityResult {
   double dev_u = 0, dev_v = 0, time = 0, seconds = 0;
   int steps = 0;
+  // Where each centreline deviates most: position, simulated and tabulated value.
+  double worst_u[3] = {0, 0, 0}, worst_v[3] = {0, 0, 0};
 };
 
 CavityResult run_one(const Context& ctx, int n, int re, const CavityOptions& o) {
@@ -110,10 +112,18 @@ CavityResult run_one(const Context& ctx, int n, int re, const CavityOptions& o) 
   r.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
   centrelines(ucol, vrow);
   const GhiaColumns t = read_ghia(re);
-  for (std::size_t k = 0; k < t.y.size(); ++k)
-    r.dev_u = std::max(r.dev_u, std::abs(sample(ucol, 0.0, 1.0, t.y[k]) - t.u[k]));
-  for (std::size_t k = 0; k < t.x.size(); ++k)
-    r.dev_v = std::max(r.dev_v, std::abs(sample(vrow, 0.0, 0.0, t.x[k]) - t.v[k]));
+  for (std::size_t k = 0; k < t.y.size(); ++k) {
+    const double sim = sample(ucol, 0.0, 1.0, t.y[k]);
+    if (std::abs(sim - t.u[k]) <= r.dev_u) continue;
+    r.dev_u = std::abs(sim - t.u[k]);
+    r.worst_u[0] = t.y[k], r.worst_u[1] = sim, r.worst_u[2] = t.u[k];
+  }
+  for (std::size_t k = 0; k < t.x.size(); ++k) {
+    const double sim = sample(vrow, 0.0, 0.0, t.x[k]);
+    if (std::abs(sim - t.v[k]) <= r.dev_v) continue;
+    r.dev_v = std::abs(sim - t.v[k]);
+    r.worst_v[0] = t.x[k], r.worst_v[1] = sim, r.worst_v[2] = t.v[k];
+  }
   return r;
 }
 
@@ -135,6 +145,10 @@ int run_cavity(const Context& ctx, const CavityOptions& o) {
       std::printf("%-8s %6d %8d %8.2f %9.4f %9.4f %9.1f\n",
                   (std::to_string(n) + "x" + std::to_string(n)).c_str(), re, r.steps, r.time,
                   r.dev_u, r.dev_v, r.seconds);
+      std::printf(
+          "         worst points: u(y = %.4f) = %.5f (table %.5f), v(x = %.4f) = %.5f "
+          "(table %.5f)\n",
+          r.worst_u[0], r.worst_u[1], r.worst_u[2], r.worst_v[0], r.worst_v[1], r.worst_v[2]);
       std::fflush(stdout);
       if (o.check > 0 && std::max(r.dev_u, r.dev_v) > o.check) status = 3;
     }

@@ -74,8 +74,10 @@ void bench_adjoints(Context ctx, const std::string& label, Simulation<T>& sim,
   MacVelocity<T> uout(ctx, g), gu(ctx, g);
   fill(ctx, gout, T(1e-3));
   fill(ctx, uout, T(1e-3));
-  const AdvectionOptions sl{AdvectionScheme::SemiLagrangian, Backtrace::Euler, {}, true};
-  const AdvectionOptions mc{AdvectionScheme::MacCormack, Backtrace::Euler, {}, true};
+  const AdvectionOptions sl{
+      AdvectionScheme::SemiLagrangian, Backtrace::Euler, {}, true, {}, Interpolation::Linear};
+  const AdvectionOptions mc{AdvectionScheme::MacCormack, Backtrace::Euler, {}, true, {},
+                            Interpolation::Linear};
   SmokeGradient<T> grad(ctx, g, int(st.scalars.size()));
   const Accumulation before = ctx.accumulation();
   double det[4] = {0, 0, 0, 0};
@@ -172,8 +174,10 @@ void bench_size(const Context& ctx, const std::string& label, int repeats, doubl
     r.frac = copy_gbps > 0 && bytes > 0 ? r.gbps / copy_gbps : 0;
     rows.push_back(r);
   };
-  AdvectionOptions sl{AdvectionScheme::SemiLagrangian, Backtrace::Euler, {}, true};
-  AdvectionOptions mc{AdvectionScheme::MacCormack, Backtrace::Euler, {}, true};
+  AdvectionOptions sl{
+      AdvectionScheme::SemiLagrangian, Backtrace::Euler, {}, true, {}, Interpolation::Linear};
+  AdvectionOptions mc{AdvectionScheme::MacCormack, Backtrace::Euler, {}, true, {},
+                      Interpolation::Linear};
   add("advect scalar SL",
       median_ms(ctx, repeats,
                 [&] { advect(ctx, st.scalars[0], st.velocity, 1.0, out, sl, &scratch); }),

@@ -45,8 +45,8 @@ struct StepConfig {
   double dt = 1.0;
   AdvectionOptions scalar_advection{AdvectionScheme::MacCormack, Backtrace::Euler, {}, true, {},
                                     Interpolation::Linear};
-  AdvectionOptions velocity_advection{AdvectionScheme::SemiLagrangian, Backtrace::Euler, {}, true, {},
-                                      Interpolation::Linear};
+  AdvectionOptions velocity_advection{
+      AdvectionScheme::SemiLagrangian, Backtrace::Euler, {}, true, {}, Interpolation::Linear};
   double buoyancy = 0.0;    ///< coefficient of the buoyancy force (0: none)
   int buoyancy_scalar = 0;  ///< index of the scalar that drives buoyancy
   int up_axis = 1;          ///< axis the buoyancy pushes along (default y)
