@@ -11,6 +11,13 @@
 
 namespace dfluid::testing::advection {
 
+/// The interpolations this build runs on the GPU: cubic only where its device code was
+/// compiled (-DDFLUID_CUDA_CUBIC=ON); elsewhere a CUDA context refuses it.
+inline std::vector<Interpolation> gpu_interpolations() {
+  if (DFLUID_WITH_CUDA_CUBIC) return {Interpolation::Linear, Interpolation::Cubic};
+  return {Interpolation::Linear};
+}
+
 using F = Field<double>;
 
 inline std::vector<F*> parts(F& f) {

@@ -10,6 +10,7 @@
 #include <string>
 #include <vector>
 
+#include "advection_test_util.hpp"
 #include "dfluid/advection.hpp"
 #include "dfluid/dfluid.hpp"
 
@@ -730,7 +731,7 @@ double max_rel_diff(const std::vector<float>& a, const std::vector<float>& b) {
 
 TEST(Advection, GpuAdvectionMatchesCpu) {
   if (!cuda_available()) GTEST_SKIP() << "no CUDA device";
-  for (auto in : {Interpolation::Linear, Interpolation::Cubic})
+  for (auto in : dfluid::testing::advection::gpu_interpolations())
     for (int dim = 1; dim <= 3; ++dim)
       for (auto scheme : {AdvectionScheme::SemiLagrangian, AdvectionScheme::MacCormack})
         for (auto bt : {Backtrace::Euler, Backtrace::RK2})

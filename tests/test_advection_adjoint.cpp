@@ -475,11 +475,24 @@ namespace {
 // GPU path (fixed-point scatter with a scale per target cell, see
 // cuda/core/scatter.hpp): matches the CPU path to rounding and is bitwise
 // identical run to run.
+TEST(GpuAdvectionAdjoint, CubicRefusedWhereItsGpuCodeWasNotBuilt) {
+  if (!cuda_available()) GTEST_SKIP() << "no CUDA device";
+  if (DFLUID_WITH_CUDA_CUBIC) GTEST_SKIP() << "built with -DDFLUID_CUDA_CUBIC=ON";
+  const Context gpu = Context::cuda();
+  const Grid g = make_grid(2, BoundaryKind::Wall);
+  AdvectionOptions o;
+  o.interpolation = Interpolation::Cubic;
+  MacVelocity<double> u(gpu, g), y(gpu, g), gu(gpu, g), out(gpu, g);
+  EXPECT_THROW(advect(gpu, u, u, kDt, out, o), InvalidArgument);
+  EXPECT_THROW(advect_adjoint(gpu, u, kDt, y, gu, o), InvalidArgument);
+  EXPECT_THROW(advect_tangent(gpu, u, u, kDt, y, &y, out, o), InvalidArgument);
+}
+
 TEST(GpuAdvectionAdjoint, MatchesCpuAndIsDeterministic) {
   if (!cuda_available()) GTEST_SKIP() << "no CUDA device";
   const Context cpu = Context::cpu(), gpu = Context::cuda();
   const Grid g = make_grid(3, BoundaryKind::Wall);
-  for (Interpolation in : {Interpolation::Linear, Interpolation::Cubic})
+  for (Interpolation in : gpu_interpolations())
     for (AdvectionScheme s : {AdvectionScheme::SemiLagrangian, AdvectionScheme::MacCormack}) {
       SCOPED_TRACE(std::string(to_string(s)) + " " + to_string(in));
       AdvectionOptions o;

@@ -266,7 +266,7 @@ void advect(const Context& ctx, const Field<T>& q, const MacVelocity<T>& u, doub
   check_vector(ctx, u, "advect: u", g);
   check_array(ctx, out, "advect: out", g, Location::Cell);
   check::positive_dt(dt, "advect: dt");
-  check_options(opt);
+  check_options(ctx, opt);
   no_overlap(out, "out", q, "q");
   for (int a = 0; a < g.dim; ++a)
     no_overlap(out, "out", u[a], comp_name("u", a));
@@ -334,7 +334,7 @@ void advect_adjoint(const Context& ctx, const Field<T>& q, const MacVelocity<T>&
   check_vector(ctx, u, "advect_adjoint: u", g);
   check_array(ctx, grad_out, "advect_adjoint: grad_out", g, Location::Cell);
   check::positive_dt(dt, "advect_adjoint: dt");
-  check_options(opt);
+  check_options(ctx, opt);
   std::vector<std::pair<const Field<T>*, std::string>> in{{&q, "q"}, {&grad_out, "grad_out"}};
   add_inputs(in, u, "u", g.dim);
   check_grad(ctx, grad_q, "grad_q", q);

@@ -47,7 +47,7 @@ void check_vector(const Context& ctx, const CellVector<T>& u, const char* name, 
     check_array(ctx, u[a], comp_name(name, a), g, Location::Cell);
 }
 
-inline void check_options(const AdvectionOptions& opt) {
+inline void check_options(const Context& ctx, const AdvectionOptions& opt) {
   if (opt.scheme != AdvectionScheme::SemiLagrangian && opt.scheme != AdvectionScheme::MacCormack)
     throw InvalidArgument("advect: options.scheme has an unknown value " +
                           std::to_string(int(opt.scheme)));
@@ -58,6 +58,11 @@ inline void check_options(const AdvectionOptions& opt) {
     throw InvalidArgument("advect: options.interpolation has an unknown value " +
                           std::to_string(int(opt.interpolation)) +
                           "; use Interpolation::Linear or Interpolation::Cubic");
+  if (opt.interpolation == Interpolation::Cubic && ctx.on_gpu() && !DFLUID_WITH_CUDA_CUBIC)
+    throw InvalidArgument(
+        "advect: options.interpolation = cubic on a CUDA context: this build left cubic "
+        "advection out of the GPU code; rebuild with -DDFLUID_CUDA_CUBIC=ON, or use "
+        "Interpolation::Linear or a CPU context");
   for (int a = 0; a < 3; ++a)
     for (int s = 0; s < 2; ++s) {
       const auto k = opt.boundary.kind[a][s];
@@ -119,7 +124,7 @@ void check_vector_advect(const Context& ctx, const V& q, const V& u, const V& ou
   check_vector(ctx, u, "advect: u", g);
   check_vector(ctx, out, "advect: out", g);
   check::positive_dt(dt, "advect: dt");
-  check_options(opt);
+  check_options(ctx, opt);
   for (int a = 0; a < g.dim; ++a)
     for (int b = 0; b < g.dim; ++b) {
       no_overlap(out[a], comp_name("out", a), q[b], comp_name("q", b));
@@ -149,7 +154,7 @@ void check_vector_adjoint(const Context& ctx, const V& q, const V& u, const V& g
   check_vector(ctx, u, "advect_adjoint: u", g);
   check_vector(ctx, grad_out, "advect_adjoint: grad_out", g);
   check::positive_dt(dt, "advect_adjoint: dt");
-  check_options(opt);
+  check_options(ctx, opt);
   std::vector<std::pair<const Field<T>*, std::string>> in;
   add_inputs(in, q, "q", g.dim);
   add_inputs(in, u, "u", g.dim);
@@ -179,7 +184,7 @@ void check_tangent(const Context& ctx, const U& u, const U* du, double dt,
   const Grid& g = q_parts[0].first->grid();
   check_vector(ctx, u, "advect_tangent: u", g);
   check::positive_dt(dt, "advect_tangent: dt");
-  check_options(opt);
+  check_options(ctx, opt);
   std::vector<std::pair<const Field<T>*, std::string>> in = q_parts;
   add_inputs(in, u, "u", g.dim);
   // du before dq: in self-advection (dq = du) the message names what the caller passed.

@@ -307,6 +307,16 @@ DFLUID_HD DFLUID_FORCEINLINE CubicStencil<T, D> make_cubic_stencil(const Source<
   return st;
 }
 
+// Device code of the cubic policy is compiled only with -DDFLUID_CUDA_CUBIC=ON (see
+// CMakeLists.txt: it multiplies nvcc's time for cuda/advection by six). Otherwise the
+// policy's device side traps; the entry points refuse Interpolation::Cubic on a CUDA
+// context before any kernel is launched (advection_checks.hpp), so the trap is never reached.
+#if defined(__CUDA_ARCH__) && !DFLUID_WITH_CUDA_CUBIC
+#define DFLUID_CUBIC_BODY(...) __trap()
+#else
+#define DFLUID_CUBIC_BODY(...) __VA_ARGS__
+#endif
+
 /// Catmull-Rom interpolation as an interpolation policy (see Linear in interpolation.hpp).
 template <class T, int D>
 struct Cubic {
@@ -321,21 +331,24 @@ struct Cubic {
     return at(src, p);
   }
   static DFLUID_HD DFLUID_FORCEINLINE T value(const St& st, const View<const T>& v) {
-    return st.value(v);
+    DFLUID_CUBIC_BODY(return st.value(v));
+    return T(0);
   }
   static DFLUID_HD DFLUID_FORCEINLINE T linear_part(const St& st, const View<const T>& dv) {
-    return st.linear_part(dv);
+    DFLUID_CUBIC_BODY(return st.linear_part(dv));
+    return T(0);
   }
   static DFLUID_HD DFLUID_FORCEINLINE void position_gradient(const St& st, const View<const T>& v,
                                                              T grad[D]) {
-    st.position_gradient(v, grad);
+    DFLUID_CUBIC_BODY(st.position_gradient(v, grad));
   }
   template <class Sink>
   static DFLUID_HD DFLUID_FORCEINLINE void scatter(const St& st, T s, int target, Sink& sink) {
-    st.scatter(s, target, sink);
+    DFLUID_CUBIC_BODY(st.scatter(s, target, sink));
   }
 };
 
 }  // namespace dfluid::interp
 
 #undef DFLUID_CUBIC_OUTLINE
+#undef DFLUID_CUBIC_BODY
