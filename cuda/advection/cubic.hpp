@@ -163,23 +163,16 @@ DFLUID_HD DFLUID_FORCEINLINE CubicAxis<T> cubic_axis_bracket(int i0, T t, int n,
 template <class T>
 DFLUID_HD DFLUID_FORCEINLINE CubicAxis<T> cubic_axis(T p, int n, int periodic, int face,
                                                      const T alpha[2], const T beta[2]) {
-  const T N = T(n);
-  T q = p;
-  if (periodic) q = q - N * T(::floor(q / N));
-  const bool nan_pos = !(q == q);
-  const bool clamped = q < T(0) || q > N;
-  if (!(q >= T(0))) q = T(0);
-  if (q > N) q = N;
-  const T s = face ? q : q - T(0.5);
-  int i0 = floor_small(s);
-  T t = s - T(i0);
+  const AxisPosition<T> ap = axis_position(p, n, periodic, face);
+  int i0 = ap.i0;
+  T t = ap.t;
   if (face && !periodic && i0 >= n) {  // exactly on the last face: the end of the last bracket
     i0 = n - 1;
     t = T(1);
   }
   CubicAxis<T> ax = cubic_axis_bracket(i0, t, n, periodic, face, alpha, beta);
-  if (nan_pos) ax.t = p;
-  ax.dtdp = clamped ? T(0) : T(1);
+  if (ap.nan_pos) ax.t = p;
+  ax.dtdp = ap.clamped ? T(0) : T(1);
   return ax;
 }
 

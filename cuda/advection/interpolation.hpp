@@ -120,23 +120,42 @@ DFLUID_HD DFLUID_FORCEINLINE AxisStencil<T> axis_bracket(int i0, T t, int n, int
   return st;
 }
 
+/// A position p (cell units) along one axis, wrapped (periodic) or clamped to [0, n]:
+/// s = i0 + t relative to the first sample (cell centres at i + 1/2, faces at i). Shared by
+/// the linear (axis_stencil) and the cubic (cubic_axis) stencils.
+template <class T>
+struct AxisPosition {
+  int i0;
+  T t;
+  bool nan_pos;  ///< p was NaN (mapped to 0, keeping indices in range)
+  bool clamped;  ///< p lay outside [0, n] on a non-periodic axis
+};
+
+template <class T>
+DFLUID_HD DFLUID_FORCEINLINE AxisPosition<T> axis_position(T p, int n, int periodic, int face) {
+  const T N = T(n);
+  T q = p;
+  if (periodic) q = q - N * T(::floor(q / N));
+  AxisPosition<T> ap;
+  ap.nan_pos = !(q == q);
+  ap.clamped = q < T(0) || q > N;
+  if (!(q >= T(0))) q = T(0);  // also maps NaN to 0, keeping indices in range
+  if (q > N) q = N;
+  const T s = face ? q : q - T(0.5);
+  ap.i0 = floor_small(s);
+  ap.t = s - T(ap.i0);
+  return ap;
+}
+
 /// Stencil along one axis for position p (cell units). A NaN position gives
 /// a NaN weight (so the sample is NaN) with in-range indices.
 template <class T>
 DFLUID_HD DFLUID_FORCEINLINE AxisStencil<T> axis_stencil(T p, int n, int periodic, int face,
                                                          const T alpha[2], const T beta[2]) {
-  const T N = T(n);
-  T q = p;
-  if (periodic) q = q - N * T(::floor(q / N));
-  const bool nan_pos = !(q == q);
-  const bool clamped = q < T(0) || q > N;
-  if (!(q >= T(0))) q = T(0);  // also maps NaN to 0, keeping indices in range
-  if (q > N) q = N;
-  const T s = face ? q : q - T(0.5);
-  const int i0 = floor_small(s);
-  AxisStencil<T> st = axis_bracket(i0, s - T(i0), n, periodic, face, alpha, beta);
-  if (nan_pos) st.t = p;
-  st.dtdp = clamped ? T(0) : T(1);
+  const AxisPosition<T> ap = axis_position(p, n, periodic, face);
+  AxisStencil<T> st = axis_bracket(ap.i0, ap.t, n, periodic, face, alpha, beta);
+  if (ap.nan_pos) st.t = p;
+  st.dtdp = ap.clamped ? T(0) : T(1);
   return st;
 }
 
