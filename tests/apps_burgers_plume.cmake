@@ -50,6 +50,11 @@ if(TARGET dfluid-plume)
     dfluid_app_test(AppPlume PublishedIteration0
       COMMAND ${DFLUID_SYSTEM_PYTHON} ${_bp_script} plume-published ${_bp_app}
               ${_bp_dir}/plume_iteration0 0)
+    # The same problem with no-slip box walls instead of the solid one-cell ring (the ghost
+    # value of a tangential component is -u at the wall rather than 0 half a cell beyond it).
+    dfluid_app_test(AppPlume NoSlipWallIteration0
+      COMMAND ${DFLUID_SYSTEM_PYTHON} ${_bp_script} plume-published ${_bp_app}
+              ${_bp_dir}/plume_noslip_iteration0 0 --wall-tangential no-slip)
     # The full published run: below 200 within 80 iterations (~20 s on 2 CPU cores, Release).
     # Not under the sanitizers (104 s there, the sanitizer suite's longest pole; the shorter
     # plume runs above and below exercise the same code).
@@ -57,6 +62,10 @@ if(TARGET dfluid-plume)
       dfluid_app_test(AppPlume PublishedBelow200 TIMEOUT 1200 LABELS slow
         COMMAND ${DFLUID_SYSTEM_PYTHON} ${_bp_script} plume-published ${_bp_app}
                 ${_bp_dir}/plume_published 80)
+      # With no-slip walls the loss first falls below 200 at iteration 36 (~4 s, Release).
+      dfluid_app_test(AppPlume NoSlipWallBelow200 TIMEOUT 1200 LABELS slow
+        COMMAND ${DFLUID_SYSTEM_PYTHON} ${_bp_script} plume-published ${_bp_app}
+                ${_bp_dir}/plume_noslip_published 40 --wall-tangential no-slip)
     endif()
     dfluid_app_test(AppPlume StopAndResume
       COMMAND ${DFLUID_SYSTEM_PYTHON} ${_bp_script} stop-resume ${_bp_app}

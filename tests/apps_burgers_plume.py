@@ -7,8 +7,10 @@ Each subcommand runs the app on the CPU into a fresh folder and checks exit code
   burgers-outputs APP DIR      a short run: every output exists and parses
   burgers-published APP DIR    iterations 0, 1, 10, 45 to 4 significant digits (double)
   plume-outputs APP DIR        a short run: every output exists and parses
-  plume-published APP DIR N    iteration 0 within 2% of 298.29; with N >= 1 iterations also a
-                               loss below 200 (the published run reaches 178.19 at 29)
+  plume-published APP DIR N [ARGS..]
+                               iteration 0 within 2% of 298.29; with N >= 1 iterations also a
+                               loss below 200 (the published run reaches 178.19 at 29); ARGS
+                               go to the app (e.g. --wall-tangential no-slip)
   stop-resume APP DIR ARGS..   --stop-after (hidden option, like Ctrl-C) then --resume: the
                                loss column equals an uninterrupted run's bit for bit; a
                                resume with the other --precision is refused (exit 2);
@@ -184,10 +186,10 @@ def plume_outputs(app, folder):
     print("plume outputs OK")
 
 
-def plume_published(app, folder, iterations):
+def plume_published(app, folder, iterations, extra):
     fresh(folder)
     run([app] + device_args() + ["--iterations", str(iterations), "--progress", "lines",
-         "--output", folder])
+         "--output", folder] + extra)
     ls = losses(folder)
     check(len(ls) == iterations + 1, "expected %d rows" % (iterations + 1))
     # Thuerey et al. 2021, Physics-based Deep Learning: differentiable fluid simulations
@@ -283,7 +285,7 @@ def main():
     elif cmd == "plume-outputs":
         plume_outputs(app, folder)
     elif cmd == "plume-published":
-        plume_published(app, folder, int(rest[0]))
+        plume_published(app, folder, int(rest[0]), rest[1:])
     elif cmd == "stop-resume":
         stop_resume(app, folder, rest)
     elif cmd == "sigint-resume":

@@ -268,9 +268,9 @@ int main(int argc, char** argv) {
       ->check(CLI::IsMember({"hard", "soft"}));
   cli.add_option("--wall-tangential", o.plume.wall_tangential,
                  "velocity tangential to a wall as advection samples it beyond the last cell "
-                 "centre: zero (the original's zero extrapolation, via a solid one-cell ring) or "
-                 "zero-gradient (dfluid's walls)")
-      ->check(CLI::IsMember({"zero", "zero-gradient"}));
+                 "centre: zero (the original's zero extrapolation, via a solid one-cell ring), "
+                 "zero-gradient (free-slip walls) or no-slip (no-slip walls: zero at the wall)")
+      ->check(CLI::IsMember({"zero", "zero-gradient", "no-slip"}));
   if (auto code = app::parse_command_line(cli, argc, argv, kName)) return *code;
   return app::run_guarded(
       kName, [&] { return o.common.precision == "float" ? run<float>(o) : run<double>(o); });

@@ -56,9 +56,9 @@ ObstacleMask solid_ring(const Context& ctx, const Layout& l) {
 
 }  // namespace
 
-Layout::Layout(int f) : frame(f) {
+Layout::Layout(int f, BoundaryKind walls) : frame(f) {
   grid = Grid::make_2d(kNx + 2 * f, kNy + 2 * f, 1.0, {-double(f), -double(f)});
-  grid.set_boundary(BoundaryKind::Wall);
+  grid.set_boundary(walls);
   domain = Grid::make_2d(kNx, kNy, 1.0);
   domain.set_boundary(BoundaryKind::Wall);
 }
