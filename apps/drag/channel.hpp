@@ -10,6 +10,8 @@
 // height its solid cells span). The drag coefficient is C_D = 2 F_x / (U² D_ref).
 #pragma once
 
+#include <array>
+#include <cstdint>
 #include <string>
 #include <vector>
 

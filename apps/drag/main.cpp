@@ -6,12 +6,13 @@
 // the loss history and plot, the profiles, a state file for --resume, and a summary.
 #include <CLI/CLI.hpp>
 
+#include <algorithm>
 #include <chrono>
 #include <cmath>
 #include <csignal>
 #include <cstdint>
 #include <cstdio>
-#include <cstring>
+#include <map>
 #include <random>
 #include <sstream>
 #include <string>
