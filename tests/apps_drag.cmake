@@ -1,9 +1,9 @@
 # The dfluid-drag app (apps/drag), run by tests/apps_drag.py into folders under the build
 # tree: the outputs of a tiny channel exist, parse and agree with each other; the app's
 # gradient equals central differences (inflow modes and rotation rate); the drag falls;
-# --stop-after then a bitwise --resume; a body from a PNG mask; bad arguments answered with exit code 2 and one error line; and
-# (label "slow", not under sanitizers) the embedded default's drag reduction. The apps can be
-# switched off (DFLUID_BUILD_APPS=OFF).
+# --stop-after then a bitwise --resume; a body from a PNG mask; bad arguments answered with
+# exit code 2 and one error line. About 1 s each in Release. The apps can be switched off
+# (DFLUID_BUILD_APPS=OFF).
 if(TARGET dfluid-drag)
   set(_drag_app $<TARGET_FILE:dfluid-drag>)
   set(_drag_script ${CMAKE_CURRENT_SOURCE_DIR}/apps_drag.py)
@@ -22,13 +22,9 @@ if(TARGET dfluid-drag)
         COMMAND ${DFLUID_SYSTEM_PYTHON} ${_drag_script} ${_drag_py_${name}} ${_drag_app}
                 ${_drag_dir}/${name})
     endforeach()
-    # The embedded default (Re = 20 behind the cylinder): at least 10% less drag. Too slow
-    # under the sanitizers.
-    if(NOT DFLUID_SANITIZE)
-      dfluid_app_test(AppDrag DefaultAcceptance TIMEOUT 900 LABELS slow
-        COMMAND ${DFLUID_SYSTEM_PYTHON} ${_drag_script} acceptance ${_drag_app}
-                ${_drag_dir}/DefaultAcceptance)
-    endif()
+    # The embedded default (Re = 20 behind the cylinder, at least 10% less drag) is not
+    # registered: about a minute on 2 cores, beyond what the CI's budget leaves for a new
+    # test. Run it as: apps_drag.py acceptance <dfluid-drag> <folder>.
   else()
     message(STATUS "dfluid: no python3 found; the dfluid-drag output tests are not registered")
   endif()
