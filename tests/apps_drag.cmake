@@ -1,9 +1,9 @@
 # The dfluid-drag app (apps/drag), run by tests/apps_drag.py into folders under the build
 # tree: the outputs of a tiny channel exist, parse and agree with each other; the app's
 # gradient equals central differences (inflow modes and rotation rate); the drag falls;
-# --stop-after then a bitwise --resume; a body from a PNG mask; bad arguments answered with
-# exit code 2 and one error line. About 1 s each in Release. The apps can be switched off
-# (DFLUID_BUILD_APPS=OFF).
+# --stop-after then a bitwise --resume; a Revolve plan equal to store-all bit for bit; a body
+# from a PNG mask; bad arguments answered with exit code 2 and one error line. About 1 s each
+# in Release. The apps can be switched off (DFLUID_BUILD_APPS=OFF).
 if(TARGET dfluid-drag)
   set(_drag_app $<TARGET_FILE:dfluid-drag>)
   set(_drag_script ${CMAKE_CURRENT_SOURCE_DIR}/apps_drag.py)
@@ -16,7 +16,9 @@ if(TARGET dfluid-drag)
     set(_drag_py_StopAndResume stop-resume)
     set(_drag_py_Mask mask)
     set(_drag_py_Rotation rotation)
-    foreach(name Outputs GradientMatchesFiniteDifferences DragFalls StopAndResume Mask Rotation)
+    set(_drag_py_CheckpointedEqualsStoreAll checkpointed)
+    foreach(name Outputs GradientMatchesFiniteDifferences DragFalls StopAndResume Mask Rotation
+                 CheckpointedEqualsStoreAll)
       # 77: h5py/numpy missing for /usr/bin/python3 (Debian: python3-h5py), or no GPU.
       dfluid_app_test(AppDrag ${name} TIMEOUT 300
         COMMAND ${DFLUID_SYSTEM_PYTHON} ${_drag_script} ${_drag_py_${name}} ${_drag_app}

@@ -21,6 +21,9 @@ h5py, XML, PNG chunks read with struct + zlib):
                          bit; a state file of other settings is refused (exit 2)
   rotation APP DIR       --control rotation: --check-gradient equals central differences;
                          a short optimization spins the cylinder and lowers the drag
+  checkpointed APP DIR   --memory-budget below the minimum is refused naming it; a budget of
+                         the minimum + 2 states plans Revolve and gives the store-all history
+                         bit for bit
   mask APP DIR           --mask of a picture written here (a dark square): the body in
                          drag.h5 is that square and its frontal height sets the Reynolds
                          number's length
@@ -380,6 +383,30 @@ def rotation(app, folder):
     check(all(r["base"] == r["optimized"] for r in prof), "rotation control changed the inflow")
 
 
+def checkpointed(app, folder):
+    """--memory-budget below the minimum: exit 2 naming it; the minimum + 2 states: a Revolve
+    plan that recomputes, and the same history as store-all bit for bit."""
+    fresh(folder)
+    args = base(app) + TINY + ["--iterations", "3", "--frames", "0"]
+    p = run(args + ["--output", os.path.join(folder, "too_small"), "--memory-budget", "1000"],
+            expect=2)
+    m = re.search(r"minimum of (\d+) bytes \(one state of (\d+) bytes", p.stderr)
+    check(m is not None and "\n" not in p.stderr.strip(),
+          "not one error line naming the minimum: %r" % p.stderr)
+    minimum, state = int(m.group(1)), int(m.group(2))
+    store_all, revolve = os.path.join(folder, "store_all"), os.path.join(folder, "revolve")
+    run(args + ["--output", store_all], quiet=True)
+    p = run(args + ["--output", revolve, "--memory-budget", str(minimum + 2 * state)])
+    check(re.search(r"^plan: revolve$", p.stdout, re.M) is not None, "the plan is not revolve")
+    adv = re.search(r"^advances: (\d+)$", p.stdout, re.M)
+    check(adv is not None and int(adv.group(1)) > 11, "revolve with 3 slots: %s"
+          % (adv and adv.group(0)))
+    a = [(r["iteration"], r["loss"], r["grad_norm"], r["step"]) for r in history_rows(revolve)]
+    b = [(r["iteration"], r["loss"], r["grad_norm"], r["step"]) for r in history_rows(store_all)]
+    check(a == b, "revolve history %s differs from store-all %s" % (a, b))
+    print("revolve (%s) == store-all, bit for bit (%d rows)" % (adv.group(0), len(a)))
+
+
 def mask(app, folder):
     h5py, np = h5py_or_skip()
     fresh(folder)
@@ -420,6 +447,7 @@ COMMANDS = {
     "drag-falls": drag_falls,
     "stop-resume": stop_resume,
     "rotation": rotation,
+    "checkpointed": checkpointed,
     "mask": mask,
     "acceptance": acceptance,
 }
