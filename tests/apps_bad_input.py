@@ -97,6 +97,19 @@ REFUSALS = {
                                  ["learnig-rate", "line 1"]),
     "BurgersMissingReference": (["--reference", "{dir}/no-such-reference.txt"],
                                 ["no-such-reference.txt", "--reference"]),
+    # dfluid-drag: the body's mask and the channel.
+    "DragMissingMask": (["--mask", "{dir}/no-such-mask.png"], ["--mask", "no-such-mask.png"]),
+    "DragBlankMask": (["--mask", "{dir}/white.png"], ["--mask", "no solid cell"]),
+    "DragMaskBlocksChannel": (["--mask", "{dir}/bar.png"], ["--mask", "blocks the channel"]),
+    "DragMaskTouchesInflow": (["--mask", "{dir}/left_edge.png"], ["--mask", "inflow"]),
+    "DragMaskBrightAlone": (["--mask-bright-is-solid"], ["--mask-bright-is-solid", "--mask"]),
+    "DragNanReynolds": (["--reynolds", "nan"], ["--reynolds", "not a finite"]),
+    "DragInfDt": (["--dt", "inf"], ["--dt", "not a finite"]),
+    "DragCheckStepAlone": (["--check-step", "1e-3"], ["--check-step", "--check-gradient"]),
+    "DragChannelTooShort": (["--length", "2"], ["--length", "3 diameters"]),
+    "DragFluxWithRotation": (["--control", "rotation", "--flux", "free"], ["--flux", "rotation"]),
+    "DragModesBeyondFaces": (["--size", "12", "--modes", "13"], ["--modes", "13"]),
+    "DragAverageBeyondSteps": (["--steps", "10", "--average-steps", "11"], ["--average-steps"]),
     "PlumeNanLearningRate": (["--learning-rate", "nan"], ["--learning-rate", "not a finite"]),
     "PlumeNanTolerance": (["--tolerance", "nan"], ["--tolerance", "not a finite"]),
 }
@@ -113,6 +126,12 @@ def prepare(folder):
         f.write("learnig-rate = 2\n")
     write_png(os.path.join(folder, "white.png"), [[255] * 32 for _ in range(32)])
     write_png(os.path.join(folder, "black.png"), [[0] * 32 for _ in range(32)])
+    # Channel masks for dfluid-drag (the default channel: 86x32 cells): a dark bar from
+    # the bottom to the top, and a dark first column.
+    write_png(os.path.join(folder, "bar.png"), [[0 if 40 <= x < 44 else 255 for x in range(86)]
+                                                for _ in range(32)])
+    write_png(os.path.join(folder, "left_edge.png"), [[0 if x == 0 else 255 for x in range(86)]
+                                                      for _ in range(32)])
 
 
 def refusal(case, folder, apps):

@@ -17,13 +17,13 @@
 #include "common/cli.hpp"
 #include "common/counters.hpp"
 #include "common/image.hpp"
+#include "common/optimizer_state_file.hpp"
 #include "common/output.hpp"
 #include "common/progress.hpp"
 #include "common/stop_signal.hpp"
 #include "control/control_problem.hpp"
 #include "control/frames.hpp"
 #include "control/scenario.hpp"
-#include "control/state_file.hpp"
 #include "dfluid/dfluid.hpp"
 #include "dfluid/io/hdf5.hpp"
 
@@ -360,7 +360,8 @@ int run(const Options& o) {
   const std::string state_path = app::join(out, "control-state.h5");
   OptimizeResult r;
   if (!o.common.resume.empty()) {
-    SavedRun<T> saved = load_state_file<T>(o.common.resume, problem.parameter_grid(), fp);
+    app::SavedRun<T> saved = app::load_state_file<T>(o.common.resume, problem.parameter_grid(), fp,
+                                                     {kName, "control-state.h5"});
     problem.parameters().assign(ctx, saved.parameters);
     optim.restore(saved.optimizer);
     r.history = saved.history;
@@ -377,12 +378,12 @@ int run(const Options& o) {
   const ContextCounters optimization_counters = ctx.counters();
 
   // Outputs. The state file first: whatever happens next, the run can be continued.
-  SavedRun<T> saved;
+  app::SavedRun<T> saved;
   saved.parameters = problem.parameters().to_vector(ctx);
   saved.optimizer = optim.save();
   saved.history = r.history;
   saved.seconds = r.seconds;
-  save_state_file(state_path, problem.parameter_grid(), fp, saved);
+  app::save_state_file(state_path, problem.parameter_grid(), fp, saved);
   app::write_history_csv(app::join(out, "history.csv"), r.history);
   if (r.stopped) {
     std::printf(

@@ -1,4 +1,4 @@
-#include "control/state_file.hpp"
+#include "common/optimizer_state_file.hpp"
 
 #include <algorithm>
 #include <cstdio>
@@ -6,10 +6,10 @@
 #include <filesystem>
 #include <sstream>
 
-namespace dfluid::control {
+namespace dfluid::app {
 namespace {
 
-std::string history_to_text(const std::vector<app::HistoryRow>& rows) {
+std::string history_to_text(const std::vector<HistoryRow>& rows) {
   std::ostringstream s;
   s.precision(17);
   for (const auto& r : rows)
@@ -18,10 +18,10 @@ std::string history_to_text(const std::vector<app::HistoryRow>& rows) {
   return s.str();
 }
 
-std::vector<app::HistoryRow> history_from_text(const std::string& text) {
-  std::vector<app::HistoryRow> rows;
+std::vector<HistoryRow> history_from_text(const std::string& text) {
+  std::vector<HistoryRow> rows;
   std::istringstream in(text);
-  app::HistoryRow r;
+  HistoryRow r;
   while (in >> r.iteration >> r.loss >> r.grad_norm >> r.step >> r.evaluations >> r.seconds)
     rows.push_back(r);
   return rows;
@@ -86,7 +86,7 @@ void save_state_file(const std::string& path, const Grid& pgrid, const std::stri
 
 template <class T>
 SavedRun<T> load_state_file(const std::string& path, const Grid& pgrid,
-                            const std::string& fingerprint) {
+                            const std::string& fingerprint, const OptimizerStateFileKind& kind) {
   if (!std::filesystem::exists(path))
     throw InvalidArgument("--resume: the state file '" + path + "' does not exist");
   std::map<std::string, std::string> attr;
@@ -94,13 +94,12 @@ SavedRun<T> load_state_file(const std::string& path, const Grid& pgrid,
     for (auto& kv : io::read_run_attributes(path))
       attr[kv.first] = kv.second;
   } catch (const std::exception& e) {
-    throw InvalidArgument("--resume: '" + path + "' is not a dfluid-control state file (" +
+    throw InvalidArgument("--resume: '" + path + "' is not a " + kind.app + " state file (" +
                           e.what() + ")");
   }
   if (attr["fingerprint"].empty())
-    throw InvalidArgument("--resume: '" + path +
-                          "' is not a dfluid-control state file (give the control-state.h5 of "
-                          "an earlier run)");
+    throw InvalidArgument("--resume: '" + path + "' is not a " + kind.app +
+                          " state file (give the " + kind.file + " of an earlier run)");
   if (attr["fingerprint"] != fingerprint)
     throw InvalidArgument(
         "--resume: '" + path + "' was written for another problem (file: " + attr["fingerprint"] +
@@ -143,9 +142,10 @@ template void save_state_file<float>(const std::string&, const Grid&, const std:
                                      const SavedRun<float>&);
 template void save_state_file<double>(const std::string&, const Grid&, const std::string&,
                                       const SavedRun<double>&);
-template SavedRun<float> load_state_file<float>(const std::string&, const Grid&,
-                                                const std::string&);
+template SavedRun<float> load_state_file<float>(const std::string&, const Grid&, const std::string&,
+                                                const OptimizerStateFileKind&);
 template SavedRun<double> load_state_file<double>(const std::string&, const Grid&,
-                                                  const std::string&);
+                                                  const std::string&,
+                                                  const OptimizerStateFileKind&);
 
-}  // namespace dfluid::control
+}  // namespace dfluid::app
