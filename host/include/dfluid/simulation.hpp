@@ -275,7 +275,7 @@ class Simulation {
   void take_inflow_gradient(MacVelocity<T>& grad_u, VelocityBoundaryGradient* out);
   NoSlipObstacle<T> no_slip() const {
     return obstacle_wall_.kind == ObstacleWallKind::NoSlip
-               ? NoSlipObstacle<T>{obstacles_, obstacle_wall_.wall_velocity}
+               ? NoSlipObstacle<T>{obstacles_, obstacle_wall_.wall_velocity, &face_classes_}
                : NoSlipObstacle<T>{};
   }
   void pressure_cotangent(SmokeGradient<T>& grad);
@@ -295,6 +295,7 @@ class Simulation {
   std::array<std::array<Buffer<T>, 2>, 3> inflow_values_, inflow_grad_;
   ObstacleWall<T> obstacle_wall_;
   MacVelocity<T> obstacle_ghost_;  // velocity advection's ghost-filled input (NoSlip only)
+  std::array<Field<std::uint8_t>, 3> face_classes_;  // obstacle_face_classes (NoSlip only)
   mutable std::shared_ptr<ObstacleForceCoefficients<T>> force_coef_;  // built on first use
   struct AdjointScratch;                 // step_adjoint's replay buffers (simulation_adjoint.cpp)
   std::shared_ptr<AdjointScratch> adj_;  // allocated on the first step_adjoint call
