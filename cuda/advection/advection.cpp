@@ -26,6 +26,7 @@ namespace advection {
 template <class T, int D, class Vel>
 void maccormack_pass(const detail::Exec& ex, const std::array<int, 3>& ext, int face_axis,
                      Source<T> q, Source<T> qhat, Vel vel, T dtc, int rk2, int clamp, View<T> out) {
+  vel.set_nodes(face_axis);
   detail::for_each_cell(
       ex, ext, DFLUID_LAMBDA(int i, int j, int k) {
         out(i, j, k) = maccormack_cell<T, D>(q, qhat, vel, dtc, rk2, clamp, face_axis, i, j, k);
@@ -84,9 +85,10 @@ void advect_vector(const detail::Exec& ex, const CellVector<T>& q, const CellVec
 /// is set, into the velocity components gu (the sampler's layouts).
 template <class T, int D, class Vel>
 void advect_array_adjoint(const Context& ctx, const detail::Exec& ex, const std::array<int, 3>& ext,
-                          int face_axis, const Source<T>& q, const Vel& vel, T dtc,
+                          int face_axis, const Source<T>& q, Vel vel, T dtc,
                           const AdvectionOptions& opt, View<const T> gout, View<T> gq,
                           const std::array<View<T>, 3>& gu) {
+  vel.set_nodes(face_axis);
   const int rk2 = opt.backtrace == Backtrace::RK2 ? 1 : 0;
   const int with_u = gu[0].data ? 1 : 0;
   std::array<View<T>, detail::kMaxScatterTargets> tg{gu[0], gu[1], gu[2], gq, View<T>{}};

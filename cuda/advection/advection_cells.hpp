@@ -57,20 +57,21 @@ DFLUID_HD DFLUID_FORCEINLINE T maccormack_cell(const Source<T>& q, const Source<
   return interp::min_of(interp::max_of(corrected, lo), hi);
 }
 
-/// MacCormack's clamp at sample (i, j, k) at position x: recomputes the
-/// corrected value and q's stencil `st` around the departure point of the
+/// MacCormack's clamp at sample (i, j, k) at position x, where the velocity is u0:
+/// recomputes the corrected value and q's stencil `st` around the departure point of the
 /// forward pass, and returns the stencil corner whose value the clamp
 /// returned, or -1 when the clamp is not active. Ties: stencil_range keeps the
 /// first extremum (strict comparisons), and so does this.
 template <class T, int D, class Vel>
 DFLUID_HD inline int maccormack_active_corner(const Source<T>& q, const Source<T>& qhat,
-                                              const Vel& vel, T dtc, int rk2, const T x[3], int i,
-                                              int j, int k, interp::Stencil<T, D>& st) {
+                                              const Vel& vel, T dtc, int rk2, const T x[3],
+                                              const T u0[3], int i, int j, int k,
+                                              interp::Stencil<T, D>& st) {
   T xf[3], xd[3];
-  interp::departure_point(vel, x, -dtc, rk2, xf);
+  interp::departure_point_from(vel, x, u0, -dtc, rk2, xf);
   const T qtilde = interp::sample_by<typename Vel::Interp>(qhat, xf);
   const T corrected = qhat.v(i, j, k) + T(0.5) * (q.v(i, j, k) - qtilde);
-  interp::departure_point(vel, x, dtc, rk2, xd);
+  interp::departure_point_from(vel, x, u0, dtc, rk2, xd);
   st = interp::make_stencil<T, D>(q, xd);
   constexpr int kC = interp::Stencil<T, D>::kCorners;
   T cv[kC];
@@ -181,8 +182,10 @@ DFLUID_HD inline T maccormack_tangent_cell(const Source<T>& q, const View<const 
   T x[3];
   interp::node_position(i, j, k, face_axis, x);
   if (clamp) {
+    T u0[3];
+    vel.at_node(i, j, k, face_axis, u0);  // = vel(x, u0)
     interp::Stencil<T, D> st;
-    const int c = maccormack_active_corner<T, D>(q, qhat, vel, dtc, rk2, x, i, j, k, st);
+    const int c = maccormack_active_corner<T, D>(q, qhat, vel, dtc, rk2, x, u0, i, j, k, st);
     if (c >= 0) return st.alpha[c] * dq.data[st.off[c]];
   }
   const T dqtilde = semi_lagrangian_tangent_at<T, D>(qhat, dqhat, vel, du, -dtc, rk2, x);
@@ -230,17 +233,19 @@ DFLUID_HD inline void scatter_velocity(const Vel& vel, const T p[3], const T uba
   }
 }
 
-/// Adjoint of out = I(src, departure(x; dtc)) for one sample with cotangent g:
+/// Adjoint of out = I(src, departure(x; dtc)) for one sample with cotangent g, x the
+/// position of node (i, j, k) of an array at `face_axis` and u0 = vel.at_node there:
 /// scatters into target `field_target` (src's layout) and, when `with_u`,
 /// into the velocity targets.
 template <class T, int D, class Vel, class Sink>
 DFLUID_HD inline void semi_lagrangian_adjoint_at(const Source<T>& src, const Vel& vel, T dtc,
-                                                 int rk2, int with_u, const T x[3], T g,
+                                                 int rk2, int with_u, const T x[3], const T u0[3],
+                                                 int i, int j, int k, int face_axis, T g,
                                                  int field_target, Sink& sink) {
   if (g == T(0)) return;  // exact: no contribution
   using I = typename Vel::Interp;
   T xm[3], xd[3];
-  interp::departure_point(vel, x, dtc, rk2, xd, xm);
+  interp::departure_point_from(vel, x, u0, dtc, rk2, xd, xm);
   const auto st = I::at(src, xd);
   I::scatter(st, g, field_target, sink);
   if (!with_u) return;
@@ -250,7 +255,7 @@ DFLUID_HD inline void semi_lagrangian_adjoint_at(const Source<T>& src, const Vel
   for (int a = 0; a < D; ++a)
     ubar[a] = -dtc * g * dq[a];
   if (!rk2) {
-    scatter_velocity<T, D>(vel, x, ubar, sink);
+    vel.scatter_at_node(i, j, k, face_axis, ubar, sink);  // through u_a's stencil at x
     return;
   }
   scatter_velocity<T, D>(vel, xm, ubar, sink);
@@ -265,7 +270,7 @@ DFLUID_HD inline void semi_lagrangian_adjoint_at(const Source<T>& src, const Vel
   T u0bar[3] = {T(0), T(0), T(0)};
   for (int b = 0; b < D; ++b)
     u0bar[b] = T(-0.5) * dtc * xmbar[b];
-  scatter_velocity<T, D>(vel, x, u0bar, sink);
+  vel.scatter_at_node(i, j, k, face_axis, u0bar, sink);
 }
 
 /// Semi-Lagrangian adjoint of one array: cotangent `gout` per sample.
@@ -278,9 +283,13 @@ struct SemiLagrangianAdjoint {
   int rk2, with_u, face_axis, target;
   template <class Sink>
   DFLUID_HD void operator()(int i, int j, int k, Sink& sink) const {
-    T x[3];
+    const T g = gout(i, j, k);
+    if (g == T(0)) return;
+    T x[3], u0[3];
     interp::node_position(i, j, k, face_axis, x);
-    semi_lagrangian_adjoint_at<T, D>(q, vel, dtc, rk2, with_u, x, gout(i, j, k), target, sink);
+    vel.at_node(i, j, k, face_axis, u0);
+    semi_lagrangian_adjoint_at<T, D>(q, vel, dtc, rk2, with_u, x, u0, i, j, k, face_axis, g, target,
+                                     sink);
   }
 };
 
@@ -297,11 +306,12 @@ struct MacCormackAdjoint {
   DFLUID_HD void operator()(int i, int j, int k, Sink& sink) const {
     const T g = gout(i, j, k);
     if (g == T(0)) return;
-    T x[3];
+    T x[3], u0[3];
     interp::node_position(i, j, k, face_axis, x);
+    vel.at_node(i, j, k, face_axis, u0);  // u(x), shared by both traces
     if (clamp) {
       interp::Stencil<T, D> st;
-      const int c = maccormack_active_corner<T, D>(q, qhat, vel, dtc, rk2, x, i, j, k, st);
+      const int c = maccormack_active_corner<T, D>(q, qhat, vel, dtc, rk2, x, u0, i, j, k, st);
       if (c >= 0) {
         sink.add(kTargetQ, st.off[c], g * st.alpha[c]);
         return;
@@ -309,8 +319,8 @@ struct MacCormackAdjoint {
     }
     sink.add(kTargetAux, qhat.v.offset(i, j, k), g);
     sink.add(kTargetQ, q.v.offset(i, j, k), T(0.5) * g);
-    semi_lagrangian_adjoint_at<T, D>(qhat, vel, -dtc, rk2, with_u, x, T(-0.5) * g, kTargetAux,
-                                     sink);
+    semi_lagrangian_adjoint_at<T, D>(qhat, vel, -dtc, rk2, with_u, x, u0, i, j, k, face_axis,
+                                     T(-0.5) * g, kTargetAux, sink);
   }
 };
 
@@ -321,6 +331,7 @@ struct MacCormackAdjoint {
 template <class T, int D, class Vel>
 void semi_lagrangian_pass(const detail::Exec& ex, const std::array<int, 3>& ext, int face_axis,
                           Source<T> q, Vel vel, T dtc, int rk2, View<T> out) {
+  vel.set_nodes(face_axis);
   detail::for_each_cell(
       ex, ext, DFLUID_LAMBDA(int i, int j, int k) {
         out(i, j, k) = semi_lagrangian_cell<T, D>(q, vel, dtc, rk2, face_axis, i, j, k);

@@ -40,9 +40,10 @@ VelocityDirection<T> direction_of(const U* du, int dim) {
 /// of q's layout from the context's pool.
 template <class T, int D, class Vel>
 void advect_array_tangent(const Context& ctx, const detail::Exec& ex, const std::array<int, 3>& ext,
-                          int face_axis, const Source<T>& q, View<const T> dq, const Vel& vel,
+                          int face_axis, const Source<T>& q, View<const T> dq, Vel vel,
                           const VelocityDirection<T>& du, T dtc, const AdvectionOptions& opt,
                           View<T> dout) {
+  vel.set_nodes(face_axis);
   const int rk2 = opt.backtrace == Backtrace::RK2 ? 1 : 0;
   if (opt.scheme == AdvectionScheme::SemiLagrangian) {
     detail::for_each_cell(

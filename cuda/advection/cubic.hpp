@@ -323,6 +323,8 @@ struct Cubic {
     node_position(i, j, k, face_axis, p);
     return at(src, p);
   }
+  /// Node values come from the stencil (NodeTaps are linear).
+  static constexpr bool kNodeTaps = false;
   static DFLUID_HD DFLUID_FORCEINLINE T value(const St& st, const View<const T>& v) {
     DFLUID_CUBIC_BODY(return st.value(v));
     return T(0);

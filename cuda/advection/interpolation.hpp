@@ -30,6 +30,7 @@
 
 #include <array>
 #include <cmath>
+#include <limits>
 
 #include "dfluid/config.hpp"
 #include "dfluid/field.hpp"
@@ -70,6 +71,7 @@ struct AxisStencil {
   T dtdp;  ///< dt/dp: 1 inside the domain (or wrapped), 0 where the position was clamped
   T alpha[2];
   T beta[2];
+  bool ghost;  ///< a ghost rule was applied (alpha, beta not the identity 1, 0 on some side)
 };
 
 /// Integer floor of a value known to lie in a small range (no libm call).
@@ -88,6 +90,7 @@ DFLUID_HD DFLUID_FORCEINLINE AxisStencil<T> axis_bracket(int i0, T t, int n, int
   AxisStencil<T> st;
   st.alpha[0] = st.alpha[1] = T(1);
   st.beta[0] = st.beta[1] = T(0);
+  st.ghost = false;
   if (periodic) {
     if (i0 < 0) i0 += n;  // i0 in [-1, n]
     if (i0 >= n) i0 -= n;
@@ -106,11 +109,13 @@ DFLUID_HD DFLUID_FORCEINLINE AxisStencil<T> axis_bracket(int i0, T t, int n, int
       i0 = 0;
       st.alpha[0] = alpha[0];
       st.beta[0] = beta[0];
+      st.ghost = true;
     }
     if (i1 > n - 1) {
       i1 = n - 1;
       st.alpha[1] = alpha[1];
       st.beta[1] = beta[1];
+      st.ghost = true;
     }
     st.i[0] = i0;
     st.i[1] = i1;
@@ -179,6 +184,9 @@ DFLUID_HD DFLUID_FORCEINLINE AxisStencil<T> node_axis_stencil(int idx, int node_
 ///   sample        lerp along x, then y, then z (see evaluate)
 ///   weight        w_c = prod_a (bit_a(c) ? t[a] : 1 - t[a])   (sum_c w_c g_c)
 /// d(sample) / d(data[off[c]]) = w_c * alpha[c]  (what an adjoint scatters).
+/// Most stencils have no ghost corner (ghost == false: every alpha_c = 1, beta_c = 0); their
+/// corner values are then read as data[off[c]] + 0, which is alpha_c data[off[c]] + beta_c bit
+/// for bit, without composing the per-corner rules (most of the work of building a stencil).
 template <class T, int D>
 struct Stencil {
   static constexpr int kCorners = 1 << D;
@@ -186,7 +194,8 @@ struct Stencil {
   T alpha[kCorners];
   T beta[kCorners];
   T t[D];
-  T dtdp[D];  ///< 0 along axes where the position was clamped to the domain, else 1
+  T dtdp[D];   ///< 0 along axes where the position was clamped to the domain, else 1
+  bool ghost;  ///< some corner is a ghost value (alpha_c, beta_c not 1, 0)
 
   DFLUID_HD T weight(int c) const {
     T w = T(1);
@@ -204,23 +213,36 @@ template <class T, int D>
 DFLUID_HD DFLUID_FORCEINLINE Stencil<T, D> combine_axes(const Source<T>& src,
                                                         const AxisStencil<T> ax[D]) {
   Stencil<T, D> s;
+  s.ghost = false;
+  Index o[D][2];  // each axis's part of the corner offsets
   DFLUID_UNROLL
   for (int a = 0; a < D; ++a) {
     s.t[a] = ax[a].t;
     s.dtdp[a] = ax[a].dtdp;
+    s.ghost = s.ghost || ax[a].ghost;
+    o[a][0] = Index(ax[a].i[0]) * src.stride(a);
+    o[a][1] = Index(ax[a].i[1]) * src.stride(a);
   }
   DFLUID_UNROLL
   for (int c = 0; c < Stencil<T, D>::kCorners; ++c) {
     Index off = 0;
+    DFLUID_UNROLL
+    for (int a = 0; a < D; ++a)
+      off += o[a][(c >> a) & 1];
+    s.off[c] = off;
+    s.alpha[c] = T(1);
+    s.beta[c] = T(0);
+  }
+  if (!s.ghost) return s;
+  DFLUID_UNROLL
+  for (int c = 0; c < Stencil<T, D>::kCorners; ++c) {
     T al = T(1), be = T(0);
     DFLUID_UNROLL
     for (int a = 0; a < D; ++a) {
       const int b = (c >> a) & 1;
-      off += Index(ax[a].i[b]) * src.stride(a);
       be = ax[a].alpha[b] * be + ax[a].beta[b];  // compose: axis a applied after axes < a
       al = ax[a].alpha[b] * al;
     }
-    s.off[c] = off;
     s.alpha[c] = al;
     s.beta[c] = be;
   }
@@ -229,6 +251,42 @@ DFLUID_HD DFLUID_FORCEINLINE Stencil<T, D> combine_axes(const Source<T>& src,
 
 template <class T, int D>
 DFLUID_HD DFLUID_FORCEINLINE Stencil<T, D> make_stencil(const Source<T>& src, const T p[3]) {
+  // Most positions lie inside the samples along every axis, s = i0 + t with both i0 and
+  // i0 + 1 stored samples (no wrap, clamp or ghost): the stencil is then its lower corner plus
+  // the strides, built here without the boundary rules. Bit for bit what axis_stencil and
+  // combine_axes give for such a position: s is computed the same way (on a periodic axis
+  // the wrap p - n floor(p / n) returns p itself for p in [0, n - 1)), and NaN fails the test.
+  T s[D];
+  bool inside = true;
+  DFLUID_UNROLL
+  for (int a = 0; a < D; ++a) {
+    s[a] = src.face[a] ? p[a] : p[a] - T(0.5);
+    const int last = src.face[a] && !src.periodic[a] ? src.n[a] : src.n[a] - 1;
+    inside = inside && s[a] >= T(0) && s[a] < T(last);
+  }
+  if (inside) {
+    Stencil<T, D> st;
+    st.ghost = false;
+    Index base = 0;
+    DFLUID_UNROLL
+    for (int a = 0; a < D; ++a) {
+      const int i0 = floor_small(s[a]);
+      st.t[a] = s[a] - T(i0);
+      st.dtdp[a] = T(1);
+      base += Index(i0) * src.stride(a);
+    }
+    DFLUID_UNROLL
+    for (int c = 0; c < Stencil<T, D>::kCorners; ++c) {
+      Index off = base;
+      DFLUID_UNROLL
+      for (int a = 0; a < D; ++a)
+        if ((c >> a) & 1) off += src.stride(a);
+      st.off[c] = off;
+      st.alpha[c] = T(1);
+      st.beta[c] = T(0);
+    }
+    return st;
+  }
   AxisStencil<T> ax[D];
   DFLUID_UNROLL
   for (int a = 0; a < D; ++a)
@@ -254,6 +312,12 @@ DFLUID_HD DFLUID_FORCEINLINE Stencil<T, D> node_stencil(const Source<T>& src, in
 template <class T, int D>
 DFLUID_HD DFLUID_FORCEINLINE void corner_values(const Stencil<T, D>& s, const View<const T>& v,
                                                 T g[Stencil<T, D>::kCorners]) {
+  if (!s.ghost) {  // alpha_c = 1, beta_c = 0: 1 * v + 0 is v + 0 (-0 becomes +0 either way)
+    DFLUID_UNROLL
+    for (int c = 0; c < Stencil<T, D>::kCorners; ++c)
+      g[c] = v.data[s.off[c]] + T(0);
+    return;
+  }
   DFLUID_UNROLL
   for (int c = 0; c < Stencil<T, D>::kCorners; ++c)
     g[c] = s.alpha[c] * v.data[s.off[c]] + s.beta[c];
@@ -274,6 +338,85 @@ DFLUID_HD DFLUID_FORCEINLINE T evaluate(const Stencil<T, D>& s, const View<const
       g[c] = g[c] + s.t[a] * (g[c + h] - g[c]);
   }
   return g[0];
+}
+
+/// The samples of non-zero weight of an array (a velocity component) at the nodes of an array
+/// at `face_axis` (-1: cell centres), for nodes away from the box sides, where no wrap or ghost
+/// rule applies. Along an axis where the nodes sit on the array's own samples (t = 0) the upper
+/// sample has weight 0, and evaluate's lerp g0 + 0 (g1 - g0) is g0 for finite data: at most two
+/// axes remain (the nodes' face axis and the array's), t = 1/2 along them, so a velocity
+/// component at a node is 1, 2 or 4 samples instead of the stencil's 2^D, at fixed offsets from
+/// the node. value() is evaluate(node_stencil(...)) bit for bit for finite data (the remaining
+/// lerps run in the same order); a non-finite sample of zero weight does not reach it (it
+/// would make 0 (g1 - g0) NaN). Built on the host once per launch (node_taps), since every
+/// node of a launch has the same plan.
+template <class T>
+struct NodeTaps {
+  Index shift = 0;         ///< first sample's offset relative to the node's own offset
+  Index step[2] = {0, 0};  ///< offsets to the upper sample along the remaining axes
+  int active = 0;          ///< remaining axes (t = 1/2): 0, 1 or 2
+  DFLUID_HD DFLUID_FORCEINLINE T value(const View<const T>& v, int i, int j, int k) const {
+    const T* p = v.data + (v.offset(i, j, k) + shift);
+    const T h = T(0.5);
+    // + 0: evaluate's corner value 1 * v + 0 (-0 becomes +0)
+    if (active == 0) return p[0] + T(0);
+    const T g0 = p[0] + T(0), g1 = p[step[0]] + T(0);
+    const T x0 = g0 + h * (g1 - g0);
+    if (active == 1) return x0;
+    const T g2 = p[step[1]] + T(0), g3 = p[step[0] + step[1]] + T(0);
+    const T x1 = g2 + h * (g3 - g2);
+    return x0 + h * (x1 - x0);
+  }
+  /// Adds s * d(value)/d(sample) into the samples (target `target` of the sink, v's layout):
+  /// the linear stencil's scatter at the node without its corners of weight 0, bit for bit
+  /// (the weights are products of 1 and 1/2, exact).
+  template <class Sink>
+  DFLUID_HD DFLUID_FORCEINLINE void scatter(const View<const T>& v, int i, int j, int k, T s,
+                                            int target, Sink& sink) const {
+    const Index o = v.offset(i, j, k) + shift;
+    if (active == 0) {
+      sink.add(target, o, s * T(1));
+      return;
+    }
+    if (active == 1) {
+      const T w = s * T(0.5);
+      sink.add(target, o, w);
+      sink.add(target, o + step[0], w);
+      return;
+    }
+    const T w = s * T(0.25);
+    sink.add(target, o, w);
+    sink.add(target, o + step[0], w);
+    sink.add(target, o + step[1], w);
+    sink.add(target, o + step[0] + step[1], w);
+  }
+};
+
+/// The NodeTaps of `src` at the nodes of an array at `face_axis`, and the box of node indices
+/// [lo, hi] where they apply: `lo` and `hi` are narrowed to it (host side).
+template <class T, int D>
+NodeTaps<T> node_taps(const Source<T>& src, int face_axis, int lo[3], int hi[3]) {
+  NodeTaps<T> nt;
+  for (int a = 0; a < D; ++a) {
+    const int n = src.n[a];
+    if ((face_axis == a ? 1 : 0) == src.face[a]) {          // on a sample: t = 0
+      if (src.periodic[a] && hi[a] > n - 1) hi[a] = n - 1;  // index n wraps
+      continue;
+    }
+    // t = 1/2: samples idx, idx + 1 of a face array at cell centres (the upper one wraps on
+    // a periodic axis), or idx - 1, idx of a cell array at faces (ghosts at the sides)
+    const Index stride = src.stride(a);
+    if (src.face[a]) {
+      if (src.periodic[a] && hi[a] > n - 2) hi[a] = n - 2;
+    } else {
+      if (lo[a] < 1) lo[a] = 1;
+      if (hi[a] > n - 1) hi[a] = n - 1;
+      nt.shift -= stride;
+    }
+    if (nt.active < 2) nt.step[nt.active] = stride;
+    ++nt.active;  // at most 2: the nodes and the array have at most one face axis each
+  }
+  return nt;
 }
 
 /// The interpolant's linear part on another array `dv` of the same layout:
@@ -389,10 +532,18 @@ struct Linear {
                                                              T grad[D]) {
     interp::position_gradient<T, D>(st, v, grad);
   }
+  /// Node values can be read from NodeTaps (see NodePlan).
+  static constexpr bool kNodeTaps = true;
+  /// Corners of weight 0 (a position on a sample plane, e.g. a grid node) are skipped: they
+  /// would add s * 0, i.e. nothing to a finite sum (and a NaN for a non-finite s). On the GPU
+  /// they would be atomics for nothing.
   template <class Sink>
   static DFLUID_HD DFLUID_FORCEINLINE void scatter(const St& st, T s, int target, Sink& sink) {
-    for (int c = 0; c < St::kCorners; ++c)
-      sink.add(target, st.off[c], s * st.gradient_weight(c));
+    DFLUID_UNROLL
+    for (int c = 0; c < St::kCorners; ++c) {
+      const T w = st.gradient_weight(c);
+      if (w != T(0)) sink.add(target, st.off[c], s * w);
+    }
   }
 };
 
@@ -404,23 +555,87 @@ DFLUID_HD DFLUID_FORCEINLINE T sample_by(const Source<T>& src, const T p[3]) {
 
 // ---- velocity samplers: vel(p, u) writes the velocity (physical units) at p ----
 
+/// The velocity at the nodes of one array (one launch): the components' NodeTaps where
+/// they apply (interpolations with kNodeTaps), else their stencils at the node.
+template <class T, int D>
+struct NodePlan {
+  int face_axis = -2;  ///< the nodes' array (-1: cell centres); -2: no taps (set not called)
+  int lo[3] = {0, 0, 0}, hi[3] = {-1, -1, -1};  ///< the nodes where the taps apply
+  NodeTaps<T> taps[D];
+
+  /// Host side: the taps of the components `c` at the nodes of an array at `axis`.
+  void set(const Source<T> (&c)[D], int axis) {
+    face_axis = axis;
+    for (int a = 0; a < 3; ++a) {
+      lo[a] = 0;
+      hi[a] = std::numeric_limits<int>::max();
+    }
+    for (int a = 0; a < D; ++a)
+      taps[a] = node_taps<T, D>(c[a], axis, lo, hi);
+  }
+  /// True when the taps apply at node (i, j, k) of an array at `axis`.
+  DFLUID_HD DFLUID_FORCEINLINE bool applies(int i, int j, int k, int axis) const {
+    return axis == face_axis && i >= lo[0] && i <= hi[0] && j >= lo[1] && j <= hi[1] &&
+           k >= lo[2] && k <= hi[2];
+  }
+  /// The velocity at node (i, j, k) of an array at `axis`: operator() at
+  /// node_position(i, j, k, axis), bit for bit for finite data (see NodeTaps).
+  template <class I>
+  DFLUID_HD DFLUID_FORCEINLINE void at(const Source<T> (&c)[D], int i, int j, int k, int axis,
+                                       T u[3]) const {
+    if (I::kNodeTaps && applies(i, j, k, axis)) {
+      DFLUID_UNROLL
+      for (int a = 0; a < 3; ++a)
+        u[a] = a < D ? taps[a].value(c[a].v, i, j, k) : T(0);
+      return;
+    }
+    DFLUID_UNROLL
+    for (int a = 0; a < 3; ++a)
+      u[a] = a < D ? I::value(I::at_node(c[a], i, j, k, axis), c[a].v) : T(0);
+  }
+  /// Adds the cotangent ubar of the velocity at node (i, j, k) of an array at `axis` into the
+  /// velocity gradient (targets 0..D-1): each component's I::scatter at the node position.
+  template <class I, class Sink>
+  DFLUID_HD DFLUID_FORCEINLINE void scatter(const Source<T> (&c)[D], int i, int j, int k, int axis,
+                                            const T ubar[3], Sink& sink) const {
+    if (I::kNodeTaps && applies(i, j, k, axis)) {
+      DFLUID_UNROLL
+      for (int a = 0; a < D; ++a)
+        if (ubar[a] != T(0)) taps[a].scatter(c[a].v, i, j, k, ubar[a], a, sink);
+      return;
+    }
+    T x[3];
+    node_position(i, j, k, axis, x);
+    DFLUID_UNROLL
+    for (int a = 0; a < D; ++a)
+      if (ubar[a] != T(0)) I::scatter(I::at(c[a], x), ubar[a], a, sink);
+  }
+};
+
 /// Staggered (MAC) velocity: component a sampled from the faces normal to a.
 template <class T, int D, class I = Linear<T, D>>
 struct MacSampler {
   static constexpr int kDim = D;
   using Interp = I;  ///< how the velocity (and the array it carries) is sampled
   Source<T> c[D];
+  NodePlan<T, D> nodes;  ///< at_node's fast path, for one array's nodes (set_nodes)
   DFLUID_HD DFLUID_FORCEINLINE void operator()(const T p[3], T u[3]) const {
     DFLUID_UNROLL
     for (int a = 0; a < 3; ++a)
       u[a] = a < D ? sample_by<I>(c[a], p) : T(0);
   }
+  /// Host side, before a launch over the nodes of an array at `face_axis`.
+  void set_nodes(int face_axis) { nodes.set(c, face_axis); }
   /// The velocity at node (i, j, k) of an array at `face_axis`: operator() at
-  /// node_position(i, j, k, face_axis), bit for bit.
+  /// node_position(i, j, k, face_axis), bit for bit for finite data (NodePlan).
   DFLUID_HD DFLUID_FORCEINLINE void at_node(int i, int j, int k, int face_axis, T u[3]) const {
-    DFLUID_UNROLL
-    for (int a = 0; a < 3; ++a)
-      u[a] = a < D ? I::value(I::at_node(c[a], i, j, k, face_axis), c[a].v) : T(0);
+    nodes.template at<I>(c, i, j, k, face_axis, u);
+  }
+  /// Adds the cotangent ubar of at_node(i, j, k, face_axis) into targets 0..D-1.
+  template <class Sink>
+  DFLUID_HD DFLUID_FORCEINLINE void scatter_at_node(int i, int j, int k, int face_axis,
+                                                    const T ubar[3], Sink& sink) const {
+    nodes.template scatter<I>(c, i, j, k, face_axis, ubar, sink);
   }
 };
 
@@ -430,17 +645,24 @@ struct CellSampler {
   static constexpr int kDim = D;
   using Interp = I;  ///< how the velocity (and the array it carries) is sampled
   Source<T> c[D];
+  NodePlan<T, D> nodes;  ///< at_node's fast path, for one array's nodes (set_nodes)
   DFLUID_HD DFLUID_FORCEINLINE void operator()(const T p[3], T u[3]) const {
     DFLUID_UNROLL
     for (int a = 0; a < 3; ++a)
       u[a] = a < D ? sample_by<I>(c[a], p) : T(0);
   }
+  /// Host side, before a launch over the nodes of an array at `face_axis`.
+  void set_nodes(int face_axis) { nodes.set(c, face_axis); }
   /// The velocity at node (i, j, k) of an array at `face_axis`: operator() at
-  /// node_position(i, j, k, face_axis), bit for bit.
+  /// node_position(i, j, k, face_axis), bit for bit for finite data (NodePlan).
   DFLUID_HD DFLUID_FORCEINLINE void at_node(int i, int j, int k, int face_axis, T u[3]) const {
-    DFLUID_UNROLL
-    for (int a = 0; a < 3; ++a)
-      u[a] = a < D ? I::value(I::at_node(c[a], i, j, k, face_axis), c[a].v) : T(0);
+    nodes.template at<I>(c, i, j, k, face_axis, u);
+  }
+  /// Adds the cotangent ubar of at_node(i, j, k, face_axis) into targets 0..D-1.
+  template <class Sink>
+  DFLUID_HD DFLUID_FORCEINLINE void scatter_at_node(int i, int j, int k, int face_axis,
+                                                    const T ubar[3], Sink& sink) const {
+    nodes.template scatter<I>(c, i, j, k, face_axis, ubar, sink);
   }
 };
 

@@ -158,11 +158,12 @@ template <class T>
 struct WindowSink {
   T* direct[kMaxScatterTargets] = {};
   Index lo[kMaxScatterTargets] = {};
-  Index hi[kMaxScatterTargets] = {};
+  Index len[kMaxScatterTargets] = {};  ///< hi - lo
   bool inside = true;
   bool missed = false;
   DFLUID_HD DFLUID_FORCEINLINE void add(int target, Index off, T v) {
-    const bool in = off >= lo[target] && off < hi[target];
+    // lo <= off < hi as one unsigned comparison (off < lo wraps to a large value)
+    const bool in = std::uint64_t(off - lo[target]) < std::uint64_t(len[target]);
     if (in == inside)
       direct[target][off] += v;
     else
@@ -287,7 +288,7 @@ void scatter_slabs(const std::array<int, 3>& ext,
       const Index stride = axis == 2 ? v.sz : (axis == 1 ? v.sy : Index(1));
       s.direct[t] = v.data;
       s.lo[t] = Index(std::max(0, c * height - halo)) * stride;
-      s.hi[t] = Index(std::min(rows, (c + 1) * height) + halo) * stride;
+      s.len[t] = Index(std::min(rows, (c + 1) * height) + halo) * stride - s.lo[t];
     }
     return s;
   };
