@@ -176,6 +176,13 @@ struct RolloutOptions {
   bool force_gradients = true;   ///< fill RolloutResult::grad_force
   bool source_gradients = true;  ///< fill RolloutResult::grad_source
   bool buoyancy_gradient = true;
+  /// Fill RolloutResult::grad_viscosity (grad_scalar_diffusivity): d loss / d
+  /// StepConfig::viscosity (scalar_diffusivity). Off by default: each step adjoint then
+  /// copies the velocity (every scalar) at its Diffuse part, and with implicit diffusion
+  /// replays that part's solves (StepControlGradient::viscosity). Needs StepConfig::diffusion
+  /// Explicit or Implicit and a Diffuse part (InvalidArgument otherwise).
+  bool viscosity_gradient = false;
+  bool scalar_diffusivity_gradient = false;
   /// Fill RolloutResult::grad_boundary: d loss / d the Simulation's VelocityBoundary
   /// (inflow profiles, wall velocities), held fixed over the rollout. Off by default: it
   /// costs host waits in every step adjoint (see StepControlGradient::boundary).
@@ -239,6 +246,9 @@ struct RolloutResult {
   std::vector<MacVelocity<T>> grad_force;  ///< [k]: d loss / d f_k (N entries)
   std::vector<std::vector<Field<T>>> grad_source;  ///< [k][i]: d loss / d s_{k,i}
   double grad_buoyancy = 0;                        ///< d loss / d StepConfig::buoyancy
+  double grad_viscosity = 0;  ///< d loss / d StepConfig::viscosity (options.viscosity_gradient)
+  /// d loss / d StepConfig::scalar_diffusivity (options.scalar_diffusivity_gradient)
+  double grad_scalar_diffusivity = 0;
   /// d loss / d the Simulation's VelocityBoundary (RolloutOptions::boundary_gradient; the
   /// inflow vectors stay empty on sides that are not Inflow).
   VelocityBoundaryGradient grad_boundary;
@@ -300,7 +310,10 @@ class Rollout {
   ///     gradient (G, allocated by the first user loss); the result: final state (S) and
   ///     initial-state gradient (G);
   ///   the gradient outputs: N U when options.force_gradients, N * scalars C when
-  ///     options.source_gradients (returned in `output_bytes`).
+  ///     options.source_gradients (returned in `output_bytes`);
+  ///   the step adjoint's Diffuse snapshots: U per Diffuse part when
+  ///     options.viscosity_gradient, scalars * C when options.scalar_diffusivity_gradient
+  ///     (counted in RolloutMemory::simulation.adjoint).
   /// (S: a state, G: velocity + scalars, C: a cell field, U: a face velocity.) The caller's
   /// inputs (initial state, controls, targets) are not counted, nor are the loss-value slots
   /// (8 bytes per loss term reduced on the device: per keyframe, per velocity-target and
@@ -343,17 +356,21 @@ class Rollout {
     int first_slot, slots;
     double host_value;  ///< a user loss's value (returned on the host)
   };
-  /// Clears the record and makes room for the slots a run of these losses needs.
+  /// Clears the record and makes room for the slots a run of these losses needs, and for the
+  /// coefficient gradients `gradients` asks for (null: none), which come first, zeroed.
   void begin_losses(const std::vector<StepControls<T>>& controls, const RolloutLosses<T>& losses,
-                    bool buoyancy_gradient);
+                    const RolloutOptions* gradients);
   /// Records the effort terms of one step's controls (values only).
   void record_effort(const StepControls<T>& controls, const RolloutLosses<T>& losses);
   /// One host wait (none when no slot was used: then only pending checks are read): the
   /// per-state values into per_state (sized steps + 1), the effort into *effort, per name
-  /// into *terms (optional), and the buoyancy gradient into *grad_buoyancy (optional; when
-  /// begin_losses reserved it).
+  /// into *terms (optional), and the coefficient gradients begin_losses reserved into
+  /// r->grad_buoyancy, grad_viscosity, grad_scalar_diffusivity (optional).
   void finish_losses(std::vector<double>& per_state, double& effort,
-                     std::map<std::string, double>* terms, double* grad_buoyancy = nullptr);
+                     std::map<std::string, double>* terms, RolloutResult<T>* r = nullptr);
+  /// InvalidArgument naming the option when a coefficient gradient is asked for that the
+  /// simulation's StepConfig does not have.
+  void check_gradient_options(const RolloutOptions& options) const;
   /// Records the state losses at state `step` and, when grad is given, adds their
   /// gradients to *grad.
   void state_losses(int step, const SmokeState<T>& s, const RolloutLosses<T>& losses,
@@ -390,7 +407,10 @@ class Rollout {
   SmokeGradient<T> user_grad_;  // scratch handed to user losses
   Buffer<double> loss_slots_;   // device-side loss values of the current run
   int loss_slots_used_ = 0;
-  double* buoyancy_slot_ = nullptr;  // slot 0 when the run wants the buoyancy gradient
+  // The coefficient gradients' slots (the first ones, when the run wants them; else null).
+  double* buoyancy_slot_ = nullptr;
+  double* viscosity_slot_ = nullptr;
+  double* diffusivity_slot_ = nullptr;
   std::vector<LossEntry> loss_entries_;
 };
 

@@ -121,6 +121,8 @@ void Rollout<T>::prepare_result(RolloutResult<T>& r, const SmokeState<T>& initia
   r.loss = 0;
   r.loss_terms.clear();
   r.grad_buoyancy = 0;
+  r.grad_viscosity = 0;
+  r.grad_scalar_diffusivity = 0;
   r.grad_boundary.wall = WallVelocity{};
   for (auto& axis : r.grad_boundary.inflow)
     for (auto& side : axis)
@@ -222,9 +224,13 @@ void Rollout<T>::validate(const SmokeState<T>& initial, int n,
 
 template <class T>
 void Rollout<T>::begin_losses(const std::vector<StepControls<T>>& controls,
-                              const RolloutLosses<T>& losses, bool buoyancy_gradient) {
+                              const RolloutLosses<T>& losses, const RolloutOptions* gradients) {
   const int dim = sim_.grid().dim;
-  std::size_t slots = (buoyancy_gradient ? 1 : 0) + losses.keyframes.size() +
+  const bool buoyancy = gradients && gradients->buoyancy_gradient;
+  const bool viscosity = gradients && gradients->viscosity_gradient;
+  const bool diffusivity = gradients && gradients->scalar_diffusivity_gradient;
+  const int coefficients = int(buoyancy) + int(viscosity) + int(diffusivity);
+  std::size_t slots = std::size_t(coefficients) + losses.keyframes.size() +
                       losses.velocity_targets.size() * std::size_t(dim);
   for (const auto& c : controls) {
     if (losses.force_effort != 0 && c.force) slots += std::size_t(dim);
@@ -238,18 +244,20 @@ void Rollout<T>::begin_losses(const std::vector<StepControls<T>>& controls,
   }
   loss_slots_used_ = 0;
   loss_entries_.clear();
-  buoyancy_slot_ = nullptr;
-  if (buoyancy_gradient) {  // slot 0, zeroed: the step adjoints add into it on the device
+  buoyancy_slot_ = viscosity_slot_ = diffusivity_slot_ = nullptr;
+  if (coefficients > 0) {  // the first slots, zeroed: the step adjoints add into them on the device
     const Context& ctx = sim_.context();
-    detail::zero_bytes(ctx, loss_slots_.data(), sizeof(double), ctx.memory_space());  // a memset
-    buoyancy_slot_ = loss_slots_.data();
-    loss_slots_used_ = 1;
+    detail::zero_bytes(ctx, loss_slots_.data(), sizeof(double) * std::size_t(coefficients),
+                       ctx.memory_space());  // a memset
+    if (buoyancy) buoyancy_slot_ = loss_slots_.data() + loss_slots_used_++;
+    if (viscosity) viscosity_slot_ = loss_slots_.data() + loss_slots_used_++;
+    if (diffusivity) diffusivity_slot_ = loss_slots_.data() + loss_slots_used_++;
   }
 }
 
 template <class T>
 void Rollout<T>::finish_losses(std::vector<double>& per_state, double& effort,
-                               std::map<std::string, double>* terms, double* grad_buoyancy) {
+                               std::map<std::string, double>* terms, RolloutResult<T>* r) {
   const Context& ctx = sim_.context();
   std::vector<double> v(static_cast<std::size_t>(loss_slots_used_));
   if (loss_slots_used_ > 0) {
@@ -272,10 +280,30 @@ void Rollout<T>::finish_losses(std::vector<double>& per_state, double& effort,
       per_state[std::size_t(e.state)] += x;
     if (terms) (*terms)[e.name] += x;
   }
-  if (grad_buoyancy && buoyancy_slot_) *grad_buoyancy = v[0];
+  auto slot_value = [&](const double* slot) { return v[std::size_t(slot - loss_slots_.data())]; };
+  if (r && buoyancy_slot_) r->grad_buoyancy = slot_value(buoyancy_slot_);
+  if (r && viscosity_slot_) r->grad_viscosity = slot_value(viscosity_slot_);
+  if (r && diffusivity_slot_) r->grad_scalar_diffusivity = slot_value(diffusivity_slot_);
   loss_entries_.clear();
   loss_slots_used_ = 0;
-  buoyancy_slot_ = nullptr;
+  buoyancy_slot_ = viscosity_slot_ = diffusivity_slot_ = nullptr;
+}
+
+template <class T>
+void Rollout<T>::check_gradient_options(const RolloutOptions& opt) const {
+  const StepConfig& c = sim_.config();
+  for (const char* name : {"viscosity_gradient", "scalar_diffusivity_gradient"}) {
+    const bool wanted = name[0] == 'v' ? opt.viscosity_gradient : opt.scalar_diffusivity_gradient;
+    if (!wanted) continue;
+    if (c.diffusion == DiffusionMode::None)
+      throw InvalidArgument(std::string("RolloutOptions::") + name +
+                            ": the simulation has no diffusion (StepConfig::diffusion is None); "
+                            "set it to Explicit or Implicit, or turn the option off");
+    if (std::find(c.order.begin(), c.order.end(), StepPart::Diffuse) == c.order.end())
+      throw InvalidArgument(std::string("RolloutOptions::") + name +
+                            ": StepConfig::order has no Diffuse part; add one, or turn the "
+                            "option off");
+  }
 }
 
 template <class T>
@@ -344,7 +372,7 @@ double Rollout<T>::loss(const SmokeState<T>& initial, int n,
   SmokeState<T> cur = clone_shape(ctx, initial);
   copy_state(ctx, initial, cur);
   static const StepControls<T> none{};
-  begin_losses(controls, losses, false);
+  begin_losses(controls, losses, nullptr);
   state_losses(0, cur, losses, nullptr);
   for (int k = 0; k < n; ++k) {
     sim_.step(cur, controls.empty() ? none : controls[k]);
@@ -410,7 +438,10 @@ void Rollout<T>::reverse_step(int k, const SmokeState<T>& input, const StepContr
   if (opt.source_gradients)
     for (int i = 0; i < ns; ++i)
       cg.sources.push_back(&r.grad_source[k][i]);
-  cg.buoyancy = buoyancy_slot_;  // added on the device, read at the end of the run
+  // Added on the device, read at the end of the run.
+  cg.buoyancy = buoyancy_slot_;
+  cg.viscosity = viscosity_slot_;
+  cg.scalar_diffusivity = diffusivity_slot_;
   if (opt.boundary_gradient) cg.boundary = &r.grad_boundary;  // host waits per step
   try {
     r.adjoint_reports[k] = sim_.step_adjoint(input, controls, grad, &cg);
@@ -453,6 +484,7 @@ void Rollout<T>::run(const SmokeState<T>& initial, int n,
     return;
   }
   validate(initial, n, controls, losses);
+  check_gradient_options(opt);
   const int ns = int(initial.scalars.size());
   static const StepControls<T> none{};
   auto ctrl = [&](int k) -> const StepControls<T>& {
@@ -475,7 +507,7 @@ void Rollout<T>::run(const SmokeState<T>& initial, int n,
   }
 
   // ---- gradients of the controls' effort terms ----
-  begin_losses(controls, losses, opt.buoyancy_gradient);
+  begin_losses(controls, losses, &opt);
   effort_terms(controls, losses, opt, r);
 
   // ---- backward ----
@@ -488,7 +520,7 @@ void Rollout<T>::run(const SmokeState<T>& initial, int n,
   // One host wait: every loss value, and the last steps' cotangent checks.
   std::vector<double> per_state(std::size_t(n) + 1, 0.0);
   double effort = 0;
-  finish_losses(per_state, effort, &r.loss_terms, &r.grad_buoyancy);
+  finish_losses(per_state, effort, &r.loss_terms, &r);
   for (double v : per_state)
     r.loss += v;
   r.loss += effort;

@@ -189,6 +189,12 @@ checkpoint::StateSize Rollout<T>::estimate_size(const Context& ctx, const Grid& 
   m.result = S + G;             // final_state, grad_initial
   if (opt.force_gradients) m.outputs += static_cast<std::size_t>(n) * U;
   if (opt.source_gradients) m.outputs += static_cast<std::size_t>(n) * nsz * C;
+  // The step adjoint's Diffuse snapshots (StepControlGradient::viscosity, scalar_diffusivity).
+  for (StepPart p : config.order)
+    if (p == StepPart::Diffuse && config.diffusion != DiffusionMode::None) {
+      if (opt.viscosity_gradient) m.simulation.adjoint += U;
+      if (opt.scalar_diffusivity_gradient) m.simulation.adjoint += nsz * C;
+    }
   if (parts) *parts = m;
   checkpoint::StateSize size;
   size.state_bytes = S;
@@ -258,6 +264,7 @@ void Rollout<T>::run_checkpointed(const SmokeState<T>& initial, int n,
                                   const RolloutLosses<T>& losses, const RolloutOptions& opt,
                                   RolloutResult<T>& r) {
   validate(initial, n, controls, losses);
+  check_gradient_options(opt);
   const RolloutPlan p = plan(initial, n, opt);
   const Context& ctx = sim_.context();
   const int ns = int(initial.scalars.size());
@@ -282,7 +289,7 @@ void Rollout<T>::run_checkpointed(const SmokeState<T>& initial, int n,
     ~Finish() { s.finish(); }
   } finish{slots};
 
-  begin_losses(controls, losses, opt.buoyancy_gradient);
+  begin_losses(controls, losses, &opt);
   effort_terms(controls, losses, opt, r);
   SmokeGradient<T>& grad = r.grad_initial;
   std::vector<double> per_state(std::size_t(n) + 1, 0.0);
@@ -297,7 +304,7 @@ void Rollout<T>::run_checkpointed(const SmokeState<T>& initial, int n,
   }
   // One host wait: every loss value, and the last steps' cotangent checks.
   double effort = 0;
-  finish_losses(per_state, effort, &r.loss_terms, &r.grad_buoyancy);
+  finish_losses(per_state, effort, &r.loss_terms, &r);
   for (double v : per_state)
     r.loss += v;
   r.loss += effort;

@@ -247,6 +247,17 @@ SimulationMemory Simulation<T>::estimate_memory(const Context& ctx, const Grid& 
 }
 
 template <class T>
+void Simulation<T>::set_diffusion_coefficient(double& member, double v, const char* name) {
+  if (!std::isfinite(v) || v < 0 || (v == 0) != (member == 0))
+    throw InvalidArgument(std::string("Simulation::set_") + name + "(" + std::to_string(v) +
+                          "): the value must be finite, >= 0 and stay " +
+                          (member == 0 ? "zero" : "non-zero") + " (it is " +
+                          std::to_string(member) + "); make a Simulation with StepConfig." + name +
+                          " set instead");
+  member = v;
+}
+
+template <class T>
 void Simulation<T>::set_velocity_boundary(const VelocityBoundary& vb) {
   vb.validate(grid_);
   for (int a = 0; a < grid_.dim; ++a)
