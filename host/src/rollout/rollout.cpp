@@ -345,7 +345,8 @@ void Rollout<T>::state_losses(int k, const SmokeState<T>& s, const RolloutLosses
     for (int step : u.steps) {
       if (step != k) continue;
       const int ns = int(s.scalars.size());
-      if (int(user_grad_.scalars.size()) != ns)
+      // (The velocity check: a state without scalars matches the empty scratch's count.)
+      if (user_grad_.velocity[0].empty() || int(user_grad_.scalars.size()) != ns)
         user_grad_ = SmokeGradient<T>(ctx, sim_.grid(), ns);
       else {
         fill(ctx, user_grad_.velocity, T(0));
