@@ -318,3 +318,45 @@ TEST(ViscosityGradient, ErrorsNameTheOptionAndTheFix) {
   sim.set_viscosity(0.5);
   EXPECT_EQ(sim.config().viscosity, 0.5);
 }
+
+// A user loss on a state without scalars (the Mosaic adapter's rollout: velocity only): its
+// gradient reaches the initial velocity, the adjoint of the last step applied to it.
+TEST(RolloutUserLoss, StateWithoutScalars) {
+  Problem p(case_2d(DiffusionMode::Implicit));
+  SmokeState<double> init(p.ctx, p.c.g, {});
+  copy(p.ctx, p.init.velocity, init.velocity);
+  StepConfig cfg = p.cfg;
+  cfg.buoyancy = 0;
+  Simulation<double> sim = p.simulation(cfg);
+  RolloutLosses<double> L;
+  UserLoss<double> u;
+  u.steps = {1};
+  const MacVelocity<double>* w = &p.vel_target;
+  const Context ctx = p.ctx;
+  u.fn = [w, ctx](int, const SmokeState<double>& s, SmokeGradient<double>& g) {
+    copy(ctx, *w, g.velocity);
+    return dot(ctx, s.velocity[0], (*w)[0]) + dot(ctx, s.velocity[1], (*w)[1]);
+  };
+  L.user.push_back(u);
+  Rollout<double> rollout(sim);
+  RolloutOptions o;
+  o.viscosity_gradient = true;
+  const RolloutResult<double> r = rollout.run(init, 1, {}, L, o);
+  // The same through one step adjoint.
+  SmokeGradient<double> g(p.ctx, p.c.g, 0);
+  copy(p.ctx, p.vel_target, g.velocity);
+  Buffer<double> acc(p.ctx, 1, p.ctx.memory_space());
+  StepControlGradient<double> cg;
+  cg.viscosity = acc.data();
+  sim.step_adjoint(init, {}, g, &cg);
+  double nu_grad = 0;
+  read_doubles(p.ctx, acc.data(), 1, &nu_grad);
+  EXPECT_TRUE(same_bits(r.grad_viscosity, nu_grad));
+  for (int a = 0; a < 2; ++a) {
+    const std::vector<double> x = r.grad_initial.velocity[a].to_vector(p.ctx),
+                              y = g.velocity[a].to_vector(p.ctx);
+    ASSERT_EQ(x.size(), y.size());
+    EXPECT_EQ(std::memcmp(x.data(), y.data(), x.size() * sizeof(double)), 0) << "component " << a;
+  }
+  EXPECT_GT(max_abs(p.ctx, r.grad_initial.velocity[0]), 0.0);
+}
