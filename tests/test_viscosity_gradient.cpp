@@ -360,3 +360,39 @@ TEST(RolloutUserLoss, StateWithoutScalars) {
   }
   EXPECT_GT(max_abs(p.ctx, r.grad_initial.velocity[0]), 0.0);
 }
+
+// Rollout::state_size counts the Diffuse snapshots the coefficient gradients take: a
+// checkpointed run on a budget of the working memory plus 2 states stays within it, and the
+// estimate is the measured peak up to what it knowingly leaves out or adds (as in
+// RolloutMemory.PeakWithinBudget64Cubed).
+TEST(ViscosityGradient, CheckpointedPeakWithinTheEstimate) {
+  for (DiffusionMode mode : {DiffusionMode::Explicit, DiffusionMode::Implicit}) {
+    SCOPED_TRACE(to_string(mode));
+    const Problem p(case_2d(mode));
+    Context ctx = Context::cpu();  // everything the simulation and the rollout hold
+    Simulation<double> sim(ctx, p.c.g, p.cfg, &p.solid);
+    sim.set_velocity_boundary(p.vb);
+    Rollout<double> rollout(sim);
+    RolloutOptions opt;
+    opt.viscosity_gradient = opt.scalar_diffusivity_gradient = true;
+    opt.checkpointing.enabled = true;
+    opt.checkpointing.strategy = checkpoint::Strategy::Revolve;
+    RolloutOptions without = opt;
+    without.viscosity_gradient = without.scalar_diffusivity_gradient = false;
+    const checkpoint::StateSize size = rollout.state_size(p.init, kSteps, opt);
+    const std::size_t cell = sizeof(double) * std::size_t(p.c.g.cells());
+    const std::size_t mac = sizeof(double) * std::size_t(11 * 9 + 10 * 10);
+    EXPECT_EQ(size.working_bytes - rollout.state_size(p.init, kSteps, without).working_bytes,
+              mac + 2 * cell);  // one Diffuse part: the velocity and both scalars
+    opt.checkpointing.budget.device_bytes = size.working_bytes + 2 * size.state_bytes;
+    const RolloutPlan plan = rollout.plan(p.init, kSteps, opt);
+    const RolloutResult<double> r = rollout.run(p.init, kSteps, {}, p.losses(), opt);
+    const std::size_t peak = ctx.counters().peak_bytes;
+    EXPECT_LE(peak, opt.checkpointing.budget.device_bytes);
+    // Left out: the loss-value slots (3 coefficient gradients, 2 keyframes, 2 velocity-target
+    // components); counted but not allocated: the user-loss gradient (no user loss here).
+    const std::size_t loss_slots = sizeof(double) * (3 + 2 + 2);
+    EXPECT_EQ(plan.summary.peak_device_bytes + loss_slots - peak, mac + 2 * cell);
+    EXPECT_NE(r.grad_viscosity, 0.0);
+  }
+}
