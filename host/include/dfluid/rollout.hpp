@@ -317,8 +317,8 @@ class Rollout {
   /// (S: a state, G: velocity + scalars, C: a cell field, U: a face velocity.) The caller's
   /// inputs (initial state, controls, targets) are not counted, nor are the loss-value slots
   /// (8 bytes per loss term reduced on the device: per keyframe, per velocity-target and
-  /// force-effort component, per source effort, and the buoyancy gradient), whose number
-  /// depends on the losses.
+  /// force-effort component, per source effort, and each coefficient gradient asked for),
+  /// whose number depends on the losses.
   checkpoint::StateSize state_size(const SmokeState<T>& initial, int steps,
                                    const RolloutOptions& options,
                                    std::size_t* output_bytes = nullptr) const;
