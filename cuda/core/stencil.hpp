@@ -20,6 +20,13 @@
 //                     L is symmetric negative semidefinite (on the free entries);
 //   laplacian_affine  c, the contribution of held neighbours and fixed side values.
 // Held entries have no Laplacian (the operator leaves them alone).
+// No-slip obstacles (MAC components only; obst.solid.data == nullptr: none): a face that
+// touches a solid cell is held (wall faces: the wall-normal velocity, read by neighbours as
+// Dirichlet values like held box nodes; interior faces: not read at all), and an interior
+// neighbour of a free face is the ghost 2 U - q (the free face's mirror across the solid
+// surface half-way between them; 2 U = W(free) + W(ghost), the wall velocity `wall` at the
+// two faces, 0 when null): -q goes to the linear part, 2 U to the affine part. Obstacle
+// classes take precedence over the box sides' held nodes.
 //   laplacian_held_adjoint  the transpose of the held-neighbour part of c (for
 //                     adjoints: what a held entry's cotangent gathers from the free
 //                     entries that read it). L itself is symmetric, so its transpose
@@ -28,6 +35,7 @@
 
 #include <array>
 
+#include "core/obstacle_faces.hpp"
 #include "dfluid/config.hpp"
 #include "dfluid/grid.hpp"
 #include "dfluid/view.hpp"
@@ -47,7 +55,26 @@ struct LaplacianStencil {
                                {kGhostZeroGradient, kGhostZeroGradient}};
   T value[3][2] = {{0, 0}, {0, 0}, {0, 0}};  ///< side values for kGhostFixed
   bool held[3][2] = {{false, false}, {false, false}, {false, false}};
+  ObstacleCells obst;  ///< no-slip obstacle cells (solid.data null: none)
+  int comp = 0;        ///< the MAC component the array holds (read with obst)
+  View<const T> wall;  ///< wall velocity of component comp on its faces (null: at rest)
 };
+
+/// The obstacle class of entry idx (kFaceFluid without no-slip obstacles).
+template <class T>
+DFLUID_HD DFLUID_FORCEINLINE unsigned char stencil_obstacle(const LaplacianStencil<T>& s,
+                                                            const int idx[3]) {
+  if (!s.obst.solid.data) return kFaceFluid;
+  return obstacle_face_class(s.obst, s.comp, idx[0], idx[1], idx[2]);
+}
+
+/// 2 U between a free entry and its interior neighbour: W at both (0 without `wall`).
+template <class T>
+DFLUID_HD DFLUID_FORCEINLINE T stencil_wall_sum(const LaplacianStencil<T>& s, int i, int j, int k,
+                                                const int nb[3]) {
+  if (!s.wall.data) return T(0);
+  return s.wall(i, j, k) + s.wall(nb[0], nb[1], nb[2]);
+}
 
 /// Stencil of a cell-centred scalar on g with boundary bc (ignored on periodic axes).
 template <class T>
@@ -74,10 +101,19 @@ LaplacianStencil<T> cell_stencil(const Grid& g, const ScalarBoundary& bc) {
 /// Along the other axes (tangential): a side that prescribes the tangential velocity
 /// (NoSlip, MovingWall, Inflow) is fixed at U (`wall` on a MovingWall side, else 0: the
 /// affine part); every other non-periodic side is zero gradient (free slip).
+/// no_slip: solid cells of no-slip obstacles (null: none), with the component's wall
+/// velocity obstacle_wall on its faces (null: at rest).
 template <class T>
-LaplacianStencil<T> face_stencil(const Grid& g, int comp, const WallVelocity& wall = {}) {
+LaplacianStencil<T> face_stencil(const Grid& g, int comp, const WallVelocity& wall = {},
+                                 View<const std::uint8_t> no_slip = {},
+                                 View<const T> obstacle_wall = {}) {
   LaplacianStencil<T> s;
   s.dim = g.dim;
+  s.comp = comp;
+  if (no_slip.data) {
+    s.obst = obstacle_cells(g, no_slip);
+    s.wall = obstacle_wall;
+  }
   s.inv_dx2 = T(1.0 / (g.dx * g.dx));
   const std::array<int, 3> e = g.face_extents(comp);
   for (int a = 0; a < 3; ++a) {
@@ -106,7 +142,7 @@ DFLUID_HD DFLUID_FORCEINLINE bool stencil_held(const LaplacianStencil<T>& s, int
     if (s.held[a][0] && idx[a] == 0) return true;
     if (s.held[a][1] && idx[a] == s.m[a] - 1) return true;
   }
-  return false;
+  return stencil_obstacle(s, idx) != kFaceFluid;
 }
 
 /// L q at a free entry: sum over axes of (lo + hi - 2 q), held neighbours and fixed
@@ -124,17 +160,22 @@ DFLUID_HD DFLUID_FORCEINLINE T laplacian_linear(View<const T> q, const Laplacian
       if (p < 0 || p >= s.m[a]) {
         if (s.periodic[a]) {
           idx[a] = side ? 0 : s.m[a] - 1;
-          nb = q(idx[0], idx[1], idx[2]);
+          const unsigned char cls = stencil_obstacle(s, idx);
+          nb = cls == kFaceInterior ? -c : cls == kFaceWall ? T(0) : q(idx[0], idx[1], idx[2]);
         } else if (s.ghost[a][side] == kGhostFixed) {
           nb = -c;  // ghost = 2v - c; the 2v goes to the affine part
         } else {
           nb = c;  // zero gradient
         }
-      } else if (s.held[a][side] && p == (side ? s.m[a] - 1 : 0)) {
-        nb = T(0);  // held node: its value goes to the affine part
       } else {
         idx[a] = p;
-        nb = q(idx[0], idx[1], idx[2]);
+        const unsigned char cls = stencil_obstacle(s, idx);
+        if (cls == kFaceInterior)
+          nb = -c;  // no-slip ghost 2U - c; the 2U goes to the affine part
+        else if (cls == kFaceWall || (s.held[a][side] && p == (side ? s.m[a] - 1 : 0)))
+          nb = T(0);  // held node: its value goes to the affine part
+        else
+          nb = q(idx[0], idx[1], idx[2]);
       }
       acc += nb - c;
     }
@@ -154,9 +195,19 @@ DFLUID_HD DFLUID_FORCEINLINE T laplacian_affine(View<const T> q, const Laplacian
       const int p = idx[a] + (side ? 1 : -1);
       if (p < 0 || p >= s.m[a]) {
         if (!s.periodic[a] && s.ghost[a][side] == kGhostFixed) acc += T(2) * s.value[a][side];
-      } else if (s.held[a][side] && p == (side ? s.m[a] - 1 : 0)) {
+        if (s.periodic[a] && s.obst.solid.data) {
+          idx[a] = side ? 0 : s.m[a] - 1;
+          const unsigned char cls = stencil_obstacle(s, idx);
+          if (cls == kFaceInterior) acc += stencil_wall_sum(s, i, j, k, idx);
+          if (cls == kFaceWall) acc += q(idx[0], idx[1], idx[2]);
+        }
+      } else {
         idx[a] = p;
-        acc += q(idx[0], idx[1], idx[2]);
+        const unsigned char cls = stencil_obstacle(s, idx);
+        if (cls == kFaceInterior)
+          acc += stencil_wall_sum(s, i, j, k, idx);
+        else if (cls == kFaceWall || (s.held[a][side] && p == (side ? s.m[a] - 1 : 0)))
+          acc += q(idx[0], idx[1], idx[2]);
       }
     }
   }
@@ -176,6 +227,21 @@ DFLUID_HD DFLUID_FORCEINLINE T laplacian_held_adjoint(View<const T> w, const Lap
   if (!stencil_held(s, i, j, k)) return T(0);
   const int idx[3] = {i, j, k};
   T acc = 0;
+  const unsigned char cls = stencil_obstacle(s, idx);
+  if (cls != kFaceFluid) {
+    // An obstacle face: every free neighbour reads a wall face as a held value (obstacle
+    // classes take precedence over box sides); nobody reads an interior face (its readers
+    // see a ghost).
+    if (cls == kFaceInterior) return T(0);
+    for (int a = 0; a < s.dim; ++a)
+      for (int side = 0; side < 2; ++side) {
+        int nb[3];
+        if (!face_neighbour(s.obst, s.comp, a, side, i, j, k, nb)) continue;
+        if (stencil_held(s, nb[0], nb[1], nb[2])) continue;
+        acc += w(nb[0], nb[1], nb[2]);
+      }
+    return acc * s.inv_dx2;
+  }
   for (int a = 0; a < s.dim; ++a) {
     if (s.periodic[a] || s.m[a] < 2) continue;
     for (int side = 0; side < 2; ++side) {
@@ -200,12 +266,17 @@ DFLUID_HD DFLUID_FORCEINLINE T laplacian_diagonal(const LaplacianStencil<T>& s, 
     for (int side = 0; side < 2; ++side) {
       const int p = idx[a] + (side ? 1 : -1);
       if (p < 0 || p >= s.m[a]) {
-        if (s.periodic[a])
-          d -= T(1);
-        else if (s.ghost[a][side] == kGhostFixed)
+        if (s.periodic[a]) {
+          int nb[3] = {i, j, k};
+          nb[a] = side ? 0 : s.m[a] - 1;
+          d -= stencil_obstacle(s, nb) == kFaceInterior ? T(2) : T(1);
+        } else if (s.ghost[a][side] == kGhostFixed) {
           d -= T(2);
+        }
       } else {
-        d -= T(1);
+        int nb[3] = {i, j, k};
+        nb[a] = p;
+        d -= stencil_obstacle(s, nb) == kFaceInterior ? T(2) : T(1);
       }
     }
   }

@@ -63,6 +63,25 @@ void check_stable(const Grid& g, double nu, double dt, const char* fn) {
   }
 }
 
+/// The stencil of MAC component a with the no-slip obstacle (checked: the mask a cell field
+/// and the wall velocity a MAC velocity on g, both accessible on ctx).
+template <class T>
+LaplacianStencil<T> mac_stencil(const Context& ctx, const Grid& g, int a, const WallVelocity& wall,
+                                const NoSlipObstacle<T>& obstacle, const char* fn) {
+  if (!obstacle.mask) return face_stencil<T>(g, a, wall);
+  const std::string f(fn);
+  check::on_grid(*obstacle.mask, (f + ": obstacle.mask").c_str(), g, Location::Cell);
+  check::accessible(ctx, *obstacle.mask, (f + ": obstacle.mask").c_str());
+  View<const T> wv;
+  if (obstacle.wall_velocity) {
+    const Field<T>& w = (*obstacle.wall_velocity)[a];
+    check::on_grid(w, (f + ": obstacle.wall_velocity").c_str(), g, face_location(a));
+    check::accessible(ctx, w, (f + ": obstacle.wall_velocity").c_str());
+    wv = w.view();
+  }
+  return face_stencil<T>(g, a, wall, obstacle.mask->view(), wv);
+}
+
 }  // namespace detail::diffusion
 
 double max_stable_diffusion_dt(const Grid& g, double nu) {
@@ -179,7 +198,7 @@ void set_held(const Exec& ex, const Field<T>* src, const LaplacianStencil<T>& s,
   bool any = false;
   for (int a = 0; a < s.dim; ++a)
     any = any || s.held[a][0] || s.held[a][1];
-  if (!any) return;
+  if (!any && !s.obst.solid.data) return;  // no held box nodes, no obstacle faces
   View<const T> sv = src ? src->view() : View<const T>{};
   View<T> ov = out.view();
   for_each_cell(
@@ -425,15 +444,15 @@ void diffuse_explicit(const Context& ctx, const CellVector<T>& q, T nu, T dt, Ce
 
 template <class T>
 void diffuse_explicit(const Context& ctx, const MacVelocity<T>& u, T nu, T dt, MacVelocity<T>& out,
-                      const WallVelocity& wall) {
+                      const WallVelocity& wall, const NoSlipObstacle<T>& obstacle) {
   using namespace detail::diffusion;
   const char* fn = "diffuse_explicit(MacVelocity)";
   check_vector_args(ctx, u, nu, dt, out, face_location, fn);
   const Grid& g = u.grid();
   check_stable(g, double(nu), double(dt), fn);
   for (int a = 0; a < g.dim; ++a)
-    explicit_array(detail::exec_of(ctx), u[a], detail::face_stencil<T>(g, a, wall), T(nu * dt),
-                   out[a]);
+    explicit_array(detail::exec_of(ctx), u[a], mac_stencil(ctx, g, a, wall, obstacle, fn),
+                   T(nu * dt), out[a]);
 }
 
 template <class T>
@@ -465,7 +484,7 @@ SolveReport diffuse_implicit(const Context& ctx, const CellVector<T>& q, T nu, T
 template <class T>
 SolveReport diffuse_implicit(const Context& ctx, const MacVelocity<T>& u, T nu, T dt,
                              MacVelocity<T>& out, const SolverOptions& options,
-                             const WallVelocity& wall) {
+                             const WallVelocity& wall, const NoSlipObstacle<T>& obstacle) {
   using namespace detail::diffusion;
   const char* fn = "diffuse_implicit(MacVelocity)";
   check_vector_args(ctx, u, nu, dt, out, face_location, fn);
@@ -474,8 +493,8 @@ SolveReport diffuse_implicit(const Context& ctx, const MacVelocity<T>& u, T nu, 
   SolveReport rep;
   for (int a = 0; a < g.dim; ++a)
     combine(rep,
-            implicit_array(ctx, u[a], detail::face_stencil<T>(g, a, wall), T(nu * dt), out[a],
-                           options, fn),
+            implicit_array(ctx, u[a], mac_stencil(ctx, g, a, wall, obstacle, fn), T(nu * dt),
+                           out[a], options, fn),
             a == 0);
   return rep;
 }
@@ -507,15 +526,15 @@ void diffuse_explicit_adjoint(const Context& ctx, const CellVector<T>& grad_out,
 
 template <class T>
 void diffuse_explicit_adjoint(const Context& ctx, const MacVelocity<T>& grad_out, T nu, T dt,
-                              MacVelocity<T>& grad_u) {
+                              MacVelocity<T>& grad_u, const NoSlipObstacle<T>& obstacle) {
   using namespace detail::diffusion;
   const char* fn = "diffuse_explicit_adjoint(MacVelocity)";
   check_vector_args(ctx, grad_out, nu, dt, grad_u, face_location, fn);
   const Grid& g = grad_out.grid();
   check_stable(g, double(nu), double(dt), fn);
   for (int a = 0; a < g.dim; ++a)
-    explicit_adjoint_array(detail::exec_of(ctx), grad_out[a], detail::face_stencil<T>(g, a),
-                           T(nu * dt), grad_u[a]);
+    explicit_adjoint_array(detail::exec_of(ctx), grad_out[a],
+                           mac_stencil(ctx, g, a, {}, obstacle, fn), T(nu * dt), grad_u[a]);
 }
 
 template <class T>
@@ -535,7 +554,8 @@ double diffuse_explicit_nu_gradient(const Context& ctx, const Field<T>& q, T nu,
 
 template <class T>
 double diffuse_explicit_nu_gradient(const Context& ctx, const MacVelocity<T>& u, T nu, T dt,
-                                    const MacVelocity<T>& grad_out, const WallVelocity& wall) {
+                                    const MacVelocity<T>& grad_out, const WallVelocity& wall,
+                                    const NoSlipObstacle<T>& obstacle) {
   using namespace detail::diffusion;
   const char* fn = "diffuse_explicit_nu_gradient(MacVelocity)";
   check_vector_args(ctx, grad_out, nu, dt, u, face_location, fn);
@@ -543,7 +563,7 @@ double diffuse_explicit_nu_gradient(const Context& ctx, const MacVelocity<T>& u,
   double acc = 0;
   for (int a = 0; a < g.dim; ++a)
     acc += explicit_nu_gradient_array(detail::exec_of(ctx), u[a], grad_out[a],
-                                      detail::face_stencil<T>(g, a, wall), dt);
+                                      mac_stencil(ctx, g, a, wall, obstacle, fn), dt);
   return acc;
 }
 
@@ -614,7 +634,8 @@ SolveReport diffuse_implicit_adjoint(const Context& ctx, const CellVector<T>& gr
 
 template <class T>
 SolveReport diffuse_implicit_adjoint(const Context& ctx, const MacVelocity<T>& grad_out, T nu, T dt,
-                                     MacVelocity<T>& grad_u, const SolverOptions& options) {
+                                     MacVelocity<T>& grad_u, const SolverOptions& options,
+                                     const NoSlipObstacle<T>& obstacle) {
   using namespace detail::diffusion;
   const char* fn = "diffuse_implicit_adjoint(MacVelocity)";
   check_vector_args(ctx, grad_out, nu, dt, grad_u, face_location, fn);
@@ -623,8 +644,8 @@ SolveReport diffuse_implicit_adjoint(const Context& ctx, const MacVelocity<T>& g
   SolveReport rep;
   for (int a = 0; a < g.dim; ++a)
     combine(rep,
-            implicit_adjoint_array(ctx, grad_out[a], detail::face_stencil<T>(g, a), T(nu * dt),
-                                   grad_u[a], options, fn),
+            implicit_adjoint_array(ctx, grad_out[a], mac_stencil(ctx, g, a, {}, obstacle, fn),
+                                   T(nu * dt), grad_u[a], options, fn),
             a == 0);
   return rep;
 }
@@ -636,8 +657,8 @@ SolveReport diffuse_implicit_adjoint(const Context& ctx, const MacVelocity<T>& g
 // the same sum of w = (I - nu dt L)^-1 g, which is what diffuse_implicit_adjoint
 // accumulates at the free entries.
 template <class T>
-WallVelocity diffuse_wall_velocity_gradient(const Context& ctx, const MacVelocity<T>& w, T nu,
-                                            T dt) {
+WallVelocity diffuse_wall_velocity_gradient(const Context& ctx, const MacVelocity<T>& w, T nu, T dt,
+                                            const NoSlipObstacle<T>& obstacle) {
   const char* fn = "diffuse_wall_velocity_gradient";
   detail::diffusion::check_nu(double(nu), fn);
   check::positive_dt(double(dt), "diffuse_wall_velocity_gradient: dt");
@@ -650,7 +671,8 @@ WallVelocity diffuse_wall_velocity_gradient(const Context& ctx, const MacVelocit
       for (int c = 0; c < g.dim; ++c) {
         if (c == b) continue;
         check::accessible(ctx, w[c], "diffuse_wall_velocity_gradient: w");
-        const detail::LaplacianStencil<T> s = detail::face_stencil<T>(g, c);
+        const detail::LaplacianStencil<T> s =
+            detail::diffusion::mac_stencil(ctx, g, c, {}, obstacle, fn);
         View<const T> wv = w[c].view();
         const int edge = side ? s.m[b] - 1 : 0;
         const int axis = b;
@@ -667,13 +689,60 @@ WallVelocity diffuse_wall_velocity_gradient(const Context& ctx, const MacVelocit
   return grad;
 }
 
+// A no-slip obstacle's wall velocity W enters the stencil of a free entry f only through
+// the affine part, nu dt / dx^2 * (W_f + W_g) for each interior neighbour g (stencil.hpp).
+// So d<g, out>/dW at face x gathers nu dt / dx^2 times: w_x once per interior neighbour
+// when x is free, and the sum of w over the free neighbours that read x as a ghost when x
+// is an interior face (explicit: w = grad_out; implicit: w = (I - nu dt L)^-1 grad_out, as
+// for the box sides above). A gather; no host wait.
+template <class T>
+void diffuse_obstacle_wall_gradient(const Context& ctx, const MacVelocity<T>& w, T nu, T dt,
+                                    const ObstacleMask& mask, MacVelocity<T>& grad_wall) {
+  const char* fn = "diffuse_obstacle_wall_gradient";
+  detail::diffusion::check_nu(double(nu), fn);
+  check::positive_dt(double(dt), "diffuse_obstacle_wall_gradient: dt");
+  const Grid& g = w.grid();
+  const NoSlipObstacle<T> obstacle{&mask, nullptr};
+  const T coef = T(double(nu) * double(dt) / (g.dx * g.dx));
+  for (int c = 0; c < g.dim; ++c) {
+    check::on_grid(grad_wall[c], "diffuse_obstacle_wall_gradient: grad_wall", g, face_location(c));
+    check::accessible(ctx, w[c], "diffuse_obstacle_wall_gradient: w");
+    check::accessible(ctx, grad_wall[c], "diffuse_obstacle_wall_gradient: grad_wall");
+    const detail::LaplacianStencil<T> s =
+        detail::diffusion::mac_stencil(ctx, g, c, {}, obstacle, fn);
+    View<const T> wv = w[c].view();
+    View<T> gv = grad_wall[c].view();
+    detail::for_each_cell(
+        detail::exec_of(ctx), w[c].extents(), DFLUID_LAMBDA(int i, int j, int k) {
+          const int idx[3] = {i, j, k};
+          const unsigned char self = detail::stencil_obstacle(s, idx);
+          const bool self_free = !detail::stencil_held(s, i, j, k);
+          if (!self_free && self != detail::kFaceInterior) return;
+          T acc = 0;
+          for (int a = 0; a < s.dim; ++a)
+            for (int side = 0; side < 2; ++side) {
+              int nb[3];
+              if (!detail::face_neighbour(s.obst, s.comp, a, side, i, j, k, nb)) continue;
+              if (self_free) {
+                if (detail::stencil_obstacle(s, nb) == detail::kFaceInterior) acc += wv(i, j, k);
+              } else if (!detail::stencil_held(s, nb[0], nb[1], nb[2])) {
+                acc += wv(nb[0], nb[1], nb[2]);
+              }
+            }
+          gv(i, j, k) += coef * acc;
+        });
+  }
+}
+
 #define DFLUID_DIFFUSION_INST(T)                                                                  \
   template void diffuse_explicit<T>(const Context&, const Field<T>&, T, T, Field<T>&,             \
                                     const ScalarBoundary&);                                       \
   template void diffuse_explicit<T>(const Context&, const CellVector<T>&, T, T, CellVector<T>&,   \
                                     const ScalarBoundary&);                                       \
   template void diffuse_explicit<T>(const Context&, const MacVelocity<T>&, T, T, MacVelocity<T>&, \
-                                    const WallVelocity&);                                         \
+                                    const WallVelocity&, const NoSlipObstacle<T>&);               \
+  template void diffuse_obstacle_wall_gradient<T>(const Context&, const MacVelocity<T>&, T, T,    \
+                                                  const ObstacleMask&, MacVelocity<T>&);          \
   template SolveReport diffuse_implicit<T>(const Context&, const Field<T>&, T, T, Field<T>&,      \
                                            const ScalarBoundary&, const SolverOptions&);          \
   template SolveReport diffuse_implicit<T>(const Context&, const CellVector<T>&, T, T,            \
@@ -684,18 +753,19 @@ WallVelocity diffuse_wall_velocity_gradient(const Context& ctx, const MacVelocit
   template void diffuse_explicit_adjoint<T>(const Context&, const CellVector<T>&, T, T,           \
                                             CellVector<T>&, const ScalarBoundary&);               \
   template void diffuse_explicit_adjoint<T>(const Context&, const MacVelocity<T>&, T, T,          \
-                                            MacVelocity<T>&);                                     \
+                                            MacVelocity<T>&, const NoSlipObstacle<T>&);           \
   template double diffuse_explicit_nu_gradient<T>(const Context&, const Field<T>&, T, T,          \
                                                   const Field<T>&, const ScalarBoundary&);        \
   template double diffuse_explicit_nu_gradient<T>(const Context&, const MacVelocity<T>&, T, T,    \
-                                                  const MacVelocity<T>&, const WallVelocity&);    \
+                                                  const MacVelocity<T>&, const WallVelocity&,     \
+                                                  const NoSlipObstacle<T>&);                      \
   template void add_diffusion_nu_gradient_into<T>(                                                \
       const Context&, const Field<T>&, T, const Field<T>&, double*, const ScalarBoundary&);       \
   template void add_diffusion_nu_gradient_into<T>(const Context&, const MacVelocity<T>&, T,       \
                                                   const MacVelocity<T>&, double*,                 \
                                                   const WallVelocity&);                           \
   template WallVelocity diffuse_wall_velocity_gradient<T>(const Context&, const MacVelocity<T>&,  \
-                                                          T, T);                                  \
+                                                          T, T, const NoSlipObstacle<T>&);        \
   template SolveReport diffuse_implicit_adjoint<T>(const Context&, const Field<T>&, T, T,         \
                                                    Field<T>&, const ScalarBoundary&,              \
                                                    const SolverOptions&);                         \
@@ -703,10 +773,11 @@ WallVelocity diffuse_wall_velocity_gradient(const Context& ctx, const MacVelocit
                                                    CellVector<T>&, const ScalarBoundary&,         \
                                                    const SolverOptions&);                         \
   template SolveReport diffuse_implicit_adjoint<T>(const Context&, const MacVelocity<T>&, T, T,   \
-                                                   MacVelocity<T>&, const SolverOptions&);        \
+                                                   MacVelocity<T>&, const SolverOptions&,         \
+                                                   const NoSlipObstacle<T>&);                     \
   template SolveReport diffuse_implicit<T>(const Context&, const MacVelocity<T>&, T, T,           \
                                            MacVelocity<T>&, const SolverOptions&,                 \
-                                           const WallVelocity&);
+                                           const WallVelocity&, const NoSlipObstacle<T>&);
 DFLUID_DIFFUSION_INST(float)
 DFLUID_DIFFUSION_INST(double)
 #undef DFLUID_DIFFUSION_INST

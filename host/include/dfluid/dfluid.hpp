@@ -16,6 +16,7 @@
 #include "dfluid/linear_solver.hpp"
 #include "dfluid/optimizer.hpp"
 #include "dfluid/memory.hpp"
+#include "dfluid/obstacle.hpp"
 #include "dfluid/projection.hpp"
 #include "dfluid/rollout.hpp"
 #include "dfluid/simulation.hpp"

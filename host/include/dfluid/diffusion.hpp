@@ -19,8 +19,12 @@
 //        tangential velocity on the side (0, or the MovingWall's `wall` velocity: ghost =
 //        2 U - boundary value, an affine part); every other non-periodic side is zero
 //        gradient (free slip: no tangential stress).
-//    Obstacles are not seen by diffusion; the projection that follows enforces
-//    zero velocity on faces touching solid cells.
+//    Obstacles: by default not seen by diffusion (free slip; the projection that follows
+//      enforces zero velocity on faces touching solid cells). With a NoSlipObstacle (the
+//      mask of no-slip obstacles, optionally their wall velocity W): faces touching a solid
+//      cell are held, and a free face next to an interior face (both cells solid) along a
+//      tangential axis sees the ghost 2 U - u there, 2 U = W at the two faces (see
+//      dfluid/obstacle.hpp): -u in L (symmetric), 2 U in the affine part.
 //
 // Outputs must not alias inputs (the stencil reads neighbours).
 //
@@ -35,6 +39,7 @@
 #include "dfluid/field.hpp"
 #include "dfluid/grid.hpp"
 #include "dfluid/linear_solver.hpp"
+#include "dfluid/obstacle.hpp"
 
 namespace dfluid {
 
@@ -58,7 +63,7 @@ void diffuse_explicit(const Context& ctx, const CellVector<T>& q, T nu, T dt, Ce
 /// Each MAC component on its face grid (boundaries as described above).
 template <class T>
 void diffuse_explicit(const Context& ctx, const MacVelocity<T>& u, T nu, T dt, MacVelocity<T>& out,
-                      const WallVelocity& wall = {});
+                      const WallVelocity& wall = {}, const NoSlipObstacle<T>& obstacle = {});
 
 /// Implicit (backward Euler) diffusion: solves (I - nu * dt * lap) out = q with
 /// preconditioned conjugate gradients. The operator I - nu dt L is symmetric
@@ -87,7 +92,7 @@ SolveReport diffuse_implicit(const Context& ctx, const CellVector<T>& q, T nu, T
 template <class T>
 SolveReport diffuse_implicit(const Context& ctx, const MacVelocity<T>& u, T nu, T dt,
                              MacVelocity<T>& out, const SolverOptions& options = {},
-                             const WallVelocity& wall = {});
+                             const WallVelocity& wall = {}, const NoSlipObstacle<T>& obstacle = {});
 
 // ---------------------------------------------------------------------------
 // Adjoints (vector-Jacobian products). Each ACCUMULATES: grad_q += J^T grad_out,
@@ -113,7 +118,7 @@ void diffuse_explicit_adjoint(const Context& ctx, const CellVector<T>& grad_out,
                               CellVector<T>& grad_q, const ScalarBoundary& bc = {});
 template <class T>
 void diffuse_explicit_adjoint(const Context& ctx, const MacVelocity<T>& grad_out, T nu, T dt,
-                              MacVelocity<T>& grad_u);
+                              MacVelocity<T>& grad_u, const NoSlipObstacle<T>& obstacle = {});
 
 /// d<grad_out, diffuse_explicit(q)>/d nu = dt * sum over diffused entries of
 /// grad_out * lap(q) (the full Laplacian: Fixed side values and held faces
@@ -123,7 +128,8 @@ double diffuse_explicit_nu_gradient(const Context& ctx, const Field<T>& q, T nu,
                                     const Field<T>& grad_out, const ScalarBoundary& bc = {});
 template <class T>
 double diffuse_explicit_nu_gradient(const Context& ctx, const MacVelocity<T>& u, T nu, T dt,
-                                    const MacVelocity<T>& grad_out, const WallVelocity& wall = {});
+                                    const MacVelocity<T>& grad_out, const WallVelocity& wall = {},
+                                    const NoSlipObstacle<T>& obstacle = {});
 
 /// *accumulator += d<grad_out, diffuse(q)>/d nu, on the device: dt * the sum over the
 /// diffused entries of w * lap(q) (the full Laplacian: Fixed side values, held faces and the
@@ -152,8 +158,14 @@ void add_diffusion_nu_gradient_into(const Context& ctx, const MacVelocity<T>& u,
 /// free entries of each tangential component next to the side. One host wait (a
 /// deterministic double sum) per MovingWall side and tangential component.
 template <class T>
-WallVelocity diffuse_wall_velocity_gradient(const Context& ctx, const MacVelocity<T>& w, T nu,
-                                            T dt);
+WallVelocity diffuse_wall_velocity_gradient(const Context& ctx, const MacVelocity<T>& w, T nu, T dt,
+                                            const NoSlipObstacle<T>& obstacle = {});
+
+/// The same for the wall velocity W of no-slip obstacles: grad_wall += d<grad_out,
+/// diffuse(u)>/dW, given w as above (the adjoint with the same obstacle). A gather, no wait.
+template <class T>
+void diffuse_obstacle_wall_gradient(const Context& ctx, const MacVelocity<T>& w, T nu, T dt,
+                                    const ObstacleMask& mask, MacVelocity<T>& grad_wall);
 
 /// grad_q += J^T grad_out for diffuse_implicit. I - nu dt L is symmetric, so this
 /// is the same CG solve (same preconditioner and tolerances, from `options`) on
@@ -171,6 +183,7 @@ SolveReport diffuse_implicit_adjoint(const Context& ctx, const CellVector<T>& gr
                                      const SolverOptions& options = {});
 template <class T>
 SolveReport diffuse_implicit_adjoint(const Context& ctx, const MacVelocity<T>& grad_out, T nu, T dt,
-                                     MacVelocity<T>& grad_u, const SolverOptions& options = {});
+                                     MacVelocity<T>& grad_u, const SolverOptions& options = {},
+                                     const NoSlipObstacle<T>& obstacle = {});
 
 }  // namespace dfluid

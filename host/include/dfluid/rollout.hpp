@@ -36,6 +36,12 @@
 //      over every component (boundary faces included).
 //  (c) Control effort over all steps: force_effort * 1/2 * sum_k |f_k|^2
 //      (all faces) + source_effort * 1/2 * sum_k sum_i |s_{k,i}|^2.
+//  (e) ObstacleForceLoss over its steps (dfluid/obstacle.hpp): weight * mean over its states
+//      of direction · Simulation::obstacle_force(state): pressure and viscous force on the
+//      obstacles, reduced on the device. Its gradient reaches the state's pressure too
+//      (SmokeGradient::pressure, allocated in the result's grad_initial for the run and
+//      carried through each step's projection by step_adjoint: one more pressure solve per
+//      step adjoint while it is non-zero).
 //  (d) UserLoss: at each of its steps, fn(step, state, grad) returns a value and
 //      WRITES d value / d state into grad (handed over zero-filled, on the
 //      simulation's memory space); the rollout adds it to the cotangent.
@@ -147,6 +153,8 @@ struct RolloutLosses {
   double force_effort = 0;   ///< weight of 1/2 sum_k |f_k|^2
   double source_effort = 0;  ///< weight of 1/2 sum_k sum_i |s_{k,i}|^2
   std::vector<UserLoss<T>> user;
+  /// Force on the obstacles (drag, lift); needs a Simulation with an ObstacleMask.
+  std::vector<ObstacleForceLoss<T>> obstacle_forces;
 };
 
 /// Checkpointing of a rollout's backward pass (see the top of this file).
@@ -187,6 +195,9 @@ struct RolloutOptions {
   /// (inflow profiles, wall velocities), held fixed over the rollout. Off by default: it
   /// costs host waits in every step adjoint (see StepControlGradient::boundary).
   bool boundary_gradient = false;
+  /// Fill RolloutResult::grad_obstacle_wall_velocity: d loss / d ObstacleWall::wall_velocity
+  /// of the Simulation's no-slip obstacles (held fixed over the rollout; on the device).
+  bool obstacle_wall_velocity_gradient = false;
   CheckpointOptions checkpointing;  ///< off by default: store-all
 };
 
@@ -252,6 +263,10 @@ struct RolloutResult {
   /// d loss / d the Simulation's VelocityBoundary (RolloutOptions::boundary_gradient; the
   /// inflow vectors stay empty on sides that are not Inflow).
   VelocityBoundaryGradient grad_boundary;
+  /// d loss / d the obstacles' wall velocity (RolloutOptions::obstacle_wall_velocity_gradient;
+  /// empty otherwise). d loss / d a rotation rate: its inner product with
+  /// rigid_rotation_velocity(..., rate = 1).
+  MacVelocity<T> grad_obstacle_wall_velocity;
   /// Per step. A checkpointed run that recomputes a step keeps its last evaluation
   /// (deterministic: the same as the first).
   std::vector<StepReport> forward_reports;
@@ -389,6 +404,12 @@ class Rollout {
   /// The result's fields in the shapes of this run (reused when they have them), zeroed.
   void prepare_result(RolloutResult<T>& r, const SmokeState<T>& initial, int steps,
                       const RolloutOptions& options) const;
+  /// The pressure cotangent of r.grad_initial (allocated when obstacle force losses read the
+  /// pressure, dropped otherwise) and r.grad_obstacle_wall_velocity, zeroed.
+  void prepare_obstacle_terms(RolloutResult<T>& r, int steps, const RolloutLosses<T>& losses,
+                              const RolloutOptions& options);
+  /// The states an obstacle force loss averages over (its steps, or 1..N when empty).
+  static std::vector<int> force_loss_steps(const ObstacleForceLoss<T>& loss, int steps);
   /// The workspace state in the layout of `like` (reused when it has it).
   SmokeState<T>& work_state(const SmokeState<T>& like);
   void run_checkpointed(const SmokeState<T>& initial, int steps,
@@ -412,6 +433,8 @@ class Rollout {
   double* viscosity_slot_ = nullptr;
   double* diffusivity_slot_ = nullptr;
   std::vector<LossEntry> loss_entries_;
+  int steps_ = 0;  // N of the current run (the default steps of obstacle force losses)
+  MacVelocity<T>* grad_wall_ = nullptr;  // the run's grad_obstacle_wall_velocity (when asked)
 };
 
 }  // namespace dfluid

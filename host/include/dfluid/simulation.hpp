@@ -29,6 +29,7 @@
 #include "dfluid/advection.hpp"
 #include "dfluid/field.hpp"
 #include "dfluid/linear_solver.hpp"
+#include "dfluid/obstacle.hpp"
 #include "dfluid/projection.hpp"
 
 namespace dfluid {
@@ -91,15 +92,21 @@ struct StepControls {
   std::vector<const Field<T>*> sources;  ///< per scalar (may be shorter or hold nulls), q += dt * s
 };
 
-/// Cotangent of a SmokeState (no pressure: it is a by-product of the step,
-/// the next step only warm-starts from it).
+/// Cotangent of a SmokeState. The pressure is a by-product of the step (the next step only
+/// warm-starts from it), so its cotangent is optional: empty (the default) means zero. A loss
+/// that reads the state's pressure (the pressure force on an obstacle) puts its cotangent
+/// there; step_adjoint carries it through the step's last projection solve (one more solve,
+/// A y = grad.pressure, then grad.velocity += -(1/dt) (free faces) D^T y, the transpose of
+/// p = -(1/dt) A^+ D u) and leaves it zero: the output pressure does not depend on the input
+/// pressure (a warm start only).
 template <class T>
 struct SmokeGradient {
   SmokeGradient() = default;
-  /// Zero-filled velocity and `num_scalars` cell fields on g.
+  /// Zero-filled velocity and `num_scalars` cell fields on g (pressure left empty).
   SmokeGradient(const Context& ctx, const Grid& g, int num_scalars);
   MacVelocity<T> velocity;
   std::vector<Field<T>> scalars;
+  Field<T> pressure;  ///< optional (empty: zero)
 };
 
 /// Where step_adjoint accumulates the gradients of the step controls (null:
@@ -135,6 +142,9 @@ struct StepControlGradient {
   /// velocity's gradient through advection needs semi-Lagrangian velocity advection
   /// (InvalidArgument otherwise).
   VelocityBoundaryGradient* boundary = nullptr;
+  /// += d loss / d ObstacleWall::wall_velocity of no-slip obstacles (through velocity
+  /// advection's ghost fill and diffusion's ghosts); on the device, no host wait.
+  MacVelocity<T>* obstacle_wall_velocity = nullptr;
 };
 
 struct StepReport {
@@ -241,6 +251,30 @@ class Simulation {
   /// host-to-device copy per Inflow side, no allocation). Default: all zero.
   void set_velocity_boundary(const VelocityBoundary& vb);
   const VelocityBoundary& velocity_boundary() const { return vb_; }
+
+  /// How the obstacles meet the fluid from now on (dfluid/obstacle.hpp): FreeSlip (the
+  /// default) or NoSlip, with an optional wall velocity (a MAC velocity on the grid, which
+  /// must outlive its use; NoSlip only: it is the tangential velocity the no-slip ghosts
+  /// prescribe, the wall-normal faces stay 0 since the mask does not move). Throws
+  /// InvalidArgument for NoSlip without an ObstacleMask or a wall velocity with FreeSlip,
+  /// ShapeMismatch for a wall velocity not on the grid.
+  void set_obstacle_wall(const ObstacleWall<T>& wall);
+  const ObstacleWall<T>& obstacle_wall() const { return obstacle_wall_; }
+  /// The force the fluid exerts on all solid cells (dfluid/obstacle.hpp; per unit depth in
+  /// 2D; 0 on unused axes) in the state: pressure on the wall faces and, with NoSlip walls and
+  /// diffusion on, the viscous shear of the no-slip ghosts. Host waits (one reduction per
+  /// term). Throws InvalidArgument without an ObstacleMask.
+  std::array<double, 3> obstacle_force(const SmokeState<T>& state) const;
+  /// The coefficients behind obstacle_force (built on first use; rebuilt when the wall kind
+  /// changes). Rollout reduces its force losses with them on the device.
+  const ObstacleForceCoefficients<T>& obstacle_force_coefficients() const;
+  /// grad += weight * d (direction · obstacle_force(state)) / d state: velocity, and pressure
+  /// (allocated zero-filled when empty). Linear, so no state is needed.
+  void obstacle_force_adjoint(const std::array<double, 3>& direction, double weight,
+                              SmokeGradient<T>& grad) const;
+  /// grad_wall += weight * d (direction · obstacle_force) / d wall velocity (NoSlip).
+  void obstacle_force_wall_gradient(const std::array<double, 3>& direction, double weight,
+                                    MacVelocity<T>& grad_wall) const;
   PressureSolver<T>& pressure_solver() { return solver_; }
 
  private:
@@ -262,6 +296,12 @@ class Simulation {
   void advection_wall_gradient(const MacVelocity<T>& u, const MacVelocity<T>& g,
                                VelocityBoundaryGradient& out);
   void take_inflow_gradient(MacVelocity<T>& grad_u, VelocityBoundaryGradient* out);
+  NoSlipObstacle<T> no_slip() const {
+    return obstacle_wall_.kind == ObstacleWallKind::NoSlip
+               ? NoSlipObstacle<T>{obstacles_, obstacle_wall_.wall_velocity}
+               : NoSlipObstacle<T>{};
+  }
+  void pressure_cotangent(SmokeGradient<T>& grad);
   std::string nonfinite_velocity_message(const SmokeState<T>& s,
                                          const std::vector<StepPart>& parts) const;
 
@@ -276,6 +316,9 @@ class Simulation {
   // The inflow profile of each Inflow side in the context's memory space, and the cotangent
   // step_adjoint gathers there (allocated with the Simulation; empty on other sides).
   std::array<std::array<Buffer<T>, 2>, 3> inflow_values_, inflow_grad_;
+  ObstacleWall<T> obstacle_wall_;
+  MacVelocity<T> obstacle_ghost_;  // velocity advection's ghost-filled input (NoSlip only)
+  mutable std::shared_ptr<ObstacleForceCoefficients<T>> force_coef_;  // built on first use
   struct AdjointScratch;                 // step_adjoint's replay buffers (simulation_adjoint.cpp)
   std::shared_ptr<AdjointScratch> adj_;  // allocated on the first step_adjoint call
 };

@@ -220,6 +220,58 @@ void Rollout<T>::validate(const SmokeState<T>& initial, int n,
     for (int k : u.steps)
       check_step("user loss", u.name, k, n);
   }
+  for (const auto& f : losses.obstacle_forces) {
+    const std::string what = "obstacle force loss '" + f.name + "'";
+    if (!sim_.obstacles())
+      throw InvalidArgument(what +
+                            ": the Simulation has no obstacles; pass its ObstacleMask to "
+                            "the Simulation's constructor");
+    for (int k : f.steps)
+      if (k < 1 || k > n)
+        throw InvalidArgument(what + ": step " + std::to_string(k) + " not in [1, " +
+                              std::to_string(n) + "] (the force needs the pressure of a step)");
+    if (!std::isfinite(f.weight)) throw InvalidArgument(what + ": weight must be finite");
+    for (int a = 0; a < 3; ++a) {
+      if (!std::isfinite(f.direction[a]))
+        throw InvalidArgument(what + ": direction must be finite");
+      if (a >= g.dim && f.direction[a] != 0)
+        throw InvalidArgument(what + ": direction[" + std::to_string(a) + "] must be 0 on a " +
+                              std::to_string(g.dim) + "D grid");
+    }
+  }
+}
+
+template <class T>
+std::vector<int> Rollout<T>::force_loss_steps(const ObstacleForceLoss<T>& loss, int n) {
+  if (!loss.steps.empty()) return loss.steps;
+  std::vector<int> all;
+  for (int k = 1; k <= n; ++k)
+    all.push_back(k);
+  return all;
+}
+
+template <class T>
+void Rollout<T>::prepare_obstacle_terms(RolloutResult<T>& r, int n, const RolloutLosses<T>& losses,
+                                        const RolloutOptions& opt) {
+  const Context& ctx = sim_.context();
+  steps_ = n;
+  grad_wall_ = nullptr;
+  const Grid& g = sim_.grid();
+  if (losses.obstacle_forces.empty()) {
+    r.grad_initial.pressure = Field<T>();  // no pressure cotangent: no extra solves
+  } else {
+    if (r.grad_initial.pressure.empty() || r.grad_initial.pressure.grid() != g)
+      r.grad_initial.pressure = Field<T>(ctx, g, Location::Cell);
+    zero(ctx, r.grad_initial.pressure);
+  }
+  if (!opt.obstacle_wall_velocity_gradient) {
+    r.grad_obstacle_wall_velocity = MacVelocity<T>();
+  } else {
+    if (r.grad_obstacle_wall_velocity[0].empty() || r.grad_obstacle_wall_velocity.grid() != g)
+      r.grad_obstacle_wall_velocity = MacVelocity<T>(ctx, g);
+    zero(ctx, r.grad_obstacle_wall_velocity);
+    grad_wall_ = &r.grad_obstacle_wall_velocity;
+  }
 }
 
 template <class T>
@@ -232,6 +284,8 @@ void Rollout<T>::begin_losses(const std::vector<StepControls<T>>& controls,
   const int coefficients = int(buoyancy) + int(viscosity) + int(diffusivity);
   std::size_t slots = std::size_t(coefficients) + losses.keyframes.size() +
                       losses.velocity_targets.size() * std::size_t(dim);
+  for (const auto& f : losses.obstacle_forces)  // pressure, shear and wall terms per axis
+    slots += force_loss_steps(f, steps_).size() * 3 * std::size_t(dim);
   for (const auto& c : controls) {
     if (losses.force_effort != 0 && c.force) slots += std::size_t(dim);
     if (losses.source_effort != 0)
@@ -341,6 +395,32 @@ void Rollout<T>::state_losses(int k, const SmokeState<T>& s, const RolloutLosses
       for (int a = 0; a < s.velocity.dim(); ++a)
         axpy(ctx, T(vt.weight), diff_u_[a], grad->velocity[a]);
   }
+  for (const auto& f : losses.obstacle_forces) {
+    const std::vector<int> steps = force_loss_steps(f, steps_);
+    const double w = f.weight / double(steps.size());
+    const ObstacleWall<T>& wall = sim_.obstacle_wall();
+    for (int step : steps) {
+      if (step != k) continue;
+      const ObstacleForceCoefficients<T>& c = sim_.obstacle_force_coefficients();
+      for (int a = 0; a < s.velocity.dim(); ++a) {
+        if (f.direction[a] == 0) continue;
+        const double da = w * f.direction[a];
+        dot_into(ctx, c.pressure[a], s.pressure, slot(0));
+        record(f.name, da * c.pressure_scale, 1);
+        if (c.shear_scale == 0) continue;
+        dot_into(ctx, c.shear[a], s.velocity[a], slot(0));
+        record(f.name, da * c.shear_scale, 1);
+        if (!wall.wall_velocity) continue;
+        dot_into(ctx, c.shear_wall[a], (*wall.wall_velocity)[a], slot(0));
+        record(f.name, -da * c.shear_scale, 1);
+      }
+      if (grad) {
+        sim_.obstacle_force_adjoint(f.direction, w, *grad);
+        if (wall.wall_velocity && grad_wall_)
+          sim_.obstacle_force_wall_gradient(f.direction, w, *grad_wall_);
+      }
+    }
+  }
   for (const auto& u : losses.user) {
     for (int step : u.steps) {
       if (step != k) continue;
@@ -373,6 +453,8 @@ double Rollout<T>::loss(const SmokeState<T>& initial, int n,
   SmokeState<T> cur = clone_shape(ctx, initial);
   copy_state(ctx, initial, cur);
   static const StepControls<T> none{};
+  steps_ = n;
+  grad_wall_ = nullptr;
   begin_losses(controls, losses, nullptr);
   state_losses(0, cur, losses, nullptr);
   for (int k = 0; k < n; ++k) {
@@ -444,6 +526,7 @@ void Rollout<T>::reverse_step(int k, const SmokeState<T>& input, const StepContr
   cg.viscosity = viscosity_slot_;
   cg.scalar_diffusivity = diffusivity_slot_;
   if (opt.boundary_gradient) cg.boundary = &r.grad_boundary;  // host waits per step
+  cg.obstacle_wall_velocity = grad_wall_;                     // on the device
   try {
     r.adjoint_reports[k] = sim_.step_adjoint(input, controls, grad, &cg);
   } catch (const NonFiniteValue& e) {
@@ -493,6 +576,7 @@ void Rollout<T>::run(const SmokeState<T>& initial, int n,
   };
   ws_->slots.reset();  // a checkpointed run's slots: this run stores every state instead
   prepare_result(r, initial, n, opt);
+  prepare_obstacle_terms(r, n, losses, opt);
   // Everything the backward pass needs before the first step (the adjoint's replay buffers
   // and temporaries), so that a lack of memory shows before any work is done.
   sim_.reserve_adjoint(ns);

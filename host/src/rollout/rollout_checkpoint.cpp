@@ -272,6 +272,7 @@ void Rollout<T>::run_checkpointed(const SmokeState<T>& initial, int n,
   // Everything the run holds, before its first step: the plan's budget counts it all.
   own_store_.release();  // a store-all run's states: this run keeps checkpoints instead
   prepare_result(r, initial, n, opt);
+  prepare_obstacle_terms(r, n, losses, opt);
   sim_.reserve_adjoint(ns);
   SmokeState<T>& cur = work_state(initial);
   const detail::SlotNeeds needs = detail::slot_needs(p.plan);

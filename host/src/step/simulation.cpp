@@ -342,7 +342,16 @@ template <class T>
 void Simulation<T>::advect_velocity(SmokeState<T>& s) {
   AdvectionOptions opt = config_.velocity_advection;
   opt.wall_velocity = vb_.wall;
-  advect(ctx_, s.velocity, s.velocity, config_.dt, velocity_tmp_, opt, &velocity_scratch_);
+  const NoSlipObstacle<T> ns = no_slip();
+  if (ns.mask) {
+    // No-slip obstacles: advect (and trace through) a copy whose interior faces next to the
+    // fluid hold the ghost 2 U - u, as the box sides' ghosts do inside advection.
+    obstacle_ghost_fill(ctx_, s.velocity, ns, obstacle_ghost_);
+    advect(ctx_, obstacle_ghost_, obstacle_ghost_, config_.dt, velocity_tmp_, opt,
+           &velocity_scratch_);
+  } else {
+    advect(ctx_, s.velocity, s.velocity, config_.dt, velocity_tmp_, opt, &velocity_scratch_);
+  }
   place(ctx_, s.velocity, velocity_tmp_);
 }
 
@@ -369,9 +378,9 @@ SolveReport Simulation<T>::diffuse(SmokeState<T>& s) {
     const T nu = T(config_.viscosity);
     if (implicit)
       last = diffuse_implicit(ctx_, s.velocity, nu, dt, velocity_tmp_, config_.diffusion_solver,
-                              vb_.wall);
+                              vb_.wall, no_slip());
     else
-      diffuse_explicit(ctx_, s.velocity, nu, dt, velocity_tmp_, vb_.wall);
+      diffuse_explicit(ctx_, s.velocity, nu, dt, velocity_tmp_, vb_.wall, no_slip());
     place(ctx_, s.velocity, velocity_tmp_);
   }
   if (config_.scalar_diffusivity > 0) {
@@ -461,6 +470,93 @@ StepReport Simulation<T>::step(SmokeState<T>& s, const StepControls<T>& c) {
   // Without a pressure solve no host wait has read the input checks: read them now.
   raise_nonfinite(ctx_);
   return report;
+}
+
+template <class T>
+void Simulation<T>::set_obstacle_wall(const ObstacleWall<T>& wall) {
+  if (wall.kind == ObstacleWallKind::NoSlip && !obstacles_)
+    throw InvalidArgument(
+        "Simulation::set_obstacle_wall: no-slip walls need obstacles; pass the ObstacleMask to "
+        "the Simulation's constructor");
+  if (wall.wall_velocity) {
+    if (wall.kind != ObstacleWallKind::NoSlip)
+      throw InvalidArgument(
+          "Simulation::set_obstacle_wall: a wall_velocity is the tangential velocity of no-slip "
+          "walls; set kind = ObstacleWallKind::NoSlip (or drop the wall_velocity)");
+    for (int a = 0; a < grid_.dim; ++a) {
+      check::on_grid((*wall.wall_velocity)[a], "set_obstacle_wall: wall_velocity", grid_,
+                     face_location(a));
+      check::accessible(ctx_, (*wall.wall_velocity)[a], "set_obstacle_wall: wall_velocity");
+    }
+  }
+  if (wall.kind != obstacle_wall_.kind) force_coef_.reset();
+  obstacle_wall_ = wall;
+  if (wall.kind == ObstacleWallKind::NoSlip && obstacle_ghost_[0].empty())
+    obstacle_ghost_ = MacVelocity<T>(ctx_, grid_);
+}
+
+template <class T>
+const ObstacleForceCoefficients<T>& Simulation<T>::obstacle_force_coefficients() const {
+  if (!obstacles_)
+    throw InvalidArgument(
+        "Simulation: the force on obstacles needs obstacles; pass the ObstacleMask to the "
+        "Simulation's constructor");
+  if (!force_coef_) {
+    // The viscous force is the diffusion stencil's: none without diffusion of the velocity.
+    const double nu = config_.diffusion == DiffusionMode::None ? 0.0 : config_.viscosity;
+    auto c = std::make_shared<ObstacleForceCoefficients<T>>();
+    dfluid::obstacle_force_coefficients(ctx_, *obstacles_,
+                                        obstacle_wall_.kind == ObstacleWallKind::NoSlip, nu, *c);
+    force_coef_ = c;
+  }
+  return *force_coef_;
+}
+
+template <class T>
+std::array<double, 3> Simulation<T>::obstacle_force(const SmokeState<T>& state) const {
+  const ObstacleForceCoefficients<T>& c = obstacle_force_coefficients();
+  check::on_grid(state.velocity[0], "obstacle_force: state.velocity", grid_, Location::FaceX);
+  check::on_grid(state.pressure, "obstacle_force: state.pressure", grid_, Location::Cell);
+  std::array<double, 3> f{0, 0, 0};
+  for (int a = 0; a < grid_.dim; ++a) {
+    f[a] = c.pressure_scale * dot(ctx_, c.pressure[a], state.pressure);  // host waits
+    if (c.shear_scale != 0) {
+      f[a] += c.shear_scale * dot(ctx_, c.shear[a], state.velocity[a]);
+      if (obstacle_wall_.wall_velocity)
+        f[a] -= c.shear_scale * dot(ctx_, c.shear_wall[a], (*obstacle_wall_.wall_velocity)[a]);
+    }
+  }
+  return f;
+}
+
+template <class T>
+void Simulation<T>::obstacle_force_adjoint(const std::array<double, 3>& direction, double weight,
+                                           SmokeGradient<T>& grad) const {
+  const ObstacleForceCoefficients<T>& c = obstacle_force_coefficients();
+  check::on_grid(grad.velocity[0], "obstacle_force_adjoint: grad.velocity", grid_, Location::FaceX);
+  if (grad.pressure.empty()) {
+    grad.pressure = Field<T>(ctx_, grid_, Location::Cell);
+    fill(ctx_, grad.pressure, T(0));
+  }
+  check::on_grid(grad.pressure, "obstacle_force_adjoint: grad.pressure", grid_, Location::Cell);
+  for (int a = 0; a < grid_.dim; ++a) {
+    if (direction[a] == 0) continue;
+    axpy(ctx_, T(weight * direction[a] * c.pressure_scale), c.pressure[a], grad.pressure);
+    if (c.shear_scale != 0)
+      axpy(ctx_, T(weight * direction[a] * c.shear_scale), c.shear[a], grad.velocity[a]);
+  }
+}
+
+template <class T>
+void Simulation<T>::obstacle_force_wall_gradient(const std::array<double, 3>& direction,
+                                                 double weight, MacVelocity<T>& grad_wall) const {
+  const ObstacleForceCoefficients<T>& c = obstacle_force_coefficients();
+  for (int a = 0; a < grid_.dim; ++a) {
+    check::on_grid(grad_wall[a], "obstacle_force_wall_gradient: grad_wall", grid_,
+                   face_location(a));
+    if (direction[a] != 0 && c.shear_scale != 0)
+      axpy(ctx_, T(-weight * direction[a] * c.shear_scale), c.shear_wall[a], grad_wall[a]);
+  }
 }
 
 template struct SmokeState<float>;

@@ -99,6 +99,7 @@ struct Simulation<T>::AdjointScratch {
   // MovingWall sides: a zero velocity, and its advection with a unit wall velocity (the
   // derivative of the velocity advection with respect to that wall velocity).
   MacVelocity<T> zero_u, unit_out;
+  Field<T> pressure_y;  // A y = grad.pressure (allocated by the first pressure cotangent)
   // Diffuse parts' snapshots (snaps[k].u, snaps[k].q) are allocated by the first call that
   // asks for the viscosity (diffusivity) gradient: ensure_diffuse_snapshots.
   detail::PoolScript pool_script;  // the pool requests of step() + step_adjoint()
@@ -198,6 +199,11 @@ void Simulation<T>::check_adjoint_args(const SmokeState<T>& input, const StepCon
     check::same_shape(grad.velocity[a], "grad.velocity", input.velocity[a], "state.velocity");
   for (int i = 0; i < ns; ++i)
     check::on_grid(grad.scalars[i], "grad.scalars", grid_, Location::Cell);
+  if (!grad.pressure.empty()) check::on_grid(grad.pressure, "grad.pressure", grid_, Location::Cell);
+  if (cg && cg->obstacle_wall_velocity)
+    for (int a = 0; a < grid_.dim; ++a)
+      check::on_grid((*cg->obstacle_wall_velocity)[a], "control_grad.obstacle_wall_velocity", grid_,
+                     face_location(a));
   if (cg) {
     if (cg->force)
       for (int a = 0; a < grid_.dim; ++a)
@@ -324,12 +330,20 @@ StepReport Simulation<T>::reverse_parts(SmokeGradient<T>& grad, const StepContro
   const T dt = T(config_.dt);
   // ---- part adjoints in reverse order ----
   StepReport report;
+  bool pressure_pending = !grad.pressure.empty() &&
+                          std::find(order.begin(), order.end(), StepPart::Project) != order.end();
   for (int k = nparts - 1; k >= 0; --k) {
     const StepPart p = order[k];
     auto& snap = S.snaps[k];
     switch (p) {
       case StepPart::Project:
         report.pressure = solver_.project_adjoint(ctx_, grad.velocity, config_.pressure);
+        // The last projection wrote the state's pressure: its cotangent enters here (and is
+        // then zero: earlier projections' pressures were overwritten).
+        if (pressure_pending) {
+          pressure_cotangent(grad);
+          pressure_pending = false;
+        }
         // The forward set the Inflow faces to the profile before projecting: their
         // cotangent is the profile's, and nothing upstream sees them.
         take_inflow_gradient(grad.velocity, cg ? cg->boundary : nullptr);
@@ -341,15 +355,19 @@ StepReport Simulation<T>::reverse_parts(SmokeGradient<T>& grad, const StepContro
           const T nu = T(config_.viscosity);
           fill(ctx_, S.grad_u_tmp, T(0));
           const bool wall_grad = cg && cg->boundary && has_moving_wall(grid_);
+          const NoSlipObstacle<T> ns = no_slip();
           if (implicit)
             report.diffusion = diffuse_implicit_adjoint(ctx_, grad.velocity, nu, dt, S.grad_u_tmp,
-                                                        config_.diffusion_solver);
+                                                        config_.diffusion_solver, ns);
           else
-            diffuse_explicit_adjoint(ctx_, grad.velocity, nu, dt, S.grad_u_tmp);
+            diffuse_explicit_adjoint(ctx_, grad.velocity, nu, dt, S.grad_u_tmp, ns);
+          if (ns.mask && cg && cg->obstacle_wall_velocity)  // on the device
+            diffuse_obstacle_wall_gradient(ctx_, implicit ? S.grad_u_tmp : grad.velocity, nu, dt,
+                                           *ns.mask, *cg->obstacle_wall_velocity);
           if (wall_grad)  // host waits
             add_wall_gradient(*cg->boundary,
                               diffuse_wall_velocity_gradient(
-                                  ctx_, implicit ? S.grad_u_tmp : grad.velocity, nu, dt));
+                                  ctx_, implicit ? S.grad_u_tmp : grad.velocity, nu, dt, ns));
           if (wants_nu(cg))  // on the device, no host wait; before place() swaps grad away
             add_diffusion_nu_gradient_into(
                 ctx_, snap.u, dt, implicit ? S.grad_u_tmp : grad.velocity, cg->viscosity, vb_.wall);
@@ -400,19 +418,33 @@ StepReport Simulation<T>::reverse_parts(SmokeGradient<T>& grad, const StepContro
               add_source_adjoint(ctx_, grad.scalars[i], dt, *cg->sources[i], obstacles_);
         break;
       }
-      case StepPart::AdvectVelocity:
+      case StepPart::AdvectVelocity: {
+        // No-slip obstacles: the forward advected G(u), u with the no-slip ghosts filled in;
+        // the adjoint runs on G(u) and then through G's transpose.
+        const NoSlipObstacle<T> ns = no_slip();
+        if (ns.mask) obstacle_ghost_fill(ctx_, snap.u, ns, obstacle_ghost_);
+        const MacVelocity<T>& advected = ns.mask ? obstacle_ghost_ : snap.u;
         if (cg && cg->boundary && has_moving_wall(grid_))
-          advection_wall_gradient(snap.u, grad.velocity, *cg->boundary);
+          advection_wall_gradient(advected, grad.velocity, *cg->boundary);
         fill(ctx_, S.grad_u_tmp, T(0));
         {
           // The wall velocity's ghosts shape the sampled values, hence the departure
           // points' derivatives: the adjoint sees the forward's options.
           AdvectionOptions opt = config_.velocity_advection;
           opt.wall_velocity = vb_.wall;
-          advect_adjoint(ctx_, snap.u, config_.dt, grad.velocity, S.grad_u_tmp, opt);
+          advect_adjoint(ctx_, advected, config_.dt, grad.velocity, S.grad_u_tmp, opt);
         }
-        place(ctx_, grad.velocity, S.grad_u_tmp);
+        if (ns.mask) {
+          if (cg && cg->obstacle_wall_velocity)
+            obstacle_ghost_fill_wall_adjoint(ctx_, S.grad_u_tmp, *ns.mask,
+                                             *cg->obstacle_wall_velocity);
+          fill(ctx_, grad.velocity, T(0));
+          obstacle_ghost_fill_adjoint(ctx_, S.grad_u_tmp, ns, grad.velocity);
+        } else {
+          place(ctx_, grad.velocity, S.grad_u_tmp);
+        }
         break;
+      }
       case StepPart::AdvectScalars:
         for (int i = 0; i < ns; ++i) {
           fill(ctx_, S.grad_q_tmp, T(0));
@@ -424,6 +456,21 @@ StepReport Simulation<T>::reverse_parts(SmokeGradient<T>& grad, const StepContro
     }
   }
   return report;
+}
+
+/// The cotangent of the state's pressure, written by the step's last projection
+/// p = -(1/dt) A^+ D u (u: its input, Inflow faces included): grad_u += -(1/dt) D^T A^+ grad_p
+/// on the faces the divergence reads (A symmetric; A^+ on floating regions, as the forward's
+/// zero-mean pressure). Then grad_p = 0: the output pressure does not depend on the input's.
+template <class T>
+void Simulation<T>::pressure_cotangent(SmokeGradient<T>& grad) {
+  AdjointScratch& S = *adj_;
+  if (S.pressure_y.empty()) S.pressure_y = Field<T>(ctx_, grid_, Location::Cell);
+  SolverOptions cold = config_.pressure;
+  cold.warm_start = false;
+  solver_.solve(ctx_, grad.pressure, S.pressure_y, cold);
+  add_divergence_transpose(ctx_, S.pressure_y, obstacles_, T(-1.0 / config_.dt), grad.velocity);
+  fill(ctx_, grad.pressure, T(0));
 }
 
 /// The velocity advection is affine in the wall velocity U of a MovingWall side (the
