@@ -572,7 +572,8 @@ double diffuse_explicit_nu_gradient(const Context& ctx, const MacVelocity<T>& u,
 // (I - nu dt L) d out/d nu = dt lap(out) on free entries and
 // d<g, out>/d nu = dt <(I - nu dt L)^-1 g, lap(out)> = dt <w, lap(out)> with w the adjoint
 // solve's values. Both read "w * lap(q)" with the right q and w; the affine part (Fixed side
-// values, held faces, MovingWall wall velocities) is part of lap.
+// values, held faces, MovingWall wall velocities, a no-slip obstacle's wall velocity) is part
+// of lap, and so are the no-slip obstacle's ghosts: L must be the forward's operator.
 template <class T>
 void add_diffusion_nu_gradient_into(const Context& ctx, const Field<T>& q, T dt, const Field<T>& w,
                                     double* accumulator, const ScalarBoundary& bc) {
@@ -589,7 +590,7 @@ void add_diffusion_nu_gradient_into(const Context& ctx, const Field<T>& q, T dt,
 template <class T>
 void add_diffusion_nu_gradient_into(const Context& ctx, const MacVelocity<T>& u, T dt,
                                     const MacVelocity<T>& w, double* accumulator,
-                                    const WallVelocity& wall) {
+                                    const WallVelocity& wall, const NoSlipObstacle<T>& obstacle) {
   using namespace detail::diffusion;
   const char* fn = "add_diffusion_nu_gradient_into(MacVelocity)";
   if (u[0].empty()) throw ShapeMismatch(std::string(fn) + ": u is empty (not allocated)");
@@ -598,10 +599,12 @@ void add_diffusion_nu_gradient_into(const Context& ctx, const MacVelocity<T>& u,
     check::on_grid(u[a], "add_diffusion_nu_gradient_into(MacVelocity): u", g, face_location(a));
     check_nu_gradient_args(ctx, u[a], dt, w[a], accumulator, fn);
   }
+  // The forward's stencil: the obstacle's faces are held (no term), its ghosts 2 U - u are in
+  // lap(u), the wall velocity's 2 U in its affine part.
   detail::TempBuffer sum(ctx, sizeof(double));
   for (int a = 0; a < g.dim; ++a)
-    nu_gradient_into(detail::exec_of(ctx), u[a], w[a], detail::face_stencil<T>(g, a, wall), dt,
-                     sum.as<double>(), accumulator);
+    nu_gradient_into(detail::exec_of(ctx), u[a], w[a], mac_stencil(ctx, g, a, wall, obstacle, fn),
+                     dt, sum.as<double>(), accumulator);
 }
 
 template <class T>
@@ -763,7 +766,7 @@ void diffuse_obstacle_wall_gradient(const Context& ctx, const MacVelocity<T>& w,
       const Context&, const Field<T>&, T, const Field<T>&, double*, const ScalarBoundary&);       \
   template void add_diffusion_nu_gradient_into<T>(const Context&, const MacVelocity<T>&, T,       \
                                                   const MacVelocity<T>&, double*,                 \
-                                                  const WallVelocity&);                           \
+                                                  const WallVelocity&, const NoSlipObstacle<T>&); \
   template WallVelocity diffuse_wall_velocity_gradient<T>(const Context&, const MacVelocity<T>&,  \
                                                           T, T, const NoSlipObstacle<T>&);        \
   template SolveReport diffuse_implicit_adjoint<T>(const Context&, const Field<T>&, T, T,         \

@@ -145,10 +145,13 @@ double diffuse_explicit_nu_gradient(const Context& ctx, const MacVelocity<T>& u,
 template <class T>
 void add_diffusion_nu_gradient_into(const Context& ctx, const Field<T>& q, T dt, const Field<T>& w,
                                     double* accumulator, const ScalarBoundary& bc = {});
+/// With no-slip obstacles, pass the forward's NoSlipObstacle: their ghosts (and wall velocity,
+/// an affine part) are part of lap, as in the forward's stencil.
 template <class T>
 void add_diffusion_nu_gradient_into(const Context& ctx, const MacVelocity<T>& u, T dt,
                                     const MacVelocity<T>& w, double* accumulator,
-                                    const WallVelocity& wall = {});
+                                    const WallVelocity& wall = {},
+                                    const NoSlipObstacle<T>& obstacle = {});
 
 /// Gradient of <grad_out, diffuse(u)> with respect to the wall velocity of every
 /// MovingWall side (0 elsewhere), given w = grad_out for diffuse_explicit, or for

@@ -308,8 +308,10 @@ class Rollout {
   /// Throws InvalidArgument for steps < 1, a state not on the simulation's grid, a
   /// budget below the minimum (the message names the minimum in bytes) and slots the
   /// chosen strategy cannot run in.
-  RolloutPlan plan(const SmokeState<T>& initial, int steps,
-                   const RolloutOptions& options = {}) const;
+  /// `losses` (optional; run() passes its own): what they allocate is counted too (see
+  /// state_size).
+  RolloutPlan plan(const SmokeState<T>& initial, int steps, const RolloutOptions& options = {},
+                   const RolloutLosses<T>* losses = nullptr) const;
 
   /// Sizes behind plan(): state_bytes = bytes of velocity + scalars + pressure.
   /// working_bytes: every byte a checkpointed gradient evaluation holds in the context's
@@ -328,15 +330,22 @@ class Rollout {
   ///     options.source_gradients (returned in `output_bytes`);
   ///   the step adjoint's Diffuse snapshots: U per Diffuse part when
   ///     options.viscosity_gradient, scalars * C when options.scalar_diffusivity_gradient
-  ///     (counted in RolloutMemory::simulation.adjoint).
+  ///     (counted in RolloutMemory::simulation.adjoint);
+  ///   grad_obstacle_wall_velocity (U, options.obstacle_wall_velocity_gradient; in result);
+  ///   with NoSlip obstacle walls, the ghost-filled velocity (U, in simulation.workspace);
+  ///     when `losses` (optional) holds obstacle force losses, what they allocate: the force
+  ///     coefficients (2 U + dim C, simulation.workspace) and the pressure cotangent (C in
+  ///     result, its solve's C in simulation.adjoint). Neither is seen by the static
+  ///     estimate_size.
   /// (S: a state, G: velocity + scalars, C: a cell field, U: a face velocity.) The caller's
   /// inputs (initial state, controls, targets) are not counted, nor are the loss-value slots
   /// (8 bytes per loss term reduced on the device: per keyframe, per velocity-target and
-  /// force-effort component, per source effort, and each coefficient gradient asked for),
-  /// whose number depends on the losses.
+  /// force-effort component, per source effort, each coefficient gradient asked for, and
+  /// 3 * dim per state an obstacle force loss reads), whose number depends on the losses.
   checkpoint::StateSize state_size(const SmokeState<T>& initial, int steps,
                                    const RolloutOptions& options,
-                                   std::size_t* output_bytes = nullptr) const;
+                                   std::size_t* output_bytes = nullptr,
+                                   const RolloutLosses<T>* losses = nullptr) const;
 
   /// The sizes behind plan() without a Simulation or a state (nothing is allocated): what
   /// dfluid-plan reports for a grid. See state_size().
@@ -370,6 +379,9 @@ class Rollout {
     double scale;      ///< value = scale * (sum of its slots), or host_value without slots
     int first_slot, slots;
     double host_value;  ///< a user loss's value (returned on the host)
+    /// d scale / d StepConfig::viscosity (an obstacle force loss's shear terms, whose scale is
+    /// proportional to nu): the loss's explicit viscosity dependence, added to grad_viscosity.
+    double nu_scale = 0;
   };
   /// Clears the record and makes room for the slots a run of these losses needs, and for the
   /// coefficient gradients `gradients` asks for (null: none), which come first, zeroed.
@@ -408,6 +420,10 @@ class Rollout {
   /// pressure, dropped otherwise) and r.grad_obstacle_wall_velocity, zeroed.
   void prepare_obstacle_terms(RolloutResult<T>& r, int steps, const RolloutLosses<T>& losses,
                               const RolloutOptions& options);
+  /// Adds the obstacle terms state_size() lists to m (and size.working_bytes): none without
+  /// obstacles.
+  void add_obstacle_memory(RolloutMemory& m, checkpoint::StateSize& size,
+                           const RolloutLosses<T>* losses) const;
   /// The states an obstacle force loss averages over (its steps, or 1..N when empty).
   static std::vector<int> force_loss_steps(const ObstacleForceLoss<T>& loss, int steps);
   /// The workspace state in the layout of `like` (reused when it has it).

@@ -126,12 +126,12 @@ struct StepControlGradient {
   /// device: no host wait. Explicit diffusion u' = u + dt nu lap(u) adds dt <lambda, lap(u)>,
   /// implicit (I - dt nu L) u' = u + dt nu c adds dt <mu, lap(u')> with mu the adjoint solve's
   /// (I - dt nu L)^-1 lambda; lap includes the boundary terms (MovingWall wall velocities,
-  /// held wall-normal faces, Fixed scalar sides). Needs StepConfig::diffusion Explicit or
-  /// Implicit and a Diffuse part (InvalidArgument otherwise); the derivative holds at a zero
-  /// coefficient too. Costs a snapshot of the velocity (the scalars) per Diffuse part, taken
-  /// by the replay and allocated on the first call that asks (estimate_memory does not count
-  /// it: Rollout::state_size does), and with implicit diffusion the replay runs the Diffuse
-  /// part's forward solves once more.
+  /// held wall-normal faces, Fixed scalar sides, no-slip obstacles' ghosts and wall velocity).
+  /// Needs StepConfig::diffusion Explicit or Implicit and a Diffuse part (InvalidArgument
+  /// otherwise); the derivative holds at a zero coefficient too. Costs a snapshot of the velocity
+  /// (the scalars) per Diffuse part, taken by the replay and allocated on the first call that asks
+  /// (estimate_memory does not count it: Rollout::state_size does), and with implicit diffusion the
+  /// replay runs the Diffuse part's forward solves once more.
   double* viscosity = nullptr;
   double* scalar_diffusivity = nullptr;
   /// += d loss / d (the Simulation's VelocityBoundary): the inflow profiles of Inflow sides
@@ -238,7 +238,11 @@ class Simulation {
   /// parameter being optimized). Values must be finite and >= 0, and stay zero or non-zero as
   /// they were (the implicit solves a step holds depend on it); InvalidArgument otherwise.
   /// An explicit step checks the stability of the new value when it runs.
-  void set_viscosity(double nu) { set_diffusion_coefficient(config_.viscosity, nu, "viscosity"); }
+  void set_viscosity(double nu) {
+    const double old = config_.viscosity;
+    set_diffusion_coefficient(config_.viscosity, nu, "viscosity");
+    if (nu != old) force_coef_.reset();  // the obstacle force's viscous part scales with nu
+  }
   void set_scalar_diffusivity(double kappa) {
     set_diffusion_coefficient(config_.scalar_diffusivity, kappa, "scalar_diffusivity");
   }

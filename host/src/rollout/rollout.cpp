@@ -320,6 +320,7 @@ void Rollout<T>::finish_losses(std::vector<double>& per_state, double& effort,
   } else {
     raise_nonfinite(ctx);  // a wait only when checks are pending
   }
+  double nu_explicit = 0;  // the losses' own viscosity dependence (LossEntry::nu_scale)
   for (const LossEntry& e : loss_entries_) {
     double x = e.host_value;
     if (e.slots > 0) {
@@ -327,6 +328,7 @@ void Rollout<T>::finish_losses(std::vector<double>& per_state, double& effort,
       for (int i = 0; i < e.slots; ++i)
         sum += v[std::size_t(e.first_slot + i)];
       x = e.scale * sum;
+      nu_explicit += e.nu_scale * sum;
     }
     if (e.state < 0)
       effort += x;
@@ -336,7 +338,7 @@ void Rollout<T>::finish_losses(std::vector<double>& per_state, double& effort,
   }
   auto slot_value = [&](const double* slot) { return v[std::size_t(slot - loss_slots_.data())]; };
   if (r && buoyancy_slot_) r->grad_buoyancy = slot_value(buoyancy_slot_);
-  if (r && viscosity_slot_) r->grad_viscosity = slot_value(viscosity_slot_);
+  if (r && viscosity_slot_) r->grad_viscosity = slot_value(viscosity_slot_) + nu_explicit;
   if (r && diffusivity_slot_) r->grad_scalar_diffusivity = slot_value(diffusivity_slot_);
   loss_entries_.clear();
   loss_slots_used_ = 0;
@@ -365,8 +367,8 @@ void Rollout<T>::state_losses(int k, const SmokeState<T>& s, const RolloutLosses
                               SmokeGradient<T>* grad) {
   const Context& ctx = sim_.context();
   auto slot = [&](int i) { return loss_slots_.data() + loss_slots_used_ + i; };
-  auto record = [&](const std::string& name, double scale, int slots) {
-    loss_entries_.push_back({k, name, scale, loss_slots_used_, slots, 0.0});
+  auto record = [&](const std::string& name, double scale, int slots, double nu_scale = 0) {
+    loss_entries_.push_back({k, name, scale, loss_slots_used_, slots, 0.0, nu_scale});
     loss_slots_used_ += slots;
   };
   for (const auto& kf : losses.keyframes) {
@@ -407,12 +409,14 @@ void Rollout<T>::state_losses(int k, const SmokeState<T>& s, const RolloutLosses
         const double da = w * f.direction[a];
         dot_into(ctx, c.pressure[a], s.pressure, slot(0));
         record(f.name, da * c.pressure_scale, 1);
-        if (c.shear_scale == 0) continue;
+        // The shear terms scale with nu: a viscosity gradient reads them even at nu = 0.
+        const double per_nu = viscosity_slot_ ? c.shear_scale_per_nu : 0.0;
+        if (c.shear_scale == 0 && per_nu == 0) continue;
         dot_into(ctx, c.shear[a], s.velocity[a], slot(0));
-        record(f.name, da * c.shear_scale, 1);
+        record(f.name, da * c.shear_scale, 1, da * per_nu);
         if (!wall.wall_velocity) continue;
         dot_into(ctx, c.shear_wall[a], (*wall.wall_velocity)[a], slot(0));
-        record(f.name, -da * c.shear_scale, 1);
+        record(f.name, -da * c.shear_scale, 1, -da * per_nu);
       }
       if (grad) {
         sim_.obstacle_force_adjoint(f.direction, w, *grad);
@@ -433,7 +437,7 @@ void Rollout<T>::state_losses(int k, const SmokeState<T>& s, const RolloutLosses
         for (auto& f : user_grad_.scalars)
           fill(ctx, f, T(0));
       }
-      loss_entries_.push_back({k, u.name, 1.0, 0, 0, u.fn(k, s, user_grad_)});
+      loss_entries_.push_back({k, u.name, 1.0, 0, 0, u.fn(k, s, user_grad_), 0.0});
       if (grad) {
         for (int a = 0; a < s.velocity.dim(); ++a)
           axpy(ctx, T(1), user_grad_.velocity[a], grad->velocity[a]);
@@ -497,7 +501,7 @@ void Rollout<T>::record_effort(const StepControls<T>& c, const RolloutLosses<T>&
     for (int a = 0; a < dim; ++a)
       dot_into(ctx, (*c.force)[a], (*c.force)[a], loss_slots_.data() + loss_slots_used_ + a);
     loss_entries_.push_back(
-        {-1, "force_effort", 0.5 * losses.force_effort, loss_slots_used_, dim, 0.0});
+        {-1, "force_effort", 0.5 * losses.force_effort, loss_slots_used_, dim, 0.0, 0.0});
     loss_slots_used_ += dim;
   }
   if (losses.source_effort != 0)
@@ -505,7 +509,7 @@ void Rollout<T>::record_effort(const StepControls<T>& c, const RolloutLosses<T>&
       if (src) {
         dot_into(ctx, *src, *src, loss_slots_.data() + loss_slots_used_);
         loss_entries_.push_back(
-            {-1, "source_effort", 0.5 * losses.source_effort, loss_slots_used_, 1, 0.0});
+            {-1, "source_effort", 0.5 * losses.source_effort, loss_slots_used_, 1, 0.0, 0.0});
         ++loss_slots_used_;
       }
 }

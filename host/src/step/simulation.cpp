@@ -507,6 +507,7 @@ const ObstacleForceCoefficients<T>& Simulation<T>::obstacle_force_coefficients()
     auto c = std::make_shared<ObstacleForceCoefficients<T>>();
     dfluid::obstacle_force_coefficients(ctx_, *obstacles_,
                                         obstacle_wall_.kind == ObstacleWallKind::NoSlip, nu, *c);
+    if (config_.diffusion == DiffusionMode::None) c->shear_scale_per_nu = 0;
     force_coef_ = c;
   }
   return *force_coef_;

@@ -368,12 +368,16 @@ StepReport Simulation<T>::reverse_parts(SmokeGradient<T>& grad, const StepContro
             add_wall_gradient(*cg->boundary,
                               diffuse_wall_velocity_gradient(
                                   ctx_, implicit ? S.grad_u_tmp : grad.velocity, nu, dt, ns));
-          if (wants_nu(cg))  // on the device, no host wait; before place() swaps grad away
-            add_diffusion_nu_gradient_into(
-                ctx_, snap.u, dt, implicit ? S.grad_u_tmp : grad.velocity, cg->viscosity, vb_.wall);
+          // On the device, no host wait; before place() swaps grad away. lap() is the
+          // forward's: the no-slip obstacle's ghosts and wall velocity are in it.
+          if (wants_nu(cg))
+            add_diffusion_nu_gradient_into(ctx_, snap.u, dt,
+                                           implicit ? S.grad_u_tmp : grad.velocity, cg->viscosity,
+                                           vb_.wall, ns);
           place(ctx_, grad.velocity, S.grad_u_tmp);
         } else if (wants_nu(cg)) {  // nu = 0: the step skipped diffusion, J = I, w = grad
-          add_diffusion_nu_gradient_into(ctx_, snap.u, dt, grad.velocity, cg->viscosity, vb_.wall);
+          add_diffusion_nu_gradient_into(ctx_, snap.u, dt, grad.velocity, cg->viscosity, vb_.wall,
+                                         no_slip());
         }
         const ScalarBoundary& bc = config_.scalar_advection.boundary;
         if (config_.scalar_diffusivity > 0) {
