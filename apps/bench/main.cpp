@@ -10,7 +10,8 @@
 // --json writes JSON.
 // --io-steps times a run with and without HDF5 output; --rollout-steps times the
 // gradient of an N-step rollout (rollout_bench.hpp); --cavity runs the lid-driven cavity
-// against Ghia, Ghia & Shin (1982) (cavity.hpp).
+// against Ghia, Ghia & Shin (1982) (cavity.hpp); --cylinder the flow around a cylinder
+// against Schäfer & Turek (1996) (cylinder.hpp).
 #include <CLI/CLI.hpp>
 
 #include <algorithm>
@@ -31,6 +32,7 @@
 #include "dfluid/forces.hpp"
 #include "dfluid/simulation.hpp"
 #include "cavity.hpp"
+#include "cylinder.hpp"
 #include "rollout_bench.hpp"
 
 using namespace dfluid;
@@ -410,6 +412,22 @@ int main(int argc, char** argv) {
       ->check(CLI::Range(0.0, 1e6));
   app.add_option("--cavity-check", co.check,
                  "cavity mode: exit with status 3 when a deviation exceeds this (lid speeds)");
+  bool cylinder = false;
+  bench::CylinderOptions cyl;
+  app.add_flag("--cylinder", cylinder,
+               "instead of operator timings: the flow around a cylinder (Schaefer & Turek 1996, "
+               "case 2D-1, Re = 20) to its steady state: c_D, c_L and dp against the published "
+               "bounds, in double");
+  app.add_option("--cylinder-sizes", cyl.sizes,
+                 "cylinder mode: cells across the channel (h = 0.41 / n)")
+      ->check(CLI::Range(10, 4096));
+  app.add_option("--cylinder-courant", cyl.courant, "cylinder mode: dt = courant * h / Um")
+      ->check(CLI::Range(0.05, 4.0));
+  app.add_option("--cylinder-time", cyl.max_time,
+                 "cylinder mode: the longest simulated time (stops earlier once steady)")
+      ->check(CLI::Range(0.1, 1e6));
+  app.add_option("--cylinder-check", cyl.check,
+                 "cylinder mode: exit with status 3 when |c_D - 5.58| exceeds this");
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {
@@ -420,6 +438,7 @@ int main(int argc, char** argv) {
   try {
     Context ctx = Context::create(parse_device(device));
     if (cavity) return bench::run_cavity(ctx, co);
+    if (cylinder) return bench::run_cylinder(ctx, cyl);
     if (rollout || !rollout_steps.empty()) {
       if (device_budget_opt->count() > 0) ro.device_budget = device_budget;
       if (host_budget_opt->count() > 0) ro.host_budget = host_budget;

@@ -55,8 +55,9 @@ struct LaplacianStencil {
                                {kGhostZeroGradient, kGhostZeroGradient}};
   T value[3][2] = {{0, 0}, {0, 0}, {0, 0}};  ///< side values for kGhostFixed
   bool held[3][2] = {{false, false}, {false, false}, {false, false}};
-  ObstacleCells obst;  ///< no-slip obstacle cells (solid.data null: none)
-  int comp = 0;        ///< the MAC component the array holds (read with obst)
+  ObstacleCells obst;                ///< no-slip obstacle cells (solid.data null: none)
+  View<const std::uint8_t> classes;  ///< optional: the obstacle class of every entry
+  int comp = 0;                      ///< the MAC component the array holds (read with obst)
   View<const T> wall;  ///< wall velocity of component comp on its faces (null: at rest)
 };
 
@@ -65,6 +66,7 @@ template <class T>
 DFLUID_HD DFLUID_FORCEINLINE unsigned char stencil_obstacle(const LaplacianStencil<T>& s,
                                                             const int idx[3]) {
   if (!s.obst.solid.data) return kFaceFluid;
+  if (s.classes.data) return s.classes(idx[0], idx[1], idx[2]);
   return obstacle_face_class(s.obst, s.comp, idx[0], idx[1], idx[2]);
 }
 
@@ -102,17 +104,20 @@ LaplacianStencil<T> cell_stencil(const Grid& g, const ScalarBoundary& bc) {
 /// (NoSlip, MovingWall, Inflow) is fixed at U (`wall` on a MovingWall side, else 0: the
 /// affine part); every other non-periodic side is zero gradient (free slip).
 /// no_slip: solid cells of no-slip obstacles (null: none), with the component's wall
-/// velocity obstacle_wall on its faces (null: at rest).
+/// velocity obstacle_wall on its faces (null: at rest) and optionally the precomputed classes
+/// of its faces (obstacle_face_classes).
 template <class T>
 LaplacianStencil<T> face_stencil(const Grid& g, int comp, const WallVelocity& wall = {},
                                  View<const std::uint8_t> no_slip = {},
-                                 View<const T> obstacle_wall = {}) {
+                                 View<const T> obstacle_wall = {},
+                                 View<const std::uint8_t> classes = {}) {
   LaplacianStencil<T> s;
   s.dim = g.dim;
   s.comp = comp;
   if (no_slip.data) {
     s.obst = obstacle_cells(g, no_slip);
     s.wall = obstacle_wall;
+    s.classes = classes;
   }
   s.inv_dx2 = T(1.0 / (g.dx * g.dx));
   const std::array<int, 3> e = g.face_extents(comp);

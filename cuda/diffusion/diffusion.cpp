@@ -79,7 +79,14 @@ LaplacianStencil<T> mac_stencil(const Context& ctx, const Grid& g, int a, const 
     check::accessible(ctx, w, (f + ": obstacle.wall_velocity").c_str());
     wv = w.view();
   }
-  return face_stencil<T>(g, a, wall, obstacle.mask->view(), wv);
+  View<const std::uint8_t> cv;
+  if (obstacle.face_classes) {
+    const Field<std::uint8_t>& c = (*obstacle.face_classes)[a];
+    check::on_grid(c, (f + ": obstacle.face_classes").c_str(), g, face_location(a));
+    check::accessible(ctx, c, (f + ": obstacle.face_classes").c_str());
+    cv = c.view();
+  }
+  return face_stencil<T>(g, a, wall, obstacle.mask->view(), wv, cv);
 }
 
 }  // namespace detail::diffusion

@@ -93,6 +93,22 @@ inline void check_mask(const Context& ctx, const ObstacleMask* m, const Grid& g,
 
 }  // namespace detail::obstacle
 
+void obstacle_face_classes(const Context& ctx, const ObstacleMask& mask,
+                           std::array<Field<std::uint8_t>, 3>& out) {
+  const Grid& g = mask.grid();
+  detail::obstacle::check_mask(ctx, &mask, g, "obstacle_face_classes");
+  const detail::ObstacleCells o = detail::obstacle_cells(g, mask.view());
+  for (int a = 0; a < g.dim; ++a) {
+    if (out[a].empty() || out[a].grid() != g || out[a].location() != face_location(a))
+      out[a] = Field<std::uint8_t>(ctx, g, face_location(a));
+    View<std::uint8_t> cv = out[a].view();
+    detail::for_each_cell(
+        detail::exec_of(ctx), out[a].extents(), DFLUID_LAMBDA(int i, int j, int k) {
+          cv(i, j, k) = detail::obstacle_face_class(o, a, i, j, k);
+        });
+  }
+}
+
 template <class T>
 MacVelocity<T> rigid_rotation_velocity(const Context& ctx, const Grid& g,
                                        std::array<double, 3> center, double rate) {
@@ -230,33 +246,35 @@ void obstacle_force_coefficients(const Context& ctx, const ObstacleMask& mask, b
     for (int a = 0; a < 3; ++a)
       out.pressure[a] = a < g.dim ? Field<T>(ctx, g, Location::Cell) : Field<T>();
   }
-  out.shear_scale_per_nu = no_slip ? 2.0 * std::pow(g.dx, g.dim - 2) : 0.0;
-  out.shear_scale = out.shear_scale_per_nu * nu;
+  out.shear_scale_per_nu = no_slip ? std::pow(g.dx, g.dim - 2) : 0.0;
+  out.shear_scale = no_slip ? nu * out.shear_scale_per_nu : 0.0;
   out.pressure_scale = std::pow(g.dx, g.dim - 1);
   const detail::ObstacleCells o = detail::obstacle_cells(g, mask.view());
   const detail::Exec ex = detail::exec_of(ctx);
   const int dim = g.dim;
   for (int a = 0; a < dim; ++a) {
-    // Shear: per fluid face, its interior neighbours along tangential axes (each a ghost
-    // of the diffusion stencil); the wall velocity's weight 1/2 at both faces of each pair.
+    // Viscous: per fluid face, the diffusion stencil's terms that reach into the solid: 2 per
+    // interior neighbour along a tangential axis (the ghost 2U - u), 1 per wall-face neighbour
+    // along any axis (a held value, 0 after the projection); the wall velocity's weight 1 at
+    // both faces of each ghost pair (2U = W_f + W_g).
     View<T> sv = out.shear[a].view(), wv = out.shear_wall[a].view();
     detail::for_each_cell(
         ex, out.shear[a].extents(), DFLUID_LAMBDA(int i, int j, int k) {
           const unsigned char cls = detail::obstacle_face_class(o, a, i, j, k);
-          int pairs = 0;
+          int pairs = 0, held = 0;
           if (cls != detail::kFaceWall)
-            for (int b = 0; b < dim; ++b) {
-              if (b == a) continue;
+            for (int b = 0; b < dim; ++b)
               for (int side = 0; side < 2; ++side) {
                 int nb[3];
                 if (!detail::face_neighbour(o, a, b, side, i, j, k, nb)) continue;
                 const unsigned char c = detail::obstacle_face_class(o, a, nb[0], nb[1], nb[2]);
+                if (cls == detail::kFaceFluid && c == detail::kFaceWall) ++held;
+                if (b == a) continue;
                 if (cls == detail::kFaceFluid && c == detail::kFaceInterior) ++pairs;
                 if (cls == detail::kFaceInterior && c == detail::kFaceFluid) ++pairs;
               }
-            }
-          sv(i, j, k) = cls == detail::kFaceFluid ? T(pairs) : T(0);
-          wv(i, j, k) = T(0.5 * pairs);
+          sv(i, j, k) = cls == detail::kFaceFluid ? T(2 * pairs + held) : T(0);
+          wv(i, j, k) = T(pairs);
         });
     // Pressure: per fluid cell, +1 for a solid neighbour on the +a side, -1 on the -a side.
     View<const std::uint8_t> solid = mask.view();

@@ -26,16 +26,22 @@
 //             of its fluid cell and s = +1 when the solid lies on the +a side of the face,
 //             -1 otherwise: summed by parts, this is exactly the impulse the projection's
 //             discrete pressure gradient takes out of the fluid at the body;
-//   viscous   (NoSlip, with diffusion on) each fluid face f of component a next to an
+//   viscous   (NoSlip, with diffusion on) what the diffusion stencil of the fluid faces takes
+//             out of the fluid into the solid: each fluid face f of component a next to an
 //             interior face g along a tangential axis adds nu * 2 (u_f - U) / dx *
-//             dx^(dim-1), U = (W_f + W_g) / 2: exactly the flux of a-momentum the
-//             diffusion stencil's ghost takes out of the fluid.
+//             dx^(dim-1), U = (W_f + W_g) / 2 (the ghost 2U - u_f: the wall shear), and next
+//             to a wall face w along any axis nu * (u_f - u_w) / dx * dx^(dim-1) with u_w = 0
+//             (the projection holds wall faces at 0: the steps of a staircase body, and the
+//             normal stress at its faces). Summed, this is exactly the a-momentum the
+//             stencil moves into faces it holds, so the force closes the discrete momentum
+//             balance (tests: a Poiseuille channel's wall shear equals its body force).
 // Both are linear in the state (velocity and pressure) and affine in the wall velocity, so
 // a loss on the force has an exact adjoint; the pressure term's gradient flows through the
 // projection's solve (SmokeGradient::pressure, carried by Simulation::step_adjoint).
 #pragma once
 
 #include <array>
+#include <cstdint>
 #include <string>
 #include <vector>
 
@@ -65,7 +71,15 @@ template <class T>
 struct NoSlipObstacle {
   const ObstacleMask* mask = nullptr;
   const MacVelocity<T>* wall_velocity = nullptr;  ///< null: at rest
+  /// Optional: obstacle_face_classes(mask), read by diffusion's stencil instead of the two
+  /// cells of each face (one byte a face; the implicit solve reads them every iteration).
+  const std::array<Field<std::uint8_t>, 3>* face_classes = nullptr;
 };
+
+/// The class of every face of every component (0 fluid, 1 wall, 2 interior: the header
+/// comment), on the face grids of mask's grid; allocates `out` when it is not on them.
+void obstacle_face_classes(const Context& ctx, const ObstacleMask& mask,
+                           std::array<Field<std::uint8_t>, 3>& out);
 
 /// A loss on the force of the fluid on the obstacles (a Rollout loss term):
 ///   loss = weight * (1 / |steps|) * sum over the states k in steps of direction · F(state k),
@@ -116,13 +130,14 @@ void add_divergence_transpose(const Context& ctx, const Field<T>& y, const Obsta
 /// The coefficients of the force on the obstacles (header comment), per axis a:
 ///   F_a = shear_scale * <shear[a], u[a]> - shear_scale * <shear_wall[a], W[a]>
 ///         + pressure_scale * <pressure[a], p>,
-/// with shear_scale = 2 nu dx^(dim-2) (nu: 0 without no-slip walls or without diffusion)
-/// and pressure_scale = dx^(dim-1); shear_scale_per_nu = d shear_scale / d nu (2 dx^(dim-2)
+/// with shear_scale = nu dx^(dim-2) (nu: 0 without no-slip walls or without diffusion)
+/// and pressure_scale = dx^(dim-1); shear_scale_per_nu = d shear_scale / d nu (dx^(dim-2)
 /// with no-slip walls, else 0; the Simulation sets it to 0 without diffusion), the force's
 /// explicit dependence on the viscosity (a viscosity gradient's term, at nu = 0 too). shear[a]
-/// counts, per fluid face of component a, its interior neighbours along tangential axes;
-/// shear_wall[a] holds the weights of the wall velocity in U (1/2 per pair, at both faces of the
-/// pair); pressure[a] the signs s per fluid cell, summed over its wall faces normal to a.
+/// holds, per fluid face of component a, 2 per interior neighbour along a tangential axis plus
+/// 1 per wall-face neighbour; shear_wall[a] the weights of the wall velocity in 2U (1 per ghost
+/// pair, at both faces of the pair); pressure[a] the signs s per fluid cell, summed over its
+/// wall faces normal to a.
 template <class T>
 struct ObstacleForceCoefficients {
   MacVelocity<T> shear, shear_wall;

@@ -238,11 +238,7 @@ class Simulation {
   /// parameter being optimized). Values must be finite and >= 0, and stay zero or non-zero as
   /// they were (the implicit solves a step holds depend on it); InvalidArgument otherwise.
   /// An explicit step checks the stability of the new value when it runs.
-  void set_viscosity(double nu) {
-    const double old = config_.viscosity;
-    set_diffusion_coefficient(config_.viscosity, nu, "viscosity");
-    if (nu != old) force_coef_.reset();  // the obstacle force's viscous part scales with nu
-  }
+  void set_viscosity(double nu) { set_diffusion_coefficient(config_.viscosity, nu, "viscosity"); }
   void set_scalar_diffusivity(double kappa) {
     set_diffusion_coefficient(config_.scalar_diffusivity, kappa, "scalar_diffusivity");
   }
@@ -302,7 +298,7 @@ class Simulation {
   void take_inflow_gradient(MacVelocity<T>& grad_u, VelocityBoundaryGradient* out);
   NoSlipObstacle<T> no_slip() const {
     return obstacle_wall_.kind == ObstacleWallKind::NoSlip
-               ? NoSlipObstacle<T>{obstacles_, obstacle_wall_.wall_velocity}
+               ? NoSlipObstacle<T>{obstacles_, obstacle_wall_.wall_velocity, &face_classes_}
                : NoSlipObstacle<T>{};
   }
   void pressure_cotangent(SmokeGradient<T>& grad);
@@ -322,6 +318,7 @@ class Simulation {
   std::array<std::array<Buffer<T>, 2>, 3> inflow_values_, inflow_grad_;
   ObstacleWall<T> obstacle_wall_;
   MacVelocity<T> obstacle_ghost_;  // velocity advection's ghost-filled input (NoSlip only)
+  std::array<Field<std::uint8_t>, 3> face_classes_;  // obstacle_face_classes (NoSlip only)
   mutable std::shared_ptr<ObstacleForceCoefficients<T>> force_coef_;  // built on first use
   struct AdjointScratch;                 // step_adjoint's replay buffers (simulation_adjoint.cpp)
   std::shared_ptr<AdjointScratch> adj_;  // allocated on the first step_adjoint call

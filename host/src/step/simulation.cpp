@@ -491,8 +491,10 @@ void Simulation<T>::set_obstacle_wall(const ObstacleWall<T>& wall) {
   }
   if (wall.kind != obstacle_wall_.kind) force_coef_.reset();
   obstacle_wall_ = wall;
-  if (wall.kind == ObstacleWallKind::NoSlip && obstacle_ghost_[0].empty())
+  if (wall.kind == ObstacleWallKind::NoSlip && obstacle_ghost_[0].empty()) {
     obstacle_ghost_ = MacVelocity<T>(ctx_, grid_);
+    obstacle_face_classes(ctx_, *obstacles_, face_classes_);  // the mask is read once, here
+  }
 }
 
 template <class T>
@@ -501,15 +503,19 @@ const ObstacleForceCoefficients<T>& Simulation<T>::obstacle_force_coefficients()
     throw InvalidArgument(
         "Simulation: the force on obstacles needs obstacles; pass the ObstacleMask to the "
         "Simulation's constructor");
+  // The viscous force is the diffusion stencil's: none without diffusion of the velocity.
+  const bool no_slip = obstacle_wall_.kind == ObstacleWallKind::NoSlip;
+  const double nu = config_.diffusion == DiffusionMode::None ? 0.0 : config_.viscosity;
   if (!force_coef_) {
-    // The viscous force is the diffusion stencil's: none without diffusion of the velocity.
-    const double nu = config_.diffusion == DiffusionMode::None ? 0.0 : config_.viscosity;
     auto c = std::make_shared<ObstacleForceCoefficients<T>>();
-    dfluid::obstacle_force_coefficients(ctx_, *obstacles_,
-                                        obstacle_wall_.kind == ObstacleWallKind::NoSlip, nu, *c);
-    if (config_.diffusion == DiffusionMode::None) c->shear_scale_per_nu = 0;
+    dfluid::obstacle_force_coefficients(ctx_, *obstacles_, no_slip, nu, *c);
     force_coef_ = c;
   }
+  // The viscosity from the current config (the coefficient fields do not depend on it), and
+  // the force's derivative with respect to it (none without diffusion of the velocity).
+  force_coef_->shear_scale_per_nu =
+      no_slip && config_.diffusion != DiffusionMode::None ? std::pow(grid_.dx, grid_.dim - 2) : 0.0;
+  force_coef_->shear_scale = no_slip ? nu * force_coef_->shear_scale_per_nu : 0.0;
   return *force_coef_;
 }
 
