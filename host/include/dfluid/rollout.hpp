@@ -332,7 +332,8 @@ class Rollout {
   ///     options.viscosity_gradient, scalars * C when options.scalar_diffusivity_gradient
   ///     (counted in RolloutMemory::simulation.adjoint);
   ///   grad_obstacle_wall_velocity (U, options.obstacle_wall_velocity_gradient; in result);
-  ///   with NoSlip obstacle walls, the ghost-filled velocity (U, in simulation.workspace);
+  ///   with NoSlip obstacle walls, the ghost-filled velocity (U) and the face classes (a
+  ///     byte per face), in simulation.workspace;
   ///     when `losses` (optional) holds obstacle force losses, what they allocate: the force
   ///     coefficients (2 U + dim C, simulation.workspace) and the pressure cotangent (C in
   ///     result, its solve's C in simulation.adjoint). Neither is seen by the static

@@ -216,8 +216,13 @@ void Rollout<T>::add_obstacle_memory(RolloutMemory& m, checkpoint::StateSize& si
   std::size_t U = 0;
   for (int a = 0; a < g.dim; ++a)
     U += bytes_at(face_location(a));
-  if (sim_.obstacle_wall().kind == ObstacleWallKind::NoSlip)
-    m.simulation.workspace += U;  // velocity advection's ghost-filled input
+  if (sim_.obstacle_wall().kind == ObstacleWallKind::NoSlip) {
+    m.simulation.workspace += U;       // velocity advection's ghost-filled input
+    for (int a = 0; a < g.dim; ++a) {  // the face classes the stencil reads, a byte per face
+      const auto e = extents_of(g, face_location(a));
+      m.simulation.workspace += static_cast<std::size_t>(e[0]) * e[1] * e[2];
+    }
+  }
   if (losses && !losses->obstacle_forces.empty()) {
     m.simulation.workspace += 2 * U + std::size_t(g.dim) * C;  // ObstacleForceCoefficients
     m.simulation.adjoint += C;  // the pressure cotangent's solve (AdjointScratch::pressure_y)
