@@ -2,12 +2,16 @@
 // velocity advection's ghost fill and in the projection's pressure cotangent; the force on
 // an obstacle as a Rollout loss; the obstacle's wall velocity as a control. Transpose tests
 // (double, <= 1e-12), the affine parts' gradients, a discrete Archimedes force and a
-// Poiseuille wall-shear balance, rollout finite differences and checkpoint plans.
+// Poiseuille wall-shear balance, rollout finite differences (the viscosity gradient included)
+// and checkpoint plans.
 #include <gtest/gtest.h>
 
 #include <algorithm>
+#include <array>
 #include <cmath>
+#include <cstdio>
 #include <functional>
+#include <memory>
 #include <string>
 #include <vector>
 
@@ -398,6 +402,7 @@ struct DragProblem {
   unsigned seed = 41;
   const MacVelocity<double>* du = nullptr;  ///< optional perturbation of the initial velocity
   double eps = 0;
+  bool velocity_loss = false;  ///< 1/2 |u_N|^2 as the loss instead of drag and lift
 };
 
 DragProblem drag_problem(DiffusionMode mode) {
@@ -440,14 +445,23 @@ RolloutResult<double> drag_rollout(const DragProblem& p, const RolloutOptions& o
     for (int a = 0; a < 2; ++a)
       axpy(ctx, p.eps, (*p.du)[a], s0.velocity[a]);
   RolloutLosses<double> losses;
-  ObstacleForceLoss<double> drag;  // every state
-  losses.obstacle_forces.push_back(drag);
-  ObstacleForceLoss<double> lift;
-  lift.name = "lift";
-  lift.steps = {2, 4};
-  lift.direction = {0.0, 1.0, 0.0};
-  lift.weight = 0.7;
-  losses.obstacle_forces.push_back(lift);
+  MacVelocity<double> rest(ctx, p.g);
+  fill(ctx, rest, 0.0);
+  if (p.velocity_loss) {
+    VelocityTarget<double> end;
+    end.step = 4;
+    end.target = &rest;
+    losses.velocity_targets.push_back(end);
+  } else {
+    ObstacleForceLoss<double> drag;  // every state
+    losses.obstacle_forces.push_back(drag);
+    ObstacleForceLoss<double> lift;
+    lift.name = "lift";
+    lift.steps = {2, 4};
+    lift.direction = {0.0, 1.0, 0.0};
+    lift.weight = 0.7;
+    losses.obstacle_forces.push_back(lift);
+  }
   Rollout<double> ro(sim);
   return ro.run(s0, 4, {}, losses, opt);
 }
@@ -523,4 +537,59 @@ TEST(ObstacleRollout, RotationRateGradientMatchesFiniteDifferences) {
     EXPECT_NEAR(ad, fd, 1e-6 * std::abs(fd));
     EXPECT_GT(std::abs(fd), 1e-3);
   }
+}
+
+// The viscosity gradient with a spinning no-slip block: the obstacle's ghosts 2 U - u and
+// its wall velocity's 2 U are part of the Laplacian the diffusion applies, so d/d nu reads
+// them too. First through the velocity alone (1/2 |u_N|^2), then with drag and lift as the
+// loss, whose viscous part is itself proportional to nu (ObstacleForceCoefficients::
+// shear_scale_per_nu).
+TEST(ObstacleRollout, ViscosityGradientMatchesFiniteDifferences) {
+  for (bool velocity_loss : {true, false})
+    for (DiffusionMode mode : {DiffusionMode::Explicit, DiffusionMode::Implicit}) {
+      SCOPED_TRACE(std::string(to_string(mode)) + (velocity_loss ? " velocity" : " drag"));
+      DragProblem p = drag_problem(mode);
+      p.rate = 0.8;
+      p.velocity_loss = velocity_loss;
+      RolloutOptions o;
+      o.viscosity_gradient = true;
+      const RolloutResult<double> ref = drag_rollout(p, o);
+      const double h = 1e-5;
+      DragProblem pp = p, pm = p;
+      pp.cfg.viscosity += h;
+      pm.cfg.viscosity -= h;
+      const double fd = (drag_rollout(pp, {}).loss - drag_rollout(pm, {}).loss) / (2 * h);
+      std::printf("  %-8s %-8s grad = % .12e  fd = % .12e  rel err = %.2e\n", to_string(mode),
+                  velocity_loss ? "velocity" : "drag", ref.grad_viscosity, fd,
+                  std::abs(ref.grad_viscosity - fd) / std::abs(fd));
+      EXPECT_NEAR(ref.grad_viscosity, fd, 1e-6 * std::abs(fd));
+      EXPECT_GT(std::abs(fd), 1e-2);
+    }
+}
+
+// Simulation::set_viscosity rebuilds the force coefficients (their viscous part scales with
+// nu): the force then equals a Simulation made with the new viscosity.
+TEST(ObstacleForce, SetViscosityUpdatesTheViscousForce) {
+  Context ctx = Context::cpu();
+  DragProblem p = drag_problem(DiffusionMode::Implicit);
+  const ObstacleMask mask = block_mask(ctx, p.g);
+  const MacVelocity<double> wall = rigid_rotation_velocity<double>(ctx, p.g, {0.75, 0.5, 0}, 0.8);
+  auto make = [&](double nu) {
+    p.cfg.viscosity = nu;
+    auto sim = std::make_unique<Simulation<double>>(ctx, p.g, p.cfg, &mask);
+    sim->set_velocity_boundary(p.vb);
+    sim->set_obstacle_wall({ObstacleWallKind::NoSlip, &wall});
+    return sim;
+  };
+  auto changed = make(0.02);
+  SmokeState<double> s(ctx, p.g, {});
+  fill_random(ctx, s.velocity, 5);
+  changed->step(s);
+  const std::array<double, 3> before = changed->obstacle_force(s);
+  changed->set_viscosity(0.05);
+  const std::array<double, 3> after = changed->obstacle_force(s),
+                              fresh = make(0.05)->obstacle_force(s);
+  for (int a = 0; a < 2; ++a)
+    EXPECT_EQ(after[a], fresh[a]) << a;
+  EXPECT_GT(std::abs(after[0] - before[0]), 1e-3);
 }

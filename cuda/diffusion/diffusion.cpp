@@ -368,6 +368,49 @@ double explicit_nu_gradient_array(const Exec& ex, const Field<T>& q, const Field
                           });
 }
 
+/// One entry's term of the nu gradient: w * lap(q) (the full Laplacian, affine part included)
+/// on free entries, 0 on held ones. A functor rather than a lambda: sum_cells_into is a
+/// template that nvcc cannot instantiate with an extended lambda of a function template.
+template <class T>
+struct NuGradientTerm {
+  View<const T> qv, wv;
+  LaplacianStencil<T> s;
+  DFLUID_HD double operator()(int i, int j, int k) const {
+    if (stencil_held(s, i, j, k)) return 0.0;
+    return double(wv(i, j, k)) *
+           double(laplacian_linear(qv, s, i, j, k) + laplacian_affine(qv, s, i, j, k));
+  }
+};
+
+/// *acc += s * *v, on the device (one thread). Not a template: see set_scalar (exec.hpp).
+void accumulate_scaled(const Exec& ex, double* acc, const double* v, double s) {
+  for_each_cell(
+      ex, 1, 1, 1, DFLUID_LAMBDA(int, int, int) { *acc += s * *v; });
+}
+
+/// *acc += dt * sum over free entries of w * lap(q), with `sum` (one double in the context's
+/// memory space) as the reduction's target: no host wait.
+template <class T>
+void nu_gradient_into(const Exec& ex, const Field<T>& q, const Field<T>& w,
+                      const LaplacianStencil<T>& s, T dt, double* sum, double* acc) {
+  sum_cells_into(ex, q.extents(), NuGradientTerm<T>{q.view(), w.view(), s}, sum);
+  accumulate_scaled(ex, acc, sum, double(dt));
+}
+
+template <class T>
+void check_nu_gradient_args(const Context& ctx, const Field<T>& q, T dt, const Field<T>& w,
+                            const double* acc, const char* fn) {
+  const std::string f(fn);
+  check::positive_dt(double(dt), (f + ": dt").c_str());
+  check::same_shape(w, (f + ": w").c_str(), q, "q");
+  check::accessible(ctx, q, (f + ": q").c_str());
+  check::accessible(ctx, w, (f + ": w").c_str());
+  if (!acc)
+    throw InvalidArgument(f +
+                          ": accumulator is null; pass one double in the context's "
+                          "memory space (e.g. a Buffer<double> element)");
+}
+
 /// Adjoint arguments: grad_out and grad_in shaped like the forward's fields.
 template <class T>
 void check_adjoint_scalar(const Context& ctx, const Field<T>& grad_out, T nu, T dt,
@@ -531,6 +574,46 @@ double diffuse_explicit_nu_gradient(const Context& ctx, const MacVelocity<T>& u,
   return acc;
 }
 
+// d/dnu of <g, out>: explicit, out = q + nu dt lap(q), so dt <g, lap(q)> over the diffused
+// entries; implicit, (I - nu dt L) out = q + nu dt (H q_held + c), so differentiating,
+// (I - nu dt L) d out/d nu = dt lap(out) on free entries and
+// d<g, out>/d nu = dt <(I - nu dt L)^-1 g, lap(out)> = dt <w, lap(out)> with w the adjoint
+// solve's values. Both read "w * lap(q)" with the right q and w; the affine part (Fixed side
+// values, held faces, MovingWall wall velocities, a no-slip obstacle's wall velocity) is part
+// of lap, and so are the no-slip obstacle's ghosts: L must be the forward's operator.
+template <class T>
+void add_diffusion_nu_gradient_into(const Context& ctx, const Field<T>& q, T dt, const Field<T>& w,
+                                    double* accumulator, const ScalarBoundary& bc) {
+  using namespace detail::diffusion;
+  const char* fn = "add_diffusion_nu_gradient_into";
+  check::on_grid(q, "add_diffusion_nu_gradient_into: q", q.grid(), Location::Cell);
+  check_nu_gradient_args(ctx, q, dt, w, accumulator, fn);
+  // The sum stays on the device (a pool block, reused once warm): no host wait.
+  detail::TempBuffer sum(ctx, sizeof(double));
+  nu_gradient_into(detail::exec_of(ctx), q, w, detail::cell_stencil<T>(q.grid(), bc), dt,
+                   sum.as<double>(), accumulator);
+}
+
+template <class T>
+void add_diffusion_nu_gradient_into(const Context& ctx, const MacVelocity<T>& u, T dt,
+                                    const MacVelocity<T>& w, double* accumulator,
+                                    const WallVelocity& wall, const NoSlipObstacle<T>& obstacle) {
+  using namespace detail::diffusion;
+  const char* fn = "add_diffusion_nu_gradient_into(MacVelocity)";
+  if (u[0].empty()) throw ShapeMismatch(std::string(fn) + ": u is empty (not allocated)");
+  const Grid& g = u.grid();
+  for (int a = 0; a < g.dim; ++a) {
+    check::on_grid(u[a], "add_diffusion_nu_gradient_into(MacVelocity): u", g, face_location(a));
+    check_nu_gradient_args(ctx, u[a], dt, w[a], accumulator, fn);
+  }
+  // The forward's stencil: the obstacle's faces are held (no term), its ghosts 2 U - u are in
+  // lap(u), the wall velocity's 2 U in its affine part.
+  detail::TempBuffer sum(ctx, sizeof(double));
+  for (int a = 0; a < g.dim; ++a)
+    nu_gradient_into(detail::exec_of(ctx), u[a], w[a], mac_stencil(ctx, g, a, wall, obstacle, fn),
+                     dt, sum.as<double>(), accumulator);
+}
+
 template <class T>
 SolveReport diffuse_implicit_adjoint(const Context& ctx, const Field<T>& grad_out, T nu, T dt,
                                      Field<T>& grad_q, const ScalarBoundary& bc,
@@ -686,6 +769,11 @@ void diffuse_obstacle_wall_gradient(const Context& ctx, const MacVelocity<T>& w,
   template double diffuse_explicit_nu_gradient<T>(const Context&, const MacVelocity<T>&, T, T,    \
                                                   const MacVelocity<T>&, const WallVelocity&,     \
                                                   const NoSlipObstacle<T>&);                      \
+  template void add_diffusion_nu_gradient_into<T>(                                                \
+      const Context&, const Field<T>&, T, const Field<T>&, double*, const ScalarBoundary&);       \
+  template void add_diffusion_nu_gradient_into<T>(const Context&, const MacVelocity<T>&, T,       \
+                                                  const MacVelocity<T>&, double*,                 \
+                                                  const WallVelocity&, const NoSlipObstacle<T>&); \
   template WallVelocity diffuse_wall_velocity_gradient<T>(const Context&, const MacVelocity<T>&,  \
                                                           T, T, const NoSlipObstacle<T>&);        \
   template SolveReport diffuse_implicit_adjoint<T>(const Context&, const Field<T>&, T, T,         \

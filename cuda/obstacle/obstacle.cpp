@@ -246,7 +246,8 @@ void obstacle_force_coefficients(const Context& ctx, const ObstacleMask& mask, b
     for (int a = 0; a < 3; ++a)
       out.pressure[a] = a < g.dim ? Field<T>(ctx, g, Location::Cell) : Field<T>();
   }
-  out.shear_scale = no_slip ? nu * std::pow(g.dx, g.dim - 2) : 0.0;
+  out.shear_scale_per_nu = no_slip ? std::pow(g.dx, g.dim - 2) : 0.0;
+  out.shear_scale = no_slip ? nu * out.shear_scale_per_nu : 0.0;
   out.pressure_scale = std::pow(g.dx, g.dim - 1);
   const detail::ObstacleCells o = detail::obstacle_cells(g, mask.view());
   const detail::Exec ex = detail::exec_of(ctx);

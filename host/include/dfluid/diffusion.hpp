@@ -131,6 +131,28 @@ double diffuse_explicit_nu_gradient(const Context& ctx, const MacVelocity<T>& u,
                                     const MacVelocity<T>& grad_out, const WallVelocity& wall = {},
                                     const NoSlipObstacle<T>& obstacle = {});
 
+/// *accumulator += d<grad_out, diffuse(q)>/d nu, on the device: dt * the sum over the
+/// diffused entries of w * lap(q) (the full Laplacian: Fixed side values, held faces and the
+/// MovingWall wall velocities included), with
+///   explicit:  q the forward's INPUT and w = grad_out;
+///   implicit:  q the forward's OUTPUT and w the adjoint solve's values, i.e. what
+///              diffuse_implicit_adjoint accumulated into a zeroed grad_q (read on the free
+///              entries only), since (I - nu dt L) d out/d nu = dt lap(out).
+/// nu itself does not appear (the derivative holds at nu = 0 too). `accumulator` is one double
+/// in the context's memory space (e.g. a Buffer<double> element): no host wait; read it with
+/// read_doubles. Throws InvalidArgument for a null accumulator or bad dt, ShapeMismatch when w
+/// is not shaped like q.
+template <class T>
+void add_diffusion_nu_gradient_into(const Context& ctx, const Field<T>& q, T dt, const Field<T>& w,
+                                    double* accumulator, const ScalarBoundary& bc = {});
+/// With no-slip obstacles, pass the forward's NoSlipObstacle: their ghosts (and wall velocity,
+/// an affine part) are part of lap, as in the forward's stencil.
+template <class T>
+void add_diffusion_nu_gradient_into(const Context& ctx, const MacVelocity<T>& u, T dt,
+                                    const MacVelocity<T>& w, double* accumulator,
+                                    const WallVelocity& wall = {},
+                                    const NoSlipObstacle<T>& obstacle = {});
+
 /// Gradient of <grad_out, diffuse(u)> with respect to the wall velocity of every
 /// MovingWall side (0 elsewhere), given w = grad_out for diffuse_explicit, or for
 /// diffuse_implicit the values diffuse_implicit_adjoint accumulated into a zeroed

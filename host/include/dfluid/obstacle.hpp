@@ -131,15 +131,19 @@ void add_divergence_transpose(const Context& ctx, const Field<T>& y, const Obsta
 ///   F_a = shear_scale * <shear[a], u[a]> - shear_scale * <shear_wall[a], W[a]>
 ///         + pressure_scale * <pressure[a], p>,
 /// with shear_scale = nu dx^(dim-2) (nu: 0 without no-slip walls or without diffusion)
-/// and pressure_scale = dx^(dim-1). shear[a] holds, per fluid face of component a, 2 per
-/// interior neighbour along a tangential axis plus 1 per wall-face neighbour; shear_wall[a]
-/// the weights of the wall velocity in 2U (1 per ghost pair, at both faces of the pair);
-/// pressure[a] the signs s per fluid cell, summed over its wall faces normal to a.
+/// and pressure_scale = dx^(dim-1); shear_scale_per_nu = d shear_scale / d nu (dx^(dim-2)
+/// with no-slip walls, else 0; the Simulation sets it to 0 without diffusion), the force's
+/// explicit dependence on the viscosity (a viscosity gradient's term, at nu = 0 too). shear[a]
+/// holds, per fluid face of component a, 2 per interior neighbour along a tangential axis plus
+/// 1 per wall-face neighbour; shear_wall[a] the weights of the wall velocity in 2U (1 per ghost
+/// pair, at both faces of the pair); pressure[a] the signs s per fluid cell, summed over its
+/// wall faces normal to a.
 template <class T>
 struct ObstacleForceCoefficients {
   MacVelocity<T> shear, shear_wall;
   std::array<Field<T>, 3> pressure;
   double shear_scale = 0, pressure_scale = 1;
+  double shear_scale_per_nu = 0;
 };
 /// Builds them for `mask` on its grid (no_slip: whether the shear terms count).
 template <class T>

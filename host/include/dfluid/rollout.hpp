@@ -184,6 +184,13 @@ struct RolloutOptions {
   bool force_gradients = true;   ///< fill RolloutResult::grad_force
   bool source_gradients = true;  ///< fill RolloutResult::grad_source
   bool buoyancy_gradient = true;
+  /// Fill RolloutResult::grad_viscosity (grad_scalar_diffusivity): d loss / d
+  /// StepConfig::viscosity (scalar_diffusivity). Off by default: each step adjoint then
+  /// copies the velocity (every scalar) at its Diffuse part, and with implicit diffusion
+  /// replays that part's solves (StepControlGradient::viscosity). Needs StepConfig::diffusion
+  /// Explicit or Implicit and a Diffuse part (InvalidArgument otherwise).
+  bool viscosity_gradient = false;
+  bool scalar_diffusivity_gradient = false;
   /// Fill RolloutResult::grad_boundary: d loss / d the Simulation's VelocityBoundary
   /// (inflow profiles, wall velocities), held fixed over the rollout. Off by default: it
   /// costs host waits in every step adjoint (see StepControlGradient::boundary).
@@ -250,6 +257,9 @@ struct RolloutResult {
   std::vector<MacVelocity<T>> grad_force;  ///< [k]: d loss / d f_k (N entries)
   std::vector<std::vector<Field<T>>> grad_source;  ///< [k][i]: d loss / d s_{k,i}
   double grad_buoyancy = 0;                        ///< d loss / d StepConfig::buoyancy
+  double grad_viscosity = 0;  ///< d loss / d StepConfig::viscosity (options.viscosity_gradient)
+  /// d loss / d StepConfig::scalar_diffusivity (options.scalar_diffusivity_gradient)
+  double grad_scalar_diffusivity = 0;
   /// d loss / d the Simulation's VelocityBoundary (RolloutOptions::boundary_gradient; the
   /// inflow vectors stay empty on sides that are not Inflow).
   VelocityBoundaryGradient grad_boundary;
@@ -298,8 +308,10 @@ class Rollout {
   /// Throws InvalidArgument for steps < 1, a state not on the simulation's grid, a
   /// budget below the minimum (the message names the minimum in bytes) and slots the
   /// chosen strategy cannot run in.
-  RolloutPlan plan(const SmokeState<T>& initial, int steps,
-                   const RolloutOptions& options = {}) const;
+  /// `losses` (optional; run() passes its own): what they allocate is counted too (see
+  /// state_size).
+  RolloutPlan plan(const SmokeState<T>& initial, int steps, const RolloutOptions& options = {},
+                   const RolloutLosses<T>* losses = nullptr) const;
 
   /// Sizes behind plan(): state_bytes = bytes of velocity + scalars + pressure.
   /// working_bytes: every byte a checkpointed gradient evaluation holds in the context's
@@ -315,15 +327,26 @@ class Rollout {
   ///     gradient (G, allocated by the first user loss); the result: final state (S) and
   ///     initial-state gradient (G);
   ///   the gradient outputs: N U when options.force_gradients, N * scalars C when
-  ///     options.source_gradients (returned in `output_bytes`).
+  ///     options.source_gradients (returned in `output_bytes`);
+  ///   the step adjoint's Diffuse snapshots: U per Diffuse part when
+  ///     options.viscosity_gradient, scalars * C when options.scalar_diffusivity_gradient
+  ///     (counted in RolloutMemory::simulation.adjoint);
+  ///   grad_obstacle_wall_velocity (U, options.obstacle_wall_velocity_gradient; in result);
+  ///   with NoSlip obstacle walls, the ghost-filled velocity (U) and the face classes (a
+  ///     byte per face), in simulation.workspace;
+  ///     when `losses` (optional) holds obstacle force losses, what they allocate: the force
+  ///     coefficients (2 U + dim C, simulation.workspace) and the pressure cotangent (C in
+  ///     result, its solve's C in simulation.adjoint). Neither is seen by the static
+  ///     estimate_size.
   /// (S: a state, G: velocity + scalars, C: a cell field, U: a face velocity.) The caller's
   /// inputs (initial state, controls, targets) are not counted, nor are the loss-value slots
   /// (8 bytes per loss term reduced on the device: per keyframe, per velocity-target and
-  /// force-effort component, per source effort, and the buoyancy gradient), whose number
-  /// depends on the losses.
+  /// force-effort component, per source effort, each coefficient gradient asked for, and
+  /// 3 * dim per state an obstacle force loss reads), whose number depends on the losses.
   checkpoint::StateSize state_size(const SmokeState<T>& initial, int steps,
                                    const RolloutOptions& options,
-                                   std::size_t* output_bytes = nullptr) const;
+                                   std::size_t* output_bytes = nullptr,
+                                   const RolloutLosses<T>* losses = nullptr) const;
 
   /// The sizes behind plan() without a Simulation or a state (nothing is allocated): what
   /// dfluid-plan reports for a grid. See state_size().
@@ -357,18 +380,25 @@ class Rollout {
     double scale;      ///< value = scale * (sum of its slots), or host_value without slots
     int first_slot, slots;
     double host_value;  ///< a user loss's value (returned on the host)
+    /// d scale / d StepConfig::viscosity (an obstacle force loss's shear terms, whose scale is
+    /// proportional to nu): the loss's explicit viscosity dependence, added to grad_viscosity.
+    double nu_scale = 0;
   };
-  /// Clears the record and makes room for the slots a run of these losses needs.
+  /// Clears the record and makes room for the slots a run of these losses needs, and for the
+  /// coefficient gradients `gradients` asks for (null: none), which come first, zeroed.
   void begin_losses(const std::vector<StepControls<T>>& controls, const RolloutLosses<T>& losses,
-                    bool buoyancy_gradient);
+                    const RolloutOptions* gradients);
   /// Records the effort terms of one step's controls (values only).
   void record_effort(const StepControls<T>& controls, const RolloutLosses<T>& losses);
   /// One host wait (none when no slot was used: then only pending checks are read): the
   /// per-state values into per_state (sized steps + 1), the effort into *effort, per name
-  /// into *terms (optional), and the buoyancy gradient into *grad_buoyancy (optional; when
-  /// begin_losses reserved it).
+  /// into *terms (optional), and the coefficient gradients begin_losses reserved into
+  /// r->grad_buoyancy, grad_viscosity, grad_scalar_diffusivity (optional).
   void finish_losses(std::vector<double>& per_state, double& effort,
-                     std::map<std::string, double>* terms, double* grad_buoyancy = nullptr);
+                     std::map<std::string, double>* terms, RolloutResult<T>* r = nullptr);
+  /// InvalidArgument naming the option when a coefficient gradient is asked for that the
+  /// simulation's StepConfig does not have.
+  void check_gradient_options(const RolloutOptions& options) const;
   /// Records the state losses at state `step` and, when grad is given, adds their
   /// gradients to *grad.
   void state_losses(int step, const SmokeState<T>& s, const RolloutLosses<T>& losses,
@@ -391,6 +421,10 @@ class Rollout {
   /// pressure, dropped otherwise) and r.grad_obstacle_wall_velocity, zeroed.
   void prepare_obstacle_terms(RolloutResult<T>& r, int steps, const RolloutLosses<T>& losses,
                               const RolloutOptions& options);
+  /// Adds the obstacle terms state_size() lists to m (and size.working_bytes): none without
+  /// obstacles.
+  void add_obstacle_memory(RolloutMemory& m, checkpoint::StateSize& size,
+                           const RolloutLosses<T>* losses) const;
   /// The states an obstacle force loss averages over (its steps, or 1..N when empty).
   static std::vector<int> force_loss_steps(const ObstacleForceLoss<T>& loss, int steps);
   /// The workspace state in the layout of `like` (reused when it has it).
@@ -411,7 +445,10 @@ class Rollout {
   SmokeGradient<T> user_grad_;  // scratch handed to user losses
   Buffer<double> loss_slots_;   // device-side loss values of the current run
   int loss_slots_used_ = 0;
-  double* buoyancy_slot_ = nullptr;  // slot 0 when the run wants the buoyancy gradient
+  // The coefficient gradients' slots (the first ones, when the run wants them; else null).
+  double* buoyancy_slot_ = nullptr;
+  double* viscosity_slot_ = nullptr;
+  double* diffusivity_slot_ = nullptr;
   std::vector<LossEntry> loss_entries_;
   int steps_ = 0;  // N of the current run (the default steps of obstacle force losses)
   MacVelocity<T>* grad_wall_ = nullptr;  // the run's grad_obstacle_wall_velocity (when asked)

@@ -121,6 +121,19 @@ struct StepControlGradient {
   /// Buffer<double> element), added on the device: no host wait (unlike step_adjoint's
   /// grad_buoyancy, a host double, which costs one). Read it with read_doubles.
   double* buoyancy = nullptr;
+  /// += d loss / d StepConfig::viscosity (and d loss / d StepConfig::scalar_diffusivity,
+  /// summed over every scalar), one double each in the context's memory space, added on the
+  /// device: no host wait. Explicit diffusion u' = u + dt nu lap(u) adds dt <lambda, lap(u)>,
+  /// implicit (I - dt nu L) u' = u + dt nu c adds dt <mu, lap(u')> with mu the adjoint solve's
+  /// (I - dt nu L)^-1 lambda; lap includes the boundary terms (MovingWall wall velocities,
+  /// held wall-normal faces, Fixed scalar sides, no-slip obstacles' ghosts and wall velocity).
+  /// Needs StepConfig::diffusion Explicit or Implicit and a Diffuse part (InvalidArgument
+  /// otherwise); the derivative holds at a zero coefficient too. Costs a snapshot of the velocity
+  /// (the scalars) per Diffuse part, taken by the replay and allocated on the first call that asks
+  /// (estimate_memory does not count it: Rollout::state_size does), and with implicit diffusion the
+  /// replay runs the Diffuse part's forward solves once more.
+  double* viscosity = nullptr;
+  double* scalar_diffusivity = nullptr;
   /// += d loss / d (the Simulation's VelocityBoundary): the inflow profiles of Inflow sides
   /// (through the projection, which sets them) and the wall velocity of MovingWall sides
   /// (through velocity advection and diffusion). Host values: each Inflow side costs one
@@ -221,6 +234,14 @@ class Simulation {
                             "); make a Simulation whose StepConfig.buoyancy is non-zero");
     config_.buoyancy = b;
   }
+  /// Change StepConfig::viscosity and StepConfig::scalar_diffusivity between steps (a
+  /// parameter being optimized). Values must be finite and >= 0, and stay zero or non-zero as
+  /// they were (the implicit solves a step holds depend on it); InvalidArgument otherwise.
+  /// An explicit step checks the stability of the new value when it runs.
+  void set_viscosity(double nu) { set_diffusion_coefficient(config_.viscosity, nu, "viscosity"); }
+  void set_scalar_diffusivity(double kappa) {
+    set_diffusion_coefficient(config_.scalar_diffusivity, kappa, "scalar_diffusivity");
+  }
   const Context& context() const { return ctx_; }
   const ObstacleMask* obstacles() const { return obstacles_; }
 
@@ -266,7 +287,9 @@ class Simulation {
   // the forward replay into the per-part snapshots, the part adjoints in reverse order.
   void check_adjoint_args(const SmokeState<T>& input, const StepControls<T>& c,
                           const SmokeGradient<T>& grad, const StepControlGradient<T>* cg) const;
-  void replay_for_adjoint(const SmokeState<T>& input, const StepControls<T>& c);
+  void replay_for_adjoint(const SmokeState<T>& input, const StepControls<T>& c,
+                          const StepControlGradient<T>* cg);
+  void set_diffusion_coefficient(double& member, double v, const char* name);
   StepReport reverse_parts(SmokeGradient<T>& grad, const StepControlGradient<T>* cg,
                            double* grad_buoyancy);
   void set_inflow_faces(MacVelocity<T>& u);

@@ -22,6 +22,7 @@ class Controls:
     force: Optional[Sequence[Any]] = None        # tuple of face arrays, or None
     sources: Optional[Sequence[Any]] = None      # list per scalar, None entries allowed
     buoyancy: Any = None                         # scalar array/float or None (the configured)
+    viscosity: Any = None                        # scalar array/float or None (the configured)
 
     def step(self, k: int):
         f = None if self.force is None else tuple(c[k] for c in self.force)
@@ -29,9 +30,12 @@ class Controls:
         return f, s
 
 
-def _set_buoyancy(sim, buoyancy):
+def _set_buoyancy(sim, buoyancy, viscosity=None):
+    """Sets the parameters a Controls carries (None: keep the Simulation's)."""
     if buoyancy is not None:
         sim.set_buoyancy(float(buoyancy))
+    if viscosity is not None:
+        sim.set_viscosity(float(viscosity))
 
 
 def _pressure(sim, pressure, ops, like):
@@ -43,20 +47,22 @@ def step_forward(sim, velocity, scalars, pressure, c: Controls, ops):
     v = [ops.clone(x) for x in velocity]
     s = [ops.clone(x) for x in scalars]
     p = _pressure(sim, pressure, ops, velocity[0])
-    _set_buoyancy(sim, c.buoyancy)
+    _set_buoyancy(sim, c.buoyancy, c.viscosity)
     state = wrap_state(sim.context, sim.grid, v, s, p)
     sim.step(state, force=None if c.force is None else tuple(c.force), sources=c.sources)
     return v, s, p
 
 
 def step_backward(sim, velocity, scalars, pressure, c: Controls, grad_v, grad_s, want_force: bool,
-                  want_sources: Sequence[bool], want_buoyancy: bool, ops):
+                  want_sources: Sequence[bool], want_buoyancy: bool, ops,
+                  want_viscosity: bool = False):
     """Vector-Jacobian product of step_forward: cotangents of the outputs (None: zero) in,
-    cotangents of velocity, scalars, force components, sources and buoyancy out."""
+    cotangents of velocity, scalars, force components, sources and buoyancy out (and, with
+    want_viscosity, a sixth value: the viscosity's)."""
     gv = [ops.zeros(x.shape, x) if g is None else ops.clone(g) for g, x in zip(grad_v, velocity)]
     gs = [ops.zeros(x.shape, x) if g is None else ops.clone(g) for g, x in zip(grad_s, scalars)]
     p = _pressure(sim, pressure, ops, velocity[0])
-    _set_buoyancy(sim, c.buoyancy)
+    _set_buoyancy(sim, c.buoyancy, c.viscosity)
     state = wrap_state(sim.context, sim.grid, list(velocity), list(scalars), p)
     grad = wrap_gradient(sim.context, sim.grid, gv, gs)
     gf = [ops.zeros(x.shape, x) for x in c.force] if (want_force and c.force is not None) else None
@@ -64,10 +70,13 @@ def step_backward(sim, velocity, scalars, pressure, c: Controls, grad_v, grad_s,
     if c.sources is not None and any(want_sources):
         gsrc = [ops.zeros(x.shape, x) if (x is not None and w) else None
                 for x, w in zip(c.sources, want_sources)]
-    _, gb = sim.step_adjoint(state, grad, force=None if c.force is None else tuple(c.force),
-                             sources=c.sources, grad_force=None if gf is None else tuple(gf),
-                             grad_sources=gsrc, buoyancy_gradient=want_buoyancy)
-    return gv, gs, gf, gsrc, gb
+    out = sim.step_adjoint(state, grad, force=None if c.force is None else tuple(c.force),
+                           sources=c.sources, grad_force=None if gf is None else tuple(gf),
+                           grad_sources=gsrc, buoyancy_gradient=want_buoyancy,
+                           viscosity_gradient=want_viscosity)
+    if want_viscosity:
+        return gv, gs, gf, gsrc, out[1], out[2]
+    return gv, gs, gf, gsrc, out[1]
 
 
 def rollout_forward(sim, steps: int, save_steps: Sequence[int], velocity, scalars, pressure,
@@ -78,7 +87,7 @@ def rollout_forward(sim, steps: int, save_steps: Sequence[int], velocity, scalar
     v = [ops.clone(x) for x in velocity]
     s = [ops.clone(x) for x in scalars]
     p = _pressure(sim, pressure, ops, velocity[0])
-    _set_buoyancy(sim, c.buoyancy)
+    _set_buoyancy(sim, c.buoyancy, c.viscosity)
     state = wrap_state(sim.context, sim.grid, v, s, p)
     out_v: List[list] = [[] for _ in v]
     out_s: List[list] = [[] for _ in s]
@@ -96,12 +105,13 @@ def rollout_forward(sim, steps: int, save_steps: Sequence[int], velocity, scalar
 
 def rollout_backward(rollout, sim, steps: int, save_steps: Sequence[int], velocity, scalars,
                      pressure, c: Controls, grad_v, grad_s, want_force: bool,
-                     want_sources: Sequence[bool], want_buoyancy: bool, checkpointing, ops):
+                     want_sources: Sequence[bool], want_buoyancy: bool, checkpointing, ops,
+                     want_viscosity: bool = False):
     """Vector-Jacobian product of rollout_forward through Rollout.run: the cotangents of the
     saved states enter as a user loss at the saved steps (its gradient is the cotangent), so
     the run's gradients are the products wanted. Returns (grad velocity, grad scalars,
     grad forces stacked per component or None, grad sources stacked per scalar or None,
-    grad buoyancy)."""
+    grad buoyancy; with want_viscosity, a sixth value: grad viscosity)."""
     index = {k: i for i, k in enumerate(save_steps)}
 
     def inject(step, state, grad):
@@ -115,7 +125,7 @@ def rollout_backward(rollout, sim, steps: int, save_steps: Sequence[int], veloci
         return 0.0
 
     p = _pressure(sim, pressure, ops, velocity[0])
-    _set_buoyancy(sim, c.buoyancy)
+    _set_buoyancy(sim, c.buoyancy, c.viscosity)
     initial = wrap_state(sim.context, sim.grid, list(velocity), list(scalars), p)
     want_src = c.sources is not None and any(want_sources)
     res = rollout.run(initial, steps,
@@ -124,7 +134,8 @@ def rollout_backward(rollout, sim, steps: int, save_steps: Sequence[int], veloci
                       user_losses=[UserLoss(sorted(index), inject, "cotangent")],
                       checkpointing=checkpointing,
                       force_gradients=bool(want_force and c.force is not None),
-                      source_gradients=bool(want_src), buoyancy_gradient=bool(want_buoyancy))
+                      source_gradients=bool(want_src), buoyancy_gradient=bool(want_buoyancy),
+                      viscosity_gradient=bool(want_viscosity))
     gi = res.grad_initial
     gv = [ops.from_view(x) for x in gi.velocity]
     gs = [ops.from_view(x) for x in gi.scalars]
@@ -139,4 +150,6 @@ def rollout_backward(rollout, sim, steps: int, save_steps: Sequence[int], veloci
         gsrc = [ops.stack([ops.from_view(per_step[k][i]) for k in range(steps)])
                 if (x is not None and w) else None
                 for i, (x, w) in enumerate(zip(c.sources, want_sources))]
+    if want_viscosity:
+        return gv, gs, gf, gsrc, res.grad_buoyancy, res.grad_viscosity
     return gv, gs, gf, gsrc, res.grad_buoyancy

@@ -324,6 +324,14 @@ void bind_config(nb::module_& m) {
           "pressure_max_iterations", [](const StepConfig& c) { return c.pressure.max_iterations; },
           [](StepConfig& c, int v) { c.pressure.max_iterations = v; })
       .def_prop_rw(
+          "diffusion_tolerance", [](const StepConfig& c) { return c.diffusion_solver.rel_tol; },
+          [](StepConfig& c, double v) { c.diffusion_solver.rel_tol = v; },
+          "Relative tolerance of the implicit diffusion solves (CG).")
+      .def_prop_rw(
+          "diffusion_max_iterations",
+          [](const StepConfig& c) { return c.diffusion_solver.max_iterations; },
+          [](StepConfig& c, int v) { c.diffusion_solver.max_iterations = v; })
+      .def_prop_rw(
           "pressure_warm_start", [](const StepConfig& c) { return c.pressure.warm_start; },
           [](StepConfig& c, bool v) { c.pressure.warm_start = v; },
           "Warm-start the pressure solve from the state's pressure (default True).");

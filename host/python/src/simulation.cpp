@@ -359,7 +359,7 @@ void bind_sim(nb::module_& m, const std::string& suffix) {
           "step_adjoint",
           [](S& s, const PyState<T>& input, PyGradient<T>& grad, nb::handle force,
              nb::handle sources, nb::handle grad_force, nb::handle grad_sources,
-             bool buoyancy_gradient) {
+             bool buoyancy_gradient, bool viscosity_gradient, bool scalar_diffusivity_gradient) {
             const int ns = int(input.s.scalars.size());
             WrappedControls<T> c(s.ctx, s.grid, force, sources, ns, -1, "force", "sources");
             WrappedControls<T> gc(s.ctx, s.grid, grad_force, grad_sources, ns, -1, "grad_force",
@@ -369,17 +369,30 @@ void bind_sim(nb::module_& m, const std::string& suffix) {
             for (auto& f : gc.sources)
               cg.sources.push_back(f.empty() ? nullptr : &f[0]);
             double gb = 0;
+            const bool coefficients = viscosity_gradient || scalar_diffusivity_gradient;
+            Buffer<double> acc;  // the diffusion coefficients' gradients, added on the device
+            if (coefficients) {
+              acc = Buffer<double>(s.ctx, 2, s.ctx.memory_space());  // zero-filled
+              if (viscosity_gradient) cg.viscosity = acc.data();
+              if (scalar_diffusivity_gradient) cg.scalar_diffusivity = acc.data() + 1;
+            }
             StepReport r = s.sim->step_adjoint(input.s, c.per_step[0], grad.g, &cg,
                                                buoyancy_gradient ? &gb : nullptr);
-            return nb::make_tuple(r, gb);
+            if (!coefficients) return nb::make_tuple(r, gb);
+            double v[2];
+            read_doubles(s.ctx, acc.data(), 2, v);
+            return nb::make_tuple(r, gb, v[0], v[1]);
           },
           nb::arg("input"), nb::arg("grad"), nb::arg("force").none() = nb::none(),
           nb::arg("sources").none() = nb::none(), nb::arg("grad_force").none() = nb::none(),
           nb::arg("grad_sources").none() = nb::none(), nb::arg("buoyancy_gradient") = false,
+          nb::arg("viscosity_gradient") = false, nb::arg("scalar_diffusivity_gradient") = false,
           "Adjoint of step(): `input` is the step's input state, `grad` holds the cotangent of "
           "its output on entry and of its input on return (overwritten). `grad_force` / "
           "`grad_sources` (the caller's arrays) ACCUMULATE the control gradients. Returns "
-          "(StepReport, d loss / d buoyancy) (0.0 unless buoyancy_gradient).")
+          "(StepReport, d loss / d buoyancy) (0.0 unless buoyancy_gradient); with "
+          "viscosity_gradient or scalar_diffusivity_gradient, (StepReport, d loss / d buoyancy, "
+          "d loss / d viscosity, d loss / d scalar_diffusivity) (0.0 where not asked for).")
       .def(
           "_step_timed",
           [](S& s, PyState<T>& state) {
@@ -394,6 +407,14 @@ void bind_sim(nb::module_& m, const std::string& suffix) {
       .def(
           "set_buoyancy", [](S& s, double b) { s.sim->set_buoyancy(b); }, nb::arg("value"),
           "Changes the buoyancy coefficient (finite and non-zero, as was the configured one).")
+      .def(
+          "set_viscosity", [](S& s, double v) { s.sim->set_viscosity(v); }, nb::arg("value"),
+          "Changes the viscosity (finite, >= 0, and zero or non-zero as the configured one).")
+      .def(
+          "set_scalar_diffusivity", [](S& s, double v) { s.sim->set_scalar_diffusivity(v); },
+          nb::arg("value"),
+          "Changes the scalar diffusivity (finite, >= 0, and zero or non-zero as the configured "
+          "one).")
       .def_prop_ro(
           "config", [](const S& s) { return s.sim->config(); }, "A copy of the step configuration.")
       .def_prop_ro("grid", [](const S& s) { return s.grid; })
@@ -424,8 +445,10 @@ std::int64_t get_int(nb::handle o, const char* attr, std::int64_t dflt) {
 
 /// RolloutOptions from the package's Checkpointing dataclass (None: store-all) and flags.
 RolloutOptions rollout_options(nb::handle ckpt, bool force_g, bool source_g, bool buoy_g,
-                               bool check_finite) {
+                               bool check_finite, bool visc_g = false, bool diff_g = false) {
   RolloutOptions o;
+  o.viscosity_gradient = visc_g;
+  o.scalar_diffusivity_gradient = diff_g;
   o.force_gradients = force_g;
   o.source_gradients = source_g;
   o.buoyancy_gradient = buoy_g;
@@ -543,6 +566,13 @@ void bind_rollout(nb::module_& m, const std::string& suffix) {
       .def_prop_ro("loss_terms", [](const R& r) { return r.r.loss_terms; })
       .def_prop_ro("grad_buoyancy", [](const R& r) { return r.r.grad_buoyancy; })
       .def_prop_ro(
+          "grad_viscosity", [](const R& r) { return r.r.grad_viscosity; },
+          "d loss / d StepConfig.viscosity (run(..., viscosity_gradient=True); else 0)")
+      .def_prop_ro(
+          "grad_scalar_diffusivity", [](const R& r) { return r.r.grad_scalar_diffusivity; },
+          "d loss / d StepConfig.scalar_diffusivity (run(..., "
+          "scalar_diffusivity_gradient=True); else 0)")
+      .def_prop_ro(
           "grad_initial",
           [](nb::handle self) {
             auto& r = nb::cast<R&>(self);
@@ -600,8 +630,8 @@ void bind_rollout(nb::module_& m, const std::string& suffix) {
           [](P& p, const PyState<T>& initial, int steps, nb::handle forces, nb::handle sources,
              nb::handle keyframes, nb::handle velocity_targets, double force_effort,
              double source_effort, nb::handle user_losses, nb::handle checkpointing,
-             bool force_gradients, bool source_gradients, bool buoyancy_gradient,
-             bool check_finite) {
+             bool force_gradients, bool source_gradients, bool buoyancy_gradient, bool check_finite,
+             bool viscosity_gradient, bool scalar_diffusivity_gradient) {
             const Context& ctx = p.psim->ctx;
             const Grid& g = p.psim->grid;
             if (steps < 1)
@@ -610,8 +640,9 @@ void bind_rollout(nb::module_& m, const std::string& suffix) {
                                  "forces", "sources");
             WrappedLosses<T> l(ctx, g, keyframes, velocity_targets, user_losses, force_effort,
                                source_effort);
-            RolloutOptions o = rollout_options(checkpointing, force_gradients, source_gradients,
-                                               buoyancy_gradient, check_finite);
+            RolloutOptions o =
+                rollout_options(checkpointing, force_gradients, source_gradients, buoyancy_gradient,
+                                check_finite, viscosity_gradient, scalar_diffusivity_gradient);
             auto* res = new R{ctx, {}};
             std::unique_ptr<R> guard(res);
             const bool any = !c.force.empty() || !c.sources.empty();
@@ -625,8 +656,11 @@ void bind_rollout(nb::module_& m, const std::string& suffix) {
           nb::arg("source_effort") = 0.0, nb::arg("user_losses") = nb::tuple(),
           nb::arg("checkpointing").none() = nb::none(), nb::arg("force_gradients") = true,
           nb::arg("source_gradients") = true, nb::arg("buoyancy_gradient") = true,
-          nb::arg("check_finite") = true, nb::rv_policy::take_ownership,
+          nb::arg("check_finite") = true, nb::arg("viscosity_gradient") = false,
+          nb::arg("scalar_diffusivity_gradient") = false, nb::rv_policy::take_ownership,
           "Runs `steps` steps from `initial` (not modified) and back; returns a RolloutResult.\n"
+          "viscosity_gradient / scalar_diffusivity_gradient fill grad_viscosity / "
+          "grad_scalar_diffusivity (the StepConfig needs diffusion 'explicit' or 'implicit').\n"
           "forces: tuple of per-component arrays with a leading step axis, (steps, *face "
           "shape); sources: list per scalar of (steps, *cell shape) arrays or None; "
           "keyframes, velocity_targets, user_losses: dfluid.Keyframe, VelocityTarget, UserLoss; "

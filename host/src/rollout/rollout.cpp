@@ -121,6 +121,8 @@ void Rollout<T>::prepare_result(RolloutResult<T>& r, const SmokeState<T>& initia
   r.loss = 0;
   r.loss_terms.clear();
   r.grad_buoyancy = 0;
+  r.grad_viscosity = 0;
+  r.grad_scalar_diffusivity = 0;
   r.grad_boundary.wall = WallVelocity{};
   for (auto& axis : r.grad_boundary.inflow)
     for (auto& side : axis)
@@ -274,9 +276,13 @@ void Rollout<T>::prepare_obstacle_terms(RolloutResult<T>& r, int n, const Rollou
 
 template <class T>
 void Rollout<T>::begin_losses(const std::vector<StepControls<T>>& controls,
-                              const RolloutLosses<T>& losses, bool buoyancy_gradient) {
+                              const RolloutLosses<T>& losses, const RolloutOptions* gradients) {
   const int dim = sim_.grid().dim;
-  std::size_t slots = (buoyancy_gradient ? 1 : 0) + losses.keyframes.size() +
+  const bool buoyancy = gradients && gradients->buoyancy_gradient;
+  const bool viscosity = gradients && gradients->viscosity_gradient;
+  const bool diffusivity = gradients && gradients->scalar_diffusivity_gradient;
+  const int coefficients = int(buoyancy) + int(viscosity) + int(diffusivity);
+  std::size_t slots = std::size_t(coefficients) + losses.keyframes.size() +
                       losses.velocity_targets.size() * std::size_t(dim);
   for (const auto& f : losses.obstacle_forces)  // pressure, shear and wall terms per axis
     slots += force_loss_steps(f, steps_).size() * 3 * std::size_t(dim);
@@ -292,18 +298,20 @@ void Rollout<T>::begin_losses(const std::vector<StepControls<T>>& controls,
   }
   loss_slots_used_ = 0;
   loss_entries_.clear();
-  buoyancy_slot_ = nullptr;
-  if (buoyancy_gradient) {  // slot 0, zeroed: the step adjoints add into it on the device
+  buoyancy_slot_ = viscosity_slot_ = diffusivity_slot_ = nullptr;
+  if (coefficients > 0) {  // the first slots, zeroed: the step adjoints add into them on the device
     const Context& ctx = sim_.context();
-    detail::zero_bytes(ctx, loss_slots_.data(), sizeof(double), ctx.memory_space());  // a memset
-    buoyancy_slot_ = loss_slots_.data();
-    loss_slots_used_ = 1;
+    detail::zero_bytes(ctx, loss_slots_.data(), sizeof(double) * std::size_t(coefficients),
+                       ctx.memory_space());  // a memset
+    if (buoyancy) buoyancy_slot_ = loss_slots_.data() + loss_slots_used_++;
+    if (viscosity) viscosity_slot_ = loss_slots_.data() + loss_slots_used_++;
+    if (diffusivity) diffusivity_slot_ = loss_slots_.data() + loss_slots_used_++;
   }
 }
 
 template <class T>
 void Rollout<T>::finish_losses(std::vector<double>& per_state, double& effort,
-                               std::map<std::string, double>* terms, double* grad_buoyancy) {
+                               std::map<std::string, double>* terms, RolloutResult<T>* r) {
   const Context& ctx = sim_.context();
   std::vector<double> v(static_cast<std::size_t>(loss_slots_used_));
   if (loss_slots_used_ > 0) {
@@ -312,6 +320,7 @@ void Rollout<T>::finish_losses(std::vector<double>& per_state, double& effort,
   } else {
     raise_nonfinite(ctx);  // a wait only when checks are pending
   }
+  double nu_explicit = 0;  // the losses' own viscosity dependence (LossEntry::nu_scale)
   for (const LossEntry& e : loss_entries_) {
     double x = e.host_value;
     if (e.slots > 0) {
@@ -319,6 +328,7 @@ void Rollout<T>::finish_losses(std::vector<double>& per_state, double& effort,
       for (int i = 0; i < e.slots; ++i)
         sum += v[std::size_t(e.first_slot + i)];
       x = e.scale * sum;
+      nu_explicit += e.nu_scale * sum;
     }
     if (e.state < 0)
       effort += x;
@@ -326,10 +336,30 @@ void Rollout<T>::finish_losses(std::vector<double>& per_state, double& effort,
       per_state[std::size_t(e.state)] += x;
     if (terms) (*terms)[e.name] += x;
   }
-  if (grad_buoyancy && buoyancy_slot_) *grad_buoyancy = v[0];
+  auto slot_value = [&](const double* slot) { return v[std::size_t(slot - loss_slots_.data())]; };
+  if (r && buoyancy_slot_) r->grad_buoyancy = slot_value(buoyancy_slot_);
+  if (r && viscosity_slot_) r->grad_viscosity = slot_value(viscosity_slot_) + nu_explicit;
+  if (r && diffusivity_slot_) r->grad_scalar_diffusivity = slot_value(diffusivity_slot_);
   loss_entries_.clear();
   loss_slots_used_ = 0;
-  buoyancy_slot_ = nullptr;
+  buoyancy_slot_ = viscosity_slot_ = diffusivity_slot_ = nullptr;
+}
+
+template <class T>
+void Rollout<T>::check_gradient_options(const RolloutOptions& opt) const {
+  const StepConfig& c = sim_.config();
+  for (const char* name : {"viscosity_gradient", "scalar_diffusivity_gradient"}) {
+    const bool wanted = name[0] == 'v' ? opt.viscosity_gradient : opt.scalar_diffusivity_gradient;
+    if (!wanted) continue;
+    if (c.diffusion == DiffusionMode::None)
+      throw InvalidArgument(std::string("RolloutOptions::") + name +
+                            ": the simulation has no diffusion (StepConfig::diffusion is None); "
+                            "set it to Explicit or Implicit, or turn the option off");
+    if (std::find(c.order.begin(), c.order.end(), StepPart::Diffuse) == c.order.end())
+      throw InvalidArgument(std::string("RolloutOptions::") + name +
+                            ": StepConfig::order has no Diffuse part; add one, or turn the "
+                            "option off");
+  }
 }
 
 template <class T>
@@ -337,8 +367,8 @@ void Rollout<T>::state_losses(int k, const SmokeState<T>& s, const RolloutLosses
                               SmokeGradient<T>* grad) {
   const Context& ctx = sim_.context();
   auto slot = [&](int i) { return loss_slots_.data() + loss_slots_used_ + i; };
-  auto record = [&](const std::string& name, double scale, int slots) {
-    loss_entries_.push_back({k, name, scale, loss_slots_used_, slots, 0.0});
+  auto record = [&](const std::string& name, double scale, int slots, double nu_scale = 0) {
+    loss_entries_.push_back({k, name, scale, loss_slots_used_, slots, 0.0, nu_scale});
     loss_slots_used_ += slots;
   };
   for (const auto& kf : losses.keyframes) {
@@ -379,12 +409,14 @@ void Rollout<T>::state_losses(int k, const SmokeState<T>& s, const RolloutLosses
         const double da = w * f.direction[a];
         dot_into(ctx, c.pressure[a], s.pressure, slot(0));
         record(f.name, da * c.pressure_scale, 1);
-        if (c.shear_scale == 0) continue;
+        // The shear terms scale with nu: a viscosity gradient reads them even at nu = 0.
+        const double per_nu = viscosity_slot_ ? c.shear_scale_per_nu : 0.0;
+        if (c.shear_scale == 0 && per_nu == 0) continue;
         dot_into(ctx, c.shear[a], s.velocity[a], slot(0));
-        record(f.name, da * c.shear_scale, 1);
+        record(f.name, da * c.shear_scale, 1, da * per_nu);
         if (!wall.wall_velocity) continue;
         dot_into(ctx, c.shear_wall[a], (*wall.wall_velocity)[a], slot(0));
-        record(f.name, -da * c.shear_scale, 1);
+        record(f.name, -da * c.shear_scale, 1, -da * per_nu);
       }
       if (grad) {
         sim_.obstacle_force_adjoint(f.direction, w, *grad);
@@ -397,14 +429,15 @@ void Rollout<T>::state_losses(int k, const SmokeState<T>& s, const RolloutLosses
     for (int step : u.steps) {
       if (step != k) continue;
       const int ns = int(s.scalars.size());
-      if (int(user_grad_.scalars.size()) != ns)
+      // (The velocity check: a state without scalars matches the empty scratch's count.)
+      if (user_grad_.velocity[0].empty() || int(user_grad_.scalars.size()) != ns)
         user_grad_ = SmokeGradient<T>(ctx, sim_.grid(), ns);
       else {
         fill(ctx, user_grad_.velocity, T(0));
         for (auto& f : user_grad_.scalars)
           fill(ctx, f, T(0));
       }
-      loss_entries_.push_back({k, u.name, 1.0, 0, 0, u.fn(k, s, user_grad_)});
+      loss_entries_.push_back({k, u.name, 1.0, 0, 0, u.fn(k, s, user_grad_), 0.0});
       if (grad) {
         for (int a = 0; a < s.velocity.dim(); ++a)
           axpy(ctx, T(1), user_grad_.velocity[a], grad->velocity[a]);
@@ -426,7 +459,7 @@ double Rollout<T>::loss(const SmokeState<T>& initial, int n,
   static const StepControls<T> none{};
   steps_ = n;
   grad_wall_ = nullptr;
-  begin_losses(controls, losses, false);
+  begin_losses(controls, losses, nullptr);
   state_losses(0, cur, losses, nullptr);
   for (int k = 0; k < n; ++k) {
     sim_.step(cur, controls.empty() ? none : controls[k]);
@@ -468,7 +501,7 @@ void Rollout<T>::record_effort(const StepControls<T>& c, const RolloutLosses<T>&
     for (int a = 0; a < dim; ++a)
       dot_into(ctx, (*c.force)[a], (*c.force)[a], loss_slots_.data() + loss_slots_used_ + a);
     loss_entries_.push_back(
-        {-1, "force_effort", 0.5 * losses.force_effort, loss_slots_used_, dim, 0.0});
+        {-1, "force_effort", 0.5 * losses.force_effort, loss_slots_used_, dim, 0.0, 0.0});
     loss_slots_used_ += dim;
   }
   if (losses.source_effort != 0)
@@ -476,7 +509,7 @@ void Rollout<T>::record_effort(const StepControls<T>& c, const RolloutLosses<T>&
       if (src) {
         dot_into(ctx, *src, *src, loss_slots_.data() + loss_slots_used_);
         loss_entries_.push_back(
-            {-1, "source_effort", 0.5 * losses.source_effort, loss_slots_used_, 1, 0.0});
+            {-1, "source_effort", 0.5 * losses.source_effort, loss_slots_used_, 1, 0.0, 0.0});
         ++loss_slots_used_;
       }
 }
@@ -492,7 +525,10 @@ void Rollout<T>::reverse_step(int k, const SmokeState<T>& input, const StepContr
   if (opt.source_gradients)
     for (int i = 0; i < ns; ++i)
       cg.sources.push_back(&r.grad_source[k][i]);
-  cg.buoyancy = buoyancy_slot_;  // added on the device, read at the end of the run
+  // Added on the device, read at the end of the run.
+  cg.buoyancy = buoyancy_slot_;
+  cg.viscosity = viscosity_slot_;
+  cg.scalar_diffusivity = diffusivity_slot_;
   if (opt.boundary_gradient) cg.boundary = &r.grad_boundary;  // host waits per step
   cg.obstacle_wall_velocity = grad_wall_;                     // on the device
   try {
@@ -536,6 +572,7 @@ void Rollout<T>::run(const SmokeState<T>& initial, int n,
     return;
   }
   validate(initial, n, controls, losses);
+  check_gradient_options(opt);
   const int ns = int(initial.scalars.size());
   static const StepControls<T> none{};
   auto ctrl = [&](int k) -> const StepControls<T>& {
@@ -559,7 +596,7 @@ void Rollout<T>::run(const SmokeState<T>& initial, int n,
   }
 
   // ---- gradients of the controls' effort terms ----
-  begin_losses(controls, losses, opt.buoyancy_gradient);
+  begin_losses(controls, losses, &opt);
   effort_terms(controls, losses, opt, r);
 
   // ---- backward ----
@@ -572,7 +609,7 @@ void Rollout<T>::run(const SmokeState<T>& initial, int n,
   // One host wait: every loss value, and the last steps' cotangent checks.
   std::vector<double> per_state(std::size_t(n) + 1, 0.0);
   double effort = 0;
-  finish_losses(per_state, effort, &r.loss_terms, &r.grad_buoyancy);
+  finish_losses(per_state, effort, &r.loss_terms, &r);
   for (double v : per_state)
     r.loss += v;
   r.loss += effort;

@@ -189,6 +189,13 @@ checkpoint::StateSize Rollout<T>::estimate_size(const Context& ctx, const Grid& 
   m.result = S + G;             // final_state, grad_initial
   if (opt.force_gradients) m.outputs += static_cast<std::size_t>(n) * U;
   if (opt.source_gradients) m.outputs += static_cast<std::size_t>(n) * nsz * C;
+  if (opt.obstacle_wall_velocity_gradient) m.result += U;  // grad_obstacle_wall_velocity
+  // The step adjoint's Diffuse snapshots (StepControlGradient::viscosity, scalar_diffusivity).
+  for (StepPart p : config.order)
+    if (p == StepPart::Diffuse && config.diffusion != DiffusionMode::None) {
+      if (opt.viscosity_gradient) m.simulation.adjoint += U;
+      if (opt.scalar_diffusivity_gradient) m.simulation.adjoint += nsz * C;
+    }
   if (parts) *parts = m;
   checkpoint::StateSize size;
   size.state_bytes = S;
@@ -197,24 +204,55 @@ checkpoint::StateSize Rollout<T>::estimate_size(const Context& ctx, const Grid& 
 }
 
 template <class T>
+void Rollout<T>::add_obstacle_memory(RolloutMemory& m, checkpoint::StateSize& size,
+                                     const RolloutLosses<T>* losses) const {
+  if (!sim_.obstacles()) return;
+  const Grid& g = sim_.grid();
+  auto bytes_at = [&](Location loc) {
+    const auto e = extents_of(g, loc);
+    return static_cast<std::size_t>(e[0]) * e[1] * e[2] * sizeof(T);
+  };
+  const std::size_t C = bytes_at(Location::Cell);
+  std::size_t U = 0;
+  for (int a = 0; a < g.dim; ++a)
+    U += bytes_at(face_location(a));
+  if (sim_.obstacle_wall().kind == ObstacleWallKind::NoSlip) {
+    m.simulation.workspace += U;       // velocity advection's ghost-filled input
+    for (int a = 0; a < g.dim; ++a) {  // the face classes the stencil reads, a byte per face
+      const auto e = extents_of(g, face_location(a));
+      m.simulation.workspace += static_cast<std::size_t>(e[0]) * e[1] * e[2];
+    }
+  }
+  if (losses && !losses->obstacle_forces.empty()) {
+    m.simulation.workspace += 2 * U + std::size_t(g.dim) * C;  // ObstacleForceCoefficients
+    m.simulation.adjoint += C;  // the pressure cotangent's solve (AdjointScratch::pressure_y)
+    m.result += C;              // grad_initial.pressure
+  }
+  size.working_bytes = m.working();
+}
+
+template <class T>
 checkpoint::StateSize Rollout<T>::state_size(const SmokeState<T>& initial, int n,
-                                             const RolloutOptions& opt,
-                                             std::size_t* output_bytes) const {
+                                             const RolloutOptions& opt, std::size_t* output_bytes,
+                                             const RolloutLosses<T>* losses) const {
   RolloutMemory m;
-  const checkpoint::StateSize size = estimate_size(sim_.context(), sim_.grid(), sim_.config(),
-                                                   int(initial.scalars.size()), n, opt, &m);
+  checkpoint::StateSize size = estimate_size(sim_.context(), sim_.grid(), sim_.config(),
+                                             int(initial.scalars.size()), n, opt, &m);
+  add_obstacle_memory(m, size, losses);
   if (output_bytes) *output_bytes = m.outputs;
   return size;
 }
 
 template <class T>
-RolloutPlan Rollout<T>::plan(const SmokeState<T>& initial, int n, const RolloutOptions& opt) const {
+RolloutPlan Rollout<T>::plan(const SmokeState<T>& initial, int n, const RolloutOptions& opt,
+                             const RolloutLosses<T>* losses) const {
   if (n < 1) throw InvalidArgument("Rollout: steps = " + std::to_string(n) + " must be >= 1");
   check::on_grid(initial.velocity[0], "initial.velocity", sim_.grid(), Location::FaceX);
   const CheckpointOptions& c = opt.checkpointing;
   RolloutPlan p;
   p.size = estimate_size(sim_.context(), sim_.grid(), sim_.config(), int(initial.scalars.size()), n,
                          opt, &p.memory);
+  add_obstacle_memory(p.memory, p.size, losses);
   p.output_bytes = p.memory.outputs;
   if (c.slots.device <= 0) p.budget = c.budget;
   checkpoint::PlanRequest request;
@@ -258,7 +296,8 @@ void Rollout<T>::run_checkpointed(const SmokeState<T>& initial, int n,
                                   const RolloutLosses<T>& losses, const RolloutOptions& opt,
                                   RolloutResult<T>& r) {
   validate(initial, n, controls, losses);
-  const RolloutPlan p = plan(initial, n, opt);
+  check_gradient_options(opt);
+  const RolloutPlan p = plan(initial, n, opt, &losses);
   const Context& ctx = sim_.context();
   const int ns = int(initial.scalars.size());
 
@@ -283,7 +322,7 @@ void Rollout<T>::run_checkpointed(const SmokeState<T>& initial, int n,
     ~Finish() { s.finish(); }
   } finish{slots};
 
-  begin_losses(controls, losses, opt.buoyancy_gradient);
+  begin_losses(controls, losses, &opt);
   effort_terms(controls, losses, opt, r);
   SmokeGradient<T>& grad = r.grad_initial;
   std::vector<double> per_state(std::size_t(n) + 1, 0.0);
@@ -298,7 +337,7 @@ void Rollout<T>::run_checkpointed(const SmokeState<T>& initial, int n,
   }
   // One host wait: every loss value, and the last steps' cotangent checks.
   double effort = 0;
-  finish_losses(per_state, effort, &r.loss_terms, &r.grad_buoyancy);
+  finish_losses(per_state, effort, &r.loss_terms, &r);
   for (double v : per_state)
     r.loss += v;
   r.loss += effort;
@@ -307,8 +346,10 @@ void Rollout<T>::run_checkpointed(const SmokeState<T>& initial, int n,
 
 #define DFLUID_ROLLOUT_CHECKPOINT(T)                                                               \
   template checkpoint::StateSize Rollout<T>::state_size(                                           \
-      const SmokeState<T>&, int, const RolloutOptions&, std::size_t*) const;                       \
-  template RolloutPlan Rollout<T>::plan(const SmokeState<T>&, int, const RolloutOptions&) const;   \
+      const SmokeState<T>&, int, const RolloutOptions&, std::size_t*, const RolloutLosses<T>*)     \
+      const;                                                                                       \
+  template RolloutPlan Rollout<T>::plan(const SmokeState<T>&, int, const RolloutOptions&,          \
+                                        const RolloutLosses<T>*) const;                            \
   template checkpoint::StateSize Rollout<T>::estimate_size(const Context&, const Grid&,            \
                                                            const StepConfig&, int, int,            \
                                                            const RolloutOptions&, RolloutMemory*); \

@@ -247,6 +247,17 @@ SimulationMemory Simulation<T>::estimate_memory(const Context& ctx, const Grid& 
 }
 
 template <class T>
+void Simulation<T>::set_diffusion_coefficient(double& member, double v, const char* name) {
+  if (!std::isfinite(v) || v < 0 || (v == 0) != (member == 0))
+    throw InvalidArgument(std::string("Simulation::set_") + name + "(" + std::to_string(v) +
+                          "): the value must be finite, >= 0 and stay " +
+                          (member == 0 ? "zero" : "non-zero") + " (it is " +
+                          std::to_string(member) + "); make a Simulation with StepConfig." + name +
+                          " set instead");
+  member = v;
+}
+
+template <class T>
 void Simulation<T>::set_velocity_boundary(const VelocityBoundary& vb) {
   vb.validate(grid_);
   for (int a = 0; a < grid_.dim; ++a)
@@ -500,8 +511,11 @@ const ObstacleForceCoefficients<T>& Simulation<T>::obstacle_force_coefficients()
     dfluid::obstacle_force_coefficients(ctx_, *obstacles_, no_slip, nu, *c);
     force_coef_ = c;
   }
-  // The viscosity from the current config (the coefficient fields do not depend on it).
-  force_coef_->shear_scale = no_slip ? nu * std::pow(grid_.dx, grid_.dim - 2) : 0.0;
+  // The viscosity from the current config (the coefficient fields do not depend on it), and
+  // the force's derivative with respect to it (none without diffusion of the velocity).
+  force_coef_->shear_scale_per_nu =
+      no_slip && config_.diffusion != DiffusionMode::None ? std::pow(grid_.dx, grid_.dim - 2) : 0.0;
+  force_coef_->shear_scale = no_slip ? nu * force_coef_->shear_scale_per_nu : 0.0;
   return *force_coef_;
 }
 

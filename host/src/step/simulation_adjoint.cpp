@@ -6,7 +6,11 @@
 //   AdvectScalars  -> the velocity and every scalar (advect_adjoint's q and u),
 //   AdvectVelocity -> the velocity (self-advection adjoint),
 //   Forces         -> the buoyancy scalar after this step's source (coefficient
-//                     gradient), only when buoyancy is on.
+//                     gradient), only when buoyancy is on,
+//   Diffuse        -> only when the viscosity (scalar diffusivity) gradient is asked for:
+//                     the velocity (the scalars) that lap() is taken of, the part's input
+//                     for explicit diffusion, its OUTPUT for implicit diffusion (the replay
+//                     runs that part's solves once more).
 // Diffusion, projection, sources and forces are linear: their adjoints need no
 // forward values. The replay stops after the last part that needs a snapshot.
 // Then the part adjoints run in reverse config().order:
@@ -14,7 +18,8 @@
 //                  faces' cotangent is the inflow profile's (control_grad.boundary), and
 //                  is then zeroed (the forward overwrote those faces),
 //   Diffuse        grad <- J^T grad (explicit: a gather; implicit: a CG solve); MovingWall
-//                  sides: grad_wall from diffuse_wall_velocity_gradient,
+//                  sides: grad_wall from diffuse_wall_velocity_gradient; grad_nu +=
+//                  dt <w, lap(snapshot)> (w = grad, or the implicit adjoint solve's values),
 //   Forces         reverse of (sources, buoyancy, force): grad_f += dt grad_u;
 //                  grad_coef += <grad_u, dt S q_b>; grad_q_b += dt coef S^T grad_u;
 //                  grad_s_i += dt grad_q_i (grad_u and grad_q pass through),
@@ -45,6 +50,16 @@ namespace {
 bool needs_snapshot(StepPart p, const StepConfig& c) {
   return p == StepPart::AdvectScalars || p == StepPart::AdvectVelocity ||
          (p == StepPart::Forces && c.buoyancy != 0);
+}
+
+template <class T>
+bool wants_nu(const StepControlGradient<T>* cg) {
+  return cg && cg->viscosity;
+}
+
+template <class T>
+bool wants_kappa(const StepControlGradient<T>* cg) {
+  return cg && cg->scalar_diffusivity;
 }
 
 bool has_moving_wall(const Grid& g) {
@@ -85,6 +100,8 @@ struct Simulation<T>::AdjointScratch {
   // derivative of the velocity advection with respect to that wall velocity).
   MacVelocity<T> zero_u, unit_out;
   Field<T> pressure_y;  // A y = grad.pressure (allocated by the first pressure cotangent)
+  // Diffuse parts' snapshots (snaps[k].u, snaps[k].q) are allocated by the first call that
+  // asks for the viscosity (diffusivity) gradient: ensure_diffuse_snapshots.
   detail::PoolScript pool_script;  // the pool requests of step() + step_adjoint()
   std::size_t pool_bytes = 0;      // what the pool holds after them (estimate_memory().pool)
 
@@ -114,6 +131,17 @@ struct Simulation<T>::AdjointScratch {
       unit_out = MacVelocity<T>(ctx, g);
     }
     num_scalars = ns;
+  }
+
+  void ensure_diffuse_snapshots(const Context& ctx, const Grid& g, const StepConfig& cfg,
+                                bool velocity, bool scalars) {
+    for (std::size_t k = 0; k < cfg.order.size(); ++k) {
+      if (cfg.order[k] != StepPart::Diffuse) continue;
+      if (velocity && snaps[k].u[0].empty()) snaps[k].u = MacVelocity<T>(ctx, g);
+      if (scalars && snaps[k].q.empty())
+        for (int i = 0; i < num_scalars; ++i)
+          snaps[k].q.emplace_back(ctx, g, Location::Cell);
+    }
   }
 };
 
@@ -150,7 +178,8 @@ StepReport Simulation<T>::step_adjoint(const SmokeState<T>& input, const StepCon
                                        double* grad_buoyancy) {
   check_adjoint_args(input, c, grad, cg);
   reserve_adjoint(int(input.scalars.size()));
-  replay_for_adjoint(input, c);
+  adj_->ensure_diffuse_snapshots(ctx_, grid_, config_, wants_nu(cg), wants_kappa(cg));
+  replay_for_adjoint(input, c, cg);
   const StepReport report = reverse_parts(grad, cg, grad_buoyancy);
   // Input checks not yet read by a pressure solve (no Project part): read them now.
   raise_nonfinite(ctx_);
@@ -186,6 +215,18 @@ void Simulation<T>::check_adjoint_args(const SmokeState<T>& input, const StepCon
     for (const Field<T>* s : cg->sources)
       if (s) check::on_grid(*s, "control_grad.sources", grid_, Location::Cell);
   }
+  if (wants_nu(cg) || wants_kappa(cg)) {
+    const char* what = wants_nu(cg) ? "control_grad.viscosity" : "control_grad.scalar_diffusivity";
+    if (config_.diffusion == DiffusionMode::None)
+      throw InvalidArgument(std::string("step_adjoint: ") + what +
+                            " asks for a diffusion coefficient's gradient, but "
+                            "StepConfig::diffusion is None; set it to Explicit or Implicit");
+    if (std::find(config_.order.begin(), config_.order.end(), StepPart::Diffuse) ==
+        config_.order.end())
+      throw InvalidArgument(std::string("step_adjoint: ") + what +
+                            " asks for a diffusion coefficient's gradient, but "
+                            "StepConfig::order has no Diffuse part; add one");
+  }
   if (cg && cg->boundary && has_moving_wall(grid_) &&
       config_.velocity_advection.scheme != AdvectionScheme::SemiLagrangian &&
       std::find(config_.order.begin(), config_.order.end(), StepPart::AdvectVelocity) !=
@@ -204,16 +245,23 @@ void Simulation<T>::check_adjoint_args(const SmokeState<T>& input, const StepCon
 /// Replays the forward parts from `input` in the scratch work state, copying the input of
 /// every part whose adjoint reads forward values into its snapshot; stops after the last one.
 template <class T>
-void Simulation<T>::replay_for_adjoint(const SmokeState<T>& input, const StepControls<T>& c) {
+void Simulation<T>::replay_for_adjoint(const SmokeState<T>& input, const StepControls<T>& c,
+                                       const StepControlGradient<T>* cg) {
   const int ns = int(input.scalars.size());
   AdjointScratch& S = *adj_;
   const auto& order = config_.order;
   const int nparts = int(order.size());
   const T dt = T(config_.dt);
   // ---- replay: the input of every part whose adjoint reads forward values ----
+  // The diffusion coefficients' gradients read lap() of the Diffuse part's input (explicit)
+  // or output (implicit: the part runs in the replay, then its output is copied).
+  const bool snap_u = wants_nu(cg), snap_q = wants_kappa(cg);
+  const bool diffuse_snap = snap_u || snap_q;
+  const bool implicit = config_.diffusion == DiffusionMode::Implicit;
   int last = -1;
   for (int k = 0; k < nparts; ++k)
-    if (needs_snapshot(order[k], config_)) last = k;
+    if (needs_snapshot(order[k], config_) || (diffuse_snap && order[k] == StepPart::Diffuse))
+      last = k;
   if (last >= 0) {
     SmokeState<T>& w = S.work;
     copy(ctx_, input.velocity, w.velocity);
@@ -234,7 +282,15 @@ void Simulation<T>::replay_for_adjoint(const SmokeState<T>& input, const StepCon
         if (b < int(c.sources.size()) && c.sources[b])
           add_source(ctx_, snap.q[0], *c.sources[b], dt, obstacles_);
       }
-      if (k == last) break;  // later parts are not needed
+      const bool diffuse_here = diffuse_snap && p == StepPart::Diffuse;
+      if (diffuse_here && !implicit) {
+        if (snap_u) copy(ctx_, w.velocity, snap.u);
+        if (snap_q)
+          for (int i = 0; i < ns; ++i)
+            copy(ctx_, w.scalars[i], snap.q[i]);
+      }
+      // Later parts are not needed (an implicit Diffuse part's snapshot is its output).
+      if (k == last && !(diffuse_here && implicit)) break;
       switch (p) {
         case StepPart::AdvectScalars:
           advect_scalars(w);
@@ -247,6 +303,12 @@ void Simulation<T>::replay_for_adjoint(const SmokeState<T>& input, const StepCon
           break;
         case StepPart::Diffuse:
           diffuse(w);
+          if (diffuse_here && implicit) {
+            if (snap_u) copy(ctx_, w.velocity, snap.u);
+            if (snap_q)
+              for (int i = 0; i < ns; ++i)
+                copy(ctx_, w.scalars[i], snap.q[i]);
+          }
           break;
         case StepPart::Project:
           set_inflow_faces(w.velocity);
@@ -306,11 +368,20 @@ StepReport Simulation<T>::reverse_parts(SmokeGradient<T>& grad, const StepContro
             add_wall_gradient(*cg->boundary,
                               diffuse_wall_velocity_gradient(
                                   ctx_, implicit ? S.grad_u_tmp : grad.velocity, nu, dt, ns));
+          // On the device, no host wait; before place() swaps grad away. lap() is the
+          // forward's: the no-slip obstacle's ghosts and wall velocity are in it.
+          if (wants_nu(cg))
+            add_diffusion_nu_gradient_into(ctx_, snap.u, dt,
+                                           implicit ? S.grad_u_tmp : grad.velocity, cg->viscosity,
+                                           vb_.wall, ns);
           place(ctx_, grad.velocity, S.grad_u_tmp);
+        } else if (wants_nu(cg)) {  // nu = 0: the step skipped diffusion, J = I, w = grad
+          add_diffusion_nu_gradient_into(ctx_, snap.u, dt, grad.velocity, cg->viscosity, vb_.wall,
+                                         no_slip());
         }
+        const ScalarBoundary& bc = config_.scalar_advection.boundary;
         if (config_.scalar_diffusivity > 0) {
           const T kappa = T(config_.scalar_diffusivity);
-          const ScalarBoundary& bc = config_.scalar_advection.boundary;
           for (int i = 0; i < ns; ++i) {
             fill(ctx_, S.grad_q_tmp, T(0));
             if (implicit)
@@ -318,8 +389,16 @@ StepReport Simulation<T>::reverse_parts(SmokeGradient<T>& grad, const StepContro
                   ctx_, grad.scalars[i], kappa, dt, S.grad_q_tmp, bc, config_.diffusion_solver);
             else
               diffuse_explicit_adjoint(ctx_, grad.scalars[i], kappa, dt, S.grad_q_tmp, bc);
+            if (wants_kappa(cg))
+              add_diffusion_nu_gradient_into(ctx_, snap.q[i], dt,
+                                             implicit ? S.grad_q_tmp : grad.scalars[i],
+                                             cg->scalar_diffusivity, bc);
             place(ctx_, grad.scalars[i], S.grad_q_tmp);
           }
+        } else if (wants_kappa(cg)) {
+          for (int i = 0; i < ns; ++i)
+            add_diffusion_nu_gradient_into(ctx_, snap.q[i], dt, grad.scalars[i],
+                                           cg->scalar_diffusivity, bc);
         }
         break;
       }
