@@ -1,23 +1,41 @@
-"""Two of the Mosaic benchmark's navier-stokes-grid experiments run on the dfluid adapter
-in-process (tesseract_core, no container), with the benchmark's settings:
+"""The Mosaic benchmark's navier-stokes-grid experiments that dfluid can run, on the dfluid
+adapter in-process (tesseract_core, no container), with the benchmark's settings
+(pasteurlabs/mosaic v0.2.0) unless an option below reduces them:
 
+  forward/baseline      the Taylor-Green vortex, nu 0.05, dt 0.01, one step, N in {16, 32,
+                        64, 128}: relative L2 error against the analytic decay exp(-2 nu t).
   forward/tgv_nu_sweep  the Taylor-Green vortex u = sin x cos y, v = -cos x sin y on
                         [0, 2 pi)^2, dt 0.05, 20 steps, nu in {1e-4, 5e-4, 1e-3, 5e-3, 1e-2,
-                        5e-2}: relative L2 error of the final velocity against the analytic
-                        decay exp(-2 nu t) (N = 64 as published, and N = 16);
+                        5e-2}: the same error (N = 64 as published, and N = 16).
   gradient/fd_check     N 16, nu 1e-3, dt 0.05, 20 steps, loss sum(result^2): its VJP with
                         respect to v0 along 20 random unit directions against central
                         differences with steps eps * RMS(v0), eps in {5, 1, 0.1, 0.01, 1e-3,
                         1e-4}; the median relative error per eps and the cosine between the
-                        two sets of directional derivatives. The initial velocity is a
-                        random divergence-free field with its energy in a ring at |k| = 2
-                        (width 0.5), maximum speed 0.3, as the benchmark's "multimode"
-                        initial condition describes (not the same random draw).
-  and the viscosity's gradient of the same loss against a central difference.
+                        two sets of directional derivatives, and the "best eps" figure of
+                        Mosaic's gradient ranking (the smallest median, with 1 - cosine at
+                        that eps); the viscosity's VJP against a central difference.
+  gradient/horizon_sweep
+                        the same loss and field at N 16, nu 1e-3, dt 0.05 for steps in {5, 10,
+                        20, 40, 80, 160, 320}, 8 directions, eps in {1, 0.1, 0.01, 1e-3}: the
+                        gradient's norm, the mean relative error per eps, its best eps and
+                        1 - cosine there.
+  cost                  wall time of apply (forward) and of the VJP endpoint, and of the two
+                        together (what Mosaic's jax.grad of the loss calls), nu 0.01, dt 0.01:
+                        by N (steps 100, N in {64, 128, 192, 256}) and by steps (N 128, steps
+                        in {10, 50, 100, 500, 1000}); one unreported warm-up call, then the
+                        mean of --trials calls (Mosaic: 3).
 
-    python host/python/mosaic/run_checks.py [--quick]
+The initial velocity of the gradient and cost experiments is a random divergence-free field
+with its energy in a ring at |k| = 2 (width 0.5), maximum speed 0.3, as the benchmark's
+"multimode" initial condition describes (not the same random draw); the directions are
+unit Gaussian vectors from numpy (not the benchmark's JAX draw).
 
-Needs dfluid and tesseract-core[runtime]; prints a table.
+    python host/python/mosaic/run_checks.py                       # baseline, tgv, fd_check
+    python host/python/mosaic/run_checks.py --experiments all     # + horizon_sweep, cost
+    python host/python/mosaic/run_checks.py -e cost --trials 1 --cost-steps 10 50 100 500
+
+Needs dfluid and tesseract-core[runtime]; prints tables. Timings are of the CPU path with
+whatever threads the process gets (set OMP_NUM_THREADS).
 """
 
 from __future__ import annotations
@@ -31,6 +49,12 @@ from tesseract_core import Tesseract
 
 API = os.path.join(os.path.dirname(os.path.abspath(__file__)), "navier-stokes-grid",
                    "tesseract_api.py")
+EXPERIMENTS = ("baseline", "tgv_nu_sweep", "fd_check", "horizon_sweep", "cost")
+DEFAULT = ("baseline", "tgv_nu_sweep", "fd_check")
+
+
+def f32(x):
+    return np.array([x], np.float32)
 
 
 def tgv(n, extent=2 * np.pi):
@@ -54,50 +78,159 @@ def ring_field(n, seed=42):
     return np.stack([u * s, v * s], -1)[:, :, None, :]
 
 
-def main():
-    ap = argparse.ArgumentParser()
-    ap.add_argument("--quick", action="store_true", help="N = 16 only, 5 directions")
-    args = ap.parse_args()
-    t = Tesseract.from_tesseract_api(API)
-    f32 = lambda x: np.array([x], np.float32)  # noqa: E731
+def rel_l2(out, ref):
+    return float(np.linalg.norm(out - ref) / np.linalg.norm(ref))
 
+
+def tgv_error(t, n, nu, dt, steps):
+    out = t.apply({"v0": tgv(n).astype(np.float32), "viscosity": f32(nu), "dt": f32(dt),
+                   "steps": steps})["result"]
+    return rel_l2(out, tgv(n) * np.exp(-2 * nu * dt * steps))
+
+
+def run_baseline(t, args):
+    print("forward/baseline (TGV, nu 0.05, dt 0.01, 1 step): relative L2 error")
+    for n in ((16, 32) if args.quick else (16, 32, 64, 128)):
+        print(f"  N {n:3d}  error {tgv_error(t, n, 0.05, 0.01, 1):.3e}")
+
+
+def run_tgv_nu_sweep(t, args):
     print("forward/tgv_nu_sweep (dt 0.05, 20 steps): relative L2 error")
     for n in ((16,) if args.quick else (16, 64)):
-        v0 = tgv(n).astype(np.float32)
         errs = []
         t0 = time.perf_counter()
         for nu in (1e-4, 5e-4, 1e-3, 5e-3, 1e-2, 5e-2):
-            out = t.apply({"v0": v0, "viscosity": f32(nu), "dt": f32(0.05), "steps": 20})
-            ref = tgv(n) * np.exp(-2 * nu * 1.0)
-            errs.append(np.linalg.norm(out["result"] - ref) / np.linalg.norm(ref))
+            errs.append(tgv_error(t, n, nu, 0.05, 20))
             print(f"  N {n:3d}  nu {nu:7.1e}  error {errs[-1]:.3e}")
         print(f"  N {n:3d}  mean {np.mean(errs):.3e}  ({time.perf_counter() - t0:.1f} s)")
 
+
+class FD:
+    """The loss sum(result^2) of the ring field at N 16, nu 1e-3, dt 0.05: its VJP gradient
+    and central differences along random unit directions."""
+
+    def __init__(self, t, steps, n=16, nu=1e-3, dt=0.05):
+        self.t = t
+        self.v0 = ring_field(n).astype(np.float32)
+        self.base = {"viscosity": f32(nu), "dt": f32(dt), "steps": steps}
+        self.nu = nu
+        self.scale = float(np.sqrt(np.mean(self.v0.astype(np.float64) ** 2)))
+
+    def loss(self, v, **kw):
+        out = self.t.apply({**self.base, **kw, "v0": v.astype(np.float32)})["result"]
+        return float(np.sum(out.astype(np.float64) ** 2))
+
+    def vjp(self, wrt=("v0",)):
+        res = self.t.apply({**self.base, "v0": self.v0})["result"]
+        return self.t.vector_jacobian_product({**self.base, "v0": self.v0},
+                                              vjp_inputs=list(wrt), vjp_outputs=["result"],
+                                              cotangent_vector={"result": 2 * res})
+
+    def sweep(self, g, ndirs, eps_values):
+        """Per eps: (relative errors per direction, cosine)."""
+        rng = np.random.default_rng(0)
+        dirs = [d / np.linalg.norm(d)
+                for d in (rng.standard_normal(self.v0.shape) for _ in range(ndirs))]
+        ad = np.array([np.vdot(g, d) for d in dirs])
+        out = {}
+        for eps in eps_values:
+            h = eps * self.scale
+            fd = np.array([(self.loss(self.v0 + h * d) - self.loss(self.v0 - h * d)) / (2 * h)
+                           for d in dirs])
+            rel = np.abs(fd - ad) / np.maximum(np.maximum(np.abs(fd), np.abs(ad)), 1e-30)
+            out[eps] = (rel, float(np.dot(fd, ad) / (np.linalg.norm(fd) * np.linalg.norm(ad))))
+        return out
+
+
+def run_fd_check(t, args):
     print("gradient/fd_check (N 16, nu 1e-3, dt 0.05, 20 steps, loss sum(result^2))")
-    n, nu, steps = 16, 1e-3, 20
-    v0 = ring_field(n).astype(np.float32)
-    base = {"viscosity": f32(nu), "dt": f32(0.05), "steps": steps}
-    loss = lambda v, **kw: float(np.sum(  # noqa: E731
-        t.apply({**base, **kw, "v0": v.astype(np.float32)})["result"].astype(np.float64) ** 2))
-    res = t.apply({**base, "v0": v0})["result"]
-    vjp = t.vector_jacobian_product({**base, "v0": v0}, vjp_inputs=["v0", "viscosity"],
-                                    vjp_outputs=["result"],
-                                    cotangent_vector={"result": 2 * res})
-    g = vjp["v0"].astype(np.float64)
-    scale = float(np.sqrt(np.mean(v0.astype(np.float64) ** 2)))
-    rng = np.random.default_rng(0)
-    ndirs = 5 if args.quick else 20
-    dirs = [d / np.linalg.norm(d) for d in (rng.standard_normal(v0.shape) for _ in range(ndirs))]
-    ad = np.array([np.vdot(g, d) for d in dirs])
-    for eps in (5.0, 1.0, 0.1, 0.01, 1e-3, 1e-4):
-        h = eps * scale
-        fd = np.array([(loss(v0 + h * d) - loss(v0 - h * d)) / (2 * h) for d in dirs])
-        rel = np.abs(fd - ad) / np.maximum(np.maximum(np.abs(fd), np.abs(ad)), 1e-30)
-        cos = np.dot(fd, ad) / (np.linalg.norm(fd) * np.linalg.norm(ad))
+    fd = FD(t, 20)
+    vjp = fd.vjp(("v0", "viscosity"))
+    sweep = fd.sweep(vjp["v0"].astype(np.float64), 5 if args.quick else 20,
+                     (5.0, 1.0, 0.1, 0.01, 1e-3, 1e-4))
+    for eps, (rel, cos) in sweep.items():
         print(f"  eps {eps:7.1e}  median rel. error {np.median(rel):.2e}  cosine {cos:.6f}")
+    best = min(sweep, key=lambda e: np.median(sweep[e][0]))
+    print(f"  best eps {best:.0e}: median rel. error {np.median(sweep[best][0]):.2e}, "
+          f"1 - cosine {1 - sweep[best][1]:.2e}")
+    nu = fd.nu
     hn = 1e-2 * nu
-    fd_nu = (loss(v0, viscosity=f32(nu + hn)) - loss(v0, viscosity=f32(nu - hn))) / (2 * hn)
+    fd_nu = (fd.loss(fd.v0, viscosity=f32(nu + hn)) - fd.loss(fd.v0, viscosity=f32(nu - hn))) \
+        / (2 * hn)
     print(f"  viscosity: VJP {float(vjp['viscosity'][0]):.6e}  central difference {fd_nu:.6e}")
+
+
+def run_horizon_sweep(t, args):
+    print("gradient/horizon_sweep (N 16, nu 1e-3, dt 0.05, 8 directions, loss sum(result^2))")
+    print("  steps   T      |grad|      mean rel. error at eps 1, 0.1, 0.01, 1e-3"
+          "        best eps  1 - cosine there  (s)")
+    for steps in ((5, 10, 20) if args.quick else (5, 10, 20, 40, 80, 160, 320)):
+        t0 = time.perf_counter()
+        fd = FD(t, steps)
+        g = fd.vjp()["v0"].astype(np.float64)
+        sweep = fd.sweep(g, 8, (1.0, 0.1, 0.01, 1e-3))
+        means = {e: float(np.mean(rel)) for e, (rel, _) in sweep.items()}
+        best = min(means, key=means.get)
+        cells = "  ".join(f"{means[e]:.2e}" for e in sweep)
+        print(f"  {steps:5d}  {steps * 0.05:5.2f}  {np.linalg.norm(g):.3e}   {cells}"
+              f"   {best:7.0e}  {1 - sweep[best][1]:.2e}  ({time.perf_counter() - t0:.1f})")
+
+
+def timed(fn, trials):
+    fn()  # warm-up, not reported (as Mosaic's cost kernels do)
+    ts = []
+    for _ in range(trials):
+        t0 = time.perf_counter()
+        fn()
+        ts.append(time.perf_counter() - t0)
+    return float(np.mean(ts))
+
+
+def cost_point(t, n, steps, trials):
+    inp = {"v0": ring_field(n).astype(np.float32), "viscosity": f32(0.01), "dt": f32(0.01),
+           "steps": steps}
+    res = t.apply(inp)["result"]
+
+    def vjp():
+        t.vector_jacobian_product(inp, vjp_inputs=["v0"], vjp_outputs=["result"],
+                                  cotangent_vector={"result": 2 * res})
+
+    fwd = timed(lambda: t.apply(inp), trials)
+    back = timed(vjp, trials)
+    print(f"  N {n:4d}  steps {steps:5d}  apply {fwd:8.3f} s  VJP {back:8.3f} s  "
+          f"apply + VJP {fwd + back:8.3f} s")
+
+
+def run_cost(t, args):
+    threads = os.environ.get("OMP_NUM_THREADS", "unset")
+    print(f"cost (nu 0.01, dt 0.01; CPU, OMP_NUM_THREADS {threads}, mean of {args.trials} "
+          "after one warm-up)")
+    for n in args.cost_sizes:
+        cost_point(t, n, 100, args.trials)
+    for steps in args.cost_steps:
+        cost_point(t, 128, steps, args.trials)
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("-e", "--experiments", nargs="+", default=list(DEFAULT),
+                    choices=EXPERIMENTS + ("all",),
+                    help=f"default: {' '.join(DEFAULT)}; all: every one")
+    ap.add_argument("--quick", action="store_true",
+                    help="smaller sweeps: fewer N, 5 fd_check directions, horizons up to 20")
+    ap.add_argument("--trials", type=int, default=3, help="cost: timed calls per point")
+    ap.add_argument("--cost-sizes", type=int, nargs="*", default=[64, 128, 192, 256],
+                    help="cost by N (steps 100)")
+    ap.add_argument("--cost-steps", type=int, nargs="*", default=[10, 50, 100, 500, 1000],
+                    help="cost by steps (N 128)")
+    args = ap.parse_args()
+    chosen = EXPERIMENTS if "all" in args.experiments else args.experiments
+    t = Tesseract.from_tesseract_api(API)
+    for name in EXPERIMENTS:
+        if name in chosen:
+            t0 = time.perf_counter()
+            globals()[f"run_{name}"](t, args)
+            print(f"  ({name}: {time.perf_counter() - t0:.1f} s)")
 
 
 if __name__ == "__main__":
