@@ -219,13 +219,14 @@ template <class T>
 std::string DragProblem<T>::plan_report() {
   if (set_.budget.device_bytes > 0) {
     try {
-      return rollout_.plan(initial_, set_.steps, rollout_options()).describe();
+      return rollout_.plan(initial_, set_.steps, rollout_options(), &losses_).describe();
     } catch (const InvalidArgument& e) {
       throw InvalidArgument("--memory-budget " + std::to_string(set_.budget.device_bytes) +
                             " bytes: " + e.what() + " (raise --memory-budget)");
     }
   }
-  const checkpoint::StateSize size = rollout_.state_size(initial_, set_.steps, rollout_options());
+  const checkpoint::StateSize size =
+      rollout_.state_size(initial_, set_.steps, rollout_options(), nullptr, &losses_);
   char line[160];
   std::snprintf(line, sizeof line,
                 "no --memory-budget: the backward pass keeps all %d states (%.1f MiB each)\n",
