@@ -1,4 +1,5 @@
 #include "common/optimizer_state_file.hpp"
+#include "common/stop_signal.hpp"
 
 #include <algorithm>
 #include <cstdio>
@@ -138,6 +139,20 @@ SavedRun<T> load_state_file(const std::string& path, const Grid& pgrid,
   return run;
 }
 
+template <class T>
+bool save_run(const std::string& state_path, const std::string& out, const Grid& pgrid,
+              const std::string& fingerprint, const SavedRun<T>& run, bool stopped,
+              long long iteration, const char* what) {
+  save_state_file(state_path, pgrid, fingerprint, run);
+  write_history_csv(join(out, "history.csv"), run.history);
+  if (!stopped) return false;
+  std::printf(
+      "stopped by signal %d after iteration %lld: %s and the history saved to %s\n"
+      "continue with: --resume %s (and the same options)\n",
+      stop_signal(), iteration, what, state_path.c_str(), state_path.c_str());
+  return true;
+}
+
 template void save_state_file<float>(const std::string&, const Grid&, const std::string&,
                                      const SavedRun<float>&);
 template void save_state_file<double>(const std::string&, const Grid&, const std::string&,
@@ -147,5 +162,12 @@ template SavedRun<float> load_state_file<float>(const std::string&, const Grid&,
 template SavedRun<double> load_state_file<double>(const std::string&, const Grid&,
                                                   const std::string&,
                                                   const OptimizerStateFileKind&);
+
+template bool save_run<float>(const std::string&, const std::string&, const Grid&,
+                              const std::string&, const SavedRun<float>&, bool, long long,
+                              const char*);
+template bool save_run<double>(const std::string&, const std::string&, const Grid&,
+                               const std::string&, const SavedRun<double>&, bool, long long,
+                               const char*);
 
 }  // namespace dfluid::app

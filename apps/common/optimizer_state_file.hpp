@@ -33,6 +33,15 @@ template <class T>
 void save_state_file(const std::string& path, const Grid& pgrid, const std::string& fingerprint,
                      const SavedRun<T>& run);
 
+/// The end of an optimization after `iteration` iterations: writes the state file first
+/// (whatever happens next, the run can be continued) and history.csv into `out`. After a stop
+/// by a signal, prints where `what` ("controls", "the profile") and the history were saved and
+/// how to continue, and returns true: the caller then exits with kStoppedExitCode.
+template <class T>
+bool save_run(const std::string& state_path, const std::string& out, const Grid& pgrid,
+              const std::string& fingerprint, const SavedRun<T>& run, bool stopped,
+              long long iteration, const char* what);
+
 /// Reads a state file; throws InvalidArgument naming the file when it cannot be read, holds
 /// another precision, or its fingerprint differs from `fingerprint` (another problem).
 template <class T>

@@ -377,21 +377,15 @@ int run(const Options& o) {
   optimize(o, problem, optim, iterations, r);
   const ContextCounters optimization_counters = ctx.counters();
 
-  // Outputs. The state file first: whatever happens next, the run can be continued.
+  // Outputs: the state file first (save_run).
   app::SavedRun<T> saved;
   saved.parameters = problem.parameters().to_vector(ctx);
   saved.optimizer = optim.save();
   saved.history = r.history;
   saved.seconds = r.seconds;
-  app::save_state_file(state_path, problem.parameter_grid(), fp, saved);
-  app::write_history_csv(app::join(out, "history.csv"), r.history);
-  if (r.stopped) {
-    std::printf(
-        "stopped by signal %d after iteration %lld: controls and history saved to %s\n"
-        "continue with: --resume %s (and the same options)\n",
-        app::stop_signal(), (long long)optim.iteration(), state_path.c_str(), state_path.c_str());
+  if (app::save_run(state_path, out, problem.parameter_grid(), fp, saved, r.stopped,
+                    (long long)optim.iteration(), "controls"))
     return app::kStoppedExitCode;
-  }
   const KeyframeErrors after = write_optimized_run(o, ctx, sc, ps, problem, optim.iteration(), out);
   write_summary(o, ctx, sc, problem.settings().steps, oo, optim.iteration(), r, before, after,
                 optimization_counters, seconds_since(t_start), out);

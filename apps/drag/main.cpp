@@ -499,21 +499,15 @@ int run(const Options& o) {
   optimize(o, problem, optim, r);
   const ContextCounters optimization_counters = ctx.counters();
 
-  // Outputs. The state file first: whatever happens next, the run can be continued.
+  // Outputs: the state file first (save_run).
   app::SavedRun<T> saved;
   saved.parameters = problem.parameters().to_vector(ctx);
   saved.optimizer = optim.save();
   saved.history = r.history;
   saved.seconds = r.seconds;
-  app::save_state_file(state_path, problem.parameter_grid(), fp, saved);
-  app::write_history_csv(app::join(out, "history.csv"), r.history);
-  if (r.stopped) {
-    std::printf(
-        "stopped by signal %d after iteration %lld: the profile and the history saved to %s\n"
-        "continue with: --resume %s (and the same options)\n",
-        app::stop_signal(), (long long)optim.iteration(), state_path.c_str(), state_path.c_str());
+  if (app::save_run(state_path, out, problem.parameter_grid(), fp, saved, r.stopped,
+                    (long long)optim.iteration(), "the profile"))
     return app::kStoppedExitCode;
-  }
   DragHistory before, after;
   write_runs(o, ctx, problem, optim.iteration(), out, before, after);
   write_summary(o, ctx, problem, oo, optim.iteration(), r, before, after, optimization_counters,
