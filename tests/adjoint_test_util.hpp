@@ -60,4 +60,14 @@ constexpr auto W = BoundaryKind::Wall;
 constexpr auto O = BoundaryKind::Open;
 constexpr auto P = BoundaryKind::Periodic;
 
+/// Solver options for transpose and finite-difference checks in double: a relative residual
+/// of 1e-14 (no absolute floor), so the solves' error stays below the tests' tolerances.
+inline SolverOptions tight_solver() {
+  SolverOptions o;
+  o.rel_tol = 1e-14;
+  o.abs_tol = 0;
+  o.max_iterations = 4000;
+  return o;
+}
+
 }  // namespace dfluid::testing

@@ -30,17 +30,13 @@ using dfluid::testing::P;
 using dfluid::testing::W;
 using dfluid::testing::with_boundary;
 
+SolverOptions tight() {
+  return dfluid::testing::tight_solver();
+}
+
 constexpr auto NS = BoundaryKind::NoSlip;
 constexpr auto IN = BoundaryKind::Inflow;
 constexpr auto OF = BoundaryKind::Outflow;
-
-SolverOptions tight() {
-  SolverOptions o;
-  o.rel_tol = 1e-14;
-  o.abs_tol = 0;
-  o.max_iterations = 4000;
-  return o;
-}
 
 /// Solid cells: a block, and (2D) a plate one cell thin, so that some interior faces have
 /// fluid on both sides; in 3D a block and a one-cell-thin slab along x.

@@ -26,18 +26,14 @@ using dfluid::testing::P;
 using dfluid::testing::W;
 using dfluid::testing::with_boundary;
 
+SolverOptions tight() {
+  return dfluid::testing::tight_solver();
+}
+
 constexpr auto NS = BoundaryKind::NoSlip;
 constexpr auto MW = BoundaryKind::MovingWall;
 constexpr auto IN = BoundaryKind::Inflow;
 constexpr auto OF = BoundaryKind::Outflow;
-
-SolverOptions tight() {
-  SolverOptions o;
-  o.rel_tol = 1e-14;
-  o.abs_tol = 0;
-  o.max_iterations = 4000;
-  return o;
-}
 
 /// The grids of the transpose tests: every new kind on some side, in 2D and 3D, with a
 /// closed box holding inflow (its net inflow is then a null-space component).
