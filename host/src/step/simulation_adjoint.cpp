@@ -52,6 +52,41 @@ bool needs_snapshot(StepPart p, const StepConfig& c) {
          (p == StepPart::Forces && c.buoyancy != 0);
 }
 
+// What a part reads and writes of the work state, for the replay's liveness pass: the
+// velocity, the scalars (all of them together) and the pressure. Writes count as partial
+// (a force adds to the velocity), so a write never ends a field's liveness.
+enum : unsigned { kLiveU = 1, kLiveQ = 2, kLiveP = 4 };
+
+unsigned part_reads(StepPart p) {
+  switch (p) {
+    case StepPart::AdvectScalars:
+      return kLiveU | kLiveQ;
+    case StepPart::AdvectVelocity:
+      return kLiveU;
+    case StepPart::Forces:  // sources add to the scalars, buoyancy reads one
+    case StepPart::Diffuse:
+      return kLiveU | kLiveQ;
+    case StepPart::Project:  // the pressure is the solve's warm start
+      return kLiveU | kLiveP;
+  }
+  return kLiveU | kLiveQ | kLiveP;
+}
+
+unsigned part_writes(StepPart p) {
+  switch (p) {
+    case StepPart::AdvectScalars:
+      return kLiveQ;
+    case StepPart::AdvectVelocity:
+      return kLiveU;
+    case StepPart::Forces:
+    case StepPart::Diffuse:
+      return kLiveU | kLiveQ;
+    case StepPart::Project:
+      return kLiveU | kLiveP;
+  }
+  return kLiveU | kLiveQ | kLiveP;
+}
+
 template <class T>
 bool wants_nu(const StepControlGradient<T>* cg) {
   return cg && cg->viscosity;
@@ -263,11 +298,32 @@ void Simulation<T>::replay_for_adjoint(const SmokeState<T>& input, const StepCon
     if (needs_snapshot(order[k], config_) || (diffuse_snap && order[k] == StepPart::Diffuse))
       last = k;
   if (last >= 0) {
+    // Liveness, from the last snapshot back: a part runs only when a later snapshot (or a
+    // later part that runs) reads what it writes. In the default smoke order the velocity
+    // advection is skipped: the buoyancy snapshot reads only the advected scalars. What a
+    // skipped part would have written is stale in `w` and read by nothing.
+    std::vector<char> run(std::size_t(nparts), 0);
+    unsigned live = 0;
+    for (int k = last; k >= 0; --k) {
+      const StepPart p = order[k];
+      const bool diffuse_here = diffuse_snap && p == StepPart::Diffuse;
+      unsigned snapshot_reads = 0;  // the state before part k that its snapshot copies
+      if (p == StepPart::AdvectScalars) snapshot_reads = kLiveU | kLiveQ;
+      if (p == StepPart::AdvectVelocity) snapshot_reads = kLiveU;
+      if (p == StepPart::Forces && config_.buoyancy != 0) snapshot_reads = kLiveQ;
+      if (diffuse_here && !implicit)
+        snapshot_reads = (snap_u ? kLiveU : 0u) | (snap_q ? kLiveQ : 0u);
+      // An implicit Diffuse snapshot is the part's output: the part runs.
+      const bool runs = (diffuse_here && implicit) || (k < last && (part_writes(p) & live));
+      run[std::size_t(k)] = runs;
+      live |= snapshot_reads | (runs ? part_reads(p) : 0u);
+    }
     SmokeState<T>& w = S.work;
-    copy(ctx_, input.velocity, w.velocity);
-    for (int i = 0; i < ns; ++i)
-      copy(ctx_, input.scalars[i], w.scalars[i]);
-    copy(ctx_, input.pressure, w.pressure);
+    if (live & kLiveU) copy(ctx_, input.velocity, w.velocity);
+    if (live & kLiveQ)
+      for (int i = 0; i < ns; ++i)
+        copy(ctx_, input.scalars[i], w.scalars[i]);
+    if (live & kLiveP) copy(ctx_, input.pressure, w.pressure);
     for (int k = 0; k <= last; ++k) {
       const StepPart p = order[k];
       auto& snap = S.snaps[k];
@@ -289,8 +345,7 @@ void Simulation<T>::replay_for_adjoint(const SmokeState<T>& input, const StepCon
           for (int i = 0; i < ns; ++i)
             copy(ctx_, w.scalars[i], snap.q[i]);
       }
-      // Later parts are not needed (an implicit Diffuse part's snapshot is its output).
-      if (k == last && !(diffuse_here && implicit)) break;
+      if (!run[std::size_t(k)]) continue;  // nothing after reads its output
       switch (p) {
         case StepPart::AdvectScalars:
           advect_scalars(w);
