@@ -298,6 +298,11 @@ TEST(RolloutMemory, HostSlotsAreAllocatedAndCheckedBeforeTheFirstStep) {
 }
 
 TEST(RolloutMemory, PeakWithinBudget64Cubed) {
+#if defined(__SANITIZE_ADDRESS__)
+  // 43 s under ASan/UBSan on CI's 2 cores, most of CI's margin; the Release run keeps it, and
+  // RolloutCheckpoint.MemoryStaysWithinThePlannedPeak checks the same accounting here.
+  GTEST_SKIP() << "Release-only: the 64^3 peak test (the sanitizer run checks smaller sizes)";
+#endif
   // A checkpointed gradient of a 64^3 float smoke rollout on a budget of the working memory
   // plus 3 states (Revolve, 3 slots for 4 steps). Everything the simulation and the rollout
   // hold is on `ctx` (since its creation); the caller's inputs are on a context of their own.
