@@ -288,7 +288,7 @@ class Simulation {
   void check_adjoint_args(const SmokeState<T>& input, const StepControls<T>& c,
                           const SmokeGradient<T>& grad, const StepControlGradient<T>* cg) const;
   void replay_for_adjoint(const SmokeState<T>& input, const StepControls<T>& c,
-                          const StepControlGradient<T>* cg);
+                          const StepControlGradient<T>* cg, bool buoyancy_coef_gradient);
   void set_diffusion_coefficient(double& member, double v, const char* name);
   StepReport reverse_parts(SmokeGradient<T>& grad, const StepControlGradient<T>* cg,
                            double* grad_buoyancy);

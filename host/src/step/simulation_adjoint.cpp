@@ -47,9 +47,14 @@ using detail::place;
 
 namespace {
 
-bool needs_snapshot(StepPart p, const StepConfig& c) {
+/// True when part p's adjoint reads forward values: the advections always; Forces only for
+/// the buoyancy coefficient's gradient (<grad_u, dt S q_b> reads the buoyancy scalar; the
+/// buoyancy adjoint itself is linear in grad_u). The scratch is sized for every case
+/// (coef_gradient = true); a call that does not ask for that gradient skips the snapshot
+/// and, with it, usually the replay of the scalar advection.
+bool needs_snapshot(StepPart p, const StepConfig& c, bool coef_gradient = true) {
   return p == StepPart::AdvectScalars || p == StepPart::AdvectVelocity ||
-         (p == StepPart::Forces && c.buoyancy != 0);
+         (p == StepPart::Forces && c.buoyancy != 0 && coef_gradient);
 }
 
 // What a part reads and writes of the work state, for the replay's liveness pass: the
@@ -125,6 +130,10 @@ struct Simulation<T>::AdjointScratch {
   struct Snapshot {
     MacVelocity<T> u;
     std::vector<Field<T>> q;
+    // The advections' inputs as the reverse pass reads them: u and q above, or the step's
+    // input itself where no earlier part changes that field (no copy). Set by the replay.
+    const MacVelocity<T>* u_at = nullptr;
+    std::vector<const Field<T>*> q_at;
   };
   int num_scalars = -1;
   SmokeState<T> work;
@@ -214,7 +223,7 @@ StepReport Simulation<T>::step_adjoint(const SmokeState<T>& input, const StepCon
   check_adjoint_args(input, c, grad, cg);
   reserve_adjoint(int(input.scalars.size()));
   adj_->ensure_diffuse_snapshots(ctx_, grid_, config_, wants_nu(cg), wants_kappa(cg));
-  replay_for_adjoint(input, c, cg);
+  replay_for_adjoint(input, c, cg, (cg && cg->buoyancy) || grad_buoyancy);
   const StepReport report = reverse_parts(grad, cg, grad_buoyancy);
   // Input checks not yet read by a pressure solve (no Project part): read them now.
   raise_nonfinite(ctx_);
@@ -275,13 +284,31 @@ void Simulation<T>::check_adjoint_args(const SmokeState<T>& input, const StepCon
       check::same_shape((*c.force)[a], "controls.force", input.velocity[a], "state.velocity");
   for (const Field<T>* s : c.sources)
     if (s) check::on_grid(*s, "controls.sources", grid_, Location::Cell);
+  // The reverse pass reads the input's velocity and scalars after it has written grad (the
+  // advections' snapshots are the input itself where no part before them changes it).
+  std::vector<const Field<T>*> in, out;
+  for (int a = 0; a < grid_.dim; ++a) {
+    in.push_back(&input.velocity[a]);
+    out.push_back(&grad.velocity[a]);
+  }
+  for (int i = 0; i < ns; ++i) {
+    in.push_back(&input.scalars[std::size_t(i)]);
+    out.push_back(&grad.scalars[std::size_t(i)]);
+  }
+  for (const Field<T>* g : out)
+    for (const Field<T>* f : in)
+      if (check::overlap(*g, *f))
+        throw InvalidArgument(
+            "step_adjoint: grad shares memory with the input state; give the gradient "
+            "fields their own memory");
 }
 
 /// Replays the forward parts from `input` in the scratch work state, copying the input of
 /// every part whose adjoint reads forward values into its snapshot; stops after the last one.
 template <class T>
 void Simulation<T>::replay_for_adjoint(const SmokeState<T>& input, const StepControls<T>& c,
-                                       const StepControlGradient<T>* cg) {
+                                       const StepControlGradient<T>* cg,
+                                       bool buoyancy_coef_gradient) {
   const int ns = int(input.scalars.size());
   AdjointScratch& S = *adj_;
   const auto& order = config_.order;
@@ -295,22 +322,29 @@ void Simulation<T>::replay_for_adjoint(const SmokeState<T>& input, const StepCon
   const bool implicit = config_.diffusion == DiffusionMode::Implicit;
   int last = -1;
   for (int k = 0; k < nparts; ++k)
-    if (needs_snapshot(order[k], config_) || (diffuse_snap && order[k] == StepPart::Diffuse))
+    if (needs_snapshot(order[k], config_, buoyancy_coef_gradient) ||
+        (diffuse_snap && order[k] == StepPart::Diffuse))
       last = k;
   if (last >= 0) {
     // Liveness, from the last snapshot back: a part runs only when a later snapshot (or a
     // later part that runs) reads what it writes. In the default smoke order the velocity
     // advection is skipped: the buoyancy snapshot reads only the advected scalars. What a
     // skipped part would have written is stale in `w` and read by nothing.
+    // fresh[k]: the fields no part before k writes, equal to the step's input there; the
+    // advections' snapshots of them read the input itself (no copy, no replay).
+    std::vector<unsigned> fresh(std::size_t(nparts) + 1, kLiveU | kLiveQ | kLiveP);
+    for (int k = 0; k < nparts; ++k)
+      fresh[std::size_t(k) + 1] = fresh[std::size_t(k)] & ~part_writes(order[k]);
     std::vector<char> run(std::size_t(nparts), 0);
     unsigned live = 0;
     for (int k = last; k >= 0; --k) {
       const StepPart p = order[k];
       const bool diffuse_here = diffuse_snap && p == StepPart::Diffuse;
       unsigned snapshot_reads = 0;  // the state before part k that its snapshot copies
-      if (p == StepPart::AdvectScalars) snapshot_reads = kLiveU | kLiveQ;
-      if (p == StepPart::AdvectVelocity) snapshot_reads = kLiveU;
-      if (p == StepPart::Forces && config_.buoyancy != 0) snapshot_reads = kLiveQ;
+      if (p == StepPart::AdvectScalars) snapshot_reads = (kLiveU | kLiveQ) & ~fresh[std::size_t(k)];
+      if (p == StepPart::AdvectVelocity) snapshot_reads = kLiveU & ~fresh[std::size_t(k)];
+      if (p == StepPart::Forces && needs_snapshot(p, config_, buoyancy_coef_gradient))
+        snapshot_reads = kLiveQ;
       if (diffuse_here && !implicit)
         snapshot_reads = (snap_u ? kLiveU : 0u) | (snap_q ? kLiveQ : 0u);
       // An implicit Diffuse snapshot is the part's output: the part runs.
@@ -327,12 +361,25 @@ void Simulation<T>::replay_for_adjoint(const SmokeState<T>& input, const StepCon
     for (int k = 0; k <= last; ++k) {
       const StepPart p = order[k];
       auto& snap = S.snaps[k];
-      if (p == StepPart::AdvectScalars || p == StepPart::AdvectVelocity)
-        copy(ctx_, w.velocity, snap.u);
-      if (p == StepPart::AdvectScalars)
-        for (int i = 0; i < ns; ++i)
-          copy(ctx_, w.scalars[i], snap.q[i]);
-      if (p == StepPart::Forces && config_.buoyancy != 0) {
+      const unsigned at_input = fresh[std::size_t(k)];
+      if (p == StepPart::AdvectScalars || p == StepPart::AdvectVelocity) {
+        snap.u_at = &input.velocity;
+        if (!(at_input & kLiveU)) {
+          copy(ctx_, w.velocity, snap.u);
+          snap.u_at = &snap.u;
+        }
+      }
+      if (p == StepPart::AdvectScalars) {
+        snap.q_at.assign(std::size_t(ns), nullptr);
+        for (int i = 0; i < ns; ++i) {
+          snap.q_at[std::size_t(i)] = &input.scalars[std::size_t(i)];
+          if (!(at_input & kLiveQ)) {
+            copy(ctx_, w.scalars[i], snap.q[i]);
+            snap.q_at[std::size_t(i)] = &snap.q[std::size_t(i)];
+          }
+        }
+      }
+      if (p == StepPart::Forces && needs_snapshot(p, config_, buoyancy_coef_gradient)) {
         const int b = config_.buoyancy_scalar;
         copy(ctx_, w.scalars[b], snap.q[0]);
         if (b < int(c.sources.size()) && c.sources[b])
@@ -481,8 +528,8 @@ StepReport Simulation<T>::reverse_parts(SmokeGradient<T>& grad, const StepContro
         // No-slip obstacles: the forward advected G(u), u with the no-slip ghosts filled in;
         // the adjoint runs on G(u) and then through G's transpose.
         const NoSlipObstacle<T> ns = no_slip();
-        if (ns.mask) obstacle_ghost_fill(ctx_, snap.u, ns, obstacle_ghost_);
-        const MacVelocity<T>& advected = ns.mask ? obstacle_ghost_ : snap.u;
+        if (ns.mask) obstacle_ghost_fill(ctx_, *snap.u_at, ns, obstacle_ghost_);
+        const MacVelocity<T>& advected = ns.mask ? obstacle_ghost_ : *snap.u_at;
         if (cg && cg->boundary && has_moving_wall(grid_))
           advection_wall_gradient(advected, grad.velocity, *cg->boundary);
         fill(ctx_, S.grad_u_tmp, T(0));
@@ -507,8 +554,8 @@ StepReport Simulation<T>::reverse_parts(SmokeGradient<T>& grad, const StepContro
       case StepPart::AdvectScalars:
         for (int i = 0; i < ns; ++i) {
           fill(ctx_, S.grad_q_tmp, T(0));
-          advect_adjoint(ctx_, snap.q[i], snap.u, config_.dt, grad.scalars[i], S.grad_q_tmp,
-                         &grad.velocity, config_.scalar_advection);
+          advect_adjoint(ctx_, *snap.q_at[std::size_t(i)], *snap.u_at, config_.dt, grad.scalars[i],
+                         S.grad_q_tmp, &grad.velocity, config_.scalar_advection);
           place(ctx_, grad.scalars[i], S.grad_q_tmp);
         }
         break;
