@@ -62,14 +62,13 @@ DFLUID_HD DFLUID_FORCEINLINE T maccormack_cell(const Source<T>& q, const Source<
 /// forward pass, and returns the stencil corner whose value the clamp
 /// returned, or -1 when the clamp is not active. Ties: stencil_range keeps the
 /// first extremum (strict comparisons), and so does this.
+/// The same, given q~ = I(q^, x_f) (the adjoint has q^'s stencil at x_f already).
 template <class T, int D, class Vel>
-DFLUID_HD inline int maccormack_active_corner(const Source<T>& q, const Source<T>& qhat,
-                                              const Vel& vel, T dtc, int rk2, const T x[3],
-                                              const T u0[3], int i, int j, int k,
-                                              interp::Stencil<T, D>& st) {
-  T xf[3], xd[3];
-  interp::departure_point_from(vel, x, u0, -dtc, rk2, xf);
-  const T qtilde = interp::sample_by<typename Vel::Interp>(qhat, xf);
+DFLUID_HD inline int maccormack_active_corner_from(const Source<T>& q, const Source<T>& qhat,
+                                                   const Vel& vel, T dtc, int rk2, const T x[3],
+                                                   const T u0[3], int i, int j, int k, T qtilde,
+                                                   interp::Stencil<T, D>& st) {
+  T xd[3];
   const T corrected = qhat.v(i, j, k) + T(0.5) * (q.v(i, j, k) - qtilde);
   interp::departure_point_from(vel, x, u0, dtc, rk2, xd);
   st = interp::make_stencil<T, D>(q, xd);
@@ -87,6 +86,17 @@ DFLUID_HD inline int maccormack_active_corner(const Source<T>& q, const Source<T
   if (corrected < cv[clo]) active = clo;
   if (cv[chi] < (active >= 0 ? cv[clo] : corrected)) active = chi;
   return active;
+}
+
+template <class T, int D, class Vel>
+DFLUID_HD inline int maccormack_active_corner(const Source<T>& q, const Source<T>& qhat,
+                                              const Vel& vel, T dtc, int rk2, const T x[3],
+                                              const T u0[3], int i, int j, int k,
+                                              interp::Stencil<T, D>& st) {
+  T xf[3];
+  interp::departure_point_from(vel, x, u0, -dtc, rk2, xf);
+  const T qtilde = interp::sample_by<typename Vel::Interp>(qhat, xf);
+  return maccormack_active_corner_from<T, D>(q, qhat, vel, dtc, rk2, x, u0, i, j, k, qtilde, st);
 }
 
 // ===========================================================================
@@ -237,16 +247,15 @@ DFLUID_HD inline void scatter_velocity(const Vel& vel, const T p[3], const T uba
 /// position of node (i, j, k) of an array at `face_axis` and u0 = vel.at_node there:
 /// scatters into target `field_target` (src's layout) and, when `with_u`,
 /// into the velocity targets.
-template <class T, int D, class Vel, class Sink>
-DFLUID_HD inline void semi_lagrangian_adjoint_at(const Source<T>& src, const Vel& vel, T dtc,
-                                                 int rk2, int with_u, const T x[3], const T u0[3],
-                                                 int i, int j, int k, int face_axis, T g,
-                                                 int field_target, Sink& sink) {
+/// The same from src's stencil `st` at the departure point and the RK2 midpoint xm (the
+/// MacCormack adjoint has them already).
+template <class T, int D, class Vel, class St, class Sink>
+DFLUID_HD inline void semi_lagrangian_adjoint_from(const Source<T>& src, const Vel& vel, T dtc,
+                                                   int rk2, int with_u, const St& st, const T xm[3],
+                                                   int i, int j, int k, int face_axis, T g,
+                                                   int field_target, Sink& sink) {
   if (g == T(0)) return;  // exact: no contribution
   using I = typename Vel::Interp;
-  T xm[3], xd[3];
-  interp::departure_point_from(vel, x, u0, dtc, rk2, xd, xm);
-  const auto st = I::at(src, xd);
   I::scatter(st, g, field_target, sink);
   if (!with_u) return;
   T dq[D];
@@ -271,6 +280,18 @@ DFLUID_HD inline void semi_lagrangian_adjoint_at(const Source<T>& src, const Vel
   for (int b = 0; b < D; ++b)
     u0bar[b] = T(-0.5) * dtc * xmbar[b];
   vel.scatter_at_node(i, j, k, face_axis, u0bar, sink);
+}
+
+template <class T, int D, class Vel, class Sink>
+DFLUID_HD inline void semi_lagrangian_adjoint_at(const Source<T>& src, const Vel& vel, T dtc,
+                                                 int rk2, int with_u, const T x[3], const T u0[3],
+                                                 int i, int j, int k, int face_axis, T g,
+                                                 int field_target, Sink& sink) {
+  if (g == T(0)) return;  // exact: no contribution
+  T xm[3], xd[3];
+  interp::departure_point_from(vel, x, u0, dtc, rk2, xd, xm);
+  semi_lagrangian_adjoint_from<T, D>(src, vel, dtc, rk2, with_u, Vel::Interp::at(src, xd), xm, i, j,
+                                     k, face_axis, g, field_target, sink);
 }
 
 /// Semi-Lagrangian adjoint of one array: cotangent `gout` per sample.
@@ -306,12 +327,17 @@ struct MacCormackAdjoint {
   DFLUID_HD void operator()(int i, int j, int k, Sink& sink) const {
     const T g = gout(i, j, k);
     if (g == T(0)) return;
-    T x[3], u0[3];
+    using I = typename Vel::Interp;
+    T x[3], u0[3], xf[3], xmf[3];
     interp::node_position(i, j, k, face_axis, x);
     vel.at_node(i, j, k, face_axis, u0);  // u(x), shared by both traces
+    // q^'s stencil at the forward trace x_f: the clamp's q~ and the SL adjoint of q~ share it.
+    interp::departure_point_from(vel, x, u0, -dtc, rk2, xf, xmf);
+    const auto stf = I::at(qhat, xf);
     if (clamp) {
       interp::Stencil<T, D> st;
-      const int c = maccormack_active_corner<T, D>(q, qhat, vel, dtc, rk2, x, u0, i, j, k, st);
+      const int c = maccormack_active_corner_from<T, D>(q, qhat, vel, dtc, rk2, x, u0, i, j, k,
+                                                        I::value(stf, qhat.v), st);
       if (c >= 0) {
         sink.add(kTargetQ, st.off[c], g * st.alpha[c]);
         return;
@@ -319,8 +345,8 @@ struct MacCormackAdjoint {
     }
     sink.add(kTargetAux, qhat.v.offset(i, j, k), g);
     sink.add(kTargetQ, q.v.offset(i, j, k), T(0.5) * g);
-    semi_lagrangian_adjoint_at<T, D>(qhat, vel, -dtc, rk2, with_u, x, u0, i, j, k, face_axis,
-                                     T(-0.5) * g, kTargetAux, sink);
+    semi_lagrangian_adjoint_from<T, D>(qhat, vel, -dtc, rk2, with_u, stf, xmf, i, j, k, face_axis,
+                                       T(-0.5) * g, kTargetAux, sink);
   }
 };
 
