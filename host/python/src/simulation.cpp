@@ -12,11 +12,11 @@
 #include <nanobind/stl/vector.h>
 
 #include <chrono>
-#include <chrono>
 #include <memory>
 #include <optional>
 
 #include "bindings.hpp"
+#include "boundary.hpp"
 #include "dfluid/dfluid.hpp"
 
 namespace dfluid::py {
@@ -126,6 +126,7 @@ nb::object alias_gradient(const Context& ctx, const SmokeGradient<T>& g, nb::han
   p->g.velocity = alias_mac(g.velocity);
   for (const Field<T>& f : g.scalars)
     p->g.scalars.push_back(f.alias());
+  if (!g.pressure.empty()) p->g.pressure = g.pressure.alias();
   if (owner.is_valid()) p->keep.append(owner);
   return nb::cast(p, nb::rv_policy::take_ownership);
 }
@@ -266,7 +267,8 @@ void bind_state(nb::module_& m, const std::string& suffix) {
           nb::arg("ctx"), nb::arg("grid"), nb::arg("num_scalars") = 1)
       .def_static(
           "wrap",
-          [](const Context& ctx, const Grid& grid, nb::handle velocity, nb::handle scalars) {
+          [](const Context& ctx, const Grid& grid, nb::handle velocity, nb::handle scalars,
+             nb::handle pressure) {
             auto* p = new PyGradient<T>{ctx, {}, {}};
             std::unique_ptr<PyGradient<T>> guard(p);
             ArrayRules w;
@@ -279,19 +281,35 @@ void bind_state(nb::module_& m, const std::string& suffix) {
                   wrap_field<T>(ctx, scalars[i], item("scalars", i), grid, Location::Cell, true));
             keep_items(p->keep, velocity);
             keep_items(p->keep, scalars);
+            if (!pressure.is_none()) {
+              p->g.pressure = wrap_field<T>(ctx, pressure, "pressure", grid, Location::Cell, true);
+              p->keep.append(pressure);
+            }
             return guard.release();
           },
           nb::arg("ctx"), nb::arg("grid"), nb::arg("velocity"), nb::arg("scalars"),
-          nb::rv_policy::take_ownership, "A gradient in the caller's arrays (no copy).")
+          nb::arg("pressure").none() = nb::none(), nb::rv_policy::take_ownership,
+          "A gradient in the caller's arrays (no copy). `pressure` (optional cell array): the "
+          "cotangent of the state's pressure, which a loss on the obstacle force has; "
+          "step_adjoint carries it through the step's projection and leaves it zero.")
       .def_prop_ro("velocity",
                    [](nb::handle self) {
                      auto& p = nb::cast<PyGradient<T>&>(self);
                      return mac_views(p.g.velocity, self, p.ctx.cuda_device());
                    })
-      .def_prop_ro("scalars", [](nb::handle self) {
-        auto& p = nb::cast<PyGradient<T>&>(self);
-        return field_views(p.g.scalars, self, p.ctx.cuda_device());
-      });
+      .def_prop_ro("scalars",
+                   [](nb::handle self) {
+                     auto& p = nb::cast<PyGradient<T>&>(self);
+                     return field_views(p.g.scalars, self, p.ctx.cuda_device());
+                   })
+      .def_prop_ro(
+          "pressure",
+          [](nb::handle self) -> nb::object {
+            auto& p = nb::cast<PyGradient<T>&>(self);
+            if (p.g.pressure.empty()) return nb::none();
+            return view_array(p.g.pressure, self, p.ctx.cuda_device());
+          },
+          "The pressure cotangent (a cell array), or None when the gradient has none (zero).");
 }
 
 // ------------------------------------------------------------------------- Simulation ----
@@ -303,6 +321,10 @@ struct PySimulation {
   std::unique_ptr<ObstacleMask> obstacles;
   nb::object obstacles_keep;
   std::unique_ptr<Simulation<T>> sim;
+  // The obstacle wall velocity set_obstacle_wall wraps (the caller's arrays, kept alive):
+  // the Simulation holds a pointer to it.
+  std::unique_ptr<MacVelocity<T>> wall_velocity;
+  nb::object wall_velocity_keep;
 };
 
 nb::dict memory_dict(const SimulationMemory& m) {
@@ -326,7 +348,7 @@ void bind_sim(nb::module_& m, const std::string& suffix) {
           "__init__",
           [](S* self, const Context& ctx, const Grid& grid, const StepConfig& config,
              nb::handle obstacles) {
-            new (self) S{ctx, grid, nullptr, nb::none(), nullptr};
+            new (self) S{ctx, grid, nullptr, nb::none(), nullptr, nullptr, nb::none()};
             if (!obstacles.is_none()) {
               self->obstacles = std::make_unique<ObstacleMask>(wrap_field<std::uint8_t>(
                   ctx, obstacles, "obstacles", grid, Location::Cell, false));
@@ -359,12 +381,27 @@ void bind_sim(nb::module_& m, const std::string& suffix) {
           "step_adjoint",
           [](S& s, const PyState<T>& input, PyGradient<T>& grad, nb::handle force,
              nb::handle sources, nb::handle grad_force, nb::handle grad_sources,
-             bool buoyancy_gradient, bool viscosity_gradient, bool scalar_diffusivity_gradient) {
+             bool buoyancy_gradient, bool viscosity_gradient, bool scalar_diffusivity_gradient,
+             PyBoundaryGradient* grad_boundary, nb::handle grad_wall) {
             const int ns = int(input.s.scalars.size());
             WrappedControls<T> c(s.ctx, s.grid, force, sources, ns, -1, "force", "sources");
             WrappedControls<T> gc(s.ctx, s.grid, grad_force, grad_sources, ns, -1, "grad_force",
                                   "grad_sources", true);
             StepControlGradient<T> cg;
+            if (grad_boundary) {
+              if (grad_boundary->grid != s.grid)
+                throw InvalidArgument(
+                    "grad_boundary: a BoundaryGradient of another grid; make it with "
+                    "dfluid.BoundaryGradient(sim.grid)");
+              cg.boundary = &grad_boundary->g;
+            }
+            std::vector<MacVelocity<T>> gw;  // the caller's arrays, accumulated into
+            if (!grad_wall.is_none()) {
+              ArrayRules w;
+              w.writable = true;
+              gw = wrap_mac<T>(s.ctx, grad_wall, "grad_obstacle_wall_velocity", s.grid, w);
+              cg.obstacle_wall_velocity = &gw[0];
+            }
             if (!gc.force.empty()) cg.force = &gc.force[0];
             for (auto& f : gc.sources)
               cg.sources.push_back(f.empty() ? nullptr : &f[0]);
@@ -387,9 +424,15 @@ void bind_sim(nb::module_& m, const std::string& suffix) {
           nb::arg("sources").none() = nb::none(), nb::arg("grad_force").none() = nb::none(),
           nb::arg("grad_sources").none() = nb::none(), nb::arg("buoyancy_gradient") = false,
           nb::arg("viscosity_gradient") = false, nb::arg("scalar_diffusivity_gradient") = false,
+          nb::arg("grad_boundary").none() = nb::none(),
+          nb::arg("grad_obstacle_wall_velocity").none() = nb::none(),
           "Adjoint of step(): `input` is the step's input state, `grad` holds the cotangent of "
-          "its output on entry and of its input on return (overwritten). `grad_force` / "
-          "`grad_sources` (the caller's arrays) ACCUMULATE the control gradients. Returns "
+          "its output on entry and of its input on return (overwritten; a pressure cotangent, "
+          "Gradient.wrap(..., pressure=), is carried through the projection). `grad_force` / "
+          "`grad_sources` (the caller's arrays) ACCUMULATE the control gradients, as do "
+          "`grad_boundary` (a dfluid.BoundaryGradient: d / d the inflow profiles and wall "
+          "velocities of set_velocity_boundary) and `grad_obstacle_wall_velocity` (a tuple of "
+          "face arrays: d / d the no-slip obstacles' wall velocity). Returns "
           "(StepReport, d loss / d buoyancy) (0.0 unless buoyancy_gradient); with "
           "viscosity_gradient or scalar_diffusivity_gradient, (StepReport, d loss / d buoyancy, "
           "d loss / d viscosity, d loss / d scalar_diffusivity) (0.0 where not asked for).")
@@ -415,6 +458,122 @@ void bind_sim(nb::module_& m, const std::string& suffix) {
           nb::arg("value"),
           "Changes the scalar diffusivity (finite, >= 0, and zero or non-zero as the configured "
           "one).")
+      .def(
+          "set_velocity_boundary",
+          [](S& s, nb::handle inflow, nb::handle wall) {
+            s.sim->set_velocity_boundary(velocity_boundary_from(inflow, wall, s.grid));
+          },
+          nb::arg("inflow").none() = nb::none(), nb::arg("wall").none() = nb::none(),
+          "The prescribed values of the box sides from now on (the kinds are the grid's): "
+          "`inflow` a dict side -> profile ('x-low': an array of dfluid.side_shape(grid, "
+          "'x-low'), the normal velocity per face, +axis positive), `wall` a dict side -> the "
+          "velocity of a 'moving-wall' side (dim numbers). Sides left out are zero. Copied "
+          "(the library keeps host values). InvalidArgument names the side for a value on a "
+          "side of another kind, a wrong length or a net inflow through a closed box.")
+      .def_prop_ro(
+          "velocity_boundary",
+          [](const S& s) {
+            const VelocityBoundary& vb = s.sim->velocity_boundary();
+            nb::dict inflow, wall;
+            for (int a = 0; a < s.grid.dim; ++a)
+              for (int sd = 0; sd < 2; ++sd) {
+                const std::vector<double>& p = vb.inflow[size_t(a)][size_t(sd)];
+                const std::string key = side_name(a, sd);
+                if (!p.empty()) {
+                  std::vector<size_t> shape = side_shape(s.grid, a);
+                  if (shape.empty()) shape.push_back(1);
+                  auto* copy = new std::vector<double>(p);
+                  nb::capsule owner(
+                      copy, [](void* v) noexcept { delete static_cast<std::vector<double>*>(v); });
+                  inflow[key.c_str()] = nb::ndarray<nb::numpy, double>(copy->data(), shape.size(),
+                                                                       shape.data(), owner)
+                                            .cast();
+                }
+                if (s.grid.boundary[size_t(a)][size_t(sd)] == BoundaryKind::MovingWall) {
+                  nb::list l;
+                  for (int c = 0; c < s.grid.dim; ++c)
+                    l.append(vb.wall.v[size_t(a)][size_t(sd)][size_t(c)]);
+                  wall[key.c_str()] = nb::tuple(l);
+                }
+              }
+            nb::dict d;
+            d["inflow"] = inflow;
+            d["wall"] = wall;
+            return d;
+          },
+          "A copy of the prescribed values: {'inflow': {side: profile}, 'wall': {side: "
+          "velocity}}.")
+      .def(
+          "set_obstacle_wall",
+          [](S& s, const std::string& kind, nb::handle wall_velocity) {
+            ObstacleWall<T> w;
+            try {
+              w.kind = parse_obstacle_wall_kind(kind);
+            } catch (const InvalidArgument& e) {
+              throw InvalidArgument(std::string("kind: ") + e.what());
+            }
+            std::unique_ptr<MacVelocity<T>> u;
+            if (!wall_velocity.is_none()) {
+              u = std::make_unique<MacVelocity<T>>(
+                  std::move(wrap_mac<T>(s.ctx, wall_velocity, "wall_velocity", s.grid, {})[0]));
+              w.wall_velocity = u.get();
+            }
+            s.sim->set_obstacle_wall(w);
+            // Only now that the Simulation took it: the old one stays valid until here.
+            s.wall_velocity = std::move(u);
+            s.wall_velocity_keep = nb::borrow(wall_velocity);
+          },
+          nb::arg("kind") = "no-slip", nb::arg("wall_velocity").none() = nb::none(),
+          "How the obstacles meet the fluid from now on: 'free-slip' (the default: the "
+          "projection holds the wall faces) or 'no-slip' (also the tangential velocity at the "
+          "solid is the wall velocity: advection and diffusion see ghosts). `wall_velocity`: "
+          "None (at rest) or a tuple of face arrays (grid.velocity_shapes) read at the faces "
+          "next to the body, e.g. dfluid.rigid_rotation_velocity(...); WRAPPED, not copied: "
+          "the simulation reads the arrays at every step (change them in place to change the "
+          "wall's motion) and keeps them alive.")
+      .def_prop_ro(
+          "obstacle_wall",
+          [](const S& s) { return std::string(to_string(s.sim->obstacle_wall().kind)); },
+          "'free-slip' or 'no-slip'.")
+      .def(
+          "obstacle_force",
+          [](const S& s, const PyState<T>& state) {
+            const std::array<double, 3> f = s.sim->obstacle_force(state.s);
+            nb::list l;
+            for (int a = 0; a < s.grid.dim; ++a)
+              l.append(f[size_t(a)]);
+            return nb::tuple(l);
+          },
+          nb::arg("state"),
+          "The force of the fluid on all solid cells in `state` (per unit depth in 2D; dim "
+          "numbers, x first): the pressure on the wall faces and, with no-slip walls and "
+          "diffusion on, the viscous shear (density 1). Needs obstacles.")
+      .def(
+          "obstacle_force_adjoint",
+          [](const S& s, nb::handle direction, double weight, PyGradient<T>& grad) {
+            if (grad.g.pressure.empty())
+              throw InvalidArgument(
+                  "grad: the force reads the pressure, so its gradient needs a pressure "
+                  "cotangent: make it with wrap_gradient(..., pressure=zeros(grid.shape()))");
+            s.sim->obstacle_force_adjoint(force_direction(direction, s.grid, "direction"), weight,
+                                          grad.g);
+          },
+          nb::arg("direction"), nb::arg("weight"), nb::arg("grad"),
+          "grad += weight * d (direction . obstacle_force(state)) / d state (velocity and "
+          "pressure; the force is linear in the state, so no state is needed).")
+      .def(
+          "obstacle_force_wall_gradient",
+          [](const S& s, nb::handle direction, double weight, nb::handle grad_wall) {
+            ArrayRules w;
+            w.writable = true;
+            std::vector<MacVelocity<T>> g =
+                wrap_mac<T>(s.ctx, grad_wall, "grad_wall_velocity", s.grid, w);
+            s.sim->obstacle_force_wall_gradient(force_direction(direction, s.grid, "direction"),
+                                                weight, g[0]);
+          },
+          nb::arg("direction"), nb::arg("weight"), nb::arg("grad_wall_velocity"),
+          "grad_wall_velocity (face arrays) += weight * d (direction . obstacle_force) / d the "
+          "obstacle wall velocity (no-slip walls with diffusion).")
       .def_prop_ro(
           "config", [](const S& s) { return s.sim->config(); }, "A copy of the step configuration.")
       .def_prop_ro("grid", [](const S& s) { return s.grid; })
@@ -435,6 +594,7 @@ template <class T>
 struct PyResult {
   Context ctx;
   RolloutResult<T> r;
+  Grid grid;
 };
 
 std::int64_t get_int(nb::handle o, const char* attr, std::int64_t dflt) {
@@ -492,7 +652,8 @@ struct WrappedLosses {
   RolloutLosses<T> losses;
 
   WrappedLosses(const Context& ctx, const Grid& g, nb::handle keyframes, nb::handle vel_targets,
-                nb::handle user, double force_effort, double source_effort) {
+                nb::handle user, double force_effort, double source_effort,
+                nb::handle obstacle_forces) {
     const size_t nk = nb::len(keyframes);
     fields.reserve(2 * nk);
     for (size_t i = 0; i < nk; ++i) {
@@ -540,6 +701,16 @@ struct WrappedLosses {
         return nb::cast<double>(fn(step, st, gr));
       };
       losses.user.push_back(std::move(ul));
+    }
+    for (size_t i = 0; i < nb::len(obstacle_forces); ++i) {
+      nb::handle f = obstacle_forces[i];
+      const std::string name = "obstacle_forces[" + std::to_string(i) + "]";
+      ObstacleForceLoss<T> fl;
+      fl.name = nb::cast<std::string>(f.attr("name"));
+      fl.steps = nb::cast<std::vector<int>>(f.attr("steps"));
+      fl.direction = force_direction(f.attr("direction"), g, name + ".direction");
+      fl.weight = nb::cast<double>(f.attr("weight"));
+      losses.obstacle_forces.push_back(fl);
     }
     losses.force_effort = force_effort;
     losses.source_effort = source_effort;
@@ -599,6 +770,23 @@ void bind_rollout(nb::module_& m, const std::string& suffix) {
             return l;
           },
           "[k][i]: d loss / d source i of step k.")
+      .def_prop_ro(
+          "grad_boundary",
+          [](const R& r) {
+            return PyBoundaryGradient{r.grid, r.r.grad_boundary};
+          },
+          "d loss / d the velocity boundary (a BoundaryGradient: .inflow per Inflow side, .wall "
+          "per MovingWall side; run(..., boundary_gradient=True), else zero).")
+      .def_prop_ro(
+          "grad_obstacle_wall_velocity",
+          [](nb::handle self) -> nb::object {
+            auto& r = nb::cast<R&>(self);
+            if (r.r.grad_obstacle_wall_velocity[0].empty()) return nb::none();
+            return mac_views(r.r.grad_obstacle_wall_velocity, self, r.ctx.cuda_device());
+          },
+          "d loss / d the obstacles' wall velocity (a tuple of face arrays; "
+          "run(..., obstacle_wall_velocity_gradient=True), else None). d loss / d a rotation "
+          "rate: its inner product with rigid_rotation_velocity(..., rate=1).")
       .def_prop_ro("final_state",
                    [](nb::handle self) {
                      auto& r = nb::cast<R&>(self);
@@ -631,7 +819,8 @@ void bind_rollout(nb::module_& m, const std::string& suffix) {
              nb::handle keyframes, nb::handle velocity_targets, double force_effort,
              double source_effort, nb::handle user_losses, nb::handle checkpointing,
              bool force_gradients, bool source_gradients, bool buoyancy_gradient, bool check_finite,
-             bool viscosity_gradient, bool scalar_diffusivity_gradient) {
+             bool viscosity_gradient, bool scalar_diffusivity_gradient, nb::handle obstacle_forces,
+             bool boundary_gradient, bool obstacle_wall_velocity_gradient) {
             const Context& ctx = p.psim->ctx;
             const Grid& g = p.psim->grid;
             if (steps < 1)
@@ -639,11 +828,13 @@ void bind_rollout(nb::module_& m, const std::string& suffix) {
             WrappedControls<T> c(ctx, g, forces, sources, int(initial.s.scalars.size()), steps,
                                  "forces", "sources");
             WrappedLosses<T> l(ctx, g, keyframes, velocity_targets, user_losses, force_effort,
-                               source_effort);
+                               source_effort, obstacle_forces);
             RolloutOptions o =
                 rollout_options(checkpointing, force_gradients, source_gradients, buoyancy_gradient,
                                 check_finite, viscosity_gradient, scalar_diffusivity_gradient);
-            auto* res = new R{ctx, {}};
+            o.boundary_gradient = boundary_gradient;
+            o.obstacle_wall_velocity_gradient = obstacle_wall_velocity_gradient;
+            auto* res = new R{ctx, {}, g};
             std::unique_ptr<R> guard(res);
             const bool any = !c.force.empty() || !c.sources.empty();
             p.rollout->run(initial.s, steps, any ? c.per_step : std::vector<StepControls<T>>{},
@@ -657,8 +848,15 @@ void bind_rollout(nb::module_& m, const std::string& suffix) {
           nb::arg("checkpointing").none() = nb::none(), nb::arg("force_gradients") = true,
           nb::arg("source_gradients") = true, nb::arg("buoyancy_gradient") = true,
           nb::arg("check_finite") = true, nb::arg("viscosity_gradient") = false,
-          nb::arg("scalar_diffusivity_gradient") = false, nb::rv_policy::take_ownership,
+          nb::arg("scalar_diffusivity_gradient") = false, nb::arg("obstacle_forces") = nb::tuple(),
+          nb::arg("boundary_gradient") = false, nb::arg("obstacle_wall_velocity_gradient") = false,
+          nb::rv_policy::take_ownership,
           "Runs `steps` steps from `initial` (not modified) and back; returns a RolloutResult.\n"
+          "obstacle_forces: dfluid.ObstacleForceLoss terms (drag, lift: the mean of direction . "
+          "obstacle_force over their states; the Simulation needs obstacles). "
+          "boundary_gradient fills grad_boundary (d / d the inflow profiles and wall velocities "
+          "of set_velocity_boundary), obstacle_wall_velocity_gradient fills "
+          "grad_obstacle_wall_velocity (d / d the no-slip obstacles' wall velocity).\n"
           "viscosity_gradient / scalar_diffusivity_gradient fill grad_viscosity / "
           "grad_scalar_diffusivity (the StepConfig needs diffusion 'explicit' or 'implicit').\n"
           "forces: tuple of per-component arrays with a leading step axis, (steps, *face "
@@ -669,7 +867,7 @@ void bind_rollout(nb::module_& m, const std::string& suffix) {
           "loss",
           [](P& p, const PyState<T>& initial, int steps, nb::handle forces, nb::handle sources,
              nb::handle keyframes, nb::handle velocity_targets, double force_effort,
-             double source_effort, nb::handle user_losses) {
+             double source_effort, nb::handle user_losses, nb::handle obstacle_forces) {
             const Context& ctx = p.psim->ctx;
             const Grid& g = p.psim->grid;
             if (steps < 1)
@@ -677,7 +875,7 @@ void bind_rollout(nb::module_& m, const std::string& suffix) {
             WrappedControls<T> c(ctx, g, forces, sources, int(initial.s.scalars.size()), steps,
                                  "forces", "sources");
             WrappedLosses<T> l(ctx, g, keyframes, velocity_targets, user_losses, force_effort,
-                               source_effort);
+                               source_effort, obstacle_forces);
             const bool any = !c.force.empty() || !c.sources.empty();
             return p.rollout->loss(initial.s, steps,
                                    any ? c.per_step : std::vector<StepControls<T>>{}, l.losses);
@@ -686,12 +884,15 @@ void bind_rollout(nb::module_& m, const std::string& suffix) {
           nb::arg("sources").none() = nb::none(), nb::arg("keyframes") = nb::tuple(),
           nb::arg("velocity_targets") = nb::tuple(), nb::arg("force_effort") = 0.0,
           nb::arg("source_effort") = 0.0, nb::arg("user_losses") = nb::tuple(),
-          "The loss only (forward, no states stored).")
+          nb::arg("obstacle_forces") = nb::tuple(), "The loss only (forward, no states stored).")
       .def(
           "plan",
-          [](P& p, const PyState<T>& initial, int steps, nb::handle checkpointing) {
+          [](P& p, const PyState<T>& initial, int steps, nb::handle checkpointing,
+             nb::handle obstacle_forces) {
             RolloutOptions o = rollout_options(checkpointing, true, true, true, true);
-            RolloutPlan plan = p.rollout->plan(initial.s, steps, o);
+            WrappedLosses<T> l(p.psim->ctx, p.psim->grid, nb::tuple(), nb::tuple(), nb::tuple(), 0,
+                               0, obstacle_forces);
+            RolloutPlan plan = p.rollout->plan(initial.s, steps, o, &l.losses);
             nb::dict d;
             d["describe"] = plan.describe();
             d["state_bytes"] = plan.size.state_bytes;
@@ -701,8 +902,32 @@ void bind_rollout(nb::module_& m, const std::string& suffix) {
             return d;
           },
           nb::arg("initial"), nb::arg("steps"), nb::arg("checkpointing").none(),
+          nb::arg("obstacle_forces") = nb::tuple(),
           "The checkpoint plan run() would follow (nothing runs): its report and counts.")
       .def("release_workspace", [](P& p) { p.rollout->release_workspace(); });
+}
+
+template <class T>
+void bind_rotation(nb::module_& m, const std::string& suffix) {
+  m.def(("rigid_rotation_velocity" + suffix).c_str(),
+        [](const Context& ctx, const Grid& grid, std::vector<double> center, double rate) {
+          if (center.size() != size_t(grid.dim) && !(grid.dim == 2 && center.size() == 3))
+            throw InvalidArgument("center: expected " + std::to_string(grid.dim) +
+                                  " coordinates (the rotation axis), got " +
+                                  std::to_string(center.size()));
+          std::array<double, 3> c{0, 0, 0};
+          for (size_t a = 0; a < center.size(); ++a)
+            c[a] = center[a];
+          // The field is dfluid's; the arrays view it and keep it alive through the capsule.
+          auto* u = new MacVelocity<T>(rigid_rotation_velocity<T>(ctx, grid, c, rate));
+          nb::capsule owner(u, [](void* p) noexcept { delete static_cast<MacVelocity<T>*>(p); });
+          return mac_views(*u, owner, ctx.cuda_device());
+        },
+        nb::arg("ctx"), nb::arg("grid"), nb::arg("center"), nb::arg("rate"),
+        "The velocity of a rigid rotation about `center` at `rate` (radians per unit time, "
+        "counter-clockwise about +z) on every face: u = -rate (y - cy), v = rate (x - cx); a "
+        "tuple of face arrays (dfluid's memory). The wall velocity of a spinning body "
+        "(Simulation.set_obstacle_wall('no-slip', wall_velocity=...)).");
 }
 
 }  // namespace
@@ -712,6 +937,7 @@ void bind_simulation(nb::module_& m, const char* suffix) {
   bind_state<T>(m, suffix);
   bind_sim<T>(m, suffix);
   bind_rollout<T>(m, suffix);
+  bind_rotation<T>(m, suffix);
 }
 
 template void bind_simulation<float>(nb::module_&, const char*);
