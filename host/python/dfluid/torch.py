@@ -11,7 +11,12 @@
 Gradients flow to the initial velocity and scalars, the force (per step in a rollout), the
 scalar sources, the buoyancy coefficient (a 0-d tensor; the Simulation must have been made
 with a non-zero buoyancy) and the viscosity (a 0-d tensor; the Simulation must diffuse:
-StepConfig(diffusion="explicit" or "implicit", viscosity > 0)). Backward runs dfluid's hand-written adjoints; a rollout's backward
+StepConfig(diffusion="explicit" or "implicit", viscosity > 0)), the inflow profiles
+(inflow={"x-low": u}) and the no-slip obstacles' wall velocity (wall_velocity=, e.g. a rate
+times Simulator.rotation_velocity(center)); a step can also return the force on the
+obstacles (obstacle_force=True) and a rollout the values of dfluid.ObstacleForceLoss terms
+(obstacle_forces=[...]: mean drag, lift), both differentiable. Backward runs dfluid's
+hand-written adjoints; a rollout's backward
 runs Rollout.run, which recomputes the forward under the checkpoint plan, so a long rollout
 trains in bounded memory: the forward keeps only its inputs and the saved states.
 
@@ -149,6 +154,10 @@ class _Layout:
 
 
 def _controls(f, src, b, nu, inflow=None, wall=None):
+    # Inflow profiles are host values in the library (copied by set_velocity_boundary): CUDA
+    # tensors come to the host first (a no-op for CPU tensors). The wall velocity is wrapped.
+    if inflow is not None:
+        inflow = {k: v.cpu() for k, v in inflow.items()}
     return _ad.Controls(f, src, None if b is None else float(b),
                         None if nu is None else float(nu), inflow, wall)
 
