@@ -75,6 +75,21 @@ class SideKinds(unittest.TestCase):
         self.assertEqual(dfluid.side_shape(dfluid.Grid((8, 6, 4)), "x-low"), (4, 6))
         self.assertEqual(dfluid.side_shape(dfluid.Grid((8, 6, 4)), (2, 1)), (6, 8))
 
+    def test_a_3d_inflow_profile_lands_on_its_faces(self):
+        # The profile's layout is the side's face array with the normal axis dropped: an x side
+        # of a 3D grid is (nz, ny), and entry [k, j] is the x-face (i = 0, j, k) after a step.
+        grid = dfluid.Grid((4, 3, 2))
+        grid.set_boundary(0, "inflow", "outflow")
+        ctx = dfluid.Context("cpu")
+        sim = dfluid.Simulation(ctx, grid, dfluid.StepConfig(dt=0.1), dtype="float64")
+        profile = np.zeros(dfluid.side_shape(grid, "x-low"))
+        profile[0, 2], profile[1, 0] = 1.0, 0.5
+        sim.set_velocity_boundary(inflow={"x-low": profile})
+        np.testing.assert_array_equal(sim.velocity_boundary["inflow"]["x-low"], profile)
+        state = dfluid.State(ctx, grid, [], dtype="float64")
+        sim.step(state)
+        np.testing.assert_array_equal(state.velocity[0][:, :, 0], profile)
+
     def test_arguments_are_named(self):
         grid, ctx, sim, solid = channel()
         cases = [
