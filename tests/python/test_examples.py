@@ -10,6 +10,7 @@ except ImportError:
     print("torch is not installed: skipped")
     sys.exit(77)
 
+import drag_control
 import network_controller
 import solver_in_the_loop
 
@@ -35,6 +36,19 @@ class SolverInTheLoop(unittest.TestCase):
                                      batch=1)
         self.assertLess(r["loss_last"], r["loss_first"])
         self.assertLess(r["error_corrected"], 0.75 * r["error_uncorrected"])
+
+
+class DragControl(unittest.TestCase):
+    def test_the_optimized_inflow_lowers_the_mean_drag(self):
+        # A 10-cell-high channel 5 D long, 12 steps from rest, 3 L-BFGS iterations on 6 cosine
+        # modes of the inflow at a fixed flow rate, through a 3-slot checkpointed rollout
+        # (measured: mean C_D 5.374 -> 4.118, 23% less).
+        r = drag_control.train(size=10, length=5.0, steps=12, iterations=3, slots=3)
+        self.assertEqual(r["cells"], [12, 10])
+        self.assertLess(r["loss_last"], r["loss_first"])
+        self.assertLess(r["drag_controlled"], 0.9 * r["drag_uncontrolled"])
+        # the flow rate is held: the optimized profile's mean is the parabola's, U = 1
+        self.assertAlmostEqual(sum(r["profile"]) / len(r["profile"]), 1.0, delta=1e-12)
 
 
 if __name__ == "__main__":

@@ -16,7 +16,7 @@ import numpy as np
 
 import dfluid
 import dfluid.jax
-from common import random_state, smoke_setup
+from common import channel, parabola, random_state, smoke_setup
 
 
 def directional_check(test, fn, args, seed):
@@ -97,6 +97,36 @@ class JaxStep(unittest.TestCase):
             fd = (float(f(jnp.asarray(nu0 + h))) - float(f(jnp.asarray(nu0 - h)))) / (2 * h)
             self.assertGreater(abs(g), 1e-3)
             self.assertLess(abs(g - fd) / abs(g), 1e-6)
+
+
+class JaxObstacles(unittest.TestCase):
+    """The inflow profile and a rotation rate as inputs, the force on the body (a step) and
+    the mean drag and lift (a checkpointed rollout) as outputs, against central differences."""
+
+    def test_step_and_rollout_forces_match_central_differences(self):
+        grid, ctx, sim, _ = channel()
+        fluid = dfluid.jax.Simulator(sim, checkpointing=dfluid.Checkpointing(slots=2))
+        unit = fluid.rotation_velocity((6.0 * grid.dx, 4.0 * grid.dx))
+        rng = np.random.default_rng(9)
+        vel = tuple(jnp.asarray(0.5 * rng.random(s)) for s in grid.velocity_shapes)
+        losses = [dfluid.ObstacleForceLoss(steps=[2, 3, 4]),
+                  dfluid.ObstacleForceLoss(direction=(0.0, 1.0), name="lift")]
+
+        def step(profile, rate):
+            v, _, force = fluid.step(vel, (), inflow={"x-low": profile},
+                                     wall_velocity=tuple(rate * w for w in unit),
+                                     obstacle_force=True)
+            return v, force
+
+        def rollout(profile, rate):
+            v, _, values = fluid.rollout(vel, (), steps=4, inflow={"x-low": profile},
+                                         wall_velocity=tuple(rate * w for w in unit),
+                                         obstacle_forces=losses)
+            return v, values
+
+        args = (jnp.asarray(parabola(grid)), jnp.asarray(0.6))
+        directional_check(self, step, args, 10)
+        directional_check(self, rollout, args, 11)
 
 
 if __name__ == "__main__":

@@ -14,7 +14,7 @@ except ImportError:
 
 import dfluid
 import dfluid.torch
-from common import address, smoke_setup
+from common import address, channel, parabola, smoke_setup
 
 
 def tensors(grid, seed, requires_grad=True):
@@ -149,6 +149,81 @@ class TorchRollout(unittest.TestCase):
         for a, b in zip(store_all, revolve):
             self.assertTrue(torch.equal(a, b))
         self.assertGreater(float(store_all[-1].abs().max()), 0.0)
+
+
+class TorchObstacles(unittest.TestCase):
+    """The inflow profile and a rotation rate (the obstacle wall velocity rate * R) as inputs,
+    the force on the body and the mean drag/lift as outputs: gradcheck in double."""
+
+    def setUp(self):
+        self.grid, self.ctx, self.sim, _ = channel()
+        self.base = torch.tensor(parabola(self.grid))
+        self.center = (6.0 * self.grid.dx, 4.0 * self.grid.dx)
+
+    def test_gradcheck_step_inflow_rotation_and_force(self):
+        fluid = dfluid.torch.Simulator(self.sim)
+        unit = fluid.rotation_velocity(self.center)
+        g = torch.Generator().manual_seed(21)
+        vel = tuple((torch.rand(s, generator=g, dtype=torch.float64) * 0.5).requires_grad_()
+                    for s in self.grid.velocity_shapes)
+        profile = self.base.clone().requires_grad_()
+        rate = torch.tensor(0.6, dtype=torch.float64, requires_grad=True)
+
+        def f(u, v, profile, rate):
+            vo, _, _, force = fluid.step((u, v), [], inflow={"x-low": profile},
+                                         wall_velocity=tuple(rate * w for w in unit),
+                                         obstacle_force=True)
+            return (*vo, force)
+
+        self.assertTrue(torch.autograd.gradcheck(f, (*vel, profile, rate), eps=1e-6, atol=1e-7,
+                                                 rtol=1e-5, fast_mode=True))
+
+        def force_only(profile, rate):  # the full Jacobian of the force: 2 x 9
+            return f(vel[0].detach(), vel[1].detach(), profile, rate)[-1]
+
+        self.assertTrue(torch.autograd.gradcheck(force_only, (profile, rate), eps=1e-6,
+                                                 atol=1e-7, rtol=1e-5))
+
+    def test_gradcheck_checkpointed_rollout_mean_drag_and_lift(self):
+        fluid = dfluid.torch.Simulator(self.sim, checkpointing=dfluid.Checkpointing(slots=2))
+        unit = fluid.rotation_velocity(self.center)
+        vel = tuple(torch.zeros(s, dtype=torch.float64) for s in self.grid.velocity_shapes)
+        losses = [dfluid.ObstacleForceLoss(steps=[2, 3, 4]),
+                  dfluid.ObstacleForceLoss(direction=(0.0, 1.0), name="lift")]
+        profile = self.base.clone().requires_grad_()
+        rate = torch.tensor(0.6, dtype=torch.float64, requires_grad=True)
+
+        def f(profile, rate, with_state=True):
+            vo, _, forces = fluid.rollout(vel, [], 4, inflow={"x-low": profile},
+                                          wall_velocity=tuple(rate * w for w in unit),
+                                          obstacle_forces=losses)
+            return (forces, *vo) if with_state else forces
+
+        self.assertTrue(torch.autograd.gradcheck(lambda p, r: f(p, r, False), (profile, rate),
+                                                 eps=1e-6, atol=1e-7, rtol=1e-5))
+        self.assertTrue(torch.autograd.gradcheck(f, (profile, rate), eps=1e-6, atol=1e-7,
+                                                 rtol=1e-5, fast_mode=True))
+        # the values are the C++ rollout's loss terms (the drag over states 2..4, the lift 1..4)
+        self.sim.set_velocity_boundary(inflow={"x-low": self.base.numpy()})
+        self.sim.set_obstacle_wall("no-slip", tuple((0.6 * w).numpy() for w in unit))
+        res = dfluid.Rollout(self.sim).run(dfluid.State(self.ctx, self.grid, [], dtype="float64"),
+                                           4, obstacle_forces=losses)
+        values = f(self.base, torch.tensor(0.6, dtype=torch.float64), False)
+        self.assertAlmostEqual(float(values[0]), res.loss_terms["drag"], delta=1e-12)
+        self.assertAlmostEqual(float(values[1]), res.loss_terms["lift"], delta=1e-12)
+
+    def test_errors_name_the_argument(self):
+        fluid = dfluid.torch.Simulator(self.sim)
+        vel = tuple(torch.zeros(s, dtype=torch.float64) for s in self.grid.velocity_shapes)
+        with self.assertRaises(dfluid.InvalidArgument) as e:
+            fluid.step(vel, [], inflow=self.base)
+        self.assertIn("inflow", str(e.exception))
+        with self.assertRaises(dfluid.InvalidArgument) as e:
+            fluid.step(vel, [], inflow={"x-low": self.base[:5]})
+        self.assertIn("inflow['x-low']", str(e.exception))
+        with self.assertRaises(dfluid.InvalidArgument) as e:
+            fluid.step(vel, [], wall_velocity=vel[:1])
+        self.assertIn("wall_velocity", str(e.exception))
 
 
 if __name__ == "__main__":

@@ -22,6 +22,7 @@ from typing import Any, Callable, Optional, Sequence
 
 from . import _dfluid
 from ._dfluid import (  # noqa: F401  (re-exported)
+    BoundaryGradient,
     BoundaryKind,
     Context,
     CudaError,
@@ -46,6 +47,7 @@ from ._dfluid import (  # noqa: F401  (re-exported)
     read_grid,
     read_run_attributes,
     set_cpu_threads,
+    side_shape,
 )
 
 __version__ = _dfluid.__version__
@@ -94,12 +96,14 @@ def Gradient(ctx: Context, grid: Grid, num_scalars: int = 1, dtype: Any = "float
     return getattr(_dfluid, "Gradient" + _suffix(dtype))(ctx, grid, num_scalars)
 
 
-def wrap_gradient(ctx: Context, grid: Grid, velocity: Sequence[Any], scalars: Sequence[Any]):
-    """A state cotangent in the caller's arrays (no copy)."""
+def wrap_gradient(ctx: Context, grid: Grid, velocity: Sequence[Any], scalars: Sequence[Any],
+                  pressure: Any = None):
+    """A state cotangent in the caller's arrays (no copy); `pressure` (optional): the
+    cotangent of the state's pressure (what a loss on the obstacle force adds)."""
     if not isinstance(velocity, (tuple, list)) or not velocity:
         raise InvalidArgument("velocity: expected a tuple of face arrays (grid.velocity_shapes)")
     cls = getattr(_dfluid, "Gradient" + _array_suffix(velocity[0], "velocity[0]"))
-    return cls.wrap(ctx, grid, tuple(velocity), list(scalars))
+    return cls.wrap(ctx, grid, tuple(velocity), list(scalars), pressure)
 
 
 def Simulation(ctx: Context, grid: Grid, config: Optional[StepConfig] = None,
@@ -108,6 +112,17 @@ def Simulation(ctx: Context, grid: Grid, config: Optional[StepConfig] = None,
     ``step_adjoint(input, grad, ...)`` (see SimulationF32)."""
     return getattr(_dfluid, "Simulation" + _suffix(dtype))(
         ctx, grid, config if config is not None else StepConfig(), obstacles)
+
+
+def rigid_rotation_velocity(ctx: Context, grid: Grid, center: Sequence[float], rate: float,
+                            dtype: Any = "float32"):
+    """The velocity of a rigid rotation about `center` at `rate` (radians per unit time,
+    counter-clockwise about +z) on every face, a tuple of face arrays viewing dfluid's memory:
+    u = -rate (y - cy), v = rate (x - cx). A spinning body's wall velocity
+    (``sim.set_obstacle_wall("no-slip", wall_velocity=...)``); linear in `rate`, so
+    d loss / d rate = <grad_obstacle_wall_velocity, rigid_rotation_velocity(..., rate=1)>."""
+    return getattr(_dfluid, "rigid_rotation_velocity" + _suffix(dtype))(
+        ctx, grid, list(center), float(rate))
 
 
 def Rollout(simulation):
@@ -160,6 +175,18 @@ class UserLoss:
 
 
 @dataclass
+class ObstacleForceLoss:
+    """Loss ``weight * mean over the states in steps of direction . F(state)``, F the force of
+    the fluid on the obstacles (``Simulation.obstacle_force``: pressure and, with no-slip walls
+    and diffusion, viscous shear). Drag: `direction` the mean flow's, lift: across it. `steps`:
+    state indices in [1, N]; empty: every state 1..N. The Simulation needs obstacles."""
+    steps: Sequence[int] = ()
+    direction: Sequence[float] = (1.0, 0.0)
+    weight: float = 1.0
+    name: str = "drag"
+
+
+@dataclass
 class Checkpointing:
     """Checkpointed backward pass (RolloutOptions::checkpointing): a budget in bytes per
     level (device = the context's memory; host = pinned host; disk), or slot counts
@@ -176,10 +203,11 @@ class Checkpointing:
 
 
 __all__ = [
-    "BoundaryKind", "Checkpointing", "Context", "CudaError", "Error", "Gradient", "Grid",
-    "InvalidArgument", "IoError", "Keyframe", "Location", "NonFiniteValue", "Optimizer", "Rollout",
+    "BoundaryGradient", "BoundaryKind", "Checkpointing", "Context", "CudaError", "Error", "Gradient", "Grid",
+    "InvalidArgument", "IoError", "Keyframe", "Location", "NonFiniteValue", "ObstacleForceLoss", "Optimizer", "Rollout",
     "ShapeMismatch", "Simulation", "SnapshotWriter", "SolveReport", "SolverNotConverged",
     "State", "StepConfig", "StepReport", "UnstableTimeStep", "UserLoss", "VelocityTarget",
     "build_has_cuda", "cpu_threads", "cuda_available", "list_snapshots", "read_field",
-    "read_grid", "read_run_attributes", "set_cpu_threads", "wrap_gradient", "wrap_state",
+    "read_grid", "read_run_attributes", "rigid_rotation_velocity", "set_cpu_threads",
+    "side_shape", "wrap_gradient", "wrap_state",
 ]

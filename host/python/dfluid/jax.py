@@ -10,13 +10,15 @@ The functions run dfluid on the host through ``jax.pure_callback`` (the CPU path
 the callback host buffers; dfluid wraps them and writes only into arrays it made), so they
 compose with jax.grad, jax.vjp and jax.jit, but not with vmap over a batch (a callback per
 batch entry: vmap_method="sequential"). Gradients reach the initial velocity and scalars,
-the force (per step in a rollout) and the viscosity; backward runs the hand-written adjoints, a rollout's through
-Rollout.run and its checkpoint plan.
+the force (per step in a rollout), the viscosity, the inflow profiles and the no-slip
+obstacles' wall velocity; a step can return the force on the obstacles and a rollout the
+values of ObstacleForceLoss terms (mean drag, lift), differentiable too. Backward runs the
+hand-written adjoints, a rollout's through Rollout.run and its checkpoint plan.
 """
 
 from __future__ import annotations
 
-from typing import Any, Optional, Sequence
+from typing import Any, Dict, Optional, Sequence
 
 import jax
 import numpy as np
@@ -68,143 +70,205 @@ class Simulator:
         self.checkpointing = checkpointing
         self.dim = simulation.grid.dim
         self.dtype = np.dtype(simulation.dtype)
-        self._step = self._make_step()
+        self._steps = {}
         self._rollouts = {}
 
-    # ---- one step: (velocity, scalars, force, viscosity) -> (velocity, scalars) ----
-    def _make_step(self):
-        sim = self.simulation
+    @staticmethod
+    def _controls(force, nu, inflow, wall):
+        f = None if force is None else tuple(_writable(force))
+        return _ad.Controls(f, viscosity=None if nu is None else float(nu),
+                            inflow=None if inflow is None else
+                            {k: np.asarray(v) for k, v in inflow.items()},
+                            wall_velocity=None if wall is None else tuple(_writable(wall)))
 
-        def controls(force, nu):
-            f = None if force is None else tuple(_writable(force))
-            return _ad.Controls(f, viscosity=None if nu is None else float(nu))
+    @staticmethod
+    def _grad_shapes(velocity, scalars, force, nu, inflow, wall):
+        """The ShapeDtypeStructs of the cotangents of (velocity, scalars, force, nu, inflow,
+        wall), None where the input is None."""
+        sds = lambda x: jax.ShapeDtypeStruct(x.shape, x.dtype)  # noqa: E731
+        return (tuple(map(sds, velocity)), tuple(map(sds, scalars)),
+                None if force is None else tuple(map(sds, force)),
+                None if nu is None else jax.ShapeDtypeStruct((), nu.dtype),
+                None if inflow is None else {k: sds(v) for k, v in inflow.items()},
+                None if wall is None else tuple(map(sds, wall)))
 
-        def host_forward(velocity, scalars, force, nu):
-            v, s, _ = _ad.step_forward(sim, _writable(velocity), _writable(scalars), None,
-                                       controls(force, nu), _ops)
-            return tuple(v), tuple(s)
+    @staticmethod
+    def _pack(r, extras, force, nu, inflow, wall):
+        """The host callback's cotangents in the order of _grad_shapes (None dropped)."""
+        out = (tuple(_writable(r[0])), tuple(_writable(r[1])))
+        if force is not None:
+            out += (tuple(r[2]),)
+        if nu is not None:
+            out += (np.asarray(r[5], dtype=np.asarray(nu).dtype),)
+        if inflow is not None:
+            out += ({k: np.asarray(extras["inflow"][k], dtype=np.asarray(v).dtype)
+                     for k, v in inflow.items()},)
+        if wall is not None:
+            out += (tuple(np.asarray(x) for x in extras["wall_velocity"]),)
+        return out
 
-        def host_backward(velocity, scalars, force, nu, gv, gs):
-            c = controls(force, nu)
+    @staticmethod
+    def _unpack(r, force, nu, inflow, wall):
+        it = iter(r)
+        gv, gs = next(it), next(it)
+        gf = next(it) if force is not None else None
+        gnu = next(it) if nu is not None else None
+        gi = next(it) if inflow is not None else None
+        gw = next(it) if wall is not None else None
+        return (gv, gs, gf, gnu, gi, gw)
+
+    # ---- one step: (velocity, scalars, force, nu, inflow, wall) -> (velocity, scalars[, F]) --
+    def _make_step(self, with_force):
+        sim, dim, cls = self.simulation, self.dim, type(self)
+
+        def host_forward(velocity, scalars, force, nu, inflow, wall):
+            v, s, p = _ad.step_forward(sim, _writable(velocity), _writable(scalars), None,
+                                       cls._controls(force, nu, inflow, wall), _ops)
+            if not with_force:
+                return tuple(v), tuple(s)
+            f = np.asarray(_ad.step_force(sim, v, s, p), dtype=v[0].dtype)
+            return tuple(v), tuple(s), f
+
+        def host_backward(velocity, scalars, force, nu, inflow, wall, gv, gs, gF):
+            c = cls._controls(force, nu, inflow, wall)
+            extras = {}
             r = _ad.step_backward(sim, _writable(velocity), _writable(scalars), None, c,
                                   _writable(gv), _writable(gs), c.force is not None, [], False,
-                                  _ops, want_viscosity=nu is not None)
-            out = (tuple(r[0]), tuple(r[1]))
-            if c.force is not None:
-                out = out + (tuple(r[2]),)
-            if nu is not None:
-                out = out + (np.asarray(r[5], dtype=np.asarray(nu).dtype),)
-            return out
+                                  _ops, want_viscosity=nu is not None,
+                                  grad_obstacle_force=None if gF is None else
+                                  [float(x) for x in np.asarray(gF)],
+                                  want_inflow=inflow is not None, want_wall=wall is not None,
+                                  extras=extras)
+            return cls._pack(r, extras, force, nu, inflow, wall)
 
         def shapes(velocity, scalars):
-            return (tuple(jax.ShapeDtypeStruct(x.shape, x.dtype) for x in velocity),
-                    tuple(jax.ShapeDtypeStruct(x.shape, x.dtype) for x in scalars))
+            out = (tuple(jax.ShapeDtypeStruct(x.shape, x.dtype) for x in velocity),
+                   tuple(jax.ShapeDtypeStruct(x.shape, x.dtype) for x in scalars))
+            if with_force:
+                out += (jax.ShapeDtypeStruct((dim,), velocity[0].dtype),)
+            return out
 
         @jax.custom_vjp
-        def step(velocity, scalars, force, nu):
+        def step(velocity, scalars, force, nu, inflow, wall):
             return jax.pure_callback(host_forward, shapes(velocity, scalars), velocity, scalars,
-                                     force, nu, vmap_method="sequential")
+                                     force, nu, inflow, wall, vmap_method="sequential")
 
-        def fwd(velocity, scalars, force, nu):
-            return step(velocity, scalars, force, nu), (velocity, scalars, force, nu)
+        def fwd(*args):
+            return step(*args), args
 
         def bwd(res, g):
-            velocity, scalars, force, nu = res
-            out_shapes = shapes(velocity, scalars)
-            if force is not None:
-                out_shapes = out_shapes + (tuple(jax.ShapeDtypeStruct(x.shape, x.dtype)
-                                                 for x in force),)
-            if nu is not None:
-                out_shapes = out_shapes + (jax.ShapeDtypeStruct((), nu.dtype),)
-            r = jax.pure_callback(host_backward, out_shapes, velocity, scalars, force, nu, g[0],
-                                  g[1], vmap_method="sequential")
-            return (r[0], r[1], r[2] if force is not None else None,
-                    r[-1] if nu is not None else None)
+            gs_shapes = tuple(x for x in cls._grad_shapes(*res) if x is not None)
+            gF = g[2] if with_force else None
+            r = jax.pure_callback(host_backward, gs_shapes, *res, g[0], g[1], gF,
+                                  vmap_method="sequential")
+            return cls._unpack(r, *res[2:])
 
         step.defvjp(fwd, bwd)
         return step
 
+    def _nu(self, viscosity):
+        return None if viscosity is None else jax.numpy.asarray(viscosity, dtype=self.dtype)
+
     def step(self, velocity: Sequence[Any], scalars: Sequence[Any], force: Any = None,
-             viscosity: Any = None):
-        """One step (cold pressure start). Returns (velocity tuple, scalars tuple).
-        viscosity: as for :meth:`rollout`."""
-        nu = None if viscosity is None else jax.numpy.asarray(viscosity, dtype=self.dtype)
-        return self._step(tuple(velocity), tuple(scalars),
-                          None if force is None else tuple(force), nu)
+             viscosity: Any = None, inflow: Optional[Dict[str, Any]] = None,
+             wall_velocity: Optional[Sequence[Any]] = None, obstacle_force: bool = False):
+        """One step (cold pressure start). Returns (velocity tuple, scalars tuple), and with
+        obstacle_force=True the force on the obstacles in the output state, a (dim,) array.
+        viscosity, inflow (dict side -> profile), wall_velocity (the no-slip obstacles' face
+        arrays): differentiable inputs, as for :meth:`rollout`."""
+        key = bool(obstacle_force)
+        if key not in self._steps:
+            self._steps[key] = self._make_step(key)
+        return self._steps[key](tuple(velocity), tuple(scalars),
+                                None if force is None else tuple(force), self._nu(viscosity),
+                                None if inflow is None else dict(inflow),
+                                None if wall_velocity is None else tuple(wall_velocity))
 
-    # ---- a rollout: (velocity, scalars, forces, viscosity) -> states at save_steps ----
-    def _make_rollout(self, steps, save, checkpointing):
-        sim, rollout = self.simulation, self.rollout_engine
+    def rotation_velocity(self, center: Sequence[float]):
+        """The wall velocity of a rotation at rate 1 about `center` (face arrays): pass
+        ``wall_velocity=tuple(rate * w for w in ...)`` for a differentiable rate."""
+        sim = self.simulation
+        views = dfluid.rigid_rotation_velocity(sim.context, sim.grid, center, 1.0,
+                                               dtype=sim.dtype)
+        return tuple(jax.numpy.asarray(np.array(x)) for x in views)
 
-        def controls(forces, nu):
-            f = None if forces is None else tuple(_writable(forces))
-            return _ad.Controls(f, viscosity=None if nu is None else float(nu))
+    # ---- a rollout: -> states at save_steps (and the force losses' values) ----
+    def _make_rollout(self, steps, save, checkpointing, force_losses):
+        sim, rollout, cls = self.simulation, self.rollout_engine, type(self)
 
-        def host_forward(velocity, scalars, forces, nu):
+        def host_forward(velocity, scalars, forces, nu, inflow, wall):
+            values = []
             v, s = _ad.rollout_forward(sim, steps, save, _writable(velocity), _writable(scalars),
-                                       None, controls(forces, nu), _ops)
-            return tuple(v), tuple(s)
+                                       None, cls._controls(forces, nu, inflow, wall), _ops,
+                                       force_losses, values)
+            if not force_losses:
+                return tuple(v), tuple(s)
+            return tuple(v), tuple(s), np.asarray(values, dtype=v[0].dtype)
 
-        def host_backward(velocity, scalars, forces, nu, gv, gs):
-            c = controls(forces, nu)
+        def host_backward(velocity, scalars, forces, nu, inflow, wall, gv, gs, gl):
+            c = cls._controls(forces, nu, inflow, wall)
+            extras = {}
             r = _ad.rollout_backward(
                 rollout, sim, steps, save, _writable(velocity), _writable(scalars), None, c,
                 _writable(gv), _writable(gs), c.force is not None, [], False, checkpointing,
-                _ops, want_viscosity=nu is not None)
-            out = (tuple(_writable(r[0])), tuple(_writable(r[1])))
-            if c.force is not None:
-                out = out + (tuple(r[2]),)
-            if nu is not None:
-                out = out + (np.asarray(r[5], dtype=np.asarray(nu).dtype),)
-            return out
+                _ops, want_viscosity=nu is not None, force_losses=force_losses,
+                grad_force_losses=None if gl is None else list(np.asarray(gl)),
+                want_inflow=inflow is not None, want_wall=wall is not None, extras=extras)
+            return cls._pack(r, extras, forces, nu, inflow, wall)
 
         def shapes(velocity, scalars):
             n = len(save)
-            return (tuple(jax.ShapeDtypeStruct((n,) + x.shape, x.dtype) for x in velocity),
-                    tuple(jax.ShapeDtypeStruct((n,) + x.shape, x.dtype) for x in scalars))
+            out = (tuple(jax.ShapeDtypeStruct((n,) + x.shape, x.dtype) for x in velocity),
+                   tuple(jax.ShapeDtypeStruct((n,) + x.shape, x.dtype) for x in scalars))
+            if force_losses:
+                out += (jax.ShapeDtypeStruct((len(force_losses),), velocity[0].dtype),)
+            return out
 
         @jax.custom_vjp
-        def run(velocity, scalars, forces, nu):
+        def run(velocity, scalars, forces, nu, inflow, wall):
             return jax.pure_callback(host_forward, shapes(velocity, scalars), velocity, scalars,
-                                     forces, nu, vmap_method="sequential")
+                                     forces, nu, inflow, wall, vmap_method="sequential")
 
-        def fwd(velocity, scalars, forces, nu):
-            return run(velocity, scalars, forces, nu), (velocity, scalars, forces, nu)
+        def fwd(*args):
+            return run(*args), args
 
         def bwd(res, g):
-            velocity, scalars, forces, nu = res
-            out_shapes = (tuple(jax.ShapeDtypeStruct(x.shape, x.dtype) for x in velocity),
-                          tuple(jax.ShapeDtypeStruct(x.shape, x.dtype) for x in scalars))
-            if forces is not None:
-                out_shapes = out_shapes + (tuple(jax.ShapeDtypeStruct(x.shape, x.dtype)
-                                                 for x in forces),)
-            if nu is not None:
-                out_shapes = out_shapes + (jax.ShapeDtypeStruct((), nu.dtype),)
-            r = jax.pure_callback(host_backward, out_shapes, velocity, scalars, forces, nu, g[0],
-                                  g[1], vmap_method="sequential")
-            gf = r[2] if forces is not None else None
-            gnu = r[-1] if nu is not None else None
-            return (r[0], r[1], gf, gnu)
+            gs_shapes = tuple(x for x in cls._grad_shapes(*res) if x is not None)
+            gl = g[2] if force_losses else None
+            r = jax.pure_callback(host_backward, gs_shapes, *res, g[0], g[1], gl,
+                                  vmap_method="sequential")
+            return cls._unpack(r, *res[2:])
 
         run.defvjp(fwd, bwd)
         return run
 
     def rollout(self, velocity: Sequence[Any], scalars: Sequence[Any], forces: Any = None,
                 steps: int = 1, save_steps: Optional[Sequence[int]] = None,
-                checkpointing: Any = "default", viscosity: Any = None):
+                checkpointing: Any = "default", viscosity: Any = None,
+                inflow: Optional[Dict[str, Any]] = None,
+                wall_velocity: Optional[Sequence[Any]] = None,
+                obstacle_forces: Sequence[dfluid.ObstacleForceLoss] = ()):
         """`steps` steps; forces: tuple of per-component arrays (steps, *face shape) or None.
-        Returns the states at `save_steps` (default: the last), stacked per field.
-        viscosity: a 0-d array replacing StepConfig.viscosity over the rollout, differentiable
-        (the StepConfig needs diffusion 'explicit' or 'implicit' and a non-zero viscosity)."""
+        Returns the states at `save_steps` (default: the last), stacked per field, and with
+        `obstacle_forces` (dfluid.ObstacleForceLoss terms: mean drag, lift) a third value,
+        their values as a (len(obstacle_forces),) array. Differentiable inputs besides the
+        state and forces: viscosity (a 0-d array replacing StepConfig.viscosity; the
+        StepConfig needs diffusion 'explicit' or 'implicit' and a non-zero viscosity), inflow
+        (a dict side -> profile, Simulation.set_velocity_boundary's) and wall_velocity (the
+        no-slip obstacles' wall velocity, face arrays), held over the rollout."""
         if int(steps) < 1:
             raise dfluid.InvalidArgument(f"steps: {steps}, expected >= 1")
         save = tuple(sorted(set(int(k) for k in (save_steps or [steps]))))
         if save[0] < 0 or save[-1] > steps:
             raise dfluid.InvalidArgument(f"save_steps: {list(save)}, expected states in [0, {steps}]")
         ck = self.checkpointing if checkpointing == "default" else checkpointing
-        key = (int(steps), save, id(ck))
+        fl = tuple(obstacle_forces)
+        fkey = tuple((tuple(x.steps), tuple(x.direction), float(x.weight), x.name) for x in fl)
+        key = (int(steps), save, id(ck), fkey)
         if key not in self._rollouts:
-            self._rollouts[key] = (self._make_rollout(int(steps), save, ck), ck)
-        nu = None if viscosity is None else jax.numpy.asarray(viscosity, dtype=self.dtype)
+            self._rollouts[key] = (self._make_rollout(int(steps), save, ck, fl), ck)
         return self._rollouts[key][0](tuple(velocity), tuple(scalars),
-                                      None if forces is None else tuple(forces), nu)
+                                      None if forces is None else tuple(forces),
+                                      self._nu(viscosity),
+                                      None if inflow is None else dict(inflow),
+                                      None if wall_velocity is None else tuple(wall_velocity))

@@ -16,6 +16,8 @@ void bind_simulation(nb::module_& m, const char* suffix);
 /// Optimizer<T> as Optimizer<suffix> (optimizer.cpp).
 template <class T>
 void bind_optimizer(nb::module_& m, const char* suffix);
+/// BoundaryGradient and side_shape (boundary.cpp).
+void bind_boundary(nb::module_& m);
 /// HDF5 snapshots: SnapshotWriter, read_grid, list_snapshots, read_field (io.cpp).
 void bind_io(nb::module_& m);
 

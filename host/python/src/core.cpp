@@ -81,15 +81,25 @@ BoundaryKind boundary_of(nb::handle h, const char* name) {
     }
   }
   throw InvalidArgument(std::string(name) +
-                        ": expected 'wall', 'open', 'periodic' or a "
-                        "dfluid.BoundaryKind");
+                        ": expected 'wall' (free-slip), 'no-slip', 'moving-wall', 'inflow', "
+                        "'outflow', 'open', 'periodic' or a dfluid.BoundaryKind");
 }
 
 void bind_grid(nb::module_& m) {
   nb::enum_<BoundaryKind>(m, "BoundaryKind", "Velocity boundary of one side of the box.")
-      .value("Wall", BoundaryKind::Wall, "closed: no flow through the side")
+      .value("Wall", BoundaryKind::Wall,
+             "free-slip wall ('wall'): no flow through the side, no tangential stress")
       .value("Open", BoundaryKind::Open, "pressure 0 outside, zero-gradient velocity")
-      .value("Periodic", BoundaryKind::Periodic, "wraps to the opposite side (both sides)");
+      .value("Periodic", BoundaryKind::Periodic, "wraps to the opposite side (both sides)")
+      .value("NoSlip", BoundaryKind::NoSlip, "no-slip wall ('no-slip'): velocity 0 on the side")
+      .value("MovingWall", BoundaryKind::MovingWall,
+             "no-slip wall moving tangentially ('moving-wall'; its velocity: "
+             "Simulation.set_velocity_boundary(wall=...))")
+      .value("Inflow", BoundaryKind::Inflow,
+             "prescribed normal velocity ('inflow'; the profile: "
+             "Simulation.set_velocity_boundary(inflow=...)), tangential velocity 0")
+      .value("Outflow", BoundaryKind::Outflow,
+             "pressure 0 outside, zero normal gradient of the velocity ('outflow')");
   nb::enum_<Location>(m, "Location", "Where a field's values sit on the MAC grid.")
       .value("Cell", Location::Cell)
       .value("FaceX", Location::FaceX)
@@ -148,7 +158,8 @@ void bind_grid(nb::module_& m) {
             return g;
           },
           nb::arg("axis"), nb::arg("low"), nb::arg("high"), nb::rv_policy::reference,
-          "Sets both sides of `axis` (0 = x) to 'wall', 'open' or 'periodic'; returns the grid.")
+          "Sets both sides of `axis` (0 = x) to 'wall' (free-slip), 'no-slip', 'moving-wall', "
+          "'inflow', 'outflow', 'open' or 'periodic' (or BoundaryKind values); returns the grid.")
       .def(
           "boundary",
           [](const Grid& g, int axis) {
@@ -356,6 +367,7 @@ NB_MODULE(_dfluid, m) {
   // leaks; nothing leaks once they are released (the tests run clean either way).
   nanobind::set_leak_warnings(false);
   dfluid::py::bind_core(m);
+  dfluid::py::bind_boundary(m);
   dfluid::py::bind_simulation<float>(m, "F32");
   dfluid::py::bind_simulation<double>(m, "F64");
   dfluid::py::bind_optimizer<float>(m, "F32");

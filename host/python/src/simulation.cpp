@@ -1,4 +1,5 @@
-// State, Gradient, Simulation, Rollout (and their results) of one precision T.
+// State, Gradient and Simulation of one precision T (rollout.cpp: Rollout and its result;
+// objects.hpp: the Python objects and the array helpers they share).
 //
 // Every array crossing this file is wrapped, never copied: a State made with State.wrap(...)
 // computes in the caller's arrays (numpy, torch, jax, CuPy), and the arrays a State, Gradient
@@ -12,162 +13,17 @@
 #include <nanobind/stl/vector.h>
 
 #include <chrono>
-#include <chrono>
 #include <memory>
 #include <optional>
 
 #include "bindings.hpp"
+#include "boundary.hpp"
+#include "objects.hpp"
 #include "dfluid/dfluid.hpp"
 
 namespace dfluid::py {
 
 namespace {
-
-bool is_list_or_tuple(nb::handle h) {
-  return PyList_Check(h.ptr()) || PyTuple_Check(h.ptr());
-}
-
-/// Keeps every item of a list/tuple alive (the arrays themselves: the caller may change the
-/// list afterwards).
-void keep_items(nb::list& keep, nb::handle seq) {
-  for (size_t i = 0; i < nb::len(seq); ++i)
-    keep.append(seq[i]);
-}
-
-std::string item(const std::string& name, size_t i) {
-  return name + "[" + std::to_string(i) + "]";
-}
-
-/// A MAC velocity wrapping a list/tuple of `dim` arrays (x component first).
-template <class T>
-std::vector<MacVelocity<T>> wrap_mac(const Context& ctx, nb::handle seq, const std::string& name,
-                                     const Grid& g, ArrayRules rules) {
-  if (!is_list_or_tuple(seq) || nb::len(seq) != size_t(g.dim))
-    throw InvalidArgument(name + ": expected a tuple of " + std::to_string(g.dim) +
-                          " arrays (the velocity components on the faces normal to x" +
-                          (g.dim > 1 ? ", y" : "") + (g.dim > 2 ? ", z" : "") + "), got " +
-                          (is_list_or_tuple(seq)
-                               ? std::to_string(nb::len(seq)) + " items"
-                               : "a " + std::string(nb::type_name(seq.type()).c_str())));
-  const int count = rules.batch >= 0 ? rules.batch : 1;
-  std::vector<MacVelocity<T>> out(static_cast<size_t>(count));
-  for (int a = 0; a < g.dim; ++a) {
-    std::vector<Field<T>> f =
-        wrap_array<T>(ctx, seq[size_t(a)], item(name, size_t(a)), g, face_location(a), rules);
-    for (int k = 0; k < count; ++k)
-      out[size_t(k)].comp[size_t(a)] = std::move(f[size_t(k)]);
-  }
-  return out;
-}
-
-template <class T>
-MacVelocity<T> alias_mac(const MacVelocity<T>& u) {
-  MacVelocity<T> v;
-  for (int a = 0; a < u.dim(); ++a)
-    v.comp[size_t(a)] = u[a].alias();
-  return v;
-}
-
-template <class T>
-nb::tuple mac_views(const MacVelocity<T>& u, nb::handle owner, int dev) {
-  nb::list l;
-  for (int a = 0; a < u.dim(); ++a)
-    l.append(view_array(u[a], owner, dev));
-  return nb::tuple(l);
-}
-
-template <class T>
-nb::list field_views(const std::vector<Field<T>>& fs, nb::handle owner, int dev) {
-  nb::list l;
-  for (const Field<T>& f : fs)
-    l.append(view_array(f, owner, dev));
-  return l;
-}
-
-const char* dtype_of(float) {
-  return "float32";
-}
-const char* dtype_of(double) {
-  return "float64";
-}
-
-// ------------------------------------------------------------------------------ State ----
-
-template <class T>
-struct PyState {
-  Context ctx;
-  SmokeState<T> s;
-  nb::list keep;  ///< the caller's arrays a wrapped state computes in, or the owner of aliases
-};
-
-template <class T>
-struct PyGradient {
-  Context ctx;
-  SmokeGradient<T> g;
-  nb::list keep;
-};
-
-/// A State object that aliases `s` (no copy), keeping `owner` alive.
-template <class T>
-nb::object alias_state(const Context& ctx, const SmokeState<T>& s, nb::handle owner) {
-  auto* p = new PyState<T>{ctx, {}, {}};
-  p->s.velocity = alias_mac(s.velocity);
-  for (const Field<T>& f : s.scalars)
-    p->s.scalars.push_back(f.alias());
-  p->s.scalar_names = s.scalar_names;
-  p->s.pressure = s.pressure.alias();
-  if (owner.is_valid()) p->keep.append(owner);
-  return nb::cast(p, nb::rv_policy::take_ownership);
-}
-
-template <class T>
-nb::object alias_gradient(const Context& ctx, const SmokeGradient<T>& g, nb::handle owner) {
-  auto* p = new PyGradient<T>{ctx, {}, {}};
-  p->g.velocity = alias_mac(g.velocity);
-  for (const Field<T>& f : g.scalars)
-    p->g.scalars.push_back(f.alias());
-  if (owner.is_valid()) p->keep.append(owner);
-  return nb::cast(p, nb::rv_policy::take_ownership);
-}
-
-/// A step's controls wrapping the caller's arrays (force: tuple of components; sources: list
-/// per scalar, None entries allowed). `batch` >= 0: per-step arrays with a leading step axis.
-template <class T>
-struct WrappedControls {
-  std::vector<MacVelocity<T>> force;           // [step] (empty: none)
-  std::vector<std::vector<Field<T>>> sources;  // [scalar][step] (empty inner: none)
-  std::vector<StepControls<T>> per_step;
-
-  WrappedControls(const Context& ctx, const Grid& g, nb::handle force_obj, nb::handle sources_obj,
-                  int num_scalars, int batch, const char* force_name, const char* sources_name,
-                  bool writable = false) {
-    ArrayRules rules;
-    rules.batch = batch;
-    rules.writable = writable;
-    const int n = batch >= 0 ? batch : 1;
-    if (force_obj.is_valid() && !force_obj.is_none())
-      force = wrap_mac<T>(ctx, force_obj, force_name, g, rules);
-    if (sources_obj.is_valid() && !sources_obj.is_none()) {
-      if (!is_list_or_tuple(sources_obj) || nb::len(sources_obj) > size_t(num_scalars))
-        throw InvalidArgument(std::string(sources_name) + ": expected a list of at most " +
-                              std::to_string(num_scalars) +
-                              " arrays (one per scalar of the state, None for none)");
-      for (size_t i = 0; i < nb::len(sources_obj); ++i) {
-        nb::handle h = sources_obj[i];
-        if (h.is_none())
-          sources.emplace_back();
-        else
-          sources.push_back(wrap_array<T>(ctx, h, item(sources_name, i), g, Location::Cell, rules));
-      }
-    }
-    per_step.resize(size_t(n));
-    for (int k = 0; k < n; ++k) {
-      if (!force.empty()) per_step[size_t(k)].force = &force[size_t(k)];
-      for (auto& s : sources)
-        per_step[size_t(k)].sources.push_back(s.empty() ? nullptr : &s[size_t(k)]);
-    }
-  }
-};
 
 template <class T>
 void bind_state(nb::module_& m, const std::string& suffix) {
@@ -266,7 +122,8 @@ void bind_state(nb::module_& m, const std::string& suffix) {
           nb::arg("ctx"), nb::arg("grid"), nb::arg("num_scalars") = 1)
       .def_static(
           "wrap",
-          [](const Context& ctx, const Grid& grid, nb::handle velocity, nb::handle scalars) {
+          [](const Context& ctx, const Grid& grid, nb::handle velocity, nb::handle scalars,
+             nb::handle pressure) {
             auto* p = new PyGradient<T>{ctx, {}, {}};
             std::unique_ptr<PyGradient<T>> guard(p);
             ArrayRules w;
@@ -279,31 +136,38 @@ void bind_state(nb::module_& m, const std::string& suffix) {
                   wrap_field<T>(ctx, scalars[i], item("scalars", i), grid, Location::Cell, true));
             keep_items(p->keep, velocity);
             keep_items(p->keep, scalars);
+            if (!pressure.is_none()) {
+              p->g.pressure = wrap_field<T>(ctx, pressure, "pressure", grid, Location::Cell, true);
+              p->keep.append(pressure);
+            }
             return guard.release();
           },
           nb::arg("ctx"), nb::arg("grid"), nb::arg("velocity"), nb::arg("scalars"),
-          nb::rv_policy::take_ownership, "A gradient in the caller's arrays (no copy).")
+          nb::arg("pressure").none() = nb::none(), nb::rv_policy::take_ownership,
+          "A gradient in the caller's arrays (no copy). `pressure` (optional cell array): the "
+          "cotangent of the state's pressure, which a loss on the obstacle force has; "
+          "step_adjoint carries it through the step's projection and leaves it zero.")
       .def_prop_ro("velocity",
                    [](nb::handle self) {
                      auto& p = nb::cast<PyGradient<T>&>(self);
                      return mac_views(p.g.velocity, self, p.ctx.cuda_device());
                    })
-      .def_prop_ro("scalars", [](nb::handle self) {
-        auto& p = nb::cast<PyGradient<T>&>(self);
-        return field_views(p.g.scalars, self, p.ctx.cuda_device());
-      });
+      .def_prop_ro("scalars",
+                   [](nb::handle self) {
+                     auto& p = nb::cast<PyGradient<T>&>(self);
+                     return field_views(p.g.scalars, self, p.ctx.cuda_device());
+                   })
+      .def_prop_ro(
+          "pressure",
+          [](nb::handle self) -> nb::object {
+            auto& p = nb::cast<PyGradient<T>&>(self);
+            if (p.g.pressure.empty()) return nb::none();
+            return view_array(p.g.pressure, self, p.ctx.cuda_device());
+          },
+          "The pressure cotangent (a cell array), or None when the gradient has none (zero).");
 }
 
 // ------------------------------------------------------------------------- Simulation ----
-
-template <class T>
-struct PySimulation {
-  Context ctx;
-  Grid grid;
-  std::unique_ptr<ObstacleMask> obstacles;
-  nb::object obstacles_keep;
-  std::unique_ptr<Simulation<T>> sim;
-};
 
 nb::dict memory_dict(const SimulationMemory& m) {
   nb::dict d;
@@ -326,7 +190,7 @@ void bind_sim(nb::module_& m, const std::string& suffix) {
           "__init__",
           [](S* self, const Context& ctx, const Grid& grid, const StepConfig& config,
              nb::handle obstacles) {
-            new (self) S{ctx, grid, nullptr, nb::none(), nullptr};
+            new (self) S{ctx, grid, nullptr, nb::none(), nullptr, nullptr, nb::none()};
             if (!obstacles.is_none()) {
               self->obstacles = std::make_unique<ObstacleMask>(wrap_field<std::uint8_t>(
                   ctx, obstacles, "obstacles", grid, Location::Cell, false));
@@ -359,12 +223,27 @@ void bind_sim(nb::module_& m, const std::string& suffix) {
           "step_adjoint",
           [](S& s, const PyState<T>& input, PyGradient<T>& grad, nb::handle force,
              nb::handle sources, nb::handle grad_force, nb::handle grad_sources,
-             bool buoyancy_gradient, bool viscosity_gradient, bool scalar_diffusivity_gradient) {
+             bool buoyancy_gradient, bool viscosity_gradient, bool scalar_diffusivity_gradient,
+             PyBoundaryGradient* grad_boundary, nb::handle grad_wall) {
             const int ns = int(input.s.scalars.size());
             WrappedControls<T> c(s.ctx, s.grid, force, sources, ns, -1, "force", "sources");
             WrappedControls<T> gc(s.ctx, s.grid, grad_force, grad_sources, ns, -1, "grad_force",
                                   "grad_sources", true);
             StepControlGradient<T> cg;
+            if (grad_boundary) {
+              if (grad_boundary->grid != s.grid)
+                throw InvalidArgument(
+                    "grad_boundary: a BoundaryGradient of another grid; make it with "
+                    "dfluid.BoundaryGradient(sim.grid)");
+              cg.boundary = &grad_boundary->g;
+            }
+            std::vector<MacVelocity<T>> gw;  // the caller's arrays, accumulated into
+            if (!grad_wall.is_none()) {
+              ArrayRules w;
+              w.writable = true;
+              gw = wrap_mac<T>(s.ctx, grad_wall, "grad_obstacle_wall_velocity", s.grid, w);
+              cg.obstacle_wall_velocity = &gw[0];
+            }
             if (!gc.force.empty()) cg.force = &gc.force[0];
             for (auto& f : gc.sources)
               cg.sources.push_back(f.empty() ? nullptr : &f[0]);
@@ -387,9 +266,15 @@ void bind_sim(nb::module_& m, const std::string& suffix) {
           nb::arg("sources").none() = nb::none(), nb::arg("grad_force").none() = nb::none(),
           nb::arg("grad_sources").none() = nb::none(), nb::arg("buoyancy_gradient") = false,
           nb::arg("viscosity_gradient") = false, nb::arg("scalar_diffusivity_gradient") = false,
+          nb::arg("grad_boundary").none() = nb::none(),
+          nb::arg("grad_obstacle_wall_velocity").none() = nb::none(),
           "Adjoint of step(): `input` is the step's input state, `grad` holds the cotangent of "
-          "its output on entry and of its input on return (overwritten). `grad_force` / "
-          "`grad_sources` (the caller's arrays) ACCUMULATE the control gradients. Returns "
+          "its output on entry and of its input on return (overwritten; a pressure cotangent, "
+          "Gradient.wrap(..., pressure=), is carried through the projection). `grad_force` / "
+          "`grad_sources` (the caller's arrays) ACCUMULATE the control gradients, as do "
+          "`grad_boundary` (a dfluid.BoundaryGradient: d / d the inflow profiles and wall "
+          "velocities of set_velocity_boundary) and `grad_obstacle_wall_velocity` (a tuple of "
+          "face arrays: d / d the no-slip obstacles' wall velocity). Returns "
           "(StepReport, d loss / d buoyancy) (0.0 unless buoyancy_gradient); with "
           "viscosity_gradient or scalar_diffusivity_gradient, (StepReport, d loss / d buoyancy, "
           "d loss / d viscosity, d loss / d scalar_diffusivity) (0.0 where not asked for).")
@@ -415,294 +300,127 @@ void bind_sim(nb::module_& m, const std::string& suffix) {
           nb::arg("value"),
           "Changes the scalar diffusivity (finite, >= 0, and zero or non-zero as the configured "
           "one).")
+      .def(
+          "set_velocity_boundary",
+          [](S& s, nb::handle inflow, nb::handle wall) {
+            s.sim->set_velocity_boundary(velocity_boundary_from(inflow, wall, s.grid));
+          },
+          nb::arg("inflow").none() = nb::none(), nb::arg("wall").none() = nb::none(),
+          "The prescribed values of the box sides from now on (the kinds are the grid's): "
+          "`inflow` a dict side -> profile ('x-low': an array of dfluid.side_shape(grid, "
+          "'x-low'), the normal velocity per face, +axis positive), `wall` a dict side -> the "
+          "velocity of a 'moving-wall' side (dim numbers). Sides left out are zero. Copied "
+          "(the library keeps host values). InvalidArgument names the side for a value on a "
+          "side of another kind, a wrong length or a net inflow through a closed box.")
+      .def_prop_ro(
+          "velocity_boundary",
+          [](const S& s) {
+            const VelocityBoundary& vb = s.sim->velocity_boundary();
+            nb::dict inflow, wall;
+            for (int a = 0; a < s.grid.dim; ++a)
+              for (int sd = 0; sd < 2; ++sd) {
+                const std::vector<double>& p = vb.inflow[size_t(a)][size_t(sd)];
+                const std::string key = side_name(a, sd);
+                if (!p.empty()) {
+                  std::vector<size_t> shape = side_shape(s.grid, a);
+                  if (shape.empty()) shape.push_back(1);
+                  auto* copy = new std::vector<double>(p);
+                  nb::capsule owner(
+                      copy, [](void* v) noexcept { delete static_cast<std::vector<double>*>(v); });
+                  inflow[key.c_str()] = nb::ndarray<nb::numpy, double>(copy->data(), shape.size(),
+                                                                       shape.data(), owner)
+                                            .cast();
+                }
+                if (s.grid.boundary[size_t(a)][size_t(sd)] == BoundaryKind::MovingWall) {
+                  nb::list l;
+                  for (int c = 0; c < s.grid.dim; ++c)
+                    l.append(vb.wall.v[size_t(a)][size_t(sd)][size_t(c)]);
+                  wall[key.c_str()] = nb::tuple(l);
+                }
+              }
+            nb::dict d;
+            d["inflow"] = inflow;
+            d["wall"] = wall;
+            return d;
+          },
+          "A copy of the prescribed values: {'inflow': {side: profile}, 'wall': {side: "
+          "velocity}}.")
+      .def(
+          "set_obstacle_wall",
+          [](S& s, const std::string& kind, nb::handle wall_velocity) {
+            ObstacleWall<T> w;
+            try {
+              w.kind = parse_obstacle_wall_kind(kind);
+            } catch (const InvalidArgument& e) {
+              throw InvalidArgument(std::string("kind: ") + e.what());
+            }
+            std::unique_ptr<MacVelocity<T>> u;
+            if (!wall_velocity.is_none()) {
+              u = std::make_unique<MacVelocity<T>>(
+                  std::move(wrap_mac<T>(s.ctx, wall_velocity, "wall_velocity", s.grid, {})[0]));
+              w.wall_velocity = u.get();
+            }
+            s.sim->set_obstacle_wall(w);
+            // Only now that the Simulation took it: the old one stays valid until here.
+            s.wall_velocity = std::move(u);
+            s.wall_velocity_keep = nb::borrow(wall_velocity);
+          },
+          nb::arg("kind") = "no-slip", nb::arg("wall_velocity").none() = nb::none(),
+          "How the obstacles meet the fluid from now on: 'free-slip' (the default: the "
+          "projection holds the wall faces) or 'no-slip' (also the tangential velocity at the "
+          "solid is the wall velocity: advection and diffusion see ghosts). `wall_velocity`: "
+          "None (at rest) or a tuple of face arrays (grid.velocity_shapes) read at the faces "
+          "next to the body, e.g. dfluid.rigid_rotation_velocity(...); WRAPPED, not copied: "
+          "the simulation reads the arrays at every step (change them in place to change the "
+          "wall's motion) and keeps them alive.")
+      .def_prop_ro(
+          "obstacle_wall",
+          [](const S& s) { return std::string(to_string(s.sim->obstacle_wall().kind)); },
+          "'free-slip' or 'no-slip'.")
+      .def(
+          "obstacle_force",
+          [](const S& s, const PyState<T>& state) {
+            const std::array<double, 3> f = s.sim->obstacle_force(state.s);
+            nb::list l;
+            for (int a = 0; a < s.grid.dim; ++a)
+              l.append(f[size_t(a)]);
+            return nb::tuple(l);
+          },
+          nb::arg("state"),
+          "The force of the fluid on all solid cells in `state` (per unit depth in 2D; dim "
+          "numbers, x first): the pressure on the wall faces and, with no-slip walls and "
+          "diffusion on, the viscous shear (density 1). Needs obstacles.")
+      .def(
+          "obstacle_force_adjoint",
+          [](const S& s, nb::handle direction, double weight, PyGradient<T>& grad) {
+            if (grad.g.pressure.empty())
+              throw InvalidArgument(
+                  "grad: the force reads the pressure, so its gradient needs a pressure "
+                  "cotangent: make it with wrap_gradient(..., pressure=zeros(grid.shape()))");
+            s.sim->obstacle_force_adjoint(force_direction(direction, s.grid, "direction"), weight,
+                                          grad.g);
+          },
+          nb::arg("direction"), nb::arg("weight"), nb::arg("grad"),
+          "grad += weight * d (direction . obstacle_force(state)) / d state (velocity and "
+          "pressure; the force is linear in the state, so no state is needed).")
+      .def(
+          "obstacle_force_wall_gradient",
+          [](const S& s, nb::handle direction, double weight, nb::handle grad_wall) {
+            ArrayRules w;
+            w.writable = true;
+            std::vector<MacVelocity<T>> g =
+                wrap_mac<T>(s.ctx, grad_wall, "grad_wall_velocity", s.grid, w);
+            s.sim->obstacle_force_wall_gradient(force_direction(direction, s.grid, "direction"),
+                                                weight, g[0]);
+          },
+          nb::arg("direction"), nb::arg("weight"), nb::arg("grad_wall_velocity"),
+          "grad_wall_velocity (face arrays) += weight * d (direction . obstacle_force) / d the "
+          "obstacle wall velocity (no-slip walls with diffusion).")
       .def_prop_ro(
           "config", [](const S& s) { return s.sim->config(); }, "A copy of the step configuration.")
       .def_prop_ro("grid", [](const S& s) { return s.grid; })
       .def_prop_ro("context", [](const S& s) { return s.ctx; })
       .def_prop_ro("dtype", [](const S&) { return dtype_of(T()); });
-}
-
-// ---------------------------------------------------------------------------- Rollout ----
-
-template <class T>
-struct PyRollout {
-  nb::object sim_keep;
-  PySimulation<T>* psim;
-  std::unique_ptr<Rollout<T>> rollout;
-};
-
-template <class T>
-struct PyResult {
-  Context ctx;
-  RolloutResult<T> r;
-};
-
-std::int64_t get_int(nb::handle o, const char* attr, std::int64_t dflt) {
-  if (!nb::hasattr(o, attr)) return dflt;
-  nb::object v = o.attr(attr);
-  return v.is_none() ? dflt : nb::cast<std::int64_t>(v);
-}
-
-/// RolloutOptions from the package's Checkpointing dataclass (None: store-all) and flags.
-RolloutOptions rollout_options(nb::handle ckpt, bool force_g, bool source_g, bool buoy_g,
-                               bool check_finite, bool visc_g = false, bool diff_g = false) {
-  RolloutOptions o;
-  o.viscosity_gradient = visc_g;
-  o.scalar_diffusivity_gradient = diff_g;
-  o.force_gradients = force_g;
-  o.source_gradients = source_g;
-  o.buoyancy_gradient = buoy_g;
-  o.check_finite = check_finite;
-  if (ckpt.is_valid() && !ckpt.is_none()) {
-    CheckpointOptions& c = o.checkpointing;
-    c.enabled = true;
-    c.budget.device_bytes = size_t(get_int(ckpt, "device_bytes", 0));
-    c.budget.host_bytes = size_t(get_int(ckpt, "host_bytes", 0));
-    c.budget.disk_bytes = size_t(get_int(ckpt, "disk_bytes", 0));
-    c.slots.device = get_int(ckpt, "slots", 0);
-    c.slots.host = get_int(ckpt, "host_slots", 0);
-    c.slots.disk = get_int(ckpt, "disk_slots", 0);
-    const std::string st =
-        nb::hasattr(ckpt, "strategy") ? nb::cast<std::string>(ckpt.attr("strategy")) : "auto";
-    if (st == "auto")
-      c.strategy = checkpoint::Strategy::Auto;
-    else if (st == "store-all")
-      c.strategy = checkpoint::Strategy::StoreAll;
-    else if (st == "recompute")
-      c.strategy = checkpoint::Strategy::RecomputeFromStart;
-    else if (st == "revolve")
-      c.strategy = checkpoint::Strategy::Revolve;
-    else if (st == "multi-level")
-      c.strategy = checkpoint::Strategy::MultiLevel;
-    else
-      throw InvalidArgument("checkpointing.strategy: '" + st +
-                            "', expected auto, store-all, recompute, revolve or multi-level");
-    if (nb::hasattr(ckpt, "disk_directory"))
-      c.disk_directory = nb::cast<std::string>(ckpt.attr("disk_directory"));
-  }
-  return o;
-}
-
-/// The losses of a run from the package's Keyframe / VelocityTarget / UserLoss objects; the
-/// wrapped target fields live here while the run lasts.
-template <class T>
-struct WrappedLosses {
-  std::vector<Field<T>> fields;                         // keyframe targets and masks
-  std::vector<std::vector<MacVelocity<T>>> velocities;  // velocity targets
-  RolloutLosses<T> losses;
-
-  WrappedLosses(const Context& ctx, const Grid& g, nb::handle keyframes, nb::handle vel_targets,
-                nb::handle user, double force_effort, double source_effort) {
-    const size_t nk = nb::len(keyframes);
-    fields.reserve(2 * nk);
-    for (size_t i = 0; i < nk; ++i) {
-      nb::handle k = keyframes[i];
-      ScalarKeyframe<T> kf;
-      kf.name = nb::cast<std::string>(k.attr("name"));
-      kf.step = nb::cast<int>(k.attr("step"));
-      kf.scalar = nb::cast<int>(k.attr("scalar"));
-      kf.weight = nb::cast<double>(k.attr("weight"));
-      fields.push_back(wrap_field<T>(ctx, k.attr("target"),
-                                     "keyframes[" + std::to_string(i) + "].target", g,
-                                     Location::Cell, false));
-      kf.target = &fields.back();
-      if (!k.attr("mask").is_none()) {
-        fields.push_back(wrap_field<T>(ctx, k.attr("mask"),
-                                       "keyframes[" + std::to_string(i) + "].mask", g,
-                                       Location::Cell, false));
-        kf.mask = &fields.back();
-      }
-      losses.keyframes.push_back(kf);
-    }
-    for (size_t i = 0; i < nb::len(vel_targets); ++i) {
-      nb::handle v = vel_targets[i];
-      velocities.push_back(wrap_mac<T>(
-          ctx, v.attr("target"), "velocity_targets[" + std::to_string(i) + "].target", g, {}));
-      VelocityTarget<T> vt;
-      vt.name = nb::cast<std::string>(v.attr("name"));
-      vt.step = nb::cast<int>(v.attr("step"));
-      vt.weight = nb::cast<double>(v.attr("weight"));
-      vt.target = &velocities.back()[0];
-      losses.velocity_targets.push_back(vt);
-    }
-    for (size_t i = 0; i < nb::len(user); ++i) {
-      nb::handle u = user[i];
-      UserLoss<T> ul;
-      ul.name = nb::cast<std::string>(u.attr("name"));
-      ul.steps = nb::cast<std::vector<int>>(u.attr("steps"));
-      nb::object fn = nb::borrow(u.attr("fn"));
-      Context c = ctx;
-      // The callback sees the state and the gradient as arrays that alias dfluid's memory
-      // for the duration of the call only; it writes d value / d state into the gradient.
-      ul.fn = [fn, c](int step, const SmokeState<T>& s, SmokeGradient<T>& grad) {
-        nb::object st = alias_state(c, s, nb::handle());
-        nb::object gr = alias_gradient(c, grad, nb::handle());
-        return nb::cast<double>(fn(step, st, gr));
-      };
-      losses.user.push_back(std::move(ul));
-    }
-    losses.force_effort = force_effort;
-    losses.source_effort = source_effort;
-  }
-};
-
-nb::dict checkpoint_dict(const RolloutCheckpointInfo& c) {
-  nb::dict d;
-  d["state_bytes"] = c.size.state_bytes;
-  d["working_bytes"] = c.size.working_bytes;
-  d["planned_advances"] = c.summary.advances;
-  d["advances"] = c.performed.advances;
-  d["reverses"] = c.performed.reverses;
-  d["predicted_ratio"] = c.summary.time_ratio;
-  return d;
-}
-
-template <class T>
-void bind_rollout(nb::module_& m, const std::string& suffix) {
-  using R = PyResult<T>;
-  nb::class_<R>(m, ("RolloutResult" + suffix).c_str(),
-                "The loss of a rollout and its gradients; the arrays view the result's memory.")
-      .def_prop_ro("loss", [](const R& r) { return r.r.loss; })
-      .def_prop_ro("loss_terms", [](const R& r) { return r.r.loss_terms; })
-      .def_prop_ro("grad_buoyancy", [](const R& r) { return r.r.grad_buoyancy; })
-      .def_prop_ro(
-          "grad_viscosity", [](const R& r) { return r.r.grad_viscosity; },
-          "d loss / d StepConfig.viscosity (run(..., viscosity_gradient=True); else 0)")
-      .def_prop_ro(
-          "grad_scalar_diffusivity", [](const R& r) { return r.r.grad_scalar_diffusivity; },
-          "d loss / d StepConfig.scalar_diffusivity (run(..., "
-          "scalar_diffusivity_gradient=True); else 0)")
-      .def_prop_ro(
-          "grad_initial",
-          [](nb::handle self) {
-            auto& r = nb::cast<R&>(self);
-            return alias_gradient(r.ctx, r.r.grad_initial, self);
-          },
-          "d loss / d initial state (a Gradient: velocity, scalars).")
-      .def_prop_ro(
-          "grad_force",
-          [](nb::handle self) {
-            auto& r = nb::cast<R&>(self);
-            nb::list l;
-            for (const auto& u : r.r.grad_force)
-              l.append(mac_views(u, self, r.ctx.cuda_device()));
-            return l;
-          },
-          "[k]: d loss / d force of step k (a tuple of face arrays).")
-      .def_prop_ro(
-          "grad_source",
-          [](nb::handle self) {
-            auto& r = nb::cast<R&>(self);
-            nb::list l;
-            for (const auto& s : r.r.grad_source)
-              l.append(field_views(s, self, r.ctx.cuda_device()));
-            return l;
-          },
-          "[k][i]: d loss / d source i of step k.")
-      .def_prop_ro("final_state",
-                   [](nb::handle self) {
-                     auto& r = nb::cast<R&>(self);
-                     return alias_state(r.ctx, r.r.final_state, self);
-                   })
-      .def_prop_ro("forward_reports", [](const R& r) { return r.r.forward_reports; })
-      .def_prop_ro("adjoint_reports", [](const R& r) { return r.r.adjoint_reports; })
-      .def_prop_ro(
-          "checkpointing",
-          [](const R& r) -> nb::object {
-            if (!r.r.checkpointing) return nb::none();
-            return checkpoint_dict(*r.r.checkpointing);
-          },
-          "None (store-all) or the plan's counts and what the driver performed.");
-
-  using P = PyRollout<T>;
-  nb::class_<P>(m, ("Rollout" + suffix).c_str(),
-                "Gradient of a loss over an N-step rollout (Rollout<T>): store-all or a "
-                "checkpoint plan within a memory budget.")
-      .def(
-          "__init__",
-          [](P* self, nb::handle sim) {
-            auto& s = nb::cast<PySimulation<T>&>(sim);
-            new (self) P{nb::borrow(sim), &s, std::make_unique<Rollout<T>>(*s.sim)};
-          },
-          nb::arg("simulation"))
-      .def(
-          "run",
-          [](P& p, const PyState<T>& initial, int steps, nb::handle forces, nb::handle sources,
-             nb::handle keyframes, nb::handle velocity_targets, double force_effort,
-             double source_effort, nb::handle user_losses, nb::handle checkpointing,
-             bool force_gradients, bool source_gradients, bool buoyancy_gradient, bool check_finite,
-             bool viscosity_gradient, bool scalar_diffusivity_gradient) {
-            const Context& ctx = p.psim->ctx;
-            const Grid& g = p.psim->grid;
-            if (steps < 1)
-              throw InvalidArgument("steps: " + std::to_string(steps) + ", expected >= 1");
-            WrappedControls<T> c(ctx, g, forces, sources, int(initial.s.scalars.size()), steps,
-                                 "forces", "sources");
-            WrappedLosses<T> l(ctx, g, keyframes, velocity_targets, user_losses, force_effort,
-                               source_effort);
-            RolloutOptions o =
-                rollout_options(checkpointing, force_gradients, source_gradients, buoyancy_gradient,
-                                check_finite, viscosity_gradient, scalar_diffusivity_gradient);
-            auto* res = new R{ctx, {}};
-            std::unique_ptr<R> guard(res);
-            const bool any = !c.force.empty() || !c.sources.empty();
-            p.rollout->run(initial.s, steps, any ? c.per_step : std::vector<StepControls<T>>{},
-                           l.losses, o, res->r);
-            return guard.release();
-          },
-          nb::arg("initial"), nb::arg("steps"), nb::arg("forces").none() = nb::none(),
-          nb::arg("sources").none() = nb::none(), nb::arg("keyframes") = nb::tuple(),
-          nb::arg("velocity_targets") = nb::tuple(), nb::arg("force_effort") = 0.0,
-          nb::arg("source_effort") = 0.0, nb::arg("user_losses") = nb::tuple(),
-          nb::arg("checkpointing").none() = nb::none(), nb::arg("force_gradients") = true,
-          nb::arg("source_gradients") = true, nb::arg("buoyancy_gradient") = true,
-          nb::arg("check_finite") = true, nb::arg("viscosity_gradient") = false,
-          nb::arg("scalar_diffusivity_gradient") = false, nb::rv_policy::take_ownership,
-          "Runs `steps` steps from `initial` (not modified) and back; returns a RolloutResult.\n"
-          "viscosity_gradient / scalar_diffusivity_gradient fill grad_viscosity / "
-          "grad_scalar_diffusivity (the StepConfig needs diffusion 'explicit' or 'implicit').\n"
-          "forces: tuple of per-component arrays with a leading step axis, (steps, *face "
-          "shape); sources: list per scalar of (steps, *cell shape) arrays or None; "
-          "keyframes, velocity_targets, user_losses: dfluid.Keyframe, VelocityTarget, UserLoss; "
-          "checkpointing: dfluid.Checkpointing or None (store every state).")
-      .def(
-          "loss",
-          [](P& p, const PyState<T>& initial, int steps, nb::handle forces, nb::handle sources,
-             nb::handle keyframes, nb::handle velocity_targets, double force_effort,
-             double source_effort, nb::handle user_losses) {
-            const Context& ctx = p.psim->ctx;
-            const Grid& g = p.psim->grid;
-            if (steps < 1)
-              throw InvalidArgument("steps: " + std::to_string(steps) + ", expected >= 1");
-            WrappedControls<T> c(ctx, g, forces, sources, int(initial.s.scalars.size()), steps,
-                                 "forces", "sources");
-            WrappedLosses<T> l(ctx, g, keyframes, velocity_targets, user_losses, force_effort,
-                               source_effort);
-            const bool any = !c.force.empty() || !c.sources.empty();
-            return p.rollout->loss(initial.s, steps,
-                                   any ? c.per_step : std::vector<StepControls<T>>{}, l.losses);
-          },
-          nb::arg("initial"), nb::arg("steps"), nb::arg("forces").none() = nb::none(),
-          nb::arg("sources").none() = nb::none(), nb::arg("keyframes") = nb::tuple(),
-          nb::arg("velocity_targets") = nb::tuple(), nb::arg("force_effort") = 0.0,
-          nb::arg("source_effort") = 0.0, nb::arg("user_losses") = nb::tuple(),
-          "The loss only (forward, no states stored).")
-      .def(
-          "plan",
-          [](P& p, const PyState<T>& initial, int steps, nb::handle checkpointing) {
-            RolloutOptions o = rollout_options(checkpointing, true, true, true, true);
-            RolloutPlan plan = p.rollout->plan(initial.s, steps, o);
-            nb::dict d;
-            d["describe"] = plan.describe();
-            d["state_bytes"] = plan.size.state_bytes;
-            d["working_bytes"] = plan.size.working_bytes;
-            d["advances"] = plan.summary.advances;
-            d["predicted_ratio"] = plan.summary.time_ratio;
-            return d;
-          },
-          nb::arg("initial"), nb::arg("steps"), nb::arg("checkpointing").none(),
-          "The checkpoint plan run() would follow (nothing runs): its report and counts.")
-      .def("release_workspace", [](P& p) { p.rollout->release_workspace(); });
 }
 
 }  // namespace
@@ -712,6 +430,7 @@ void bind_simulation(nb::module_& m, const char* suffix) {
   bind_state<T>(m, suffix);
   bind_sim<T>(m, suffix);
   bind_rollout<T>(m, suffix);
+  bind_rotation<T>(m, suffix);
 }
 
 template void bind_simulation<float>(nb::module_&, const char*);
