@@ -99,6 +99,58 @@ void projection_subtract_gradient(const Exec& ex, const PoissonLevelView<T>& L, 
       });
 }
 
+/// u += scale_over_dx * (p_r - p_l) on the free faces normal to `axis` (p = 0 beyond an Open
+/// side, periodic wrap); held faces keep their values. The pressure-gradient step of the
+/// incremental pressure correction.
+template <class T>
+void add_gradient_on_free_faces(const Exec& ex, const PoissonLevelView<T>& L, int axis,
+                                const Field<T>& p, T scale_over_dx, Field<T>& u) {
+  View<const T> pv = p.view();
+  View<const T> wv = L.w[axis];
+  View<T> uv = u.view();
+  const int n = L.n[axis];
+  const bool per = L.per[axis];
+  for_each_cell(
+      ex, u.extents(), DFLUID_LAMBDA(int i, int j, int k) {
+        if (wv(i, j, k) == T(0)) return;
+        int c[3] = {i, j, k};
+        const int f = c[axis];
+        const T pr = f < n ? pv(i, j, k) : T(0);
+        int l = f - 1;
+        if (l < 0) l = per ? n - 1 : -1;
+        T pl = T(0);
+        if (l >= 0) {
+          c[axis] = l;
+          pl = pv(c[0], c[1], c[2]);
+        }
+        uv(i, j, k) += scale_over_dx * (pr - pl);
+      });
+}
+
+/// Its transpose, gathered per cell (no scatter, deterministic): grad_p(c) +=
+/// scale_over_dx * sum over the axes of (g on c's low face - g on c's high face), free
+/// faces only. In cells next to an Open side the face beyond p = 0 still contributes to the
+/// cell inside.
+template <class T>
+void add_gradient_on_free_faces_adjoint(const Exec& ex, const PoissonLevelView<T>& L,
+                                        const MacViews<T>& g, T scale_over_dx, Field<T>& grad_p) {
+  View<T> gp = grad_p.view();
+  for_each_cell(
+      ex, L.n[0], L.n[1], L.n[2], DFLUID_LAMBDA(int i, int j, int k) {
+        T s = T(0);
+        for (int a = 0; a < 3; ++a) {
+          if (a >= L.dim) break;
+          // low face: index i along a (its right cell is this one: +1)
+          if (L.w[a](i, j, k) != T(0)) s += g.c[a](i, j, k);
+          // high face: index i + 1 (periodic: 0); its left cell is this one: -1
+          int c[3] = {i, j, k};
+          c[a] = (c[a] + 1 == L.n[a] && L.per[a]) ? 0 : c[a] + 1;
+          if (L.w[a](c[0], c[1], c[2]) != T(0)) s -= g.c[a](c[0], c[1], c[2]);
+        }
+        gp(i, j, k) += scale_over_dx * s;
+      });
+}
+
 /// dst = s * src on cells with free faces, 0 on inert cells (src may alias dst).
 template <class T>
 void masked_scale(const Exec& ex, const PoissonLevelView<T>& L, const Field<T>& src, T s,
@@ -298,6 +350,33 @@ void PressureSolver<T>::precondition(const Context& ctx, const Field<T>& r, Fiel
   if (r.data() == z.data()) throw InvalidArgument("precondition: r and z must not alias");
   impl_->hier.precondition(ctx, p, r, z);
   scale(ctx, z, T(g.dx * g.dx));  // M^-1 approximates A_s^-1 = A^-1 / dx^2
+}
+
+template <class T>
+void PressureSolver<T>::add_pressure_gradient(const Context& ctx, const Field<T>& p, T scale,
+                                              MacVelocity<T>& u) const {
+  const Grid& g = grid();
+  detail::check_velocity(ctx, u, g, "add_pressure_gradient");
+  check::on_grid(p, "add_pressure_gradient: p", g, Location::Cell);
+  check::accessible(ctx, p, "add_pressure_gradient: p");
+  const detail::Exec ex = detail::exec_of(ctx);
+  const detail::PoissonLevelView<T> L = impl_->hier.level(0).view();
+  for (int a = 0; a < g.dim; ++a)
+    detail::add_gradient_on_free_faces(ex, L, a, p, scale / T(g.dx), u[a]);
+}
+
+template <class T>
+void PressureSolver<T>::add_pressure_gradient_adjoint(const Context& ctx,
+                                                      const MacVelocity<T>& grad_u, T scale,
+                                                      Field<T>& grad_p) const {
+  const Grid& g = grid();
+  detail::check_velocity(ctx, grad_u, g, "add_pressure_gradient_adjoint");
+  check::on_grid(grad_p, "add_pressure_gradient_adjoint: grad_p", g, Location::Cell);
+  check::accessible(ctx, grad_p, "add_pressure_gradient_adjoint: grad_p");
+  const detail::Exec ex = detail::exec_of(ctx);
+  const detail::PoissonLevelView<T> L = impl_->hier.level(0).view();
+  detail::add_gradient_on_free_faces_adjoint(ex, L, detail::mac_views(grad_u), scale / T(g.dx),
+                                             grad_p);
 }
 
 template <class T>

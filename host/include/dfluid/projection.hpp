@@ -81,6 +81,18 @@ class PressureSolver {
   void precondition(const Context& ctx, const Field<T>& r, Field<T>& z,
                     Preconditioner p = Preconditioner::Multigrid);
 
+  /// u += scale * G p on the free faces, those project() moves (between fluid cells, on
+  /// Open/Outflow sides with p = 0 outside, across periodic sides); the faces it holds
+  /// (walls, inflow, faces touching solids) keep their values. With scale = -dt this is
+  /// project()'s own velocity update for a given pressure: the old-pressure step of the
+  /// incremental pressure correction (StepConfig::pressure_correction). Host waits: none.
+  void add_pressure_gradient(const Context& ctx, const Field<T>& p, T scale,
+                             MacVelocity<T>& u) const;
+  /// Its adjoint: grad_p += scale * G^T grad_u over the same faces (a gather per cell,
+  /// deterministic). Host waits: none.
+  void add_pressure_gradient_adjoint(const Context& ctx, const MacVelocity<T>& grad_u, T scale,
+                                     Field<T>& grad_p) const;
+
   /// Sets the fixed faces of u (Wall sides, faces touching solids) to 0.
   void zero_fixed_faces(const Context& ctx, MacVelocity<T>& u) const;
 

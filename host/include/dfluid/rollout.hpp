@@ -41,7 +41,9 @@
 //      obstacles, reduced on the device. Its gradient reaches the state's pressure too
 //      (SmokeGradient::pressure, allocated in the result's grad_initial for the run and
 //      carried through each step's projection by step_adjoint: one more pressure solve per
-//      step adjoint while it is non-zero).
+//      step adjoint while it is non-zero). With StepConfig::pressure_correction Incremental
+//      each step reads its input pressure, so the cotangent is always carried (one more
+//      solve per step adjoint) and grad_initial.pressure is the initial pressure's gradient.
 //  (d) UserLoss: at each of its steps, fn(step, state, grad) returns a value and
 //      WRITES d value / d state into grad (handed over zero-filled, on the
 //      simulation's memory space); the rollout adds it to the cotangent.
@@ -418,7 +420,8 @@ class Rollout {
   void prepare_result(RolloutResult<T>& r, const SmokeState<T>& initial, int steps,
                       const RolloutOptions& options) const;
   /// The pressure cotangent of r.grad_initial (allocated when obstacle force losses read the
-  /// pressure, dropped otherwise) and r.grad_obstacle_wall_velocity, zeroed.
+  /// pressure or the incremental pressure correction carries it, dropped otherwise) and
+  /// r.grad_obstacle_wall_velocity, zeroed.
   void prepare_obstacle_terms(RolloutResult<T>& r, int steps, const RolloutLosses<T>& losses,
                               const RolloutOptions& options);
   /// Adds the obstacle terms state_size() lists to m (and size.working_bytes): none without

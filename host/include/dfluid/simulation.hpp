@@ -42,6 +42,23 @@ enum class DiffusionMode { None, Explicit, Implicit };
 const char* to_string(DiffusionMode m);
 DiffusionMode parse_diffusion_mode(const std::string& s);
 
+/// How the implicit viscous step and the projection share the pressure (README "Numerics",
+/// time splitting).
+///  NonIncremental: the viscous step sees no pressure; the projection finds it. A steady
+///                  state then depends on dt next to no-slip walls (nu L u = grad p -
+///                  dt nu L grad p).
+///  Incremental:    the viscous step of the velocity runs on u - dt G p (p: the state's
+///                  pressure, the previous step's) and adds dt G p back; the projection
+///                  (warm-started from p) then only changes p by the increment. Steady
+///                  states satisfy nu L u = grad p whatever dt. Applies to implicit
+///                  diffusion of the velocity only (explicit diffusion's steady state is
+///                  already exact); the state's pressure then feeds the next step, so
+///                  step_adjoint needs grad.pressure (its cotangent) and Rollout carries it
+///                  (RolloutResult::grad_initial.pressure: the initial pressure's gradient).
+enum class PressureCorrection { NonIncremental, Incremental };
+const char* to_string(PressureCorrection m);
+PressureCorrection parse_pressure_correction(const std::string& s);
+
 struct StepConfig {
   double dt = 1.0;
   AdvectionOptions scalar_advection{AdvectionScheme::MacCormack, Backtrace::Euler, {}, true, {},
@@ -61,11 +78,15 @@ struct StepConfig {
     return o;
   }();
   SolverOptions diffusion_solver{};  ///< implicit diffusion solves
+  PressureCorrection pressure_correction = PressureCorrection::NonIncremental;
   bool check_finite = true;  ///< NaN/Inf check of the inputs (one kernel per field, no wait)
   std::vector<StepPart> order{StepPart::AdvectScalars, StepPart::AdvectVelocity, StepPart::Forces,
                               StepPart::Diffuse, StepPart::Project};
   /// Throws InvalidArgument naming the bad member.
   void validate(const Grid& g, int num_scalars) const;
+  /// True when the Diffuse part moves the velocity with the incremental pressure correction
+  /// (Incremental, implicit diffusion, viscosity > 0, a Project part in the order).
+  bool incremental_pressure() const;
 };
 
 /// The state one step advances: MAC velocity, any number of cell-centred

@@ -257,7 +257,10 @@ void Rollout<T>::prepare_obstacle_terms(RolloutResult<T>& r, int n, const Rollou
   steps_ = n;
   grad_wall_ = nullptr;
   const Grid& g = sim_.grid();
-  if (losses.obstacle_forces.empty()) {
+  // The pressure's cotangent: for force losses (they read the pressure), and with the
+  // incremental pressure correction (each step reads its input pressure); it ends as the
+  // initial pressure's gradient.
+  if (losses.obstacle_forces.empty() && !sim_.config().incremental_pressure()) {
     r.grad_initial.pressure = Field<T>();  // no pressure cotangent: no extra solves
   } else {
     if (r.grad_initial.pressure.empty() || r.grad_initial.pressure.grid() != g)

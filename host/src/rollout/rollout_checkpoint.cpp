@@ -223,8 +223,10 @@ void Rollout<T>::add_obstacle_memory(RolloutMemory& m, checkpoint::StateSize& si
       m.simulation.workspace += static_cast<std::size_t>(e[0]) * e[1] * e[2];
     }
   }
-  if (losses && !losses->obstacle_forces.empty()) {
+  const bool force_losses = losses && !losses->obstacle_forces.empty();
+  if (force_losses)
     m.simulation.workspace += 2 * U + std::size_t(g.dim) * C;  // ObstacleForceCoefficients
+  if (force_losses || sim_.config().incremental_pressure()) {
     m.simulation.adjoint += C;  // the pressure cotangent's solve (AdjointScratch::pressure_y)
     m.result += C;              // grad_initial.pressure
   }

@@ -64,6 +64,22 @@ DiffusionMode parse_diffusion_mode(const std::string& s) {
   throw InvalidArgument("diffusion mode '" + s + "': use none, explicit or implicit");
 }
 
+const char* to_string(PressureCorrection m) {
+  return m == PressureCorrection::Incremental ? "incremental" : "non-incremental";
+}
+
+PressureCorrection parse_pressure_correction(const std::string& s) {
+  if (s == "non-incremental") return PressureCorrection::NonIncremental;
+  if (s == "incremental") return PressureCorrection::Incremental;
+  throw InvalidArgument("pressure correction '" + s + "': use non-incremental or incremental");
+}
+
+bool StepConfig::incremental_pressure() const {
+  return pressure_correction == PressureCorrection::Incremental &&
+         diffusion == DiffusionMode::Implicit && viscosity > 0 &&
+         std::find(order.begin(), order.end(), StepPart::Project) != order.end();
+}
+
 void StepConfig::validate(const Grid& g, int num_scalars) const {
   check::positive_dt(dt, "StepConfig.dt");
   if (!std::isfinite(buoyancy)) throw InvalidArgument("StepConfig.buoyancy must be finite");
@@ -376,12 +392,17 @@ SolveReport Simulation<T>::diffuse(SmokeState<T>& s) {
   const bool implicit = config_.diffusion == DiffusionMode::Implicit;
   if (config_.viscosity > 0) {
     const T nu = T(config_.viscosity);
+    // Incremental pressure correction: the viscous step runs on u - dt G p and gets dt G p
+    // back, J(u - dt G p) + dt G p, so that the projection only adds the increment.
+    const bool incremental = config_.incremental_pressure();
+    if (incremental) solver_.add_pressure_gradient(ctx_, s.pressure, -dt, s.velocity);
     if (implicit)
       last = diffuse_implicit(ctx_, s.velocity, nu, dt, velocity_tmp_, config_.diffusion_solver,
                               vb_.wall, no_slip());
     else
       diffuse_explicit(ctx_, s.velocity, nu, dt, velocity_tmp_, vb_.wall, no_slip());
     place(ctx_, s.velocity, velocity_tmp_);
+    if (incremental) solver_.add_pressure_gradient(ctx_, s.pressure, dt, s.velocity);
   }
   if (config_.scalar_diffusivity > 0) {
     const T kappa = T(config_.scalar_diffusivity);

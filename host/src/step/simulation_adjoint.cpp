@@ -62,15 +62,16 @@ bool needs_snapshot(StepPart p, const StepConfig& c, bool coef_gradient = true) 
 // (a force adds to the velocity), so a write never ends a field's liveness.
 enum : unsigned { kLiveU = 1, kLiveQ = 2, kLiveP = 4 };
 
-unsigned part_reads(StepPart p) {
+unsigned part_reads(StepPart p, const StepConfig& c) {
   switch (p) {
     case StepPart::AdvectScalars:
       return kLiveU | kLiveQ;
     case StepPart::AdvectVelocity:
       return kLiveU;
     case StepPart::Forces:  // sources add to the scalars, buoyancy reads one
-    case StepPart::Diffuse:
       return kLiveU | kLiveQ;
+    case StepPart::Diffuse:  // the incremental pressure correction reads the pressure
+      return kLiveU | kLiveQ | (c.incremental_pressure() ? kLiveP : 0u);
     case StepPart::Project:  // the pressure is the solve's warm start
       return kLiveU | kLiveP;
   }
@@ -284,6 +285,13 @@ void Simulation<T>::check_adjoint_args(const SmokeState<T>& input, const StepCon
       check::same_shape((*c.force)[a], "controls.force", input.velocity[a], "state.velocity");
   for (const Field<T>* s : c.sources)
     if (s) check::on_grid(*s, "controls.sources", grid_, Location::Cell);
+  if (config_.incremental_pressure() && grad.pressure.empty())
+    throw InvalidArgument(
+        "step_adjoint: StepConfig::pressure_correction is Incremental, so the input pressure "
+        "feeds the step: give grad.pressure (a Cell field, zero when no loss reads the output "
+        "pressure); it returns the input pressure's cotangent");
+  if (!grad.pressure.empty())
+    check::on_grid(grad.pressure, "step_adjoint: grad.pressure", grid_, Location::Cell);
   // The reverse pass reads the input's velocity and scalars after it has written grad (the
   // advections' snapshots are the input itself where no part before them changes it).
   std::vector<const Field<T>*> in, out;
@@ -350,7 +358,7 @@ void Simulation<T>::replay_for_adjoint(const SmokeState<T>& input, const StepCon
       // An implicit Diffuse snapshot is the part's output: the part runs.
       const bool runs = (diffuse_here && implicit) || (k < last && (part_writes(p) & live));
       run[std::size_t(k)] = runs;
-      live |= snapshot_reads | (runs ? part_reads(p) : 0u);
+      live |= snapshot_reads | (runs ? part_reads(p, config_) : 0u);
     }
     SmokeState<T>& w = S.work;
     if (live & kLiveU) copy(ctx_, input.velocity, w.velocity);
@@ -406,7 +414,12 @@ void Simulation<T>::replay_for_adjoint(const SmokeState<T>& input, const StepCon
         case StepPart::Diffuse:
           diffuse(w);
           if (diffuse_here && implicit) {
-            if (snap_u) copy(ctx_, w.velocity, snap.u);
+            if (snap_u) {
+              copy(ctx_, w.velocity, snap.u);
+              // lap() of the implicit solve's own output: without the dt G p it added back.
+              if (config_.incremental_pressure())
+                solver_.add_pressure_gradient(ctx_, w.pressure, -dt, snap.u);
+            }
             if (snap_q)
               for (int i = 0; i < ns; ++i)
                 copy(ctx_, w.scalars[i], snap.q[i]);
@@ -446,6 +459,8 @@ StepReport Simulation<T>::reverse_parts(SmokeGradient<T>& grad, const StepContro
           pressure_cotangent(grad);
           pressure_pending = false;
         }
+        // (An incremental pressure correction's Diffuse part before this projection reads
+        // the pressure an earlier projection wrote: its cotangent re-arms pressure_pending.)
         // The forward set the Inflow faces to the profile before projecting: their
         // cotangent is the profile's, and nothing upstream sees them.
         take_inflow_gradient(grad.velocity, cg ? cg->boundary : nullptr);
@@ -455,6 +470,11 @@ StepReport Simulation<T>::reverse_parts(SmokeGradient<T>& grad, const StepContro
         const bool implicit = config_.diffusion == DiffusionMode::Implicit;
         if (config_.viscosity > 0) {
           const T nu = T(config_.viscosity);
+          // Incremental pressure correction, forward J(u - dt G p) + dt G p: the pressure's
+          // cotangent gets dt G^T w here and -dt G^T J^T w below (w = grad.velocity).
+          const bool incremental = config_.incremental_pressure();
+          if (incremental)
+            solver_.add_pressure_gradient_adjoint(ctx_, grad.velocity, dt, grad.pressure);
           fill(ctx_, S.grad_u_tmp, T(0));
           const bool wall_grad = cg && cg->boundary && has_moving_wall(grid_);
           const NoSlipObstacle<T> ns = no_slip();
@@ -476,6 +496,10 @@ StepReport Simulation<T>::reverse_parts(SmokeGradient<T>& grad, const StepContro
             add_diffusion_nu_gradient_into(ctx_, snap.u, dt,
                                            implicit ? S.grad_u_tmp : grad.velocity, cg->viscosity,
                                            vb_.wall, ns);
+          if (incremental) {
+            solver_.add_pressure_gradient_adjoint(ctx_, S.grad_u_tmp, -dt, grad.pressure);
+            pressure_pending = true;  // for a projection before this part
+          }
           place(ctx_, grad.velocity, S.grad_u_tmp);
         } else if (wants_nu(cg)) {  // nu = 0: the step skipped diffusion, J = I, w = grad
           add_diffusion_nu_gradient_into(ctx_, snap.u, dt, grad.velocity, cg->viscosity, vb_.wall,
