@@ -28,6 +28,7 @@
 // the caller's mistake, as for the C++ API).
 #include <nanobind/nanobind.h>
 #include <nanobind/stl/string.h>
+#include <nanobind/stl/vector.h>
 
 #include <cstdint>
 #include <exception>
@@ -55,6 +56,18 @@ struct Entry {
   void* simulation = nullptr;  // Simulation<float> or Simulation<double>
   bool f64 = false;
 };
+
+// The buffer addresses the last call wrapped (operands, results): what the tests compare
+// with the addresses of the arrays JAX passes and returns (no copy on either side).
+std::mutex last_call_mutex;
+std::vector<std::uintptr_t> last_operands, last_results;
+
+template <class A, class B>
+void record_call(const A& in, const B& out) {
+  std::lock_guard<std::mutex> lock(last_call_mutex);
+  last_operands = in.seen;
+  last_results = out.seen;
+}
 
 std::mutex registry_mutex;
 std::unordered_map<int64_t, Entry> registry;
@@ -126,12 +139,15 @@ struct Reader {
   const Grid& g;
   MemorySpace space;
   size_t next = 0;
+  std::vector<std::uintptr_t> seen;  // the addresses handed out, in order
 
   ffi::AnyBuffer buffer(const std::string& name) {
     auto b = seq.template get<ffi::AnyBuffer>(next++);
     if (!b.has_value())
       throw InvalidArgument("dfluid XLA call: " + name + ": " + b.error().message());
-    return unwrap(*b);
+    ffi::AnyBuffer buf = unwrap(*b);
+    seen.push_back(reinterpret_cast<std::uintptr_t>(buf.untyped_data()));
+    return buf;
   }
   static ffi::AnyBuffer unwrap(const ffi::AnyBuffer& b) { return b; }
   static ffi::AnyBuffer unwrap(ffi::Result<ffi::AnyBuffer> b) { return *b; }
@@ -210,6 +226,7 @@ void step_forward(Simulation<T>& sim, int64_t num_scalars, bool has_force,
   StepControls<T> c;
   if (has_force) c.force = &force;
   sim.step(state, c);
+  record_call(in, out);
 }
 
 /// The step's adjoint: the cotangents of the inputs from those of the outputs.
@@ -251,6 +268,7 @@ void step_backward(Simulation<T>& sim, int64_t num_scalars, bool has_force,
     cg.force = &grad_force;
   }
   sim.step_adjoint(input, c, grad, has_force ? &cg : nullptr);
+  record_call(in, out);
 }
 
 // ------------------------------------------------------------------------------ handlers ----
@@ -408,6 +426,13 @@ NB_MODULE(_xla, m) {
         "handle the FFI calls take. The Simulation must stay alive until unregister_simulation.");
   m.def("unregister_simulation", &unregister_simulation, nb::arg("handle"),
         "Forgets a handle: later calls with it fail with an error naming it.");
+  m.def(
+      "_last_call",
+      [] {
+        std::lock_guard<std::mutex> lock(last_call_mutex);
+        return nb::make_tuple(nb::cast(last_operands), nb::cast(last_results));
+      },
+      "For the tests: the data addresses of the operands and results the last call wrapped.");
   m.def("handlers", &handlers, nb::arg("cuda") = false,
         "The FFI handlers (name -> PyCapsule) for jax.ffi.register_ffi_target: the CPU ones, "
         "or with cuda=True the CUDA ones (an empty dict where dfluid is built without CUDA).");
