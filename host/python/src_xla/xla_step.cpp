@@ -278,17 +278,21 @@ void step_backward(Simulation<T>& sim, int64_t num_scalars, bool has_force,
 /// stream waits for XLA's work before the call and XLA's stream for dfluid's after it (stream
 /// events, no host wait).
 template <class T, class Body>
-ffi::Error guarded(void* stream, int64_t handle, Body body) {
+ffi::Error guarded(bool cuda_platform, void* stream, int64_t handle, Body body) {
   try {
     Simulation<T>& sim = *lookup<T>(handle);
+    // The buffers live where XLA's platform keeps them: a Simulation on the other device
+    // would read them as the wrong kind of memory.
+    if (cuda_platform != sim.context().on_gpu())
+      throw InvalidArgument(std::string("dfluid XLA call: a ") +
+                            (cuda_platform ? "CPU Simulation called with CUDA arrays"
+                                           : "CUDA Simulation called with CPU arrays") +
+                            ": make the Simulation with dfluid.Context('" +
+                            (cuda_platform ? "cuda" : "cpu") + "') for these arrays");
 #ifdef DFLUID_XLA_CUDA
     cudaStream_t xla_stream = static_cast<cudaStream_t>(stream);
     cudaStream_t own = static_cast<cudaStream_t>(sim.context().stream());
-    const bool bridge = stream != nullptr && own != xla_stream;
-    if (stream != nullptr && !sim.context().on_gpu())
-      throw InvalidArgument(
-          "dfluid XLA call: a CPU Simulation called on the CUDA platform: "
-          "make the Simulation with dfluid.Context('cuda')");
+    const bool bridge = cuda_platform && own != xla_stream;
     if (bridge) {
       cudaEvent_t e;
       cudaEventCreateWithFlags(&e, cudaEventDisableTiming);
@@ -318,17 +322,17 @@ ffi::Error guarded(void* stream, int64_t handle, Body body) {
 }
 
 template <class T>
-ffi::Error step_impl(void* stream, int64_t handle, int64_t num_scalars, bool has_force,
-                     ffi::RemainingArgs args, ffi::RemainingRets rets) {
-  return guarded<T>(stream, handle, [&](Simulation<T>& sim) {
+ffi::Error step_impl(bool cuda_platform, void* stream, int64_t handle, int64_t num_scalars,
+                     bool has_force, ffi::RemainingArgs args, ffi::RemainingRets rets) {
+  return guarded<T>(cuda_platform, stream, handle, [&](Simulation<T>& sim) {
     step_forward(sim, num_scalars, has_force, args, rets);
   });
 }
 
 template <class T>
-ffi::Error adjoint_impl(void* stream, int64_t handle, int64_t num_scalars, bool has_force,
-                        ffi::RemainingArgs args, ffi::RemainingRets rets) {
-  return guarded<T>(stream, handle, [&](Simulation<T>& sim) {
+ffi::Error adjoint_impl(bool cuda_platform, void* stream, int64_t handle, int64_t num_scalars,
+                        bool has_force, ffi::RemainingArgs args, ffi::RemainingRets rets) {
+  return guarded<T>(cuda_platform, stream, handle, [&](Simulation<T>& sim) {
     step_backward(sim, num_scalars, has_force, args, rets);
   });
 }
@@ -336,11 +340,11 @@ ffi::Error adjoint_impl(void* stream, int64_t handle, int64_t num_scalars, bool 
 // CPU: no stream.
 template <class T>
 ffi::Error step_cpu(int64_t h, int64_t n, bool f, ffi::RemainingArgs a, ffi::RemainingRets r) {
-  return step_impl<T>(nullptr, h, n, f, a, r);
+  return step_impl<T>(false, nullptr, h, n, f, a, r);
 }
 template <class T>
 ffi::Error adjoint_cpu(int64_t h, int64_t n, bool f, ffi::RemainingArgs a, ffi::RemainingRets r) {
-  return adjoint_impl<T>(nullptr, h, n, f, a, r);
+  return adjoint_impl<T>(false, nullptr, h, n, f, a, r);
 }
 
 #define DFLUID_CPU_BINDING          \
@@ -361,12 +365,12 @@ XLA_FFI_DEFINE_HANDLER(AdjointCpuF64, adjoint_cpu<double>, DFLUID_CPU_BINDING);
 template <class T>
 ffi::Error step_cuda(cudaStream_t s, int64_t h, int64_t n, bool f, ffi::RemainingArgs a,
                      ffi::RemainingRets r) {
-  return step_impl<T>(s, h, n, f, a, r);
+  return step_impl<T>(true, s, h, n, f, a, r);
 }
 template <class T>
 ffi::Error adjoint_cuda(cudaStream_t s, int64_t h, int64_t n, bool f, ffi::RemainingArgs a,
                         ffi::RemainingRets r) {
-  return adjoint_impl<T>(s, h, n, f, a, r);
+  return adjoint_impl<T>(true, s, h, n, f, a, r);
 }
 
 #define DFLUID_CUDA_BINDING                     \
