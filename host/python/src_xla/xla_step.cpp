@@ -184,8 +184,9 @@ MacVelocity<T> alias_of(const MacVelocity<T>& u) {
   return v;
 }
 
-// The step's input state for dfluid: velocity and scalars copied into the result buffers
-// (the step works in place), pressure zero (a cold start, as dfluid.jax's callback path).
+// A state over `v` and `s` whose `pressure` is zero-filled (a cold start of the solve, as on
+// dfluid.jax's callback path): for the forward the result buffers the step works in place
+// in, for the adjoint the step's input operands.
 template <class T>
 SmokeState<T> state_in(const Context& ctx, const MacVelocity<T>& v, std::vector<Field<T>> s,
                        Field<T> pressure) {
