@@ -62,11 +62,13 @@ class JaxFfiStep(unittest.TestCase):
             cb = dfluid.jax.Simulator(sim, ffi=False)
             self.assertTrue(ffi.use_ffi)
             self.assertFalse(cb.use_ffi)
+            # One Simulation under both: each result is waited for before the other runs.
+            wait = jax.block_until_ready
             for a in (args, args[:2] + (None,)):
-                for x, y in zip(leaves(jax.jit(ffi.step)(*a)), leaves(cb.step(*a))):
+                for x, y in zip(leaves(wait(jax.jit(ffi.step)(*a))), leaves(wait(cb.step(*a)))):
                     self.assertEqual(x.dtype, np.dtype(dtype))
                     np.testing.assert_array_equal(x, y)
-            g_ffi = jax.jit(jax.grad(loss_of(ffi), argnums=(0, 1, 2)))(*args)
+            g_ffi = wait(jax.jit(jax.grad(loss_of(ffi), argnums=(0, 1, 2)))(*args))
             # both jitted: the loss's own arithmetic then compiles alike on both paths
             g_cb = jax.jit(jax.grad(loss_of(cb), argnums=(0, 1, 2)))(*args)
             for x, y in zip(leaves(g_ffi), leaves(g_cb)):

@@ -23,15 +23,16 @@
 // caller (dfluid.jax.Simulator) keeps the Simulation alive as long as the handle is
 // registered and unregisters it when it goes away. A call with a handle that is not (or no
 // longer) registered fails with an XLA error naming it, instead of touching freed memory.
-// A Simulation is not thread-safe: calls for one handle must not run concurrently (XLA runs
-// one computation's custom calls in order; two computations on one Simulation at once are
-// the caller's mistake, as for the C++ API).
+// Calls on one Simulation are serialized (XLA may run two computations at once), and
+// unregistering waits for a running call. Stepping the Simulation from Python (or through the
+// callback path) while an FFI computation is in flight is not covered: wait for its results.
 #include <nanobind/nanobind.h>
 #include <nanobind/stl/string.h>
 #include <nanobind/stl/vector.h>
 
 #include <cstdint>
 #include <exception>
+#include <memory>
 #include <mutex>
 #include <string>
 #include <unordered_map>
@@ -52,11 +53,6 @@ namespace {
 
 // ----------------------------------------------------------------------------- registry ----
 
-struct Entry {
-  void* simulation = nullptr;  // Simulation<float> or Simulation<double>
-  bool f64 = false;
-};
-
 // The buffer addresses the last call wrapped (operands, results): what the tests compare
 // with the addresses of the arrays JAX passes and returns (no copy on either side).
 std::mutex last_call_mutex;
@@ -69,8 +65,20 @@ void record_call(const A& in, const B& out) {
   last_results = out.seen;
 }
 
+// A registration. Calls on one Simulation are serialized by its mutex (shared by every
+// handle of that Simulation: XLA may run two computations at once, and a Simulation's
+// workspace is not reentrant). `alive` turns false under that mutex when the handle is
+// unregistered, so once unregister_simulation returns no call is running on it or will start.
+struct Entry {
+  void* simulation = nullptr;  // Simulation<float> or Simulation<double>
+  bool f64 = false;
+  bool alive = true;
+  std::shared_ptr<std::mutex> mutex;
+};
+
 std::mutex registry_mutex;
-std::unordered_map<int64_t, Entry> registry;
+std::unordered_map<int64_t, std::shared_ptr<Entry>> registry;
+std::unordered_map<void*, std::weak_ptr<std::mutex>> simulation_mutexes;
 int64_t next_handle = 1;
 
 int64_t register_simulation(std::uintptr_t address, const std::string& dtype) {
@@ -79,29 +87,57 @@ int64_t register_simulation(std::uintptr_t address, const std::string& dtype) {
     throw InvalidArgument("register_simulation: dtype '" + dtype +
                           "', expected 'float32' or 'float64'");
   std::lock_guard<std::mutex> lock(registry_mutex);
+  auto e = std::make_shared<Entry>();
+  e->simulation = reinterpret_cast<void*>(address);
+  e->f64 = dtype == "float64";
+  e->mutex = simulation_mutexes[e->simulation].lock();
+  if (!e->mutex) {
+    e->mutex = std::make_shared<std::mutex>();
+    simulation_mutexes[e->simulation] = e->mutex;
+  }
   const int64_t h = next_handle++;
-  registry[h] = Entry{reinterpret_cast<void*>(address), dtype == "float64"};
+  registry[h] = std::move(e);
   return h;
 }
 
+/// Forgets `handle`, waiting for a call running on it to finish (the Simulation may be
+/// freed right after).
 void unregister_simulation(int64_t handle) {
-  std::lock_guard<std::mutex> lock(registry_mutex);
-  registry.erase(handle);
+  std::shared_ptr<Entry> e;
+  {
+    std::lock_guard<std::mutex> lock(registry_mutex);
+    auto it = registry.find(handle);
+    if (it == registry.end()) return;
+    e = std::move(it->second);
+    registry.erase(it);
+  }
+  std::lock_guard<std::mutex> lock(*e->mutex);
+  e->alive = false;
 }
 
+std::string not_registered(int64_t handle) {
+  return "dfluid XLA call: Simulation handle " + std::to_string(handle) +
+         " is not registered (its dfluid.jax.Simulator was freed): keep the Simulator alive "
+         "while its functions run";
+}
+
+/// The Simulation behind `handle`, with its mutex locked into `lock`.
 template <class T>
-Simulation<T>* lookup(int64_t handle) {
-  std::lock_guard<std::mutex> lock(registry_mutex);
-  auto it = registry.find(handle);
-  if (it == registry.end())
-    throw InvalidArgument("dfluid XLA call: Simulation handle " + std::to_string(handle) +
-                          " is not registered (its dfluid.jax.Simulator was freed): keep the "
-                          "Simulator alive while its functions run");
-  if (it->second.f64 != std::is_same<T, double>::value)
+Simulation<T>* lookup(int64_t handle, std::unique_lock<std::mutex>& lock) {
+  std::shared_ptr<Entry> e;
+  {
+    std::lock_guard<std::mutex> registry_lock(registry_mutex);
+    auto it = registry.find(handle);
+    if (it == registry.end()) throw InvalidArgument(not_registered(handle));
+    e = it->second;
+  }
+  if (e->f64 != std::is_same<T, double>::value)
     throw InvalidArgument("dfluid XLA call: handle " + std::to_string(handle) + " is a " +
-                          (it->second.f64 ? "float64" : "float32") +
+                          (e->f64 ? "float64" : "float32") +
                           " Simulation, called with buffers of the other precision");
-  return static_cast<Simulation<T>*>(it->second.simulation);
+  lock = std::unique_lock<std::mutex>(*e->mutex);
+  if (!e->alive) throw InvalidArgument(not_registered(handle));
+  return static_cast<Simulation<T>*>(e->simulation);
 }
 
 // ------------------------------------------------------------------------------ buffers ----
@@ -281,7 +317,8 @@ void step_backward(Simulation<T>& sim, int64_t num_scalars, bool has_force,
 template <class T, class Body>
 ffi::Error guarded(bool cuda_platform, void* stream, int64_t handle, Body body) {
   try {
-    Simulation<T>& sim = *lookup<T>(handle);
+    std::unique_lock<std::mutex> lock;
+    Simulation<T>& sim = *lookup<T>(handle, lock);
     // The buffers live where XLA's platform keeps them: a Simulation on the other device
     // would read them as the wrong kind of memory.
     if (cuda_platform != sim.context().on_gpu())
