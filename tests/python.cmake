@@ -10,7 +10,7 @@
 if(NOT DFLUID_PYTHON_ON)
   return()
 endif()
-foreach(suite numpy obstacles torch jax examples mosaic)
+foreach(suite numpy obstacles torch jax jax_ffi examples mosaic)
   add_test(NAME Python.${suite}
            COMMAND ${DFLUID_PYTHON_EXECUTABLE} ${CMAKE_CURRENT_SOURCE_DIR}/python/test_${suite}.py)
   set_tests_properties(Python.${suite} PROPERTIES

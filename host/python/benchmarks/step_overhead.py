@@ -1,7 +1,9 @@
 """What the Python layer costs per step: a warm smoke step called from Python against the same
 step timed in C++ around Simulation::step (inside the binding), the cost of wrapping arrays,
-and dfluid.torch's differentiable step (its clones and autograd bookkeeping). Also checks
-that nothing is allocated or copied by a warm step on wrapped arrays (Context counters).
+dfluid.torch's differentiable step (its clones and autograd bookkeeping), and dfluid.jax's
+jitted step and gradient through its two paths: the XLA FFI calls (dfluid._xla, where built)
+and the host callbacks (jax.pure_callback), against the same cold-started step in C++. Also
+checks that nothing is allocated or copied by a warm step on wrapped arrays (Context counters).
 
     PYTHONPATH=build/python python host/python/benchmarks/step_overhead.py [--sizes 64x64 32x32x32]
 """
@@ -89,6 +91,68 @@ def main():
             tr = torch.from_numpy(snap[-2].copy())
             t_torch = median_time(lambda: fluid.step(tv, [tr]), reps)
             print(f"{size}: dfluid.torch step (cold pressure start, clones) {t_torch * 1e3:.3f} ms")
+        jax_rows(sim, grid, snap, reps, args.dtype)
+
+
+def jax_rows(sim, grid, snap, reps, dtype):
+    """dfluid.jax's jitted step (and gradient) through the FFI and the callback path, and
+    their overhead over the same cold-started step timed in C++ (dfluid.jax starts each
+    step's pressure solve from zero). The three are timed in turn within each repetition and
+    the overhead is the median of the per-repetition differences, so that a machine whose
+    load changes over the run does not bias one path."""
+    try:
+        import jax
+        import jax.numpy as jnp
+        import dfluid.jax as djax
+    except ImportError:
+        return
+    if dtype == "float64":
+        jax.config.update("jax_enable_x64", True)
+    ctx = sim.context
+    vel = tuple(x.copy() for x in snap[:-2])
+    rho = snap[-2].copy()
+    p = np.zeros(grid.shape(), dtype=dtype)
+    state = dfluid.wrap_state(ctx, grid, vel, [rho], p)
+
+    def cpp_cold():
+        for dst, src in zip(list(vel) + [rho], snap[:-1]):
+            dst[...] = src
+        p[...] = 0
+        return sim._step_timed(state)
+
+    v = tuple(jnp.asarray(x) for x in snap[:-2])
+    s = (jnp.asarray(snap[-2]),)
+    modes = [("callback", False)] + ([("FFI", True)] if djax.ffi_available() else [])
+    fns = {}
+    for name, ffi in modes:
+        fluid = djax.Simulator(sim, ffi=ffi)
+        step = jax.jit(fluid.step)
+        grad = jax.jit(jax.grad(lambda v, s, f=fluid: jnp.sum(f.step(v, s)[1][0] ** 2),
+                                argnums=(0, 1)))
+        for _ in range(2):
+            jax.block_until_ready(step(v, s))
+            jax.block_until_ready(grad(v, s))
+        fns[name] = (fluid, step, grad)
+
+    def wall(fn):
+        t0 = time.perf_counter()
+        jax.block_until_ready(fn(v, s))
+        return time.perf_counter() - t0
+
+    cold, over, steps, grads = [], {n: [] for n in fns}, {n: [] for n in fns}, {n: [] for n in fns}
+    for _ in range(reps):
+        for name, (_, step, grad) in fns.items():
+            t_cpp = cpp_cold()
+            t = wall(step)
+            cold.append(t_cpp)
+            steps[name].append(t)
+            over[name].append(t - t_cpp)
+            grads[name].append(wall(grad))
+    print(f"{grid.cells}: C++ step from a cold pressure start {statistics.median(cold) * 1e3:.3f} ms")
+    for name in fns:
+        print(f"{grid.cells}: dfluid.jax {name}: jitted step {statistics.median(steps[name]) * 1e3:.3f}"
+              f" ms, overhead over the C++ step {statistics.median(over[name]) * 1e6:.0f} us; "
+              f"jitted grad (step + adjoint) {statistics.median(grads[name]) * 1e3:.3f} ms")
 
 
 if __name__ == "__main__":

@@ -14,10 +14,20 @@ the force (per step in a rollout), the viscosity, the inflow profiles and the no
 obstacles' wall velocity; a step can return the force on the obstacles and a rollout the
 values of ObstacleForceLoss terms (mean drag, lift), differentiable too. Backward runs the
 hand-written adjoints, a rollout's through Rollout.run and its checkpoint plan.
+
+Two ways a step runs. Where the package has its XLA FFI module (dfluid._xla, built when jax
+was importable as the package was configured), a plain step (velocity, scalars, optional
+force: no viscosity, inflow, wall velocity or obstacle force) and its adjoint are XLA custom
+calls (``jax.ffi.ffi_call``): dfluid wraps XLA's own buffers and writes the results into them,
+with no host callback and no copies through Python. Everything else (those extra inputs,
+rollouts, a package without dfluid._xla, ``Simulator(..., ffi=False)``) runs through
+``jax.pure_callback``; both give bitwise the same values. The FFI calls are registered for
+the CPU platform, and for CUDA where dfluid is built with CUDA (untested on a GPU).
 """
 
 from __future__ import annotations
 
+import weakref
 from typing import Any, Dict, Optional, Sequence
 
 import jax
@@ -26,6 +36,30 @@ import numpy as np
 import dfluid
 
 from . import _ad
+
+try:
+    from . import _xla
+except ImportError:  # built without jax at configure time: host callbacks only
+    _xla = None
+
+_ffi_registered = False
+
+
+def ffi_available() -> bool:
+    """True when this package has dfluid._xla, the XLA FFI handlers of a step."""
+    return _xla is not None
+
+
+def _register_ffi_targets():
+    global _ffi_registered
+    if _ffi_registered:
+        return
+    for name, capsule in _xla.handlers().items():
+        jax.ffi.register_ffi_target(name, capsule, platform="cpu")
+    if _xla.has_cuda:
+        for name, capsule in _xla.handlers(cuda=True).items():
+            jax.ffi.register_ffi_target(name, capsule, platform="CUDA")
+    _ffi_registered = True
 
 
 class _NumpyOps:
@@ -62,9 +96,28 @@ def _writable(xs):
 
 
 class Simulator:
-    """Differentiable steps and rollouts of a dfluid Simulation for JAX (host callbacks)."""
+    """Differentiable steps and rollouts of a dfluid Simulation for JAX.
 
-    def __init__(self, simulation, checkpointing: Optional[dfluid.Checkpointing] = None):
+    ffi: None (default) runs plain steps as XLA FFI calls where dfluid._xla exists, False
+    always uses host callbacks, True requires the FFI module. Lifetime: the Simulator holds
+    the Simulation and registers it with dfluid._xla under a handle that the compiled
+    functions carry; the handle is dropped when the Simulator is freed, and a compiled
+    function called after that fails with an error naming the handle (it never reaches a
+    freed Simulation). The Simulation must not be stepped from two threads at once."""
+
+    def __init__(self, simulation, checkpointing: Optional[dfluid.Checkpointing] = None,
+                 ffi: Optional[bool] = None):
+        if ffi and _xla is None:
+            raise dfluid.InvalidArgument(
+                "ffi=True: this dfluid package has no XLA FFI module (dfluid._xla); rebuild it "
+                "with jax importable by its Python, or pass ffi=None / False")
+        self.use_ffi = _xla is not None and ffi is not False
+        self._handle = None
+        if self.use_ffi:
+            _register_ffi_targets()
+            self._handle = _xla.register_simulation(simulation._address, simulation.dtype)
+            weakref.finalize(self, _xla.unregister_simulation, self._handle)
+        self._ffi_steps = {}
         self.simulation = simulation
         self.rollout_engine = dfluid.Rollout(simulation)
         self.checkpointing = checkpointing
@@ -166,6 +219,64 @@ class Simulator:
         step.defvjp(fwd, bwd)
         return step
 
+    # ---- one step as XLA FFI calls: (velocity, scalars, force) -> (velocity, scalars) ----
+    def _check_ffi_operands(self, velocity, scalars, force):
+        grid, dt = self.simulation.grid, self.dtype
+        groups = [("velocity", velocity, list(grid.velocity_shapes)),
+                  ("scalars", scalars, [tuple(grid.shape())] * len(scalars))]
+        if force is not None:
+            groups.append(("force", force, list(grid.velocity_shapes)))
+        for name, xs, shapes in groups:
+            if len(xs) != len(shapes):
+                raise dfluid.InvalidArgument(f"{name}: {len(xs)} arrays, expected {len(shapes)}")
+            for i, (x, shape) in enumerate(zip(xs, shapes)):
+                if tuple(x.shape) != tuple(shape) or np.dtype(x.dtype) != dt:
+                    raise dfluid.InvalidArgument(
+                        f"{name}[{i}]: {np.dtype(x.dtype).name} {tuple(x.shape)}, expected "
+                        f"{dt.name} {tuple(shape)} (the Simulation's dtype and grid)")
+
+    def _make_ffi_step(self, has_force):
+        suffix = "f64" if self.dtype == np.float64 else "f32"
+        dim, handle, dt = self.dim, self._handle, self.dtype
+        cell = jax.ShapeDtypeStruct(tuple(self.simulation.grid.shape()), dt)
+        sds = lambda x: jax.ShapeDtypeStruct(x.shape, x.dtype)  # noqa: E731
+        attrs = dict(handle=np.int64(handle), has_force=bool(has_force))
+        check = self._check_ffi_operands
+        # The Simulator (and with it the handle) lives as long as these functions.
+        keep = self
+
+        def call(name, results, operands, n):
+            return jax.ffi.ffi_call(name, results, vmap_method="sequential")(
+                *operands, num_scalars=np.int64(n), **attrs)
+
+        @jax.custom_vjp
+        def step(velocity, scalars, force):
+            check(velocity, scalars, force)
+            n = len(scalars)
+            results = [sds(x) for x in velocity] + [sds(x) for x in scalars] + [cell]
+            operands = list(velocity) + list(scalars) + (list(force) if has_force else [])
+            r = call(f"dfluid_step_{suffix}", results, operands, n)
+            return tuple(r[:dim]), tuple(r[dim:dim + n])
+
+        def fwd(velocity, scalars, force):
+            return step(velocity, scalars, force), (velocity, scalars, force)
+
+        def bwd(res, g):
+            velocity, scalars, force = res
+            n = len(scalars)
+            results = [sds(x) for x in velocity] + [sds(x) for x in scalars]
+            if has_force:
+                results += [sds(x) for x in force]
+            operands = (list(velocity) + list(scalars) + (list(force) if has_force else [])
+                        + list(g[0]) + list(g[1]))
+            r = call(f"dfluid_step_adjoint_{suffix}", results + [cell], operands, n)
+            gf = tuple(r[dim + n:2 * dim + n]) if has_force else None
+            return tuple(r[:dim]), tuple(r[dim:dim + n]), gf
+
+        step.defvjp(fwd, bwd)
+        step._dfluid_keep = keep
+        return step
+
     def _nu(self, viscosity):
         return None if viscosity is None else jax.numpy.asarray(viscosity, dtype=self.dtype)
 
@@ -176,6 +287,13 @@ class Simulator:
         obstacle_force=True the force on the obstacles in the output state, a (dim,) array.
         viscosity, inflow (dict side -> profile), wall_velocity (the no-slip obstacles' face
         arrays): differentiable inputs, as for :meth:`rollout`."""
+        if (self.use_ffi and viscosity is None and inflow is None and wall_velocity is None
+                and not obstacle_force):
+            has_force = force is not None
+            if has_force not in self._ffi_steps:
+                self._ffi_steps[has_force] = self._make_ffi_step(has_force)
+            return self._ffi_steps[has_force](tuple(velocity), tuple(scalars),
+                                              tuple(force) if has_force else None)
         key = bool(obstacle_force)
         if key not in self._steps:
             self._steps[key] = self._make_step(key)

@@ -420,7 +420,11 @@ void bind_sim(nb::module_& m, const std::string& suffix) {
           "config", [](const S& s) { return s.sim->config(); }, "A copy of the step configuration.")
       .def_prop_ro("grid", [](const S& s) { return s.grid; })
       .def_prop_ro("context", [](const S& s) { return s.ctx; })
-      .def_prop_ro("dtype", [](const S&) { return dtype_of(T()); });
+      .def_prop_ro("dtype", [](const S&) { return dtype_of(T()); })
+      .def_prop_ro(
+          "_address", [](const S& s) { return reinterpret_cast<std::uintptr_t>(s.sim.get()); },
+          "The address of the C++ Simulation (for dfluid._xla.register_simulation: the XLA "
+          "FFI handlers of dfluid.jax step it; this object must outlive them).");
 }
 
 }  // namespace
