@@ -345,7 +345,17 @@ void bind_config(nb::module_& m) {
       .def_prop_rw(
           "pressure_warm_start", [](const StepConfig& c) { return c.pressure.warm_start; },
           [](StepConfig& c, bool v) { c.pressure.warm_start = v; },
-          "Warm-start the pressure solve from the state's pressure (default True).");
+          "Warm-start the pressure solve from the state's pressure (default True).")
+      .def_prop_rw(
+          "pressure_correction",
+          [](const StepConfig& c) { return std::string(to_string(c.pressure_correction)); },
+          [](StepConfig& c, const std::string& s) {
+            c.pressure_correction = parse_pressure_correction(s);
+          },
+          "'non-incremental' (default) or 'incremental': the implicit viscous step runs on "
+          "u - dt grad p and adds it back, so steady states do not depend on dt; the state's "
+          "pressure then feeds the next step (step_adjoint needs a pressure cotangent, "
+          "Rollout.run returns the initial pressure's gradient).");
 }
 
 }  // namespace
