@@ -422,6 +422,9 @@ int main(int argc, char** argv) {
                  "cylinder mode: 2D-1 (Re = 20, steady: c_D, c_L, dp) or 2D-2 (Re = 100, "
                  "periodic: c_Dmax, c_Lmax, St, dp)")
       ->check(CLI::IsMember({"2D-1", "2D-2"}));
+  app.add_flag("--cylinder-convective", cyl.convective_outflow,
+               "cylinder mode: a convective outflow side (U_c = the mean inflow velocity) "
+               "instead of the zero-gradient, p = 0 one");
   app.add_option("--cylinder-sizes", cyl.sizes,
                  "cylinder mode: cells across the channel (h = 0.41 / n)")
       ->check(CLI::Range(10, 4096));

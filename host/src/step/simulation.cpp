@@ -116,6 +116,10 @@ Simulation<T>::Simulation(const Context& ctx, const Grid& grid, StepConfig confi
         const auto m = Index(VelocityBoundary::side_faces(grid, a));
         inflow_values_[a][side] = Buffer<T>(ctx, m, ctx.memory_space());
         inflow_grad_[a][side] = Buffer<T>(ctx, m, ctx.memory_space());
+      } else if (grid.boundary[a][side] == BoundaryKind::ConvectiveOutflow) {
+        const auto m = Index(VelocityBoundary::side_faces(grid, a));
+        convective_values_[a][side] = Buffer<T>(ctx, m, ctx.memory_space());
+        convective_grad_[a][side] = Buffer<T>(ctx, m, ctx.memory_space());
       }
   if (config_.diffusion == DiffusionMode::Explicit && config_.viscosity > 0 &&
       config_.dt > max_stable_diffusion_dt(grid, config_.viscosity))
@@ -203,10 +207,11 @@ SimulationMemory Simulation<T>::estimate_memory(const Context& ctx, const Grid& 
 
   // Simulation: scalar_tmp_, scalar_scratch_, velocity_tmp_, velocity_scratch_, solver_.
   m.workspace = 2 * cell + 2 * mac + pressure_solver_bytes<T>(g);
-  // The inflow profile and its cotangent on every Inflow side.
+  // The inflow profile and its cotangent on every Inflow side (a ConvectiveOutflow side's
+  // values and their cotangent likewise).
   for (int a = 0; a < g.dim; ++a)
     for (int side = 0; side < 2; ++side)
-      if (g.boundary[a][side] == BoundaryKind::Inflow)
+      if (boundary_holds_flux(g.boundary[a][side]))
         m.workspace += 2 * sizeof(T) * VelocityBoundary::side_faces(g, a);
   // A GPU context keeps one device buffer for the partial sums of its reductions.
   if (ctx.on_gpu()) m.workspace += kGpuReduceScratchBytes;
@@ -276,15 +281,82 @@ void Simulation<T>::set_velocity_boundary(const VelocityBoundary& vb) {
 template <class T>
 void Simulation<T>::set_inflow_faces(MacVelocity<T>& u) {
   for (int a = 0; a < grid_.dim; ++a)
-    for (int side = 0; side < 2; ++side)
+    for (int side = 0; side < 2; ++side) {
       if (inflow_values_[a][side].data())
         set_side_faces(ctx_, u, a, side, inflow_values_[a][side].data());
+      // ConvectiveOutflow: the values convective_outflow_update computed at the step's start.
+      if (convective_values_[a][side].data())
+        set_side_faces(ctx_, u, a, side, convective_values_[a][side].data());
+    }
+}
+
+template <class T>
+bool Simulation<T>::has_convective_outflow() const {
+  for (int a = 0; a < grid_.dim; ++a)
+    for (int side = 0; side < 2; ++side)
+      if (grid_.boundary[a][side] == BoundaryKind::ConvectiveOutflow) return true;
+  return false;
+}
+
+template <class T>
+ConvectiveOutflowSides<T> Simulation<T>::convective_sides(bool gradient) {
+  ConvectiveOutflowSides<T> cs;
+  for (int a = 0; a < grid_.dim; ++a)
+    for (int side = 0; side < 2; ++side) {
+      cs.inflow[a][side] = gradient ? inflow_grad_[a][side].data() : inflow_values_[a][side].data();
+      if (grid_.boundary[a][side] != BoundaryKind::ConvectiveOutflow) continue;
+      const double uc = vb_.outflow_speed[a][side];
+      if (!(uc > 0))
+        throw InvalidArgument("Simulation: side " + side_name(a, side) +
+                              " is convective-outflow but has no outflow speed; set "
+                              "VelocityBoundary::outflow_speed (U_c > 0) with "
+                              "set_velocity_boundary");
+      cs.courant[a][side] = uc * config_.dt / grid_.dx;
+      cs.values[a][side] =
+          gradient ? convective_grad_[a][side].data() : convective_values_[a][side].data();
+    }
+  return cs;
+}
+
+template <class T>
+void Simulation<T>::convective_outflow_update(const MacVelocity<T>& u) {
+  if (has_convective_outflow()) convective_outflow_values(ctx_, u, convective_sides(false));
+}
+
+template <class T>
+void Simulation<T>::convective_outflow_adjoint(MacVelocity<T>& grad_u,
+                                               VelocityBoundaryGradient* out) {
+  if (!has_convective_outflow()) return;
+  // The profiles' part of the cotangent goes through inflow_grad_ (free again here).
+  for (int a = 0; a < grid_.dim; ++a)
+    for (int side = 0; side < 2; ++side) {
+      Buffer<T>& buf = inflow_grad_[a][side];
+      if (buf.data()) detail::zero_bytes(ctx_, buf.data(), buf.bytes(), buf.space());
+    }
+  convective_outflow_values_adjoint(ctx_, convective_sides(true), grad_u);
+  for (int a = 0; a < grid_.dim; ++a)
+    for (int side = 0; side < 2; ++side) {
+      Buffer<T>& buf = convective_grad_[a][side];
+      if (buf.data()) detail::zero_bytes(ctx_, buf.data(), buf.bytes(), buf.space());
+      Buffer<T>& ig = inflow_grad_[a][side];
+      if (!out || !ig.data()) continue;
+      std::vector<T> h(std::size_t(ig.size()));
+      detail::copy_to_host(ctx_, h.data(), ig.data(), ig.space(), ig.bytes());  // host wait
+      std::vector<double>& g = out->inflow[a][side];
+      if (g.empty()) g.assign(h.size(), 0.0);
+      for (std::size_t i = 0; i < h.size() && i < g.size(); ++i)
+        g[i] += double(h[i]);
+    }
 }
 
 template <class T>
 void Simulation<T>::take_inflow_gradient(MacVelocity<T>& grad_u, VelocityBoundaryGradient* out) {
   for (int a = 0; a < grid_.dim; ++a)
     for (int side = 0; side < 2; ++side) {
+      // ConvectiveOutflow faces: their cotangent accumulates (over the step's projections) for
+      // convective_outflow_adjoint; nothing upstream of the projection sees those faces.
+      if (convective_grad_[a][side].data())
+        take_side_faces(ctx_, grad_u, a, side, convective_grad_[a][side].data());
       Buffer<T>& buf = inflow_grad_[a][side];
       if (!buf.data()) continue;
       detail::zero_bytes(ctx_, buf.data(), buf.bytes(), buf.space());
@@ -432,6 +504,7 @@ std::string Simulation<T>::nonfinite_velocity_message(const SmokeState<T>& s,
 template <class T>
 StepReport Simulation<T>::step(SmokeState<T>& s, const StepControls<T>& c) {
   check_inputs(s, c);
+  convective_outflow_update(s.velocity);  // from the step's input velocity
   StepReport report;
   for (std::size_t k = 0; k < config_.order.size(); ++k) {
     const StepPart part = config_.order[k];
