@@ -435,17 +435,27 @@ int main(int argc, char** argv) {
   app.add_flag("--cylinder", cylinder,
                "instead of operator timings: the flow around a cylinder (Schaefer & Turek 1996, "
                "case 2D-1, Re = 20) to its steady state: c_D, c_L and dp against the published "
-               "bounds, in double");
+               "bounds, in double (--cylinder-case 2D-2: Re = 100, periodic shedding)");
+  app.add_option("--cylinder-case", cyl.case_name,
+                 "cylinder mode: 2D-1 (Re = 20, steady: c_D, c_L, dp) or 2D-2 (Re = 100, "
+                 "periodic: c_Dmax, c_Lmax, St, dp)")
+      ->check(CLI::IsMember({"2D-1", "2D-2"}));
+  app.add_flag("--cylinder-convective", cyl.convective_outflow,
+               "cylinder mode: a convective outflow side (U_c = the mean inflow velocity) "
+               "instead of the zero-gradient, p = 0 one");
   app.add_option("--cylinder-sizes", cyl.sizes,
                  "cylinder mode: cells across the channel (h = 0.41 / n)")
       ->check(CLI::Range(10, 4096));
   app.add_option("--cylinder-courant", cyl.courant, "cylinder mode: dt = courant * h / Um")
       ->check(CLI::Range(0.05, 4.0));
   app.add_option("--cylinder-time", cyl.max_time,
-                 "cylinder mode: the longest simulated time (stops earlier once steady)")
-      ->check(CLI::Range(0.1, 1e6));
+                 "cylinder mode: the longest simulated time (0: 30; stops earlier once steady "
+                 "or periodic)")
+      ->check(CLI::Range(0.0, 1e6));
   app.add_option("--cylinder-check", cyl.check,
-                 "cylinder mode: exit with status 3 when |c_D - 5.58| exceeds this");
+                 "cylinder mode: exit with status 3 when, in 2D-1, |c_D - 5.58| exceeds this; "
+                 "in 2D-2, when the shedding is not periodic by the time cap or St lies further "
+                 "than this from its bounds");
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {

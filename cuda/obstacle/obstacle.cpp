@@ -323,11 +323,11 @@ void add_divergence_transpose(const Context& ctx, const Field<T>& y, const Obsta
   for (int a = 0; a < g.dim; ++a) {
     const int n = g.n[a];
     const bool periodic = g.periodic(a);
-    // Boundary faces the divergence reads: Open/Outflow (p = 0 outside) and Inflow (kept).
-    const bool reads[2] = {!periodic && (boundary_is_open(g.boundary[a][0]) ||
-                                         g.boundary[a][0] == BoundaryKind::Inflow),
-                           !periodic && (boundary_is_open(g.boundary[a][1]) ||
-                                         g.boundary[a][1] == BoundaryKind::Inflow)};
+    // Boundary faces the divergence reads: Open/Outflow (p = 0 outside), Inflow and
+    // ConvectiveOutflow (kept).
+    const bool reads[2] = {
+        !periodic && (boundary_is_open(g.boundary[a][0]) || boundary_holds_flux(g.boundary[a][0])),
+        !periodic && (boundary_is_open(g.boundary[a][1]) || boundary_holds_flux(g.boundary[a][1]))};
     View<T> gv = grad_u[a].view();
     detail::for_each_cell(
         detail::exec_of(ctx), grad_u[a].extents(), DFLUID_LAMBDA(int i, int j, int k) {

@@ -19,8 +19,9 @@ namespace dfluid {
 namespace detail {
 namespace {
 
-/// The Inflow sides of a grid: their normal faces are fixed (weight 0, like a wall's) but
-/// hold the prescribed inflow velocity instead of 0 (see dfluid/projection.hpp).
+/// The Inflow (and ConvectiveOutflow) sides of a grid: their normal faces are fixed (weight
+/// 0, like a wall's) but hold the velocity the Simulation wrote (the inflow profile, the
+/// convective update) instead of 0 (see dfluid/projection.hpp).
 struct InflowSides {
   bool side[3][2] = {{false, false}, {false, false}, {false, false}};
   bool any = false;
@@ -30,7 +31,7 @@ inline InflowSides inflow_sides(const Grid& g) {
   InflowSides s;
   for (int a = 0; a < g.dim; ++a)
     for (int side = 0; side < 2; ++side) {
-      s.side[a][side] = g.boundary[a][side] == BoundaryKind::Inflow;
+      s.side[a][side] = boundary_holds_flux(g.boundary[a][side]);
       s.any = s.any || s.side[a][side];
     }
   return s;

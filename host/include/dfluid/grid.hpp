@@ -25,18 +25,43 @@ namespace dfluid {
 ///  Outflow:    pressure 0 outside, zero normal gradient of the velocity.
 ///  Open:       pressure 0 outside, zero-gradient velocity (today the same as Outflow).
 ///  Periodic:   wraps to the opposite side (both sides of an axis must be Periodic).
-/// For the pressure, Wall, NoSlip, MovingWall and Inflow sides are closed (Neumann: their
-/// normal faces are fixed); Open and Outflow sides are open (Dirichlet p = 0).
-enum class BoundaryKind { Wall, Open, Periodic, NoSlip, MovingWall, Inflow, Outflow };
+///  ConvectiveOutflow: the normal velocity u_b on the side's faces obeys the convective
+///              (Orlanski-type, fixed speed) condition du/dt + U_c du/dn = 0, U_c =
+///              VelocityBoundary::outflow_speed of the side, discretized upwind: u_b <- (1 - c)
+///              u_b + c u_i for c = U_c dt / dx <= 1, u_b <- (u_b + c u_i) / (1 + c) (backward
+///              Euler) for c > 1, u_i the face next to it, both from the step's input (a
+///              convex combination: stable for every dt); then every ConvectiveOutflow face shifts
+///              by one outward delta so that the box's net inflow is 0 (the Inflow sides'
+///              profiles included). The projection holds those faces (Neumann for the
+///              pressure, like an Inflow side): a vortex leaves with its pressure, where an
+///              Outflow side's p = 0 pins it. Tangential velocity: zero gradient.
+/// For the pressure, Wall, NoSlip, MovingWall, Inflow and ConvectiveOutflow sides are closed
+/// (Neumann: their normal faces are fixed); Open and Outflow sides are open (Dirichlet p = 0).
+enum class BoundaryKind {
+  Wall,
+  Open,
+  Periodic,
+  NoSlip,
+  MovingWall,
+  Inflow,
+  Outflow,
+  ConvectiveOutflow
+};
 const char* to_string(BoundaryKind k);
-/// Parses "wall" (= "free-slip"), "no-slip", "moving-wall", "inflow", "outflow", "open" or
-/// "periodic"; throws InvalidArgument otherwise.
+/// Parses "wall" (= "free-slip"), "no-slip", "moving-wall", "inflow", "outflow",
+/// "convective-outflow", "open" or "periodic"; throws InvalidArgument otherwise.
 BoundaryKind parse_boundary_kind(const std::string& s);
 /// True for the sides whose normal faces the projection holds fixed (Wall, NoSlip,
-/// MovingWall, Inflow): Neumann sides of the pressure.
+/// MovingWall, Inflow, ConvectiveOutflow): Neumann sides of the pressure.
 inline bool boundary_is_closed(BoundaryKind k) {
   return k == BoundaryKind::Wall || k == BoundaryKind::NoSlip || k == BoundaryKind::MovingWall ||
-         k == BoundaryKind::Inflow;
+         k == BoundaryKind::Inflow || k == BoundaryKind::ConvectiveOutflow;
+}
+/// True for the closed sides whose held normal faces carry a velocity the Simulation writes
+/// before projecting (Inflow: the profile; ConvectiveOutflow: the convective update), which
+/// the divergence reads.
+inline bool boundary_holds_flux(BoundaryKind k) {
+  return k == BoundaryKind::Inflow || k == BoundaryKind::ConvectiveOutflow;
 }
 /// True for the sides with p = 0 outside (Open, Outflow).
 inline bool boundary_is_open(BoundaryKind k) {
@@ -129,19 +154,23 @@ struct WallVelocity {
 ///          dropped (x fastest: a y side of a 2D grid holds n[0] values, an x side n[1], a
 ///          z side of a 3D grid n[0] * n[1], ...). Positive values point along +axis
 ///          (into the box on a low side, out of it on a high side). Empty: all zero.
+///  outflow_speed  outflow_speed[axis][side]: U_c of a ConvectiveOutflow side (> 0, in
+///          physical units; e.g. the mean outflow velocity); 0 on every other side.
 /// A differentiable control: Simulation::step_adjoint accumulates its gradient into a
-/// VelocityBoundaryGradient.
+/// VelocityBoundaryGradient (not of outflow_speed: a fixed parameter).
 struct VelocityBoundary {
   WallVelocity wall;
   std::array<std::array<std::vector<double>, 2>, 3> inflow;
+  std::array<std::array<double, 2>, 3> outflow_speed{};
 
   /// Number of faces of side (axis, *) of g: the product of the other active extents.
   static std::size_t side_faces(const Grid& g, int axis);
   /// Throws InvalidArgument naming the side for values on a side of the wrong kind (a
   /// non-zero wall velocity on a side that is not a MovingWall, an inflow profile on a side
-  /// that is not Inflow), a profile of the wrong length, a non-finite value, and a net
-  /// inflow through a closed box (no Open/Outflow side: the incompressible flow has
-  /// nowhere to go), naming the Inflow sides and their fluxes.
+  /// that is not Inflow), a profile of the wrong length, a non-finite value, an
+  /// outflow_speed that is not > 0 on a ConvectiveOutflow side or not 0 elsewhere, and a net
+  /// inflow through a closed box (no Open/Outflow/ConvectiveOutflow side: the
+  /// incompressible flow has nowhere to go), naming the Inflow sides and their fluxes.
   void validate(const Grid& g) const;
 };
 

@@ -33,6 +33,7 @@
 // the finiteness checks of the inputs and the initial and final residual norms.
 #pragma once
 
+#include <array>
 #include <memory>
 
 #include "dfluid/field.hpp"
@@ -134,5 +135,37 @@ void set_side_faces(const Context& ctx, MacVelocity<T>& u, int axis, int side, c
 /// (the forward overwrote them).
 template <class T>
 void take_side_faces(const Context& ctx, MacVelocity<T>& u, int axis, int side, T* values);
+
+/// The ConvectiveOutflow sides of a step (see BoundaryKind::ConvectiveOutflow), for
+/// convective_outflow_values and its adjoint. Buffers in the context's memory space, each of
+/// VelocityBoundary::side_faces(grid, axis) values in the side's face order.
+template <class T>
+struct ConvectiveOutflowSides {
+  /// c = U_c dt / dx of each side to update (> 0); 0 on every other side.
+  std::array<std::array<double, 2>, 3> courant{};
+  /// Per updated side: its faces' new values (forward: written; adjoint: their cotangent,
+  /// read and overwritten).
+  std::array<std::array<T*, 2>, 3> values{};
+  /// Per Inflow side (null: none or a zero profile): its profile (forward: read, its flux
+  /// enters the mass balance) or the profile's cotangent (adjoint: accumulated).
+  std::array<std::array<T*, 2>, 3> inflow{};
+};
+
+/// The normal velocity the faces of the updated sides take in a step from the step's input
+/// velocity u: u_b <- (1 - c) u_b + c u_i for c <= 1, (u_b + c u_i) / (1 + c) for c > 1 (u_i:
+/// the next face inward; upwind, stable at every c), then one outward
+/// shift of every updated face that makes the net outward flux of the updated and the Inflow
+/// faces 0. Linear in (u, the profiles); enqueued, no host wait (the sums run serially in one
+/// thread). Throws InvalidArgument for a side with courant < 0, without a buffer, on a
+/// periodic axis, or when no side is updated.
+template <class T>
+void convective_outflow_values(const Context& ctx, const MacVelocity<T>& u,
+                               const ConvectiveOutflowSides<T>& sides);
+
+/// Its exact adjoint: from the values' cotangent (sides.values, overwritten), grad_u += (d
+/// values / d u)^T and sides.inflow[a][s] += (d values / d profile)^T.
+template <class T>
+void convective_outflow_values_adjoint(const Context& ctx, const ConvectiveOutflowSides<T>& sides,
+                                       MacVelocity<T>& grad_u);
 
 }  // namespace dfluid

@@ -317,6 +317,12 @@ class Simulation {
   void advection_wall_gradient(const MacVelocity<T>& u, const MacVelocity<T>& g,
                                VelocityBoundaryGradient& out);
   void take_inflow_gradient(MacVelocity<T>& grad_u, VelocityBoundaryGradient* out);
+  // ConvectiveOutflow sides (simulation.cpp): the values their faces take this step, from the
+  // step's input velocity, and the adjoint of that map (after the part adjoints).
+  bool has_convective_outflow() const;
+  ConvectiveOutflowSides<T> convective_sides(bool gradient);
+  void convective_outflow_update(const MacVelocity<T>& u);
+  void convective_outflow_adjoint(MacVelocity<T>& grad_u, VelocityBoundaryGradient* out);
   NoSlipObstacle<T> no_slip() const {
     return obstacle_wall_.kind == ObstacleWallKind::NoSlip
                ? NoSlipObstacle<T>{obstacles_, obstacle_wall_.wall_velocity, &face_classes_}
@@ -337,6 +343,8 @@ class Simulation {
   // The inflow profile of each Inflow side in the context's memory space, and the cotangent
   // step_adjoint gathers there (allocated with the Simulation; empty on other sides).
   std::array<std::array<Buffer<T>, 2>, 3> inflow_values_, inflow_grad_;
+  // Per ConvectiveOutflow side: its faces' values this step, and their cotangent.
+  std::array<std::array<Buffer<T>, 2>, 3> convective_values_, convective_grad_;
   ObstacleWall<T> obstacle_wall_;
   MacVelocity<T> obstacle_ghost_;  // velocity advection's ghost-filled input (NoSlip only)
   std::array<Field<std::uint8_t>, 3> face_classes_;  // obstacle_face_classes (NoSlip only)

@@ -23,6 +23,8 @@ const char* to_string(BoundaryKind k) {
       return "inflow";
     case BoundaryKind::Outflow:
       return "outflow";
+    case BoundaryKind::ConvectiveOutflow:
+      return "convective-outflow";
   }
   return "?";
 }
@@ -35,9 +37,10 @@ BoundaryKind parse_boundary_kind(const std::string& s) {
   if (s == "moving-wall" || s == "moving") return BoundaryKind::MovingWall;
   if (s == "inflow") return BoundaryKind::Inflow;
   if (s == "outflow") return BoundaryKind::Outflow;
+  if (s == "convective-outflow" || s == "convective") return BoundaryKind::ConvectiveOutflow;
   throw InvalidArgument("boundary: unknown kind '" + s +
-                        "'; use wall (free-slip), no-slip, moving-wall, inflow, outflow, open or "
-                        "periodic");
+                        "'; use wall (free-slip), no-slip, moving-wall, inflow, outflow, "
+                        "convective-outflow, open or periodic");
 }
 
 Grid Grid::make_1d(int nx, double dx, double x0) {
@@ -148,6 +151,7 @@ std::size_t VelocityBoundary::side_faces(const Grid& g, int axis) {
 void VelocityBoundary::validate(const Grid& g) const {
   double net = 0, scale = 0;  // net volume inflow per unit face area, and its magnitude
   std::string inflow_sides;
+  bool convective = false;  // a ConvectiveOutflow side
   for (int a = 0; a < 3; ++a)
     for (int s = 0; s < 2; ++s) {
       const std::string where = "VelocityBoundary: side " + side_name(a, s);
@@ -159,6 +163,18 @@ void VelocityBoundary::validate(const Grid& g) const {
           throw InvalidArgument(where + " is " + to_string(k) +
                                 ", not moving-wall: its wall velocity must be 0 (set the side's "
                                 "kind to BoundaryKind::MovingWall)");
+      }
+      const double us = outflow_speed[a][s];
+      if (k == BoundaryKind::ConvectiveOutflow) {
+        convective = true;
+        if (!(std::isfinite(us) && us > 0))
+          throw InvalidArgument(
+              where + " is convective-outflow: its outflow_speed U_c = " + std::to_string(us) +
+              " must be finite and > 0 (e.g. the mean outflow velocity)");
+      } else if (us != 0) {
+        throw InvalidArgument(where + " is " + to_string(k) +
+                              ", not convective-outflow: its outflow_speed must be 0 (set the "
+                              "side's kind to BoundaryKind::ConvectiveOutflow)");
       }
       const std::vector<double>& p = inflow[a][s];
       if (p.empty()) continue;
@@ -181,14 +197,15 @@ void VelocityBoundary::validate(const Grid& g) const {
       inflow_sides += (inflow_sides.empty() ? "" : ", ") + side_name(a, s) + " (" +
                       std::to_string(s == 0 ? flux : -flux) + ")";
     }
-  if (g.pressure_has_null_space() && std::abs(net) > 1e-9 * scale)
+  // A ConvectiveOutflow side takes the net inflow (its faces shift to balance it).
+  if (g.pressure_has_null_space() && !convective && std::abs(net) > 1e-9 * scale)
     throw InvalidArgument(
         "VelocityBoundary: net inflow " + std::to_string(net) +
         " (sum of face velocities into the box) through a closed box (no open or outflow "
-        "side), inflow sides " +
+        "or convective-outflow side), inflow sides " +
         inflow_sides +
         ": an incompressible flow cannot enter a closed box; balance the profiles or make a "
-        "side BoundaryKind::Outflow");
+        "side BoundaryKind::Outflow or BoundaryKind::ConvectiveOutflow");
 }
 
 bool Grid::operator==(const Grid& o) const {

@@ -132,6 +132,10 @@ Simulation<T>::Simulation(const Context& ctx, const Grid& grid, StepConfig confi
         const auto m = Index(VelocityBoundary::side_faces(grid, a));
         inflow_values_[a][side] = Buffer<T>(ctx, m, ctx.memory_space());
         inflow_grad_[a][side] = Buffer<T>(ctx, m, ctx.memory_space());
+      } else if (grid.boundary[a][side] == BoundaryKind::ConvectiveOutflow) {
+        const auto m = Index(VelocityBoundary::side_faces(grid, a));
+        convective_values_[a][side] = Buffer<T>(ctx, m, ctx.memory_space());
+        convective_grad_[a][side] = Buffer<T>(ctx, m, ctx.memory_space());
       }
   if (config_.diffusion == DiffusionMode::Explicit && config_.viscosity > 0 &&
       config_.dt > max_stable_diffusion_dt(grid, config_.viscosity))
@@ -219,10 +223,11 @@ SimulationMemory Simulation<T>::estimate_memory(const Context& ctx, const Grid& 
 
   // Simulation: scalar_tmp_, scalar_scratch_, velocity_tmp_, velocity_scratch_, solver_.
   m.workspace = 2 * cell + 2 * mac + pressure_solver_bytes<T>(g);
-  // The inflow profile and its cotangent on every Inflow side.
+  // The inflow profile and its cotangent on every Inflow side (a ConvectiveOutflow side's
+  // values and their cotangent likewise).
   for (int a = 0; a < g.dim; ++a)
     for (int side = 0; side < 2; ++side)
-      if (g.boundary[a][side] == BoundaryKind::Inflow)
+      if (boundary_holds_flux(g.boundary[a][side]))
         m.workspace += 2 * sizeof(T) * VelocityBoundary::side_faces(g, a);
   // A GPU context keeps one device buffer for the partial sums of its reductions.
   if (ctx.on_gpu()) m.workspace += kGpuReduceScratchBytes;
@@ -292,15 +297,23 @@ void Simulation<T>::set_velocity_boundary(const VelocityBoundary& vb) {
 template <class T>
 void Simulation<T>::set_inflow_faces(MacVelocity<T>& u) {
   for (int a = 0; a < grid_.dim; ++a)
-    for (int side = 0; side < 2; ++side)
+    for (int side = 0; side < 2; ++side) {
       if (inflow_values_[a][side].data())
         set_side_faces(ctx_, u, a, side, inflow_values_[a][side].data());
+      // ConvectiveOutflow: the values convective_outflow_update computed at the step's start.
+      if (convective_values_[a][side].data())
+        set_side_faces(ctx_, u, a, side, convective_values_[a][side].data());
+    }
 }
 
 template <class T>
 void Simulation<T>::take_inflow_gradient(MacVelocity<T>& grad_u, VelocityBoundaryGradient* out) {
   for (int a = 0; a < grid_.dim; ++a)
     for (int side = 0; side < 2; ++side) {
+      // ConvectiveOutflow faces: their cotangent accumulates (over the step's projections) for
+      // convective_outflow_adjoint; nothing upstream of the projection sees those faces.
+      if (convective_grad_[a][side].data())
+        take_side_faces(ctx_, grad_u, a, side, convective_grad_[a][side].data());
       Buffer<T>& buf = inflow_grad_[a][side];
       if (!buf.data()) continue;
       detail::zero_bytes(ctx_, buf.data(), buf.bytes(), buf.space());
@@ -453,6 +466,7 @@ std::string Simulation<T>::nonfinite_velocity_message(const SmokeState<T>& s,
 template <class T>
 StepReport Simulation<T>::step(SmokeState<T>& s, const StepControls<T>& c) {
   check_inputs(s, c);
+  convective_outflow_update(s.velocity);  // from the step's input velocity
   StepReport report;
   for (std::size_t k = 0; k < config_.order.size(); ++k) {
     const StepPart part = config_.order[k];

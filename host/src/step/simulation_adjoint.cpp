@@ -16,7 +16,8 @@
 // Then the part adjoints run in reverse config().order:
 //   Project        grad_u <- P grad_u (project_adjoint, a cold MGPCG solve); the Inflow
 //                  faces' cotangent is the inflow profile's (control_grad.boundary), and
-//                  is then zeroed (the forward overwrote those faces),
+//                  is then zeroed (the forward overwrote those faces); a ConvectiveOutflow
+//                  side's is gathered for the end,
 //   Diffuse        grad <- J^T grad (explicit: a gather; implicit: a CG solve); MovingWall
 //                  sides: grad_wall from diffuse_wall_velocity_gradient; grad_nu +=
 //                  dt <w, lap(snapshot)> (w = grad, or the implicit adjoint solve's values),
@@ -27,6 +28,9 @@
 //                  grad_wall += <grad_u, d adv/d wall velocity> (advection_wall_gradient),
 //   AdvectScalars  grad_u += sum_i (d adv(q_i,u)/du)^T grad_q_i;
 //                  grad_q_i <- (d adv(q_i,u)/dq_i)^T grad_q_i.
+// Last, ConvectiveOutflow sides: their faces' values were computed from the step's input
+// velocity and the profiles at its start: convective_outflow_values_adjoint of the gathered
+// cotangent adds into grad_u and the profiles' gradient.
 // Every operator adjoint is deterministic; so is this composition (fixed order).
 #include <algorithm>
 #include <string>
@@ -224,8 +228,14 @@ StepReport Simulation<T>::step_adjoint(const SmokeState<T>& input, const StepCon
   check_adjoint_args(input, c, grad, cg);
   reserve_adjoint(int(input.scalars.size()));
   adj_->ensure_diffuse_snapshots(ctx_, grid_, config_, wants_nu(cg), wants_kappa(cg));
+  convective_outflow_update(input.velocity);  // the replay's projections set these faces
+  for (auto& sides : convective_grad_)
+    for (Buffer<T>& b : sides)
+      if (b.data()) detail::zero_bytes(ctx_, b.data(), b.bytes(), b.space());
   replay_for_adjoint(input, c, cg, (cg && cg->buoyancy) || grad_buoyancy);
   const StepReport report = reverse_parts(grad, cg, grad_buoyancy);
+  // ConvectiveOutflow: the faces' values came from the input velocity (and the profiles).
+  convective_outflow_adjoint(grad.velocity, cg ? cg->boundary : nullptr);
   // Input checks not yet read by a pressure solve (no Project part): read them now.
   raise_nonfinite(ctx_);
   return report;
