@@ -122,5 +122,10 @@ void set_side_faces(const Context& ctx, MacVelocity<T>& u, int axis, int side, c
 /// (the forward overwrote them).
 template <class T>
 void take_side_faces(const Context& ctx, MacVelocity<T>& u, int axis, int side, T* values);
+/// The same, accumulated in double: acc[f] += double(face f's cotangent) (acc: side_faces
+/// doubles in the context's memory space, e.g. slots of a VelocityBoundaryGradient), then the
+/// faces are set to 0. A null acc only zeroes the faces. One launch, no host wait.
+template <class T>
+void take_side_faces_into(const Context& ctx, MacVelocity<T>& u, int axis, int side, double* acc);
 
 }  // namespace dfluid

@@ -136,12 +136,19 @@ struct StepControlGradient {
   double* scalar_diffusivity = nullptr;
   /// += d loss / d (the Simulation's VelocityBoundary): the inflow profiles of Inflow sides
   /// (through the projection, which sets them) and the wall velocity of MovingWall sides
-  /// (through velocity advection and diffusion). Host values: each Inflow side costs one
-  /// host wait (a download of its faces), each MovingWall side and tangential component one
-  /// per part that sees it. Empty inflow vectors are sized on the first call. The wall
+  /// (through velocity advection and diffusion). Host values: gathered on the device like
+  /// boundary_slots, then read with one host wait per step_adjoint (none on a grid without
+  /// Inflow or MovingWall sides). Empty inflow vectors are sized on the first call. The wall
   /// velocity's gradient through advection needs semi-Lagrangian velocity advection
   /// (InvalidArgument otherwise).
   VelocityBoundaryGradient* boundary = nullptr;
+  /// The same gradient left in the context's memory space, no host wait: += into
+  /// VelocityBoundaryGradient::slots(grid) doubles (e.g. a Buffer<double> made with
+  /// ctx.memory_space(), zeroed by the caller; layout in VelocityBoundaryGradient), in double
+  /// and in a fixed order (deterministic). Read them once at the end (read_doubles, then
+  /// VelocityBoundaryGradient::add_slots): Rollout does. Give boundary or boundary_slots, not
+  /// both (InvalidArgument).
+  double* boundary_slots = nullptr;
   /// += d loss / d ObstacleWall::wall_velocity of no-slip obstacles (through velocity
   /// advection's ghost fill and diffusion's ghosts); on the device, no host wait.
   MacVelocity<T>* obstacle_wall_velocity = nullptr;
@@ -214,7 +221,8 @@ class Simulation {
   /// the Simulation (allocated on the first call), then the part adjoints run in
   /// reverse config().order. The report holds the adjoint solves (projection,
   /// last implicit diffusion). Host waits as in step() (the adjoint solve's), plus one
-  /// when grad_buoyancy is given and those of control_grad->boundary (when given); throws as step()
+  /// when grad_buoyancy is given and one for control_grad->boundary (when given; none for
+  /// control_grad->boundary_slots); throws as step()
   /// for bad input, ShapeMismatch for gradients of the wrong shape.
   StepReport step_adjoint(const SmokeState<T>& input, const StepControls<T>& controls,
                           SmokeGradient<T>& grad,
@@ -290,12 +298,13 @@ class Simulation {
   void replay_for_adjoint(const SmokeState<T>& input, const StepControls<T>& c,
                           const StepControlGradient<T>* cg);
   void set_diffusion_coefficient(double& member, double v, const char* name);
+  // boundary_acc: where the boundary gradient is accumulated (VelocityBoundaryGradient::slots
+  // doubles on the device), null when not asked for.
   StepReport reverse_parts(SmokeGradient<T>& grad, const StepControlGradient<T>* cg,
-                           double* grad_buoyancy);
+                           double* grad_buoyancy, double* boundary_acc);
   void set_inflow_faces(MacVelocity<T>& u);
-  void advection_wall_gradient(const MacVelocity<T>& u, const MacVelocity<T>& g,
-                               VelocityBoundaryGradient& out);
-  void take_inflow_gradient(MacVelocity<T>& grad_u, VelocityBoundaryGradient* out);
+  void advection_wall_gradient(const MacVelocity<T>& u, const MacVelocity<T>& g, double* acc);
+  void take_inflow_gradient(MacVelocity<T>& grad_u, double* acc);
   NoSlipObstacle<T> no_slip() const {
     return obstacle_wall_.kind == ObstacleWallKind::NoSlip
                ? NoSlipObstacle<T>{obstacles_, obstacle_wall_.wall_velocity, &face_classes_}
@@ -313,9 +322,13 @@ class Simulation {
   Field<T> scalar_tmp_, scalar_scratch_;
   MacVelocity<T> velocity_tmp_, velocity_scratch_;
   VelocityBoundary vb_;
-  // The inflow profile of each Inflow side in the context's memory space, and the cotangent
-  // step_adjoint gathers there (allocated with the Simulation; empty on other sides).
-  std::array<std::array<Buffer<T>, 2>, 3> inflow_values_, inflow_grad_;
+  // The inflow profile of each Inflow side in the context's memory space (allocated with the
+  // Simulation; empty on other sides).
+  std::array<std::array<Buffer<T>, 2>, 3> inflow_values_;
+  // With Inflow or MovingWall sides: kWallSlots doubles for one wall-velocity reduction of a
+  // step adjoint, then VelocityBoundaryGradient::slots(grid) doubles where a step adjoint
+  // that returns the boundary gradient on the host (StepControlGradient::boundary) gathers it.
+  Buffer<double> boundary_scratch_;
   ObstacleWall<T> obstacle_wall_;
   MacVelocity<T> obstacle_ghost_;  // velocity advection's ghost-filled input (NoSlip only)
   std::array<Field<std::uint8_t>, 3> face_classes_;  // obstacle_face_classes (NoSlip only)

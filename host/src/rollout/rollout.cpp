@@ -281,7 +281,11 @@ void Rollout<T>::begin_losses(const std::vector<StepControls<T>>& controls,
   const bool buoyancy = gradients && gradients->buoyancy_gradient;
   const bool viscosity = gradients && gradients->viscosity_gradient;
   const bool diffusivity = gradients && gradients->scalar_diffusivity_gradient;
-  const int coefficients = int(buoyancy) + int(viscosity) + int(diffusivity);
+  // The boundary gradient's slots follow the coefficients' (zeroed with them).
+  const int boundary = gradients && gradients->boundary_gradient
+                           ? int(VelocityBoundaryGradient::slots(sim_.grid()))
+                           : 0;
+  const int coefficients = int(buoyancy) + int(viscosity) + int(diffusivity) + boundary;
   std::size_t slots = std::size_t(coefficients) + losses.keyframes.size() +
                       losses.velocity_targets.size() * std::size_t(dim);
   for (const auto& f : losses.obstacle_forces)  // pressure, shear and wall terms per axis
@@ -298,7 +302,7 @@ void Rollout<T>::begin_losses(const std::vector<StepControls<T>>& controls,
   }
   loss_slots_used_ = 0;
   loss_entries_.clear();
-  buoyancy_slot_ = viscosity_slot_ = diffusivity_slot_ = nullptr;
+  buoyancy_slot_ = viscosity_slot_ = diffusivity_slot_ = boundary_slots_ = nullptr;
   if (coefficients > 0) {  // the first slots, zeroed: the step adjoints add into them on the device
     const Context& ctx = sim_.context();
     detail::zero_bytes(ctx, loss_slots_.data(), sizeof(double) * std::size_t(coefficients),
@@ -306,6 +310,10 @@ void Rollout<T>::begin_losses(const std::vector<StepControls<T>>& controls,
     if (buoyancy) buoyancy_slot_ = loss_slots_.data() + loss_slots_used_++;
     if (viscosity) viscosity_slot_ = loss_slots_.data() + loss_slots_used_++;
     if (diffusivity) diffusivity_slot_ = loss_slots_.data() + loss_slots_used_++;
+    if (boundary) {
+      boundary_slots_ = loss_slots_.data() + loss_slots_used_;
+      loss_slots_used_ += boundary;
+    }
   }
 }
 
@@ -340,9 +348,11 @@ void Rollout<T>::finish_losses(std::vector<double>& per_state, double& effort,
   if (r && buoyancy_slot_) r->grad_buoyancy = slot_value(buoyancy_slot_);
   if (r && viscosity_slot_) r->grad_viscosity = slot_value(viscosity_slot_) + nu_explicit;
   if (r && diffusivity_slot_) r->grad_scalar_diffusivity = slot_value(diffusivity_slot_);
+  if (r && boundary_slots_)  // read with the losses: no host wait of its own
+    r->grad_boundary.add_slots(sim_.grid(), v.data() + (boundary_slots_ - loss_slots_.data()));
   loss_entries_.clear();
   loss_slots_used_ = 0;
-  buoyancy_slot_ = viscosity_slot_ = diffusivity_slot_ = nullptr;
+  buoyancy_slot_ = viscosity_slot_ = diffusivity_slot_ = boundary_slots_ = nullptr;
 }
 
 template <class T>
@@ -529,8 +539,8 @@ void Rollout<T>::reverse_step(int k, const SmokeState<T>& input, const StepContr
   cg.buoyancy = buoyancy_slot_;
   cg.viscosity = viscosity_slot_;
   cg.scalar_diffusivity = diffusivity_slot_;
-  if (opt.boundary_gradient) cg.boundary = &r.grad_boundary;  // host waits per step
-  cg.obstacle_wall_velocity = grad_wall_;                     // on the device
+  cg.boundary_slots = boundary_slots_;     // on the device (when asked)
+  cg.obstacle_wall_velocity = grad_wall_;  // on the device
   try {
     r.adjoint_reports[k] = sim_.step_adjoint(input, controls, grad, &cg);
   } catch (const NonFiniteValue& e) {

@@ -98,6 +98,26 @@ int SmokeState<T>::scalar_index(const std::string& name) const {
   throw InvalidArgument("scalar '" + name + "' not in the state (it has: " + known + ")");
 }
 
+namespace {
+
+/// True when the grid has a side with prescribed values (Inflow, MovingWall): the step
+/// adjoint then has a boundary gradient to gather.
+bool has_boundary_values(const Grid& g) {
+  for (int a = 0; a < g.dim; ++a)
+    for (int s = 0; s < 2; ++s)
+      if (g.boundary[a][s] == BoundaryKind::Inflow || g.boundary[a][s] == BoundaryKind::MovingWall)
+        return true;
+  return false;
+}
+
+/// Simulation::boundary_scratch_: one step's wall-velocity reduction (kWallSlots doubles),
+/// then the accumulator of a step adjoint that returns the gradient on the host (slots(g)).
+std::size_t boundary_scratch_doubles(const Grid& g) {
+  return VelocityBoundaryGradient::kWallSlots + VelocityBoundaryGradient::slots(g);
+}
+
+}  // namespace
+
 template <class T>
 Simulation<T>::Simulation(const Context& ctx, const Grid& grid, StepConfig config,
                           const ObstacleMask* obstacles)
@@ -115,8 +135,14 @@ Simulation<T>::Simulation(const Context& ctx, const Grid& grid, StepConfig confi
       if (grid.boundary[a][side] == BoundaryKind::Inflow) {
         const auto m = Index(VelocityBoundary::side_faces(grid, a));
         inflow_values_[a][side] = Buffer<T>(ctx, m, ctx.memory_space());
-        inflow_grad_[a][side] = Buffer<T>(ctx, m, ctx.memory_space());
       }
+  if (has_boundary_values(grid)) {
+    // Zeroed once: the step scratch's entries that no MovingWall side writes stay 0.
+    boundary_scratch_ =
+        Buffer<double>(ctx, Index(boundary_scratch_doubles(grid)), ctx.memory_space());
+    detail::zero_bytes(ctx, boundary_scratch_.data(), boundary_scratch_.bytes(),
+                       boundary_scratch_.space());
+  }
   if (config_.diffusion == DiffusionMode::Explicit && config_.viscosity > 0 &&
       config_.dt > max_stable_diffusion_dt(grid, config_.viscosity))
     throw UnstableTimeStep("StepConfig.dt = " + std::to_string(config_.dt) +
@@ -203,11 +229,12 @@ SimulationMemory Simulation<T>::estimate_memory(const Context& ctx, const Grid& 
 
   // Simulation: scalar_tmp_, scalar_scratch_, velocity_tmp_, velocity_scratch_, solver_.
   m.workspace = 2 * cell + 2 * mac + pressure_solver_bytes<T>(g);
-  // The inflow profile and its cotangent on every Inflow side.
+  // The inflow profile on every Inflow side, and the boundary gradient's device scratch.
   for (int a = 0; a < g.dim; ++a)
     for (int side = 0; side < 2; ++side)
       if (g.boundary[a][side] == BoundaryKind::Inflow)
-        m.workspace += 2 * sizeof(T) * VelocityBoundary::side_faces(g, a);
+        m.workspace += sizeof(T) * VelocityBoundary::side_faces(g, a);
+  if (has_boundary_values(g)) m.workspace += sizeof(double) * boundary_scratch_doubles(g);
   // A GPU context keeps one device buffer for the partial sums of its reductions.
   if (ctx.on_gpu()) m.workspace += kGpuReduceScratchBytes;
 
@@ -281,25 +308,17 @@ void Simulation<T>::set_inflow_faces(MacVelocity<T>& u) {
         set_side_faces(ctx_, u, a, side, inflow_values_[a][side].data());
 }
 
+/// The Inflow faces' cotangent is the inflow profile's: added to acc's inflow slots (in
+/// double, on the device), and the faces zeroed (the forward overwrote them). Null acc: only
+/// the zeroing.
 template <class T>
-void Simulation<T>::take_inflow_gradient(MacVelocity<T>& grad_u, VelocityBoundaryGradient* out) {
+void Simulation<T>::take_inflow_gradient(MacVelocity<T>& grad_u, double* acc) {
   for (int a = 0; a < grid_.dim; ++a)
     for (int side = 0; side < 2; ++side) {
-      Buffer<T>& buf = inflow_grad_[a][side];
-      if (!buf.data()) continue;
-      detail::zero_bytes(ctx_, buf.data(), buf.bytes(), buf.space());
-      take_side_faces(ctx_, grad_u, a, side, buf.data());
-      if (!out) continue;
-      std::vector<T> h(std::size_t(buf.size()));
-      detail::copy_to_host(ctx_, h.data(), buf.data(), buf.space(), buf.bytes());  // host wait
-      std::vector<double>& g = out->inflow[a][side];
-      if (g.empty()) g.assign(h.size(), 0.0);
-      if (g.size() != h.size())
-        throw ShapeMismatch("control_grad.boundary->inflow[" + side_name(a, side) + "] has " +
-                            std::to_string(g.size()) + " values, the side has " +
-                            std::to_string(h.size()) + " faces");
-      for (std::size_t i = 0; i < h.size(); ++i)
-        g[i] += double(h[i]);
+      if (grid_.boundary[a][side] != BoundaryKind::Inflow) continue;
+      take_side_faces_into(
+          ctx_, grad_u, a, side,
+          acc ? acc + VelocityBoundaryGradient::inflow_slot(grid_, a, side) : nullptr);
     }
 }
 
