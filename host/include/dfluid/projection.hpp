@@ -41,6 +41,9 @@
 namespace dfluid {
 
 template <class T>
+class Simulation;
+
+template <class T>
 class PressureSolver {
  public:
   /// Builds the operator for `grid` and optional solid cells (a Cell field on
@@ -58,6 +61,11 @@ class PressureSolver {
   /// for checks enqueued earlier on ctx and still pending (flag_nonfinite, field_ops.hpp),
   /// ShapeMismatch if u or pressure is not on the solver's grid, InvalidArgument
   /// for dt <= 0 or bad options, SolverNotConverged (see SolverOptions).
+  /// On a closed box (no Open/Outflow side) with Inflow sides, u's faces on those sides must
+  /// carry no net inflow (relative to the sum of their magnitudes: 1e-9, float 64 epsilon):
+  /// otherwise InvalidArgument names the sides, their fluxes and the fix, before any work.
+  /// That check costs two host waits per Inflow side (none on other grids, none in a
+  /// Simulation's steps: it checks its VelocityBoundary on the host).
   SolveReport project(const Context& ctx, MacVelocity<T>& u, Field<T>& pressure, T dt,
                       const SolverOptions& options = {});
 
@@ -90,6 +98,14 @@ class PressureSolver {
   int floating_regions() const;
 
  private:
+  template <class>
+  friend class Simulation;
+  // project() without the inflow balance check: a Simulation checks its VelocityBoundary
+  // on the host (set_velocity_boundary) and writes those faces itself.
+  SolveReport project_balanced(const Context& ctx, MacVelocity<T>& u, Field<T>& pressure, T dt,
+                               const SolverOptions& options);
+  SolveReport project_impl(const Context& ctx, MacVelocity<T>& u, Field<T>& pressure, T dt,
+                           const SolverOptions& options, bool check_inflow);
   struct Impl;
   std::unique_ptr<Impl> impl_;
 };

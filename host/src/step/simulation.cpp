@@ -470,8 +470,8 @@ StepReport Simulation<T>::step(SmokeState<T>& s, const StepControls<T>& c) {
       case StepPart::Project: {
         set_inflow_faces(s.velocity);
         try {
-          report.pressure =
-              solver_.project(ctx_, s.velocity, s.pressure, T(config_.dt), config_.pressure);
+          report.pressure = solver_.project_balanced(ctx_, s.velocity, s.pressure, T(config_.dt),
+                                                     config_.pressure);
         } catch (const detail::FlaggedNonFinite& e) {
           // project() found its velocity not finite (checked on the device, reported after
           // its solve). The step's own inputs were checked before and reported first, so the

@@ -338,7 +338,8 @@ void Simulation<T>::replay_for_adjoint(const SmokeState<T>& input, const StepCon
           break;
         case StepPart::Project:
           set_inflow_faces(w.velocity);
-          solver_.project(ctx_, w.velocity, w.pressure, dt, config_.pressure);
+          // Balanced: set_velocity_boundary checked the profile on the host.
+          solver_.project_balanced(ctx_, w.velocity, w.pressure, dt, config_.pressure);
           break;
       }
     }
