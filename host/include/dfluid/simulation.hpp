@@ -283,6 +283,18 @@ class Simulation {
   /// grad_wall += weight * d (direction · obstacle_force) / d wall velocity (NoSlip).
   void obstacle_force_wall_gradient(const std::array<double, 3>& direction, double weight,
                                     MacVelocity<T>& grad_wall) const;
+  /// The same four for the force on one body: the solid cells where `body` (a cell field on
+  /// the grid, read once when first used, kept by pointer: it must outlive the Simulation's
+  /// use) is non-zero (obstacle_body_force_coefficients: forces on masks that partition the
+  /// solid cells sum to obstacle_force). Null body: every solid cell, as above. Each body's
+  /// coefficients (two velocities and dim cell fields) are built on its first use.
+  const ObstacleForceCoefficients<T>& body_force_coefficients(const ObstacleMask* body) const;
+  std::array<double, 3> obstacle_force_on(const SmokeState<T>& state,
+                                          const ObstacleMask* body) const;
+  void obstacle_force_adjoint_on(const std::array<double, 3>& direction, double weight,
+                                 SmokeGradient<T>& grad, const ObstacleMask* body) const;
+  void obstacle_force_wall_gradient_on(const std::array<double, 3>& direction, double weight,
+                                       MacVelocity<T>& grad_wall, const ObstacleMask* body) const;
   PressureSolver<T>& pressure_solver() { return solver_; }
 
  private:
@@ -333,6 +345,9 @@ class Simulation {
   MacVelocity<T> obstacle_ghost_;  // velocity advection's ghost-filled input (NoSlip only)
   std::array<Field<std::uint8_t>, 3> face_classes_;  // obstacle_face_classes (NoSlip only)
   mutable std::shared_ptr<ObstacleForceCoefficients<T>> force_coef_;  // built on first use
+  // Per-body coefficients (body_force_coefficients), by the body mask's address.
+  mutable std::vector<std::pair<const ObstacleMask*, std::shared_ptr<ObstacleForceCoefficients<T>>>>
+      body_coef_;
   struct AdjointScratch;                 // step_adjoint's replay buffers (simulation_adjoint.cpp)
   std::shared_ptr<AdjointScratch> adj_;  // allocated on the first step_adjoint call
 };

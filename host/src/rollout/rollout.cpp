@@ -231,6 +231,7 @@ void Rollout<T>::validate(const SmokeState<T>& initial, int n,
         throw InvalidArgument(what + ": step " + std::to_string(k) + " not in [1, " +
                               std::to_string(n) + "] (the force needs the pressure of a step)");
     if (!std::isfinite(f.weight)) throw InvalidArgument(what + ": weight must be finite");
+    if (f.body) check::on_grid(*f.body, (what + ": body").c_str(), g, Location::Cell);
     for (int a = 0; a < 3; ++a) {
       if (!std::isfinite(f.direction[a]))
         throw InvalidArgument(what + ": direction must be finite");
@@ -413,7 +414,7 @@ void Rollout<T>::state_losses(int k, const SmokeState<T>& s, const RolloutLosses
     const ObstacleWall<T>& wall = sim_.obstacle_wall();
     for (int step : steps) {
       if (step != k) continue;
-      const ObstacleForceCoefficients<T>& c = sim_.obstacle_force_coefficients();
+      const ObstacleForceCoefficients<T>& c = sim_.body_force_coefficients(f.body);
       for (int a = 0; a < s.velocity.dim(); ++a) {
         if (f.direction[a] == 0) continue;
         const double da = w * f.direction[a];
@@ -429,9 +430,9 @@ void Rollout<T>::state_losses(int k, const SmokeState<T>& s, const RolloutLosses
         record(f.name, -da * c.shear_scale, 1, -da * per_nu);
       }
       if (grad) {
-        sim_.obstacle_force_adjoint(f.direction, w, *grad);
+        sim_.obstacle_force_adjoint_on(f.direction, w, *grad, f.body);
         if (wall.wall_velocity && grad_wall_)
-          sim_.obstacle_force_wall_gradient(f.direction, w, *grad_wall_);
+          sim_.obstacle_force_wall_gradient_on(f.direction, w, *grad_wall_, f.body);
       }
     }
   }

@@ -224,7 +224,11 @@ void Rollout<T>::add_obstacle_memory(RolloutMemory& m, checkpoint::StateSize& si
     }
   }
   if (losses && !losses->obstacle_forces.empty()) {
-    m.simulation.workspace += 2 * U + std::size_t(g.dim) * C;  // ObstacleForceCoefficients
+    // ObstacleForceCoefficients: one set per body the losses name (null: every solid cell).
+    std::vector<const ObstacleMask*> bodies;
+    for (const auto& f : losses->obstacle_forces)
+      if (std::find(bodies.begin(), bodies.end(), f.body) == bodies.end()) bodies.push_back(f.body);
+    m.simulation.workspace += bodies.size() * (2 * U + std::size_t(g.dim) * C);
     m.simulation.adjoint += C;  // the pressure cotangent's solve (AdjointScratch::pressure_y)
     m.result += C;              // grad_initial.pressure
   }

@@ -508,7 +508,10 @@ void Simulation<T>::set_obstacle_wall(const ObstacleWall<T>& wall) {
       check::accessible(ctx_, (*wall.wall_velocity)[a], "set_obstacle_wall: wall_velocity");
     }
   }
-  if (wall.kind != obstacle_wall_.kind) force_coef_.reset();
+  if (wall.kind != obstacle_wall_.kind) {
+    force_coef_.reset();
+    body_coef_.clear();
+  }
   obstacle_wall_ = wall;
   if (wall.kind == ObstacleWallKind::NoSlip && obstacle_ghost_[0].empty()) {
     obstacle_ghost_ = MacVelocity<T>(ctx_, grid_);
@@ -518,6 +521,12 @@ void Simulation<T>::set_obstacle_wall(const ObstacleWall<T>& wall) {
 
 template <class T>
 const ObstacleForceCoefficients<T>& Simulation<T>::obstacle_force_coefficients() const {
+  return body_force_coefficients(nullptr);
+}
+
+template <class T>
+const ObstacleForceCoefficients<T>& Simulation<T>::body_force_coefficients(
+    const ObstacleMask* body) const {
   if (!obstacles_)
     throw InvalidArgument(
         "Simulation: the force on obstacles needs obstacles; pass the ObstacleMask to the "
@@ -525,22 +534,41 @@ const ObstacleForceCoefficients<T>& Simulation<T>::obstacle_force_coefficients()
   // The viscous force is the diffusion stencil's: none without diffusion of the velocity.
   const bool no_slip = obstacle_wall_.kind == ObstacleWallKind::NoSlip;
   const double nu = config_.diffusion == DiffusionMode::None ? 0.0 : config_.viscosity;
-  if (!force_coef_) {
-    auto c = std::make_shared<ObstacleForceCoefficients<T>>();
-    dfluid::obstacle_force_coefficients(ctx_, *obstacles_, no_slip, nu, *c);
-    force_coef_ = c;
+  std::shared_ptr<ObstacleForceCoefficients<T>>* slot = &force_coef_;
+  if (body) {
+    slot = nullptr;
+    for (auto& e : body_coef_)
+      if (e.first == body) slot = &e.second;
+    if (!slot) {
+      check::on_grid(*body, "ObstacleForceLoss::body", grid_, Location::Cell);
+      check::accessible(ctx_, *body, "ObstacleForceLoss::body");
+      body_coef_.emplace_back(body, nullptr);
+      slot = &body_coef_.back().second;
+    }
   }
+  if (!*slot) {
+    auto c = std::make_shared<ObstacleForceCoefficients<T>>();
+    dfluid::obstacle_body_force_coefficients(ctx_, *obstacles_, body, no_slip, nu, *c);
+    *slot = c;
+  }
+  ObstacleForceCoefficients<T>& c = **slot;
   // The viscosity from the current config (the coefficient fields do not depend on it), and
   // the force's derivative with respect to it (none without diffusion of the velocity).
-  force_coef_->shear_scale_per_nu =
+  c.shear_scale_per_nu =
       no_slip && config_.diffusion != DiffusionMode::None ? std::pow(grid_.dx, grid_.dim - 2) : 0.0;
-  force_coef_->shear_scale = no_slip ? nu * force_coef_->shear_scale_per_nu : 0.0;
-  return *force_coef_;
+  c.shear_scale = no_slip ? nu * c.shear_scale_per_nu : 0.0;
+  return c;
 }
 
 template <class T>
 std::array<double, 3> Simulation<T>::obstacle_force(const SmokeState<T>& state) const {
-  const ObstacleForceCoefficients<T>& c = obstacle_force_coefficients();
+  return obstacle_force_on(state, nullptr);
+}
+
+template <class T>
+std::array<double, 3> Simulation<T>::obstacle_force_on(const SmokeState<T>& state,
+                                                       const ObstacleMask* body) const {
+  const ObstacleForceCoefficients<T>& c = body_force_coefficients(body);
   check::on_grid(state.velocity[0], "obstacle_force: state.velocity", grid_, Location::FaceX);
   check::on_grid(state.pressure, "obstacle_force: state.pressure", grid_, Location::Cell);
   std::array<double, 3> f{0, 0, 0};
@@ -558,7 +586,14 @@ std::array<double, 3> Simulation<T>::obstacle_force(const SmokeState<T>& state) 
 template <class T>
 void Simulation<T>::obstacle_force_adjoint(const std::array<double, 3>& direction, double weight,
                                            SmokeGradient<T>& grad) const {
-  const ObstacleForceCoefficients<T>& c = obstacle_force_coefficients();
+  obstacle_force_adjoint_on(direction, weight, grad, nullptr);
+}
+
+template <class T>
+void Simulation<T>::obstacle_force_adjoint_on(const std::array<double, 3>& direction, double weight,
+                                              SmokeGradient<T>& grad,
+                                              const ObstacleMask* body) const {
+  const ObstacleForceCoefficients<T>& c = body_force_coefficients(body);
   check::on_grid(grad.velocity[0], "obstacle_force_adjoint: grad.velocity", grid_, Location::FaceX);
   if (grad.pressure.empty()) {
     grad.pressure = Field<T>(ctx_, grid_, Location::Cell);
@@ -576,7 +611,14 @@ void Simulation<T>::obstacle_force_adjoint(const std::array<double, 3>& directio
 template <class T>
 void Simulation<T>::obstacle_force_wall_gradient(const std::array<double, 3>& direction,
                                                  double weight, MacVelocity<T>& grad_wall) const {
-  const ObstacleForceCoefficients<T>& c = obstacle_force_coefficients();
+  obstacle_force_wall_gradient_on(direction, weight, grad_wall, nullptr);
+}
+
+template <class T>
+void Simulation<T>::obstacle_force_wall_gradient_on(const std::array<double, 3>& direction,
+                                                    double weight, MacVelocity<T>& grad_wall,
+                                                    const ObstacleMask* body) const {
+  const ObstacleForceCoefficients<T>& c = body_force_coefficients(body);
   for (int a = 0; a < grid_.dim; ++a) {
     check::on_grid(grad_wall[a], "obstacle_force_wall_gradient: grad_wall", grid_,
                    face_location(a));
