@@ -179,6 +179,18 @@ struct SimulationMemory {
   std::size_t with_adjoint() const { return state + workspace + adjoint; }
 };
 
+/// What a Simulation's obstacles add to its memory (estimate_memory's last argument); the
+/// ObstacleMask itself is the caller's.
+struct ObstacleMemory {
+  /// NoSlip: set_obstacle_wall's scratch, velocity advection's ghost-filled input (one
+  /// velocity) and the face classes diffusion reads (one byte a face).
+  ObstacleWallKind wall = ObstacleWallKind::FreeSlip;
+  /// The force coefficient sets built (obstacle_force, a Rollout force loss: one per body
+  /// the losses name, body_force_coefficients), two velocities and dim cell fields each; with
+  /// any, the adjoint's pressure-cotangent solve holds one more cell field.
+  int force_bodies = 0;
+};
+
 template <class T>
 class Simulation {
  public:
@@ -194,10 +206,13 @@ class Simulation {
   /// floating region (4 bytes a cell), a grid with Open sides does not (obstacles that wall
   /// off pockets add them). Host memory the solver's setup uses briefly (its region
   /// labelling, about 40 bytes a cell, freed before the Simulation is complete) is not
-  /// counted: it stays below the total. Throws InvalidArgument for a grid Grid::validate()
-  /// refuses or num_scalars < 0.
+  /// counted: it stays below the total. With obstacles, `obstacles` says what their wall kind
+  /// and force coefficients add (ObstacleMemory; the default: free-slip, no force). Throws
+  /// InvalidArgument for a grid Grid::validate() refuses, num_scalars < 0 or
+  /// obstacles.force_bodies < 0.
   static SimulationMemory estimate_memory(const Context& ctx, const Grid& grid,
-                                          const StepConfig& config, int num_scalars = 1);
+                                          const StepConfig& config, int num_scalars = 1,
+                                          const ObstacleMemory& obstacles = {});
 
   /// Allocates, before the first step_adjoint() for states with `num_scalars` scalars, what
   /// it needs: its replay buffers, and the context's pool sized to the temporaries step() and

@@ -216,11 +216,15 @@ constexpr std::size_t kGpuReduceScratchBytes = (1024 + 1) * sizeof(double);
 
 template <class T>
 SimulationMemory Simulation<T>::estimate_memory(const Context& ctx, const Grid& g,
-                                                const StepConfig& config, int num_scalars) {
+                                                const StepConfig& config, int num_scalars,
+                                                const ObstacleMemory& obstacles) {
   g.validate();
   if (num_scalars < 0)
     throw InvalidArgument("estimate_memory: num_scalars = " + std::to_string(num_scalars) +
                           " must be >= 0");
+  if (obstacles.force_bodies < 0)
+    throw InvalidArgument("estimate_memory: obstacles.force_bodies = " +
+                          std::to_string(obstacles.force_bodies) + " must be >= 0");
   const auto ns = std::size_t(num_scalars);
   const std::size_t cell = field_bytes<T>(g, Location::Cell);
   const std::size_t mac = mac_bytes<T>(g);
@@ -235,12 +239,24 @@ SimulationMemory Simulation<T>::estimate_memory(const Context& ctx, const Grid& 
       if (g.boundary[a][side] == BoundaryKind::Inflow)
         m.workspace += sizeof(T) * VelocityBoundary::side_faces(g, a);
   if (has_boundary_values(g)) m.workspace += sizeof(double) * boundary_scratch_doubles(g);
+  // Obstacles (set_obstacle_wall, body_force_coefficients; Rollout::state_size counts the
+  // same from its Simulation and losses): the no-slip ghost-filled velocity and face classes,
+  // the force coefficients, and the adjoint's pressure-cotangent solve.
+  if (obstacles.wall == ObstacleWallKind::NoSlip) {
+    m.workspace += mac;
+    for (int a = 0; a < g.dim; ++a)
+      m.workspace += field_bytes<std::uint8_t>(g, face_location(a));
+  }
+  if (obstacles.force_bodies > 0) {
+    m.workspace += std::size_t(obstacles.force_bodies) * (2 * mac + std::size_t(g.dim) * cell);
+  }
   // A GPU context keeps one device buffer for the partial sums of its reductions.
   if (ctx.on_gpu()) m.workspace += kGpuReduceScratchBytes;
 
   // step_adjoint (simulation_adjoint.cpp): the replay state, one snapshot per part whose
   // adjoint reads forward values, two gradient temporaries.
   m.adjoint = mac + ns * cell + cell + mac + cell;
+  if (obstacles.force_bodies > 0) m.adjoint += cell;  // AdjointScratch::pressure_y
   // A MovingWall side: a zero velocity and the advection of it with a unit wall velocity
   // (the wall velocity's gradient through advection).
   bool moving = false;
