@@ -19,7 +19,8 @@
 //                  boundary_slots: gathered on the device), and is then zeroed (the
 //                  forward overwrote those faces),
 //   Diffuse        grad <- J^T grad (explicit: a gather; implicit: a CG solve); MovingWall
-//                  sides: grad_wall from diffuse_wall_velocity_gradient; grad_nu +=
+//                  sides: grad_wall from diffuse_wall_velocity_gradient_into (on the device,
+//                  like every boundary gradient here); grad_nu +=
 //                  dt <w, lap(snapshot)> (w = grad, or the implicit adjoint solve's values),
 //   Forces         reverse of (sources, buoyancy, force): grad_f += dt grad_u;
 //                  grad_coef += <grad_u, dt S q_b>; grad_q_b += dt coef S^T grad_u;
