@@ -64,9 +64,11 @@ void seed_state(const Context& ctx, SmokeState<float>& s) {
   }
 }
 
-void copy_state(const Context& ctx, const SmokeState<float>& src, SmokeState<float>& dst) {
+template <class T>
+void copy_state(const Context& ctx, const SmokeState<T>& src, SmokeState<T>& dst) {
   copy(ctx, src.velocity, dst.velocity);
-  copy(ctx, src.scalars[0], dst.scalars[0]);
+  for (std::size_t i = 0; i < src.scalars.size(); ++i)
+    copy(ctx, src.scalars[i], dst.scalars[i]);
   copy(ctx, src.pressure, dst.pressure);
 }
 
@@ -254,6 +256,113 @@ TEST(RolloutHostWaits, GradientWaitsAreItsStepsWaitsPlusOneLossRead) {
   expect_bitwise(ctx, r.grad_initial.scalars[0], grad.scalars[0], "grad_initial scalar");
   for (int a = 0; a < g.dim; ++a)
     expect_bitwise(ctx, r.grad_initial.velocity[a], grad.velocity[a], "grad_initial velocity");
+}
+
+// The boundary gradient (issue 14: inflow profile and moving-wall velocity) is gathered on the
+// device and read with the losses: a rollout gradient that asks for it waits exactly as one
+// that does not (and as its steps and step adjoints do one by one, plus the loss read), and
+// only its slots cross the bus in addition. A step adjoint that returns it on the host
+// (StepControlGradient::boundary) waits once more; with boundary_slots it waits as without.
+TEST(RolloutHostWaits, BoundaryGradientAddsNoWait) {
+  const Context ctx = Context::cpu();
+  Grid g = Grid::make_2d(12, 10, 0.125);
+  g.set_boundary(0, BoundaryKind::Inflow, BoundaryKind::Outflow);
+  g.set_boundary(1, BoundaryKind::NoSlip, BoundaryKind::MovingWall);
+  StepConfig cfg;
+  cfg.dt = 0.05;
+  cfg.diffusion = DiffusionMode::Explicit;
+  cfg.viscosity = 0.02;
+  cfg.order = {StepPart::AdvectVelocity, StepPart::Diffuse, StepPart::Project};
+  VelocityBoundary vb;
+  vb.inflow[0][0].assign(10, 0.0);
+  for (int j = 0; j < 10; ++j)
+    vb.inflow[0][0][std::size_t(j)] = 0.5 + 0.1 * std::sin(0.7 * j);
+  vb.wall.v[1][1] = {0.8, 0.0, 0.0};
+  Simulation<double> sim(ctx, g, cfg);
+  sim.set_velocity_boundary(vb);
+  Rollout<double> rollout(sim);
+  const int n = 3;
+  SmokeState<double> initial(ctx, g, {});
+  for (int a = 0; a < 2; ++a) {
+    std::vector<double> u(std::size_t(initial.velocity[a].size()));
+    for (std::size_t i = 0; i < u.size(); ++i)
+      u[i] = 0.3 * std::sin(0.37 * double(i) + a);
+    initial.velocity[a].assign(ctx, u);
+  }
+  MacVelocity<double> target(ctx, g);
+  fill(ctx, target, 0.2);
+  RolloutLosses<double> losses;
+  VelocityTarget<double> vt;
+  vt.step = n;
+  vt.target = &target;
+  losses.velocity_targets.push_back(vt);
+  RolloutOptions with, without;
+  with.boundary_gradient = true;
+  rollout.run(initial, n, {}, losses, with);  // warm-up (sizes the result's inflow vectors)
+  rollout.run(initial, n, {}, losses, without);
+  RolloutResult<double> r_with, r_without;
+  rollout.run(initial, n, {}, losses, with, r_with);
+  rollout.run(initial, n, {}, losses, without, r_without);
+  const Events e_with = count(ctx, [&] { rollout.run(initial, n, {}, losses, with, r_with); });
+  const Events e_without =
+      count(ctx, [&] { rollout.run(initial, n, {}, losses, without, r_without); });
+  const std::size_t slots = VelocityBoundaryGradient::slots(g);
+  EXPECT_EQ(slots, 18u + 10u);
+  std::cout << "[counters] rollout_boundary_gradient_2d_12x10_3_steps: host_waits=" << e_with.waits
+            << " (without the boundary gradient: " << e_without.waits << ")\n";
+  EXPECT_EQ(e_with.waits, e_without.waits);
+  EXPECT_EQ(e_with.to_host, e_without.to_host + std::int64_t(8 * slots));
+  EXPECT_EQ(e_with.to_device, 0);
+  EXPECT_EQ(r_with.loss, r_without.loss);
+  for (int a = 0; a < g.dim; ++a)
+    expect_bitwise(ctx, r_with.grad_initial.velocity[a], r_without.grad_initial.velocity[a],
+                   "grad_initial velocity");
+
+  // The same work one call at a time: the steps, the loss's cotangent, the step adjoints.
+  std::vector<SmokeState<double>> states;
+  Events parts;
+  states.emplace_back(ctx, g, std::vector<std::string>{});
+  copy_state(ctx, initial, states[0]);
+  for (int k = 0; k < n; ++k) {
+    states.emplace_back(ctx, g, std::vector<std::string>{});
+    copy_state(ctx, states[std::size_t(k)], states[std::size_t(k) + 1]);
+    parts.waits += count(ctx, [&] { sim.step(states[std::size_t(k) + 1]); }).waits;
+  }
+  SmokeGradient<double> grad(ctx, g, 0), grad_host(ctx, g, 0);
+  for (int a = 0; a < g.dim; ++a) {
+    copy(ctx, states[n].velocity[a], grad.velocity[a]);
+    axpy(ctx, -1.0, target[a], grad.velocity[a]);
+    copy(ctx, grad.velocity[a], grad_host.velocity[a]);
+  }
+  Buffer<double> acc(ctx, Index(slots), ctx.memory_space());
+  detail::zero_bytes(ctx, acc.data(), acc.bytes(), acc.space());
+  VelocityBoundaryGradient host;
+  for (int k = n - 1; k >= 0; --k) {
+    StepControlGradient<double> cg_dev, cg_host;
+    cg_dev.boundary_slots = acc.data();
+    cg_host.boundary = &host;
+    const Events dev =
+        count(ctx, [&] { sim.step_adjoint(states[std::size_t(k)], {}, grad, &cg_dev); });
+    const Events on_host =
+        count(ctx, [&] { sim.step_adjoint(states[std::size_t(k)], {}, grad_host, &cg_host); });
+    parts.waits += dev.waits;
+    EXPECT_EQ(on_host.waits, dev.waits + 1) << "step " << k;  // the read of its slots
+  }
+  EXPECT_EQ(e_with.waits, parts.waits + 1);  // + the read of the losses and the slots
+  std::vector<double> v(slots);
+  read_doubles(ctx, acc.data(), int(slots), v.data());
+  VelocityBoundaryGradient dev;
+  dev.add_slots(g, v.data());
+  // Bitwise: the rollout's slots summed the same values in the same order.
+  EXPECT_EQ(dev.inflow[0][0], r_with.grad_boundary.inflow[0][0]);
+  EXPECT_EQ(dev.wall.v[1][1][0], r_with.grad_boundary.wall.v[1][1][0]);
+  EXPECT_NE(dev.wall.v[1][1][0], 0.0);
+  // The host accumulator sums per step: the same to rounding.
+  for (int j = 0; j < 10; ++j)
+    EXPECT_NEAR(host.inflow[0][0][std::size_t(j)], dev.inflow[0][0][std::size_t(j)],
+                1e-14 * (1 + std::abs(dev.inflow[0][0][std::size_t(j)])));
+  EXPECT_NEAR(host.wall.v[1][1][0], dev.wall.v[1][1][0],
+              1e-14 * (1 + std::abs(dev.wall.v[1][1][0])));
 }
 
 // The loss value of a masked keyframe: the 8-byte sum is all that crosses the bus; the

@@ -12,12 +12,14 @@
 #include <cstring>
 #include <random>
 #include <string>
+#include <type_traits>
 #include <vector>
 
 #include "counters_test_util.hpp"
 #include "dfluid/dfluid.hpp"
 #include "dfluid/field_ops.hpp"
 #include "dfluid/projection.hpp"
+#include "dfluid/simulation.hpp"
 
 using namespace dfluid;
 
@@ -332,4 +334,89 @@ TEST(PressureSolve, BitwiseReproducibleAcrossThreadsAndCheckIntervals) {
       }
   }
   set_cpu_threads(threads);
+}
+
+namespace {
+
+/// u on a closed 2D box whose x sides are both Inflow: the low side's faces at `low`, the
+/// high side's at `high` (+x velocity: in through x-low, out through x-high), a random
+/// interior.
+template <class T>
+MacVelocity<T> inflow_velocity(const Context& ctx, const Grid& g, double low, double high) {
+  MacVelocity<T> u = random_velocity<T>(ctx, g, 5);
+  std::vector<T> ux = u[0].to_vector(ctx);
+  const int nxf = g.n[0] + 1;
+  for (int j = 0; j < g.n[1]; ++j) {
+    ux[std::size_t(j * nxf)] = T(low);
+    ux[std::size_t(j * nxf + nxf - 1)] = T(high);
+  }
+  u[0].assign(ctx, ux);
+  return u;
+}
+
+template <class T>
+void check_closed_box_inflow() {
+  const Context ctx = Context::cpu();
+  Grid g = Grid::make_2d(8, 6, 0.1);
+  g.set_boundary(0, BK::Inflow, BK::Inflow);
+  g.set_boundary(1, BK::NoSlip, BK::NoSlip);
+  PressureSolver<T> solver(ctx, g);
+  Field<T> p(ctx, g);
+  SolverOptions o;
+  o.rel_tol = 1e-6;
+  // Net inflow 6 * (1 - 0.5) = 3: refused before any work, u and p untouched.
+  MacVelocity<T> u = inflow_velocity<T>(ctx, g, 1.0, 0.5);
+  const std::vector<T> before = u[0].to_vector(ctx);
+  try {
+    solver.project(ctx, u, p, T(0.1), o);
+    FAIL() << "no throw";
+  } catch (const InvalidArgument& e) {
+    const std::string m = e.what();
+    EXPECT_EQ(m.find('\n'), std::string::npos) << m;
+    EXPECT_NE(m.find("PressureSolver::project: net inflow 3.0"), std::string::npos) << m;
+    EXPECT_NE(m.find("x-low (6.0"), std::string::npos) << m;
+    EXPECT_NE(m.find("x-high (-3.0"), std::string::npos) << m;
+    EXPECT_NE(m.find("BoundaryKind::Outflow"), std::string::npos) << m;
+  }
+  EXPECT_EQ(u[0].to_vector(ctx), before);
+  EXPECT_EQ(max_abs(ctx, p), 0.0);
+  // Balanced (the same flux out of x-high): projected, divergence-free. The check costs two
+  // reductions (host waits) per Inflow side on top of the solve; a Simulation's step, which
+  // checked its VelocityBoundary on the host, does not pay them.
+  MacVelocity<T> ub = inflow_velocity<T>(ctx, g, 1.0, 1.0);
+  MacVelocity<T> same = inflow_velocity<T>(ctx, g, 1.0, 1.0);
+  const double div0 = max_abs_divergence(ctx, ub);
+  const ContextCounters direct =
+      test::events_of(ctx, [&] { solver.project(ctx, ub, p, T(0.1), o); });
+  EXPECT_LT(max_abs_divergence(ctx, ub), 1e-4 * div0);
+  StepConfig cfg;
+  cfg.dt = 0.1;
+  cfg.order = {StepPart::Project};
+  cfg.pressure = o;
+  Simulation<T> sim(ctx, g, cfg);
+  VelocityBoundary vb;
+  vb.inflow[0][0].assign(6, 1.0);
+  vb.inflow[0][1].assign(6, 1.0);
+  sim.set_velocity_boundary(vb);
+  SmokeState<T> s(ctx, g, {});
+  copy(ctx, same, s.velocity);
+  const ContextCounters step = test::events_of(ctx, [&] { sim.step(s); });
+  EXPECT_EQ(direct.host_waits, step.host_waits + 4);
+  // With an outflow side the box is open: no check, any inflow is accepted.
+  Grid open = g;
+  open.set_boundary(0, BK::Inflow, BK::Outflow);
+  PressureSolver<T> open_solver(ctx, open);
+  MacVelocity<T> uo = inflow_velocity<T>(ctx, open, 1.0, 0.0);
+  Field<T> po(ctx, open);
+  EXPECT_NO_THROW(open_solver.project(ctx, uo, po, T(0.1), o));
+}
+
+}  // namespace
+
+// A closed box with net inflow has no divergence-free projection: project() called
+// directly refuses it, naming the sides and the fix (Simulation::set_velocity_boundary
+// refuses such a profile on the host, VelocityBoundaryStep.ClosedBoxWithNetInflowIsRefused).
+TEST(PressureSolverInflow, ClosedBoxWithNetInflowIsRefusedNamingTheSides) {
+  check_closed_box_inflow<double>();
+  check_closed_box_inflow<float>();
 }

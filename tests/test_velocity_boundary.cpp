@@ -124,6 +124,15 @@ TEST(VelocityBoundaryProjection, TransposeWithEveryNewKind) {
     MacVelocity<double> x(ctx, g), y(ctx, g), px(ctx, g), pty(ctx, g);
     fill_random(ctx, x, 31);
     fill_random(ctx, y, 32);
+    if (g.pressure_has_null_space() && g.boundary[0][0] == IN && g.boundary[0][1] == IN) {
+      // project() refuses a net inflow through a closed box: x leaves through x-high what
+      // enters through x-low (y, the adjoint's input, keeps its null-space component).
+      std::vector<double> ux = x[0].to_vector(ctx);
+      const int nxf = g.n[0] + 1;
+      for (int j = 0; j < g.n[1]; ++j)
+        ux[std::size_t(j * nxf + nxf - 1)] = ux[std::size_t(j * nxf)];
+      x[0].assign(ctx, ux);
+    }
     copy(ctx, x, px);
     copy(ctx, y, pty);
     solver.project(ctx, px, p, 1.0, tight());

@@ -126,7 +126,9 @@ void check_memory(const Context& ctx, const Options& o) {
   const Grid grid = channel_grid(o.channel);
   StepConfig cfg;
   cfg.diffusion = DiffusionMode::Implicit;
-  const SimulationMemory sim = Simulation<T>::estimate_memory(ctx, grid, cfg, 0);
+  // The body's no-slip scratch and the drag loss's force coefficients (one body).
+  const SimulationMemory sim =
+      Simulation<T>::estimate_memory(ctx, grid, cfg, 0, {ObstacleWallKind::NoSlip, 1});
   const std::size_t stored =
       o.memory_budget > 0 ? o.memory_budget : std::size_t(o.steps + 1) * sim.state;
   const std::size_t need = sim.with_adjoint() + stored + 4 * sim.state;

@@ -147,6 +147,28 @@ void masked_squared_error_into(const Context& ctx, const Field<T>& x, const Fiel
       });
 }
 
+namespace {
+template <class S>
+void add_to_doubles(const Context& ctx, const S* src, int n, double* dst, double scale) {
+  if (n < 0) throw InvalidArgument("add_doubles: n = " + std::to_string(n) + " must be >= 0");
+  if (n == 0) return;
+  if (!src || !dst)
+    throw InvalidArgument(
+        "add_doubles: src or dst is null; pass n values in the context's "
+        "memory space (e.g. a Buffer<double> made with ctx.memory_space())");
+  detail::for_each_cell(
+      detail::exec_of(ctx), std::array<int, 3>{n, 1, 1},
+      DFLUID_LAMBDA(int i, int, int) { dst[i] += scale * double(src[i]); });
+}
+}  // namespace
+
+void add_doubles(const Context& ctx, const double* src, int n, double* dst, double scale) {
+  add_to_doubles(ctx, src, n, dst, scale);
+}
+void add_doubles(const Context& ctx, const float* src, int n, double* dst, double scale) {
+  add_to_doubles(ctx, src, n, dst, scale);
+}
+
 void read_doubles(const Context& ctx, const double* src, int n, double* dst) {
   if (n < 0) throw InvalidArgument("read_doubles: n = " + std::to_string(n) + " must be >= 0");
   if (n == 0) return;

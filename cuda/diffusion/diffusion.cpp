@@ -699,6 +699,62 @@ WallVelocity diffuse_wall_velocity_gradient(const Context& ctx, const MacVelocit
   return grad;
 }
 
+namespace detail::diffusion {
+
+/// One entry's term of diffuse_wall_velocity_gradient: w at the free entries of the layer
+/// next to the side (index `edge` along `axis`). A functor: see NuGradientTerm.
+template <class T>
+struct WallLayerTerm {
+  View<const T> wv;
+  LaplacianStencil<T> s;
+  int axis, edge;
+  DFLUID_HD double operator()(int i, int j, int k) const {
+    const int idx[3] = {i, j, k};
+    if (idx[axis] != edge || stencil_held(s, i, j, k)) return 0.0;
+    return double(wv(i, j, k));
+  }
+};
+
+/// *p *= f, on the device (one thread). Not a template: see set_scalar (exec.hpp).
+void scale_scalar(const Exec& ex, double* p, double f) {
+  for_each_cell(
+      ex, 1, 1, 1, DFLUID_LAMBDA(int, int, int) { *p *= f; });
+}
+
+}  // namespace detail::diffusion
+
+// The same gradient left on the device: the reduction of each MovingWall side and
+// tangential component into its slot, then scaled there (bitwise coef * sum, as above).
+template <class T>
+void diffuse_wall_velocity_gradient_into(const Context& ctx, const MacVelocity<T>& w, T nu, T dt,
+                                         double* dst, const NoSlipObstacle<T>& obstacle) {
+  const char* fn = "diffuse_wall_velocity_gradient_into";
+  detail::diffusion::check_nu(double(nu), fn);
+  check::positive_dt(double(dt), "diffuse_wall_velocity_gradient_into: dt");
+  if (!dst)
+    throw InvalidArgument(std::string(fn) +
+                          ": dst is null; pass VelocityBoundaryGradient::kWallSlots doubles in "
+                          "the context's memory space");
+  const Grid& g = w.grid();
+  const double coef = double(nu) * double(dt) * 2.0 / (g.dx * g.dx);
+  const detail::Exec ex = detail::exec_of(ctx);
+  for (int b = 0; b < g.dim; ++b)
+    for (int side = 0; side < 2; ++side) {
+      if (g.boundary[b][side] != BoundaryKind::MovingWall) continue;
+      for (int c = 0; c < g.dim; ++c) {
+        if (c == b) continue;
+        check::accessible(ctx, w[c], "diffuse_wall_velocity_gradient_into: w");
+        const detail::LaplacianStencil<T> s =
+            detail::diffusion::mac_stencil(ctx, g, c, {}, obstacle, fn);
+        double* slot = dst + VelocityBoundaryGradient::wall_slot(b, side, c);
+        detail::sum_cells_into(
+            ex, w[c].extents(),
+            detail::diffusion::WallLayerTerm<T>{w[c].view(), s, b, side ? s.m[b] - 1 : 0}, slot);
+        detail::diffusion::scale_scalar(ex, slot, coef);
+      }
+    }
+}
+
 // A no-slip obstacle's wall velocity W enters the stencil of a free entry f only through
 // the affine part, nu dt / dx^2 * (W_f + W_g) for each interior neighbour g (stencil.hpp).
 // So d<g, out>/dW at face x gathers nu dt / dx^2 times: w_x once per interior neighbour
@@ -776,6 +832,8 @@ void diffuse_obstacle_wall_gradient(const Context& ctx, const MacVelocity<T>& w,
                                                   const WallVelocity&, const NoSlipObstacle<T>&); \
   template WallVelocity diffuse_wall_velocity_gradient<T>(const Context&, const MacVelocity<T>&,  \
                                                           T, T, const NoSlipObstacle<T>&);        \
+  template void diffuse_wall_velocity_gradient_into<T>(const Context&, const MacVelocity<T>&, T,  \
+                                                       T, double*, const NoSlipObstacle<T>&);     \
   template SolveReport diffuse_implicit_adjoint<T>(const Context&, const Field<T>&, T, T,         \
                                                    Field<T>&, const ScalarBoundary&,              \
                                                    const SolverOptions&);                         \

@@ -231,12 +231,39 @@ void obstacle_ghost_fill_wall_adjoint(const Context& ctx, const MacVelocity<T>& 
   }
 }
 
+namespace detail::obstacle {
+
+/// Whether face (i, j, k) of component comp (a wall or interior face) belongs to `body`: its
+/// solid cell above (index along comp) when that is solid, else the one below (wrapping on a
+/// periodic axis). One cell per face, so bodies that partition the solid cells partition the
+/// faces. A null body view holds every face.
+DFLUID_HD DFLUID_FORCEINLINE bool face_in_body(const ObstacleCells& o,
+                                               View<const std::uint8_t> body, int comp, int i,
+                                               int j, int k) {
+  if (!body.data) return true;
+  int c[3] = {i, j, k};
+  if (c[comp] < o.n[comp] && o.solid(c[0], c[1], c[2])) return body(c[0], c[1], c[2]) != 0;
+  c[comp] = c[comp] - 1 < 0 ? o.n[comp] - 1 : c[comp] - 1;
+  return body(c[0], c[1], c[2]) != 0;
+}
+
+}  // namespace detail::obstacle
+
 template <class T>
 void obstacle_force_coefficients(const Context& ctx, const ObstacleMask& mask, bool no_slip,
                                  double nu, ObstacleForceCoefficients<T>& out) {
+  obstacle_body_force_coefficients(ctx, mask, nullptr, no_slip, nu, out);
+}
+
+template <class T>
+void obstacle_body_force_coefficients(const Context& ctx, const ObstacleMask& mask,
+                                      const ObstacleMask* body, bool no_slip, double nu,
+                                      ObstacleForceCoefficients<T>& out) {
   using namespace detail::obstacle;
   const Grid& g = mask.grid();
   check_mask(ctx, &mask, g, "obstacle_force_coefficients");
+  if (body) check_mask(ctx, body, g, "obstacle_force_coefficients: body");
+  View<const std::uint8_t> bv = body ? body->view() : View<const std::uint8_t>{};
   if (!std::isfinite(nu) || nu < 0)
     throw InvalidArgument("obstacle_force_coefficients: nu = " + std::to_string(nu) +
                           " must be finite and >= 0");
@@ -268,6 +295,12 @@ void obstacle_force_coefficients(const Context& ctx, const ObstacleMask& mask, b
                 int nb[3];
                 if (!detail::face_neighbour(o, a, b, side, i, j, k, nb)) continue;
                 const unsigned char c = detail::obstacle_face_class(o, a, nb[0], nb[1], nb[2]);
+                // A fluid face's terms belong to the body of the face they reach into.
+                const bool in =
+                    cls == detail::kFaceFluid
+                        ? (c == detail::kFaceFluid || face_in_body(o, bv, a, nb[0], nb[1], nb[2]))
+                        : face_in_body(o, bv, a, i, j, k);
+                if (!in) continue;
                 if (cls == detail::kFaceFluid && c == detail::kFaceWall) ++held;
                 if (b == a) continue;
                 if (cls == detail::kFaceFluid && c == detail::kFaceInterior) ++pairs;
@@ -295,13 +328,14 @@ void obstacle_force_coefficients(const Context& ctx, const ObstacleMask& mask, b
             hi = hi == n ? 0 : hi;
             lo = lo < 0 ? n - 1 : lo;
           }
+          // Each solid neighbour counts for its own body (bv null: every body).
           if (hi < n) {
             c[a] = hi;
-            if (solid(c[0], c[1], c[2])) s += T(1);
+            if (solid(c[0], c[1], c[2]) && (!bv.data || bv(c[0], c[1], c[2]))) s += T(1);
           }
           if (lo >= 0) {
             c[a] = lo;
-            if (solid(c[0], c[1], c[2])) s -= T(1);
+            if (solid(c[0], c[1], c[2]) && (!bv.data || bv(c[0], c[1], c[2]))) s -= T(1);
           }
           pv(i, j, k) = s;
         });
@@ -371,6 +405,9 @@ void add_divergence_transpose(const Context& ctx, const Field<T>& y, const Obsta
                                                     const ObstacleMask&, MacVelocity<T>&);        \
   template void obstacle_force_coefficients<T>(const Context&, const ObstacleMask&, bool, double, \
                                                ObstacleForceCoefficients<T>&);                    \
+  template void obstacle_body_force_coefficients<T>(const Context&, const ObstacleMask&,          \
+                                                    const ObstacleMask*, bool, double,            \
+                                                    ObstacleForceCoefficients<T>&);               \
   template void add_divergence_transpose<T>(const Context&, const Field<T>&, const ObstacleMask*, \
                                             T, MacVelocity<T>&);
 DFLUID_OBSTACLE_INST(float)

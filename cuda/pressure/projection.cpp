@@ -7,6 +7,10 @@
 // are reported divided by dx^2 (back in divergence units).
 #include "dfluid/projection.hpp"
 
+#include <algorithm>
+#include <array>
+#include <cmath>
+#include <limits>
 #include <string>
 
 #include "core/finite_flags.hpp"
@@ -185,6 +189,55 @@ SolveReport run_and_report_checks(const Context& ctx, F&& run) {
   return rep;
 }
 
+/// Sum of the face velocities (sign 0) or of their magnitudes (sign 1) on side (axis, side)
+/// of u[axis]: a host wait.
+template <class T>
+double side_face_sum(const Context& ctx, const Field<T>& f, int axis, int side, bool magnitude) {
+  std::array<int, 3> e = f.extents();
+  const int face = side ? e[axis] - 1 : 0;
+  e[axis] = 1;
+  View<const T> uv = f.view();
+  const int ax = axis;
+  return sum_cells(
+      exec_of(ctx), e, DFLUID_LAMBDA(int i, int j, int k)->double {
+        int c[3] = {i, j, k};
+        c[ax] = face;
+        const double v = double(uv(c[0], c[1], c[2]));
+        return magnitude ? (v < 0 ? -v : v) : v;
+      });
+}
+
+/// A closed box (no Open/Outflow side) holding a net inflow through its Inflow sides has no
+/// divergence-free projection: the Poisson problem is incompatible and the solve would remove
+/// the mean divergence silently. Throws InvalidArgument naming the sides, their fluxes and
+/// the fix (as VelocityBoundary::validate does for a Simulation). Two host waits per Inflow
+/// side; nothing on other grids.
+template <class T>
+void check_inflow_balance(const Context& ctx, const MacVelocity<T>& u, const Grid& g) {
+  if (!g.pressure_has_null_space()) return;
+  double net = 0, scale = 0;
+  std::string sides;
+  for (int a = 0; a < g.dim; ++a)
+    for (int s = 0; s < 2; ++s) {
+      if (g.boundary[a][s] != BoundaryKind::Inflow) continue;
+      // +axis velocity enters through a low side and leaves through a high side.
+      const double flux = (s == 0 ? 1 : -1) * side_face_sum(ctx, u[a], a, s, false);
+      net += flux;
+      scale += side_face_sum(ctx, u[a], a, s, true);
+      sides += (sides.empty() ? "" : ", ") + side_name(a, s) + " (" + std::to_string(flux) + ")";
+    }
+  // The tolerance of VelocityBoundary::validate, or a few float roundings of the sum.
+  const double tol = std::max(1e-9, 64.0 * double(std::numeric_limits<T>::epsilon()));
+  if (std::abs(net) > tol * scale)
+    throw InvalidArgument(
+        "PressureSolver::project: net inflow " + std::to_string(net) +
+        " (sum of the Inflow faces' velocities into the box) through a closed box (no open or "
+        "outflow side), inflow sides " +
+        sides +
+        ": an incompressible flow cannot enter a closed box; balance the Inflow faces of u or "
+        "make a side BoundaryKind::Outflow or Open");
+}
+
 }  // namespace
 }  // namespace detail
 
@@ -246,8 +299,9 @@ int PressureSolver<T>::floating_regions() const {
 }
 
 template <class T>
-SolveReport PressureSolver<T>::project(const Context& ctx, MacVelocity<T>& u, Field<T>& pressure,
-                                       T dt, const SolverOptions& options) {
+SolveReport PressureSolver<T>::project_impl(const Context& ctx, MacVelocity<T>& u,
+                                            Field<T>& pressure, T dt, const SolverOptions& options,
+                                            bool check_inflow) {
   const char* what = "PressureSolver::project";
   const Grid& g = grid();
   check::positive_dt(double(dt), "project: dt");
@@ -265,6 +319,7 @@ SolveReport PressureSolver<T>::project(const Context& ctx, MacVelocity<T>& u, Fi
   const detail::Exec ex = detail::exec_of(ctx);
   const detail::PoissonLevelView<T> L = impl_->hier.level(0).view();
   const detail::InflowSides inflow = detail::inflow_sides(g);
+  if (inflow.any && check_inflow) detail::check_inflow_balance(ctx, u, g);
   detail::projection_rhs(ex, L, detail::mac_views(u), T(g.dx), impl_->rhs, inflow);
   if (options.warm_start) detail::masked_scale(ex, L, pressure, -dt, impl_->x);  // x = -dt p
   const SolveReport rep =
@@ -393,6 +448,19 @@ void PressureSolver<T>::zero_fixed_faces(const Context& ctx, MacVelocity<T>& u) 
           if (wv(i, j, k) == T(0)) uv(i, j, k) = T(0);
         });
   }
+}
+
+template <class T>
+SolveReport PressureSolver<T>::project(const Context& ctx, MacVelocity<T>& u, Field<T>& pressure,
+                                       T dt, const SolverOptions& options) {
+  return project_impl(ctx, u, pressure, dt, options, true);
+}
+
+template <class T>
+SolveReport PressureSolver<T>::project_balanced(const Context& ctx, MacVelocity<T>& u,
+                                                Field<T>& pressure, T dt,
+                                                const SolverOptions& options) {
+  return project_impl(ctx, u, pressure, dt, options, false);
 }
 
 template class PressureSolver<float>;

@@ -166,6 +166,23 @@ void take_side_faces(const Context& ctx, MacVelocity<T>& u, int axis, int side, 
       });
 }
 
+template <class T>
+void take_side_faces_into(const Context& ctx, MacVelocity<T>& u, int axis, int side, double* acc) {
+  int face = 0;
+  const std::array<int, 3> e =
+      detail::side_extents(ctx, u, axis, side, "take_side_faces_into", face);
+  View<T> uv = u[axis].view();
+  const int ax = axis;
+  const Index sy = e[0], sz = Index(e[0]) * e[1];
+  detail::for_each_cell(
+      detail::exec_of(ctx), e, DFLUID_LAMBDA(int i, int j, int k) {
+        int c[3] = {i, j, k};
+        c[ax] = face;
+        if (acc) acc[i + j * sy + k * sz] += double(uv(c[0], c[1], c[2]));
+        uv(c[0], c[1], c[2]) = T(0);
+      });
+}
+
 #define DFLUID_PROJ_OPS_INST(T)                                                            \
   template void divergence<T>(const Context&, const MacVelocity<T>&, Field<T>&,            \
                               const ObstacleMask*);                                        \
@@ -173,7 +190,8 @@ void take_side_faces(const Context& ctx, MacVelocity<T>& u, int axis, int side, 
                                         const ObstacleMask*);                              \
   template void zero_fixed_faces<T>(const Context&, MacVelocity<T>&, const ObstacleMask*); \
   template void set_side_faces<T>(const Context&, MacVelocity<T>&, int, int, const T*);    \
-  template void take_side_faces<T>(const Context&, MacVelocity<T>&, int, int, T*);
+  template void take_side_faces<T>(const Context&, MacVelocity<T>&, int, int, T*);         \
+  template void take_side_faces_into<T>(const Context&, MacVelocity<T>&, int, int, double*);
 DFLUID_PROJ_OPS_INST(float)
 DFLUID_PROJ_OPS_INST(double)
 #undef DFLUID_PROJ_OPS_INST

@@ -164,6 +164,15 @@ template <class T>
 WallVelocity diffuse_wall_velocity_gradient(const Context& ctx, const MacVelocity<T>& w, T nu, T dt,
                                             const NoSlipObstacle<T>& obstacle = {});
 
+/// The same gradient left in the context's memory space, no host wait: dst holds
+/// VelocityBoundaryGradient::kWallSlots doubles in the WallVelocity layout
+/// (VelocityBoundaryGradient::wall_slot); the entries of each MovingWall side's tangential
+/// components are SET to the values diffuse_wall_velocity_gradient returns (bitwise), the
+/// others are left as they are. Accumulate them over steps with add_doubles.
+template <class T>
+void diffuse_wall_velocity_gradient_into(const Context& ctx, const MacVelocity<T>& w, T nu, T dt,
+                                         double* dst, const NoSlipObstacle<T>& obstacle = {});
+
 /// The same for the wall velocity W of no-slip obstacles: grad_wall += d<grad_out,
 /// diffuse(u)>/dW, given w as above (the adjoint with the same obstacle). A gather, no wait.
 template <class T>

@@ -50,6 +50,12 @@ template <class T>
 void masked_squared_error_into(const Context& ctx, const Field<T>& x, const Field<T>& y,
                                const Field<T>& mask, double* dst, Field<T>* grad = nullptr,
                                double grad_scale = 1);
+/// dst[i] += scale * src[i] for i < n, on the device (one launch, no host wait): how a
+/// per-step reduction left by an *_into function is accumulated over steps. src and dst are
+/// n doubles each in ctx's memory space (they may not overlap).
+void add_doubles(const Context& ctx, const double* src, int n, double* dst, double scale = 1);
+/// The same from n floats (each converted to double first).
+void add_doubles(const Context& ctx, const float* src, int n, double* dst, double scale = 1);
 /// Host wait (one, for all n): copies n doubles from ctx's memory space to the host.
 void read_doubles(const Context& ctx, const double* src, int n, double* dst);
 

@@ -178,6 +178,23 @@ struct VelocityBoundary {
 struct VelocityBoundaryGradient {
   WallVelocity wall;
   std::array<std::array<std::vector<double>, 2>, 3> inflow;
+
+  /// The same gradient kept as doubles in a context's memory space (where
+  /// StepControlGradient::boundary_slots accumulates it without host waits): slots(g)
+  /// doubles, the wall velocity first, wall.v[axis][side][comp] at
+  /// wall_slot(axis, side, comp) (kWallSlots of them), then the faces of each Inflow side
+  /// of g in (axis, side) order from inflow_slot(g, axis, side), side_faces each.
+  static constexpr std::size_t kWallSlots = 18;
+  static constexpr std::size_t wall_slot(int axis, int side, int comp) {
+    return std::size_t((axis * 2 + side) * 3 + comp);
+  }
+  static std::size_t slots(const Grid& g);
+  /// First slot of the Inflow side (axis, side) of g (InvalidArgument for another side).
+  static std::size_t inflow_slot(const Grid& g, int axis, int side);
+  /// this += the gradient held in `values` (a host copy of slots(g) doubles, e.g. from
+  /// read_doubles). Empty inflow vectors of Inflow sides are sized first; ShapeMismatch
+  /// for one of another length.
+  void add_slots(const Grid& g, const double* values);
 };
 
 /// "x-low", "y-high", ...: how messages name a side.

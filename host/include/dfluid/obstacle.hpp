@@ -90,6 +90,12 @@ struct ObstacleForceLoss {
   std::vector<int> steps;                    ///< state indices in [1, N]; empty: all of 1..N
   std::array<double, 3> direction{1, 0, 0};  ///< unused components of a 1D/2D grid must be 0
   double weight = 1.0;
+  /// Optional: the force on one body only, the solid cells where this mask (a cell field on
+  /// the grid, read once when the Simulation first uses it; must outlive the Simulation's use)
+  /// is non-zero. Null: every solid cell. Each term of the force belongs to one solid cell
+  /// (obstacle_body_force_coefficients), so the forces on masks that partition the solid
+  /// cells sum to the total.
+  const ObstacleMask* body = nullptr;
 };
 
 /// A rigid rotation about `center` at `rate` (radians per unit time; counter-clockwise about
@@ -149,5 +155,16 @@ struct ObstacleForceCoefficients {
 template <class T>
 void obstacle_force_coefficients(const Context& ctx, const ObstacleMask& mask, bool no_slip,
                                  double nu, ObstacleForceCoefficients<T>& out);
+/// The same for the force on one body: the solid cells of `mask` where `body` (a cell field
+/// on the grid) is non-zero; null body: every solid cell (the overload above). Each term is
+/// the body's of one solid cell: a pressure term (a wall face) its solid cell's, a shear term
+/// that of the wall or interior face it reaches into, and a face's solid cell is the one
+/// above it along its component when that is solid, else the one below. So the coefficients
+/// of masks that partition the solid cells sum to the total's (exactly: small integers),
+/// whether or not the bodies touch.
+template <class T>
+void obstacle_body_force_coefficients(const Context& ctx, const ObstacleMask& mask,
+                                      const ObstacleMask* body, bool no_slip, double nu,
+                                      ObstacleForceCoefficients<T>& out);
 
 }  // namespace dfluid

@@ -42,6 +42,9 @@
 namespace dfluid {
 
 template <class T>
+class Simulation;
+
+template <class T>
 class PressureSolver {
  public:
   /// Builds the operator for `grid` and optional solid cells (a Cell field on
@@ -59,6 +62,11 @@ class PressureSolver {
   /// for checks enqueued earlier on ctx and still pending (flag_nonfinite, field_ops.hpp),
   /// ShapeMismatch if u or pressure is not on the solver's grid, InvalidArgument
   /// for dt <= 0 or bad options, SolverNotConverged (see SolverOptions).
+  /// On a closed box (no Open/Outflow side) with Inflow sides, u's faces on those sides must
+  /// carry no net inflow (relative to the sum of their magnitudes: 1e-9, float 64 epsilon):
+  /// otherwise InvalidArgument names the sides, their fluxes and the fix, before any work.
+  /// That check costs two host waits per Inflow side (none on other grids, none in a
+  /// Simulation's steps: it checks its VelocityBoundary on the host).
   SolveReport project(const Context& ctx, MacVelocity<T>& u, Field<T>& pressure, T dt,
                       const SolverOptions& options = {});
 
@@ -103,6 +111,14 @@ class PressureSolver {
   int floating_regions() const;
 
  private:
+  template <class>
+  friend class Simulation;
+  // project() without the inflow balance check: a Simulation checks its VelocityBoundary
+  // on the host (set_velocity_boundary) and writes those faces itself.
+  SolveReport project_balanced(const Context& ctx, MacVelocity<T>& u, Field<T>& pressure, T dt,
+                               const SolverOptions& options);
+  SolveReport project_impl(const Context& ctx, MacVelocity<T>& u, Field<T>& pressure, T dt,
+                           const SolverOptions& options, bool check_inflow);
   struct Impl;
   std::unique_ptr<Impl> impl_;
 };
@@ -135,6 +151,11 @@ void set_side_faces(const Context& ctx, MacVelocity<T>& u, int axis, int side, c
 /// (the forward overwrote them).
 template <class T>
 void take_side_faces(const Context& ctx, MacVelocity<T>& u, int axis, int side, T* values);
+/// The same, accumulated in double: acc[f] += double(face f's cotangent) (acc: side_faces
+/// doubles in the context's memory space, e.g. slots of a VelocityBoundaryGradient), then the
+/// faces are set to 0. A null acc only zeroes the faces. One launch, no host wait.
+template <class T>
+void take_side_faces_into(const Context& ctx, MacVelocity<T>& u, int axis, int side, double* acc);
 
 /// The ConvectiveOutflow sides of a step (see BoundaryKind::ConvectiveOutflow), for
 /// convective_outflow_values and its adjoint. Buffers in the context's memory space, each of

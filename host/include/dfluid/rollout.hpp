@@ -194,8 +194,10 @@ struct RolloutOptions {
   bool viscosity_gradient = false;
   bool scalar_diffusivity_gradient = false;
   /// Fill RolloutResult::grad_boundary: d loss / d the Simulation's VelocityBoundary
-  /// (inflow profiles, wall velocities), held fixed over the rollout. Off by default: it
-  /// costs host waits in every step adjoint (see StepControlGradient::boundary).
+  /// (inflow profiles, wall velocities), held fixed over the rollout. Gathered on the device
+  /// (StepControlGradient::boundary_slots) and read with the losses at the end of run(): no
+  /// host wait of its own. Off by default: with a MovingWall side each step adjoint advects
+  /// once more per tangential component (the wall velocity's gradient through advection).
   bool boundary_gradient = false;
   /// Fill RolloutResult::grad_obstacle_wall_velocity: d loss / d ObstacleWall::wall_velocity
   /// of the Simulation's no-slip obstacles (held fixed over the rollout; on the device).
@@ -452,6 +454,8 @@ class Rollout {
   double* buoyancy_slot_ = nullptr;
   double* viscosity_slot_ = nullptr;
   double* diffusivity_slot_ = nullptr;
+  // RolloutOptions::boundary_gradient: VelocityBoundaryGradient::slots(grid) slots after them.
+  double* boundary_slots_ = nullptr;
   std::vector<LossEntry> loss_entries_;
   int steps_ = 0;  // N of the current run (the default steps of obstacle force losses)
   MacVelocity<T>* grad_wall_ = nullptr;  // the run's grad_obstacle_wall_velocity (when asked)

@@ -157,12 +157,19 @@ struct StepControlGradient {
   double* scalar_diffusivity = nullptr;
   /// += d loss / d (the Simulation's VelocityBoundary): the inflow profiles of Inflow sides
   /// (through the projection, which sets them) and the wall velocity of MovingWall sides
-  /// (through velocity advection and diffusion). Host values: each Inflow side costs one
-  /// host wait (a download of its faces), each MovingWall side and tangential component one
-  /// per part that sees it. Empty inflow vectors are sized on the first call. The wall
+  /// (through velocity advection and diffusion). Host values: gathered on the device like
+  /// boundary_slots, then read with one host wait per step_adjoint (none on a grid without
+  /// Inflow or MovingWall sides). Empty inflow vectors are sized on the first call. The wall
   /// velocity's gradient through advection needs semi-Lagrangian velocity advection
   /// (InvalidArgument otherwise).
   VelocityBoundaryGradient* boundary = nullptr;
+  /// The same gradient left in the context's memory space, no host wait: += into
+  /// VelocityBoundaryGradient::slots(grid) doubles (e.g. a Buffer<double> made with
+  /// ctx.memory_space(), zeroed by the caller; layout in VelocityBoundaryGradient), in double
+  /// and in a fixed order (deterministic). Read them once at the end (read_doubles, then
+  /// VelocityBoundaryGradient::add_slots): Rollout does. Give boundary or boundary_slots, not
+  /// both (InvalidArgument).
+  double* boundary_slots = nullptr;
   /// += d loss / d ObstacleWall::wall_velocity of no-slip obstacles (through velocity
   /// advection's ghost fill and diffusion's ghosts); on the device, no host wait.
   MacVelocity<T>* obstacle_wall_velocity = nullptr;
@@ -193,6 +200,18 @@ struct SimulationMemory {
   std::size_t with_adjoint() const { return state + workspace + adjoint; }
 };
 
+/// What a Simulation's obstacles add to its memory (estimate_memory's last argument); the
+/// ObstacleMask itself is the caller's.
+struct ObstacleMemory {
+  /// NoSlip: set_obstacle_wall's scratch, velocity advection's ghost-filled input (one
+  /// velocity) and the face classes diffusion reads (one byte a face).
+  ObstacleWallKind wall = ObstacleWallKind::FreeSlip;
+  /// The force coefficient sets built (obstacle_force, a Rollout force loss: one per body
+  /// the losses name, body_force_coefficients), two velocities and dim cell fields each; with
+  /// any, the adjoint's pressure-cotangent solve holds one more cell field.
+  int force_bodies = 0;
+};
+
 template <class T>
 class Simulation {
  public:
@@ -208,10 +227,13 @@ class Simulation {
   /// floating region (4 bytes a cell), a grid with Open sides does not (obstacles that wall
   /// off pockets add them). Host memory the solver's setup uses briefly (its region
   /// labelling, about 40 bytes a cell, freed before the Simulation is complete) is not
-  /// counted: it stays below the total. Throws InvalidArgument for a grid Grid::validate()
-  /// refuses or num_scalars < 0.
+  /// counted: it stays below the total. With obstacles, `obstacles` says what their wall kind
+  /// and force coefficients add (ObstacleMemory; the default: free-slip, no force). Throws
+  /// InvalidArgument for a grid Grid::validate() refuses, num_scalars < 0 or
+  /// obstacles.force_bodies < 0.
   static SimulationMemory estimate_memory(const Context& ctx, const Grid& grid,
-                                          const StepConfig& config, int num_scalars = 1);
+                                          const StepConfig& config, int num_scalars = 1,
+                                          const ObstacleMemory& obstacles = {});
 
   /// Allocates, before the first step_adjoint() for states with `num_scalars` scalars, what
   /// it needs: its replay buffers, and the context's pool sized to the temporaries step() and
@@ -235,7 +257,8 @@ class Simulation {
   /// the Simulation (allocated on the first call), then the part adjoints run in
   /// reverse config().order. The report holds the adjoint solves (projection,
   /// last implicit diffusion). Host waits as in step() (the adjoint solve's), plus one
-  /// when grad_buoyancy is given and those of control_grad->boundary (when given); throws as step()
+  /// when grad_buoyancy is given and one for control_grad->boundary (when given; none for
+  /// control_grad->boundary_slots); throws as step()
   /// for bad input, ShapeMismatch for gradients of the wrong shape.
   StepReport step_adjoint(const SmokeState<T>& input, const StepControls<T>& controls,
                           SmokeGradient<T>& grad,
@@ -296,6 +319,18 @@ class Simulation {
   /// grad_wall += weight * d (direction · obstacle_force) / d wall velocity (NoSlip).
   void obstacle_force_wall_gradient(const std::array<double, 3>& direction, double weight,
                                     MacVelocity<T>& grad_wall) const;
+  /// The same four for the force on one body: the solid cells where `body` (a cell field on
+  /// the grid, read once when first used, kept by pointer: it must outlive the Simulation's
+  /// use) is non-zero (obstacle_body_force_coefficients: forces on masks that partition the
+  /// solid cells sum to obstacle_force). Null body: every solid cell, as above. Each body's
+  /// coefficients (two velocities and dim cell fields) are built on its first use.
+  const ObstacleForceCoefficients<T>& body_force_coefficients(const ObstacleMask* body) const;
+  std::array<double, 3> obstacle_force_on(const SmokeState<T>& state,
+                                          const ObstacleMask* body) const;
+  void obstacle_force_adjoint_on(const std::array<double, 3>& direction, double weight,
+                                 SmokeGradient<T>& grad, const ObstacleMask* body) const;
+  void obstacle_force_wall_gradient_on(const std::array<double, 3>& direction, double weight,
+                                       MacVelocity<T>& grad_wall, const ObstacleMask* body) const;
   PressureSolver<T>& pressure_solver() { return solver_; }
 
  private:
@@ -311,18 +346,20 @@ class Simulation {
   void replay_for_adjoint(const SmokeState<T>& input, const StepControls<T>& c,
                           const StepControlGradient<T>* cg, bool buoyancy_coef_gradient);
   void set_diffusion_coefficient(double& member, double v, const char* name);
+  // boundary_acc: where the boundary gradient is accumulated (VelocityBoundaryGradient::slots
+  // doubles on the device), null when not asked for.
   StepReport reverse_parts(SmokeGradient<T>& grad, const StepControlGradient<T>* cg,
-                           double* grad_buoyancy);
+                           double* grad_buoyancy, double* boundary_acc);
   void set_inflow_faces(MacVelocity<T>& u);
-  void advection_wall_gradient(const MacVelocity<T>& u, const MacVelocity<T>& g,
-                               VelocityBoundaryGradient& out);
-  void take_inflow_gradient(MacVelocity<T>& grad_u, VelocityBoundaryGradient* out);
-  // ConvectiveOutflow sides (simulation.cpp): the values their faces take this step, from the
-  // step's input velocity, and the adjoint of that map (after the part adjoints).
+  void advection_wall_gradient(const MacVelocity<T>& u, const MacVelocity<T>& g, double* acc);
+  void take_inflow_gradient(MacVelocity<T>& grad_u, double* acc);
+  // ConvectiveOutflow sides (simulation_convective.cpp): the values their faces take this
+  // step, from the step's input velocity, and the adjoint of that map (after the part
+  // adjoints; the profiles' part into acc's inflow slots, on the device).
   bool has_convective_outflow() const;
   ConvectiveOutflowSides<T> convective_sides(bool gradient);
   void convective_outflow_update(const MacVelocity<T>& u);
-  void convective_outflow_adjoint(MacVelocity<T>& grad_u, VelocityBoundaryGradient* out);
+  void convective_outflow_adjoint(MacVelocity<T>& grad_u, double* acc);
   NoSlipObstacle<T> no_slip() const {
     return obstacle_wall_.kind == ObstacleWallKind::NoSlip
                ? NoSlipObstacle<T>{obstacles_, obstacle_wall_.wall_velocity, &face_classes_}
@@ -340,15 +377,24 @@ class Simulation {
   Field<T> scalar_tmp_, scalar_scratch_;
   MacVelocity<T> velocity_tmp_, velocity_scratch_;
   VelocityBoundary vb_;
-  // The inflow profile of each Inflow side in the context's memory space, and the cotangent
-  // step_adjoint gathers there (allocated with the Simulation; empty on other sides).
-  std::array<std::array<Buffer<T>, 2>, 3> inflow_values_, inflow_grad_;
-  // Per ConvectiveOutflow side: its faces' values this step, and their cotangent.
-  std::array<std::array<Buffer<T>, 2>, 3> convective_values_, convective_grad_;
+  // The inflow profile of each Inflow side in the context's memory space (allocated with the
+  // Simulation; empty on other sides).
+  std::array<std::array<Buffer<T>, 2>, 3> inflow_values_;
+  // With a ConvectiveOutflow side: per Inflow side, the profile's cotangent through the
+  // convective faces' mass balance (convective_outflow_adjoint), and per ConvectiveOutflow
+  // side its faces' values this step and their cotangent.
+  std::array<std::array<Buffer<T>, 2>, 3> inflow_grad_, convective_values_, convective_grad_;
+  // With Inflow or MovingWall sides: kWallSlots doubles for one wall-velocity reduction of a
+  // step adjoint, then VelocityBoundaryGradient::slots(grid) doubles where a step adjoint
+  // that returns the boundary gradient on the host (StepControlGradient::boundary) gathers it.
+  Buffer<double> boundary_scratch_;
   ObstacleWall<T> obstacle_wall_;
   MacVelocity<T> obstacle_ghost_;  // velocity advection's ghost-filled input (NoSlip only)
   std::array<Field<std::uint8_t>, 3> face_classes_;  // obstacle_face_classes (NoSlip only)
   mutable std::shared_ptr<ObstacleForceCoefficients<T>> force_coef_;  // built on first use
+  // Per-body coefficients (body_force_coefficients), by the body mask's address.
+  mutable std::vector<std::pair<const ObstacleMask*, std::shared_ptr<ObstacleForceCoefficients<T>>>>
+      body_coef_;
   struct AdjointScratch;                 // step_adjoint's replay buffers (simulation_adjoint.cpp)
   std::shared_ptr<AdjointScratch> adj_;  // allocated on the first step_adjoint call
 };

@@ -208,6 +208,49 @@ void VelocityBoundary::validate(const Grid& g) const {
         "side BoundaryKind::Outflow or BoundaryKind::ConvectiveOutflow");
 }
 
+std::size_t VelocityBoundaryGradient::slots(const Grid& g) {
+  std::size_t n = kWallSlots;
+  for (int a = 0; a < g.dim; ++a)
+    for (int s = 0; s < 2; ++s)
+      if (g.boundary[a][s] == BoundaryKind::Inflow) n += VelocityBoundary::side_faces(g, a);
+  return n;
+}
+
+std::size_t VelocityBoundaryGradient::inflow_slot(const Grid& g, int axis, int side) {
+  std::size_t n = kWallSlots;
+  for (int a = 0; a < g.dim; ++a)
+    for (int s = 0; s < 2; ++s) {
+      if (g.boundary[a][s] != BoundaryKind::Inflow) continue;
+      if (a == axis && s == side) return n;
+      n += VelocityBoundary::side_faces(g, a);
+    }
+  throw InvalidArgument("VelocityBoundaryGradient::inflow_slot: side " + side_name(axis, side) +
+                        " is not an Inflow side of the grid; pass one whose kind is "
+                        "BoundaryKind::Inflow");
+}
+
+void VelocityBoundaryGradient::add_slots(const Grid& g, const double* values) {
+  for (int a = 0; a < 3; ++a)
+    for (int s = 0; s < 2; ++s)
+      for (int c = 0; c < 3; ++c)
+        wall.v[a][s][c] += values[wall_slot(a, s, c)];
+  std::size_t at = kWallSlots;
+  for (int a = 0; a < g.dim; ++a)
+    for (int s = 0; s < 2; ++s) {
+      if (g.boundary[a][s] != BoundaryKind::Inflow) continue;
+      const std::size_t m = VelocityBoundary::side_faces(g, a);
+      std::vector<double>& v = inflow[a][s];
+      if (v.empty()) v.assign(m, 0.0);
+      if (v.size() != m)
+        throw ShapeMismatch("VelocityBoundaryGradient: inflow[" + side_name(a, s) + "] has " +
+                            std::to_string(v.size()) + " values, the side has " +
+                            std::to_string(m) + " faces");
+      for (std::size_t i = 0; i < m; ++i)
+        v[i] += values[at + i];
+      at += m;
+    }
+}
+
 bool Grid::operator==(const Grid& o) const {
   if (dim != o.dim || n != o.n || dx != o.dx || origin != o.origin) return false;
   for (int a = 0; a < dim; ++a)

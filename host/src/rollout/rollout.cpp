@@ -231,6 +231,7 @@ void Rollout<T>::validate(const SmokeState<T>& initial, int n,
         throw InvalidArgument(what + ": step " + std::to_string(k) + " not in [1, " +
                               std::to_string(n) + "] (the force needs the pressure of a step)");
     if (!std::isfinite(f.weight)) throw InvalidArgument(what + ": weight must be finite");
+    if (f.body) check::on_grid(*f.body, (what + ": body").c_str(), g, Location::Cell);
     for (int a = 0; a < 3; ++a) {
       if (!std::isfinite(f.direction[a]))
         throw InvalidArgument(what + ": direction must be finite");
@@ -284,7 +285,11 @@ void Rollout<T>::begin_losses(const std::vector<StepControls<T>>& controls,
   const bool buoyancy = gradients && gradients->buoyancy_gradient;
   const bool viscosity = gradients && gradients->viscosity_gradient;
   const bool diffusivity = gradients && gradients->scalar_diffusivity_gradient;
-  const int coefficients = int(buoyancy) + int(viscosity) + int(diffusivity);
+  // The boundary gradient's slots follow the coefficients' (zeroed with them).
+  const int boundary = gradients && gradients->boundary_gradient
+                           ? int(VelocityBoundaryGradient::slots(sim_.grid()))
+                           : 0;
+  const int coefficients = int(buoyancy) + int(viscosity) + int(diffusivity) + boundary;
   std::size_t slots = std::size_t(coefficients) + losses.keyframes.size() +
                       losses.velocity_targets.size() * std::size_t(dim);
   for (const auto& f : losses.obstacle_forces)  // pressure, shear and wall terms per axis
@@ -301,7 +306,7 @@ void Rollout<T>::begin_losses(const std::vector<StepControls<T>>& controls,
   }
   loss_slots_used_ = 0;
   loss_entries_.clear();
-  buoyancy_slot_ = viscosity_slot_ = diffusivity_slot_ = nullptr;
+  buoyancy_slot_ = viscosity_slot_ = diffusivity_slot_ = boundary_slots_ = nullptr;
   if (coefficients > 0) {  // the first slots, zeroed: the step adjoints add into them on the device
     const Context& ctx = sim_.context();
     detail::zero_bytes(ctx, loss_slots_.data(), sizeof(double) * std::size_t(coefficients),
@@ -309,6 +314,10 @@ void Rollout<T>::begin_losses(const std::vector<StepControls<T>>& controls,
     if (buoyancy) buoyancy_slot_ = loss_slots_.data() + loss_slots_used_++;
     if (viscosity) viscosity_slot_ = loss_slots_.data() + loss_slots_used_++;
     if (diffusivity) diffusivity_slot_ = loss_slots_.data() + loss_slots_used_++;
+    if (boundary) {
+      boundary_slots_ = loss_slots_.data() + loss_slots_used_;
+      loss_slots_used_ += boundary;
+    }
   }
 }
 
@@ -343,9 +352,11 @@ void Rollout<T>::finish_losses(std::vector<double>& per_state, double& effort,
   if (r && buoyancy_slot_) r->grad_buoyancy = slot_value(buoyancy_slot_);
   if (r && viscosity_slot_) r->grad_viscosity = slot_value(viscosity_slot_) + nu_explicit;
   if (r && diffusivity_slot_) r->grad_scalar_diffusivity = slot_value(diffusivity_slot_);
+  if (r && boundary_slots_)  // read with the losses: no host wait of its own
+    r->grad_boundary.add_slots(sim_.grid(), v.data() + (boundary_slots_ - loss_slots_.data()));
   loss_entries_.clear();
   loss_slots_used_ = 0;
-  buoyancy_slot_ = viscosity_slot_ = diffusivity_slot_ = nullptr;
+  buoyancy_slot_ = viscosity_slot_ = diffusivity_slot_ = boundary_slots_ = nullptr;
 }
 
 template <class T>
@@ -406,7 +417,7 @@ void Rollout<T>::state_losses(int k, const SmokeState<T>& s, const RolloutLosses
     const ObstacleWall<T>& wall = sim_.obstacle_wall();
     for (int step : steps) {
       if (step != k) continue;
-      const ObstacleForceCoefficients<T>& c = sim_.obstacle_force_coefficients();
+      const ObstacleForceCoefficients<T>& c = sim_.body_force_coefficients(f.body);
       for (int a = 0; a < s.velocity.dim(); ++a) {
         if (f.direction[a] == 0) continue;
         const double da = w * f.direction[a];
@@ -422,9 +433,9 @@ void Rollout<T>::state_losses(int k, const SmokeState<T>& s, const RolloutLosses
         record(f.name, -da * c.shear_scale, 1, -da * per_nu);
       }
       if (grad) {
-        sim_.obstacle_force_adjoint(f.direction, w, *grad);
+        sim_.obstacle_force_adjoint_on(f.direction, w, *grad, f.body);
         if (wall.wall_velocity && grad_wall_)
-          sim_.obstacle_force_wall_gradient(f.direction, w, *grad_wall_);
+          sim_.obstacle_force_wall_gradient_on(f.direction, w, *grad_wall_, f.body);
       }
     }
   }
@@ -532,8 +543,8 @@ void Rollout<T>::reverse_step(int k, const SmokeState<T>& input, const StepContr
   cg.buoyancy = buoyancy_slot_;
   cg.viscosity = viscosity_slot_;
   cg.scalar_diffusivity = diffusivity_slot_;
-  if (opt.boundary_gradient) cg.boundary = &r.grad_boundary;  // host waits per step
-  cg.obstacle_wall_velocity = grad_wall_;                     // on the device
+  cg.boundary_slots = boundary_slots_;     // on the device (when asked)
+  cg.obstacle_wall_velocity = grad_wall_;  // on the device
   try {
     r.adjoint_reports[k] = sim_.step_adjoint(input, controls, grad, &cg);
   } catch (const NonFiniteValue& e) {

@@ -224,8 +224,13 @@ void Rollout<T>::add_obstacle_memory(RolloutMemory& m, checkpoint::StateSize& si
     }
   }
   const bool force_losses = losses && !losses->obstacle_forces.empty();
-  if (force_losses)
-    m.simulation.workspace += 2 * U + std::size_t(g.dim) * C;  // ObstacleForceCoefficients
+  if (force_losses) {
+    // ObstacleForceCoefficients: one set per body the losses name (null: every solid cell).
+    std::vector<const ObstacleMask*> bodies;
+    for (const auto& f : losses->obstacle_forces)
+      if (std::find(bodies.begin(), bodies.end(), f.body) == bodies.end()) bodies.push_back(f.body);
+    m.simulation.workspace += bodies.size() * (2 * U + std::size_t(g.dim) * C);
+  }
   if (force_losses || sim_.config().incremental_pressure()) {
     m.simulation.adjoint += C;  // the pressure cotangent's solve (AdjointScratch::pressure_y)
     m.result += C;              // grad_initial.pressure

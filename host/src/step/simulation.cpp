@@ -114,6 +114,33 @@ int SmokeState<T>::scalar_index(const std::string& name) const {
   throw InvalidArgument("scalar '" + name + "' not in the state (it has: " + known + ")");
 }
 
+namespace {
+
+/// True when the grid has a side with prescribed values (Inflow, MovingWall): the step
+/// adjoint then has a boundary gradient to gather.
+bool has_boundary_values(const Grid& g) {
+  for (int a = 0; a < g.dim; ++a)
+    for (int s = 0; s < 2; ++s)
+      if (g.boundary[a][s] == BoundaryKind::Inflow || g.boundary[a][s] == BoundaryKind::MovingWall)
+        return true;
+  return false;
+}
+
+bool has_convective_outflow_side(const Grid& g) {
+  for (int a = 0; a < g.dim; ++a)
+    for (int s = 0; s < 2; ++s)
+      if (g.boundary[a][s] == BoundaryKind::ConvectiveOutflow) return true;
+  return false;
+}
+
+/// Simulation::boundary_scratch_: one step's wall-velocity reduction (kWallSlots doubles),
+/// then the accumulator of a step adjoint that returns the gradient on the host (slots(g)).
+std::size_t boundary_scratch_doubles(const Grid& g) {
+  return VelocityBoundaryGradient::kWallSlots + VelocityBoundaryGradient::slots(g);
+}
+
+}  // namespace
+
 template <class T>
 Simulation<T>::Simulation(const Context& ctx, const Grid& grid, StepConfig config,
                           const ObstacleMask* obstacles)
@@ -126,17 +153,25 @@ Simulation<T>::Simulation(const Context& ctx, const Grid& grid, StepConfig confi
       scalar_scratch_(ctx, grid, Location::Cell),
       velocity_tmp_(ctx, grid),
       velocity_scratch_(ctx, grid) {
+  const bool convective = has_convective_outflow_side(grid);
   for (int a = 0; a < grid.dim; ++a)
     for (int side = 0; side < 2; ++side)
       if (grid.boundary[a][side] == BoundaryKind::Inflow) {
         const auto m = Index(VelocityBoundary::side_faces(grid, a));
         inflow_values_[a][side] = Buffer<T>(ctx, m, ctx.memory_space());
-        inflow_grad_[a][side] = Buffer<T>(ctx, m, ctx.memory_space());
+        if (convective) inflow_grad_[a][side] = Buffer<T>(ctx, m, ctx.memory_space());
       } else if (grid.boundary[a][side] == BoundaryKind::ConvectiveOutflow) {
         const auto m = Index(VelocityBoundary::side_faces(grid, a));
         convective_values_[a][side] = Buffer<T>(ctx, m, ctx.memory_space());
         convective_grad_[a][side] = Buffer<T>(ctx, m, ctx.memory_space());
       }
+  if (has_boundary_values(grid)) {
+    // Zeroed once: the step scratch's entries that no MovingWall side writes stay 0.
+    boundary_scratch_ =
+        Buffer<double>(ctx, Index(boundary_scratch_doubles(grid)), ctx.memory_space());
+    detail::zero_bytes(ctx, boundary_scratch_.data(), boundary_scratch_.bytes(),
+                       boundary_scratch_.space());
+  }
   if (config_.diffusion == DiffusionMode::Explicit && config_.viscosity > 0 &&
       config_.dt > max_stable_diffusion_dt(grid, config_.viscosity))
     throw UnstableTimeStep("StepConfig.dt = " + std::to_string(config_.dt) +
@@ -210,11 +245,15 @@ constexpr std::size_t kGpuReduceScratchBytes = (1024 + 1) * sizeof(double);
 
 template <class T>
 SimulationMemory Simulation<T>::estimate_memory(const Context& ctx, const Grid& g,
-                                                const StepConfig& config, int num_scalars) {
+                                                const StepConfig& config, int num_scalars,
+                                                const ObstacleMemory& obstacles) {
   g.validate();
   if (num_scalars < 0)
     throw InvalidArgument("estimate_memory: num_scalars = " + std::to_string(num_scalars) +
                           " must be >= 0");
+  if (obstacles.force_bodies < 0)
+    throw InvalidArgument("estimate_memory: obstacles.force_bodies = " +
+                          std::to_string(obstacles.force_bodies) + " must be >= 0");
   const auto ns = std::size_t(num_scalars);
   const std::size_t cell = field_bytes<T>(g, Location::Cell);
   const std::size_t mac = mac_bytes<T>(g);
@@ -223,18 +262,34 @@ SimulationMemory Simulation<T>::estimate_memory(const Context& ctx, const Grid& 
 
   // Simulation: scalar_tmp_, scalar_scratch_, velocity_tmp_, velocity_scratch_, solver_.
   m.workspace = 2 * cell + 2 * mac + pressure_solver_bytes<T>(g);
-  // The inflow profile and its cotangent on every Inflow side (a ConvectiveOutflow side's
-  // values and their cotangent likewise).
+  // The inflow profile on every Inflow side, and the boundary gradient's device scratch; with
+  // a ConvectiveOutflow side, the profiles' cotangent and its sides' values and cotangent.
+  const bool convective = has_convective_outflow_side(g);
   for (int a = 0; a < g.dim; ++a)
-    for (int side = 0; side < 2; ++side)
-      if (boundary_holds_flux(g.boundary[a][side]))
-        m.workspace += 2 * sizeof(T) * VelocityBoundary::side_faces(g, a);
+    for (int side = 0; side < 2; ++side) {
+      const std::size_t faces = sizeof(T) * VelocityBoundary::side_faces(g, a);
+      if (g.boundary[a][side] == BoundaryKind::Inflow) m.workspace += (convective ? 2 : 1) * faces;
+      if (g.boundary[a][side] == BoundaryKind::ConvectiveOutflow) m.workspace += 2 * faces;
+    }
+  if (has_boundary_values(g)) m.workspace += sizeof(double) * boundary_scratch_doubles(g);
+  // Obstacles (set_obstacle_wall, body_force_coefficients; Rollout::state_size counts the
+  // same from its Simulation and losses): the no-slip ghost-filled velocity and face classes,
+  // the force coefficients, and the adjoint's pressure-cotangent solve.
+  if (obstacles.wall == ObstacleWallKind::NoSlip) {
+    m.workspace += mac;
+    for (int a = 0; a < g.dim; ++a)
+      m.workspace += field_bytes<std::uint8_t>(g, face_location(a));
+  }
+  if (obstacles.force_bodies > 0) {
+    m.workspace += std::size_t(obstacles.force_bodies) * (2 * mac + std::size_t(g.dim) * cell);
+  }
   // A GPU context keeps one device buffer for the partial sums of its reductions.
   if (ctx.on_gpu()) m.workspace += kGpuReduceScratchBytes;
 
   // step_adjoint (simulation_adjoint.cpp): the replay state, one snapshot per part whose
   // adjoint reads forward values, two gradient temporaries.
   m.adjoint = mac + ns * cell + cell + mac + cell;
+  if (obstacles.force_bodies > 0) m.adjoint += cell;  // AdjointScratch::pressure_y
   // A MovingWall side: a zero velocity and the advection of it with a unit wall velocity
   // (the wall velocity's gradient through advection).
   bool moving = false;
@@ -306,29 +361,21 @@ void Simulation<T>::set_inflow_faces(MacVelocity<T>& u) {
     }
 }
 
+/// The Inflow faces' cotangent is the inflow profile's: added to acc's inflow slots (in
+/// double, on the device), and the faces zeroed (the forward overwrote them). Null acc: only
+/// the zeroing.
 template <class T>
-void Simulation<T>::take_inflow_gradient(MacVelocity<T>& grad_u, VelocityBoundaryGradient* out) {
+void Simulation<T>::take_inflow_gradient(MacVelocity<T>& grad_u, double* acc) {
   for (int a = 0; a < grid_.dim; ++a)
     for (int side = 0; side < 2; ++side) {
       // ConvectiveOutflow faces: their cotangent accumulates (over the step's projections) for
       // convective_outflow_adjoint; nothing upstream of the projection sees those faces.
       if (convective_grad_[a][side].data())
         take_side_faces(ctx_, grad_u, a, side, convective_grad_[a][side].data());
-      Buffer<T>& buf = inflow_grad_[a][side];
-      if (!buf.data()) continue;
-      detail::zero_bytes(ctx_, buf.data(), buf.bytes(), buf.space());
-      take_side_faces(ctx_, grad_u, a, side, buf.data());
-      if (!out) continue;
-      std::vector<T> h(std::size_t(buf.size()));
-      detail::copy_to_host(ctx_, h.data(), buf.data(), buf.space(), buf.bytes());  // host wait
-      std::vector<double>& g = out->inflow[a][side];
-      if (g.empty()) g.assign(h.size(), 0.0);
-      if (g.size() != h.size())
-        throw ShapeMismatch("control_grad.boundary->inflow[" + side_name(a, side) + "] has " +
-                            std::to_string(g.size()) + " values, the side has " +
-                            std::to_string(h.size()) + " faces");
-      for (std::size_t i = 0; i < h.size(); ++i)
-        g[i] += double(h[i]);
+      if (grid_.boundary[a][side] != BoundaryKind::Inflow) continue;
+      take_side_faces_into(
+          ctx_, grad_u, a, side,
+          acc ? acc + VelocityBoundaryGradient::inflow_slot(grid_, a, side) : nullptr);
     }
 }
 
@@ -486,8 +533,8 @@ StepReport Simulation<T>::step(SmokeState<T>& s, const StepControls<T>& c) {
       case StepPart::Project: {
         set_inflow_faces(s.velocity);
         try {
-          report.pressure =
-              solver_.project(ctx_, s.velocity, s.pressure, T(config_.dt), config_.pressure);
+          report.pressure = solver_.project_balanced(ctx_, s.velocity, s.pressure, T(config_.dt),
+                                                     config_.pressure);
         } catch (const detail::FlaggedNonFinite& e) {
           // project() found its velocity not finite (checked on the device, reported after
           // its solve). The step's own inputs were checked before and reported first, so the
@@ -524,80 +571,14 @@ void Simulation<T>::set_obstacle_wall(const ObstacleWall<T>& wall) {
       check::accessible(ctx_, (*wall.wall_velocity)[a], "set_obstacle_wall: wall_velocity");
     }
   }
-  if (wall.kind != obstacle_wall_.kind) force_coef_.reset();
+  if (wall.kind != obstacle_wall_.kind) {
+    force_coef_.reset();
+    body_coef_.clear();
+  }
   obstacle_wall_ = wall;
   if (wall.kind == ObstacleWallKind::NoSlip && obstacle_ghost_[0].empty()) {
     obstacle_ghost_ = MacVelocity<T>(ctx_, grid_);
     obstacle_face_classes(ctx_, *obstacles_, face_classes_);  // the mask is read once, here
-  }
-}
-
-template <class T>
-const ObstacleForceCoefficients<T>& Simulation<T>::obstacle_force_coefficients() const {
-  if (!obstacles_)
-    throw InvalidArgument(
-        "Simulation: the force on obstacles needs obstacles; pass the ObstacleMask to the "
-        "Simulation's constructor");
-  // The viscous force is the diffusion stencil's: none without diffusion of the velocity.
-  const bool no_slip = obstacle_wall_.kind == ObstacleWallKind::NoSlip;
-  const double nu = config_.diffusion == DiffusionMode::None ? 0.0 : config_.viscosity;
-  if (!force_coef_) {
-    auto c = std::make_shared<ObstacleForceCoefficients<T>>();
-    dfluid::obstacle_force_coefficients(ctx_, *obstacles_, no_slip, nu, *c);
-    force_coef_ = c;
-  }
-  // The viscosity from the current config (the coefficient fields do not depend on it), and
-  // the force's derivative with respect to it (none without diffusion of the velocity).
-  force_coef_->shear_scale_per_nu =
-      no_slip && config_.diffusion != DiffusionMode::None ? std::pow(grid_.dx, grid_.dim - 2) : 0.0;
-  force_coef_->shear_scale = no_slip ? nu * force_coef_->shear_scale_per_nu : 0.0;
-  return *force_coef_;
-}
-
-template <class T>
-std::array<double, 3> Simulation<T>::obstacle_force(const SmokeState<T>& state) const {
-  const ObstacleForceCoefficients<T>& c = obstacle_force_coefficients();
-  check::on_grid(state.velocity[0], "obstacle_force: state.velocity", grid_, Location::FaceX);
-  check::on_grid(state.pressure, "obstacle_force: state.pressure", grid_, Location::Cell);
-  std::array<double, 3> f{0, 0, 0};
-  for (int a = 0; a < grid_.dim; ++a) {
-    f[a] = c.pressure_scale * dot(ctx_, c.pressure[a], state.pressure);  // host waits
-    if (c.shear_scale != 0) {
-      f[a] += c.shear_scale * dot(ctx_, c.shear[a], state.velocity[a]);
-      if (obstacle_wall_.wall_velocity)
-        f[a] -= c.shear_scale * dot(ctx_, c.shear_wall[a], (*obstacle_wall_.wall_velocity)[a]);
-    }
-  }
-  return f;
-}
-
-template <class T>
-void Simulation<T>::obstacle_force_adjoint(const std::array<double, 3>& direction, double weight,
-                                           SmokeGradient<T>& grad) const {
-  const ObstacleForceCoefficients<T>& c = obstacle_force_coefficients();
-  check::on_grid(grad.velocity[0], "obstacle_force_adjoint: grad.velocity", grid_, Location::FaceX);
-  if (grad.pressure.empty()) {
-    grad.pressure = Field<T>(ctx_, grid_, Location::Cell);
-    fill(ctx_, grad.pressure, T(0));
-  }
-  check::on_grid(grad.pressure, "obstacle_force_adjoint: grad.pressure", grid_, Location::Cell);
-  for (int a = 0; a < grid_.dim; ++a) {
-    if (direction[a] == 0) continue;
-    axpy(ctx_, T(weight * direction[a] * c.pressure_scale), c.pressure[a], grad.pressure);
-    if (c.shear_scale != 0)
-      axpy(ctx_, T(weight * direction[a] * c.shear_scale), c.shear[a], grad.velocity[a]);
-  }
-}
-
-template <class T>
-void Simulation<T>::obstacle_force_wall_gradient(const std::array<double, 3>& direction,
-                                                 double weight, MacVelocity<T>& grad_wall) const {
-  const ObstacleForceCoefficients<T>& c = obstacle_force_coefficients();
-  for (int a = 0; a < grid_.dim; ++a) {
-    check::on_grid(grad_wall[a], "obstacle_force_wall_gradient: grad_wall", grid_,
-                   face_location(a));
-    if (direction[a] != 0 && c.shear_scale != 0)
-      axpy(ctx_, T(-weight * direction[a] * c.shear_scale), c.shear_wall[a], grad_wall[a]);
   }
 }
 

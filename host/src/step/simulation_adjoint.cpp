@@ -15,11 +15,13 @@
 // forward values. The replay stops after the last part that needs a snapshot.
 // Then the part adjoints run in reverse config().order:
 //   Project        grad_u <- P grad_u (project_adjoint, a cold MGPCG solve); the Inflow
-//                  faces' cotangent is the inflow profile's (control_grad.boundary), and
-//                  is then zeroed (the forward overwrote those faces); a ConvectiveOutflow
-//                  side's is gathered for the end,
+//                  faces' cotangent is the inflow profile's (control_grad.boundary or
+//                  boundary_slots: gathered on the device), and is then zeroed (the
+//                  forward overwrote those faces); a ConvectiveOutflow side's is gathered
+//                  for the end,
 //   Diffuse        grad <- J^T grad (explicit: a gather; implicit: a CG solve); MovingWall
-//                  sides: grad_wall from diffuse_wall_velocity_gradient; grad_nu +=
+//                  sides: grad_wall from diffuse_wall_velocity_gradient_into (on the device,
+//                  like every boundary gradient here); grad_nu +=
 //                  dt <w, lap(snapshot)> (w = grad, or the implicit adjoint solve's values),
 //   Forces         reverse of (sources, buoyancy, force): grad_f += dt grad_u;
 //                  grad_coef += <grad_u, dt S q_b>; grad_q_b += dt coef S^T grad_u;
@@ -112,13 +114,6 @@ bool has_moving_wall(const Grid& g) {
     for (int s = 0; s < 2; ++s)
       if (g.boundary[a][s] == BoundaryKind::MovingWall) return true;
   return false;
-}
-
-void add_wall_gradient(VelocityBoundaryGradient& g, const WallVelocity& w) {
-  for (int a = 0; a < 3; ++a)
-    for (int s = 0; s < 2; ++s)
-      for (int c = 0; c < 3; ++c)
-        g.wall.v[a][s][c] += w.v[a][s][c];
 }
 
 }  // namespace
@@ -233,9 +228,26 @@ StepReport Simulation<T>::step_adjoint(const SmokeState<T>& input, const StepCon
     for (Buffer<T>& b : sides)
       if (b.data()) detail::zero_bytes(ctx_, b.data(), b.bytes(), b.space());
   replay_for_adjoint(input, c, cg, (cg && cg->buoyancy) || grad_buoyancy);
-  const StepReport report = reverse_parts(grad, cg, grad_buoyancy);
+  // The boundary gradient is gathered on the device: into the caller's slots, or (for a
+  // host VelocityBoundaryGradient) into boundary_scratch_, read once at the end.
+  const std::size_t kW = VelocityBoundaryGradient::kWallSlots;
+  const std::size_t nslots = VelocityBoundaryGradient::slots(grid_);
+  double* boundary_acc = nullptr;
+  const bool to_host = cg && cg->boundary && boundary_scratch_.data();
+  if (cg && cg->boundary_slots) {
+    boundary_acc = cg->boundary_slots;
+  } else if (to_host) {
+    boundary_acc = boundary_scratch_.data() + kW;
+    detail::zero_bytes(ctx_, boundary_acc, sizeof(double) * nslots, boundary_scratch_.space());
+  }
+  const StepReport report = reverse_parts(grad, cg, grad_buoyancy, boundary_acc);
   // ConvectiveOutflow: the faces' values came from the input velocity (and the profiles).
-  convective_outflow_adjoint(grad.velocity, cg ? cg->boundary : nullptr);
+  convective_outflow_adjoint(grad.velocity, boundary_acc);
+  if (to_host) {
+    std::vector<double> host(nslots);
+    read_doubles(ctx_, boundary_acc, int(nslots), host.data());  // host wait
+    cg->boundary->add_slots(grid_, host.data());
+  }
   // Input checks not yet read by a pressure solve (no Project part): read them now.
   raise_nonfinite(ctx_);
   return report;
@@ -282,7 +294,22 @@ void Simulation<T>::check_adjoint_args(const SmokeState<T>& input, const StepCon
                             " asks for a diffusion coefficient's gradient, but "
                             "StepConfig::order has no Diffuse part; add one");
   }
-  if (cg && cg->boundary && has_moving_wall(grid_) &&
+  if (cg && cg->boundary && cg->boundary_slots)
+    throw InvalidArgument(
+        "step_adjoint: control_grad.boundary and control_grad.boundary_slots are both set; "
+        "give one (the host gradient, or the device slots)");
+  if (cg && cg->boundary)
+    for (int a = 0; a < grid_.dim; ++a)
+      for (int s = 0; s < 2; ++s) {
+        const std::vector<double>& v = cg->boundary->inflow[a][s];
+        if (grid_.boundary[a][s] != BoundaryKind::Inflow || v.empty()) continue;
+        if (v.size() != VelocityBoundary::side_faces(grid_, a))
+          throw ShapeMismatch("control_grad.boundary->inflow[" + side_name(a, s) + "] has " +
+                              std::to_string(v.size()) + " values, the side has " +
+                              std::to_string(VelocityBoundary::side_faces(grid_, a)) +
+                              " faces; leave it empty or size it so");
+      }
+  if (cg && (cg->boundary || cg->boundary_slots) && has_moving_wall(grid_) &&
       config_.velocity_advection.scheme != AdvectionScheme::SemiLagrangian &&
       std::find(config_.order.begin(), config_.order.end(), StepPart::AdvectVelocity) !=
           config_.order.end())
@@ -437,7 +464,8 @@ void Simulation<T>::replay_for_adjoint(const SmokeState<T>& input, const StepCon
           break;
         case StepPart::Project:
           set_inflow_faces(w.velocity);
-          solver_.project(ctx_, w.velocity, w.pressure, dt, config_.pressure);
+          // Balanced: set_velocity_boundary checked the profile on the host.
+          solver_.project_balanced(ctx_, w.velocity, w.pressure, dt, config_.pressure);
           break;
       }
     }
@@ -447,7 +475,7 @@ void Simulation<T>::replay_for_adjoint(const SmokeState<T>& input, const StepCon
 /// The part adjoints in reverse config().order, from the snapshots replay_for_adjoint took.
 template <class T>
 StepReport Simulation<T>::reverse_parts(SmokeGradient<T>& grad, const StepControlGradient<T>* cg,
-                                        double* grad_buoyancy) {
+                                        double* grad_buoyancy, double* boundary_acc) {
   const int ns = int(grad.scalars.size());
   AdjointScratch& S = *adj_;
   const auto& order = config_.order;
@@ -473,7 +501,7 @@ StepReport Simulation<T>::reverse_parts(SmokeGradient<T>& grad, const StepContro
         // the pressure an earlier projection wrote: its cotangent re-arms pressure_pending.)
         // The forward set the Inflow faces to the profile before projecting: their
         // cotangent is the profile's, and nothing upstream sees them.
-        take_inflow_gradient(grad.velocity, cg ? cg->boundary : nullptr);
+        take_inflow_gradient(grad.velocity, boundary_acc);
         break;
       case StepPart::Diffuse: {
         if (config_.diffusion == DiffusionMode::None) break;
@@ -486,7 +514,7 @@ StepReport Simulation<T>::reverse_parts(SmokeGradient<T>& grad, const StepContro
           if (incremental)
             solver_.add_pressure_gradient_adjoint(ctx_, grad.velocity, dt, grad.pressure);
           fill(ctx_, S.grad_u_tmp, T(0));
-          const bool wall_grad = cg && cg->boundary && has_moving_wall(grid_);
+          const bool wall_grad = boundary_acc && has_moving_wall(grid_);
           const NoSlipObstacle<T> ns = no_slip();
           if (implicit)
             report.diffusion = diffuse_implicit_adjoint(ctx_, grad.velocity, nu, dt, S.grad_u_tmp,
@@ -496,10 +524,12 @@ StepReport Simulation<T>::reverse_parts(SmokeGradient<T>& grad, const StepContro
           if (ns.mask && cg && cg->obstacle_wall_velocity)  // on the device
             diffuse_obstacle_wall_gradient(ctx_, implicit ? S.grad_u_tmp : grad.velocity, nu, dt,
                                            *ns.mask, *cg->obstacle_wall_velocity);
-          if (wall_grad)  // host waits
-            add_wall_gradient(*cg->boundary,
-                              diffuse_wall_velocity_gradient(
-                                  ctx_, implicit ? S.grad_u_tmp : grad.velocity, nu, dt, ns));
+          if (wall_grad) {  // on the device: this step's values, then added to the gradient
+            double* step_wall = boundary_scratch_.data();
+            diffuse_wall_velocity_gradient_into(ctx_, implicit ? S.grad_u_tmp : grad.velocity, nu,
+                                                dt, step_wall, ns);
+            add_doubles(ctx_, step_wall, int(VelocityBoundaryGradient::kWallSlots), boundary_acc);
+          }
           // On the device, no host wait; before place() swaps grad away. lap() is the
           // forward's: the no-slip obstacle's ghosts and wall velocity are in it.
           if (wants_nu(cg))
@@ -564,8 +594,8 @@ StepReport Simulation<T>::reverse_parts(SmokeGradient<T>& grad, const StepContro
         const NoSlipObstacle<T> ns = no_slip();
         if (ns.mask) obstacle_ghost_fill(ctx_, *snap.u_at, ns, obstacle_ghost_);
         const MacVelocity<T>& advected = ns.mask ? obstacle_ghost_ : *snap.u_at;
-        if (cg && cg->boundary && has_moving_wall(grid_))
-          advection_wall_gradient(advected, grad.velocity, *cg->boundary);
+        if (boundary_acc && has_moving_wall(grid_))
+          advection_wall_gradient(advected, grad.velocity, boundary_acc);
         fill(ctx_, S.grad_u_tmp, T(0));
         {
           // The wall velocity's ghosts shape the sampled values, hence the departure
@@ -617,12 +647,14 @@ void Simulation<T>::pressure_cotangent(SmokeGradient<T>& grad) {
 /// ghost values of the advected components, beta = 2 U; the departure points are traced
 /// through zero-gradient velocities and do not see U). For semi-Lagrangian advection the
 /// coefficient of U's component c is advect() of a zero velocity with U = e_c on that side
-/// alone: d<g, out>/dU_c = <g, that>. One advection and one host wait (the dot product)
-/// per MovingWall side and tangential component.
+/// alone: d<g, out>/dU_c = <g, that>. One advection and one dot product per MovingWall side
+/// and tangential component, reduced into boundary_scratch_'s wall slots on the device and
+/// then added to acc's: no host wait.
 template <class T>
 void Simulation<T>::advection_wall_gradient(const MacVelocity<T>& u, const MacVelocity<T>& g,
-                                            VelocityBoundaryGradient& out) {
+                                            double* acc) {
   AdjointScratch& S = *adj_;
+  double* step_wall = boundary_scratch_.data();
   for (int b = 0; b < grid_.dim; ++b)
     for (int side = 0; side < 2; ++side) {
       if (grid_.boundary[b][side] != BoundaryKind::MovingWall) continue;
@@ -632,9 +664,11 @@ void Simulation<T>::advection_wall_gradient(const MacVelocity<T>& u, const MacVe
         opt.wall_velocity = WallVelocity{};
         opt.wall_velocity.v[b][side][c] = 1.0;
         advect(ctx_, S.zero_u, u, config_.dt, S.unit_out, opt);
-        out.wall.v[b][side][c] += dot(ctx_, g[c], S.unit_out[c]);  // host wait
+        dot_into(ctx_, g[c], S.unit_out[c],
+                 step_wall + VelocityBoundaryGradient::wall_slot(b, side, c));
       }
     }
+  add_doubles(ctx_, step_wall, int(VelocityBoundaryGradient::kWallSlots), acc);
 }
 
 template struct SmokeGradient<float>;

@@ -7,6 +7,7 @@
 #include <vector>
 
 #include "dfluid/projection.hpp"
+#include "dfluid/field_ops.hpp"
 #include "dfluid/simulation.hpp"
 
 namespace dfluid {
@@ -45,10 +46,10 @@ void Simulation<T>::convective_outflow_update(const MacVelocity<T>& u) {
 }
 
 template <class T>
-void Simulation<T>::convective_outflow_adjoint(MacVelocity<T>& grad_u,
-                                               VelocityBoundaryGradient* out) {
+void Simulation<T>::convective_outflow_adjoint(MacVelocity<T>& grad_u, double* acc) {
   if (!has_convective_outflow()) return;
-  // The profiles' part of the cotangent goes through inflow_grad_ (free again here).
+  // The profiles' part of the cotangent goes through inflow_grad_ (free again here), then
+  // into acc's inflow slots on the device (no host wait).
   for (int a = 0; a < grid_.dim; ++a)
     for (int side = 0; side < 2; ++side) {
       Buffer<T>& buf = inflow_grad_[a][side];
@@ -59,14 +60,10 @@ void Simulation<T>::convective_outflow_adjoint(MacVelocity<T>& grad_u,
     for (int side = 0; side < 2; ++side) {
       Buffer<T>& buf = convective_grad_[a][side];
       if (buf.data()) detail::zero_bytes(ctx_, buf.data(), buf.bytes(), buf.space());
-      Buffer<T>& ig = inflow_grad_[a][side];
-      if (!out || !ig.data()) continue;
-      std::vector<T> h(std::size_t(ig.size()));
-      detail::copy_to_host(ctx_, h.data(), ig.data(), ig.space(), ig.bytes());  // host wait
-      std::vector<double>& g = out->inflow[a][side];
-      if (g.empty()) g.assign(h.size(), 0.0);
-      for (std::size_t i = 0; i < h.size() && i < g.size(); ++i)
-        g[i] += double(h[i]);
+      const Buffer<T>& ig = inflow_grad_[a][side];
+      if (acc && ig.data())
+        add_doubles(ctx_, ig.data(), int(ig.size()),
+                    acc + VelocityBoundaryGradient::inflow_slot(grid_, a, side));
     }
 }
 
@@ -74,8 +71,7 @@ void Simulation<T>::convective_outflow_adjoint(MacVelocity<T>& grad_u,
   template bool Simulation<T>::has_convective_outflow() const;                   \
   template ConvectiveOutflowSides<T> Simulation<T>::convective_sides(bool);      \
   template void Simulation<T>::convective_outflow_update(const MacVelocity<T>&); \
-  template void Simulation<T>::convective_outflow_adjoint(MacVelocity<T>&,       \
-                                                          VelocityBoundaryGradient*);
+  template void Simulation<T>::convective_outflow_adjoint(MacVelocity<T>&, double*);
 DFLUID_SIM_CONVECTIVE_INST(float)
 DFLUID_SIM_CONVECTIVE_INST(double)
 #undef DFLUID_SIM_CONVECTIVE_INST
