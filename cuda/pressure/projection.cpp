@@ -207,7 +207,8 @@ double side_face_sum(const Context& ctx, const Field<T>& f, int axis, int side, 
       });
 }
 
-/// A closed box (no Open/Outflow side) holding a net inflow through its Inflow sides has no
+/// A closed box (no Open/Outflow side) holding a net inflow through its Inflow (and
+/// ConvectiveOutflow) sides has no
 /// divergence-free projection: the Poisson problem is incompatible and the solve would remove
 /// the mean divergence silently. Throws InvalidArgument naming the sides, their fluxes and
 /// the fix (as VelocityBoundary::validate does for a Simulation). Two host waits per Inflow
@@ -219,7 +220,8 @@ void check_inflow_balance(const Context& ctx, const MacVelocity<T>& u, const Gri
   std::string sides;
   for (int a = 0; a < g.dim; ++a)
     for (int s = 0; s < 2; ++s) {
-      if (g.boundary[a][s] != BoundaryKind::Inflow) continue;
+      // Inflow and ConvectiveOutflow sides hold their normal faces and count in the balance.
+      if (!boundary_holds_flux(g.boundary[a][s])) continue;
       // +axis velocity enters through a low side and leaves through a high side.
       const double flux = (s == 0 ? 1 : -1) * side_face_sum(ctx, u[a], a, s, false);
       net += flux;
@@ -231,8 +233,8 @@ void check_inflow_balance(const Context& ctx, const MacVelocity<T>& u, const Gri
   if (std::abs(net) > tol * scale)
     throw InvalidArgument(
         "PressureSolver::project: net inflow " + std::to_string(net) +
-        " (sum of the Inflow faces' velocities into the box) through a closed box (no open or "
-        "outflow side), inflow sides " +
+        " (sum of the held faces' velocities into the box) through a closed box (no open or "
+        "outflow side), inflow and convective-outflow sides " +
         sides +
         ": an incompressible flow cannot enter a closed box; balance the Inflow faces of u or "
         "make a side BoundaryKind::Outflow or Open");
