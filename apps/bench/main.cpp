@@ -443,6 +443,9 @@ int main(int argc, char** argv) {
   app.add_flag("--cylinder-convective", cyl.convective_outflow,
                "cylinder mode: a convective outflow side (U_c = the mean inflow velocity) "
                "instead of the zero-gradient, p = 0 one");
+  app.add_flag("--cylinder-incremental", cyl.incremental_pressure,
+               "cylinder mode: the incremental pressure correction (the viscous step sees the "
+               "last pressure; steady states do not depend on dt)");
   app.add_option("--cylinder-sizes", cyl.sizes,
                  "cylinder mode: cells across the channel (h = 0.41 / n)")
       ->check(CLI::Range(10, 4096));
