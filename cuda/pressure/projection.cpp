@@ -66,6 +66,24 @@ void projection_rhs(const Exec& ex, const PoissonLevelView<T>& L, const MacViews
       });
 }
 
+/// x(right cell) - x(left cell) across the face (i, j, k) normal to `axis` (n cells along it):
+/// x = 0 beyond an Open side, periodic wrap. The gradient of the projection's update.
+template <class T>
+DFLUID_HD inline T face_difference(View<const T> xv, int n, bool per, int axis, int i, int j,
+                                   int k) {
+  int c[3] = {i, j, k};
+  const int f = c[axis];
+  const T xr = f < n ? xv(i, j, k) : T(0);
+  int l = f - 1;
+  if (l < 0) l = per ? n - 1 : -1;
+  T xl = T(0);
+  if (l >= 0) {
+    c[axis] = l;
+    xl = xv(c[0], c[1], c[2]);
+  }
+  return xr - xl;
+}
+
 /// u <- F (u + grad x) on the faces normal to `axis`; x = 0 beyond an Open side. Faces of
 /// an Inflow side: kept as they are (`inflow_gradient` false: the forward, which holds the
 /// prescribed inflow), or given u + grad x like a free face (true: the adjoint, whose
@@ -92,15 +110,7 @@ void projection_subtract_gradient(const Exec& ex, const PoissonLevelView<T>& L, 
           }
           if (!inflow_gradient) return;
         }
-        const T xr = f < n ? xv(i, j, k) : T(0);
-        int l = f - 1;
-        if (l < 0) l = per ? n - 1 : -1;
-        T xl = T(0);
-        if (l >= 0) {
-          c[axis] = l;
-          xl = xv(c[0], c[1], c[2]);
-        }
-        uv(i, j, k) += (xr - xl) * inv_dx;
+        uv(i, j, k) += face_difference(xv, n, per, axis, i, j, k) * inv_dx;
       });
 }
 
@@ -118,17 +128,7 @@ void add_gradient_on_free_faces(const Exec& ex, const PoissonLevelView<T>& L, in
   for_each_cell(
       ex, u.extents(), DFLUID_LAMBDA(int i, int j, int k) {
         if (wv(i, j, k) == T(0)) return;
-        int c[3] = {i, j, k};
-        const int f = c[axis];
-        const T pr = f < n ? pv(i, j, k) : T(0);
-        int l = f - 1;
-        if (l < 0) l = per ? n - 1 : -1;
-        T pl = T(0);
-        if (l >= 0) {
-          c[axis] = l;
-          pl = pv(c[0], c[1], c[2]);
-        }
-        uv(i, j, k) += scale_over_dx * (pr - pl);
+        uv(i, j, k) += scale_over_dx * face_difference(pv, n, per, axis, i, j, k);
       });
 }
 
