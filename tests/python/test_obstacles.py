@@ -192,6 +192,37 @@ class PoiseuilleChannel(unittest.TestCase):
             dfluid.StepConfig().pressure_correction = "rotational"
 
 
+    def test_convective_outflow_side_with_its_speed(self):
+        # A channel ending in a convective outflow side: U_c through outflow_speed, kept when
+        # dfluid.torch/jax set new inflow profiles; the developed flow leaves through it with
+        # the inflow's flow rate (its faces hold the balance) and no divergence.
+        ny, nx, H = 8, 16, 1.0
+        h = H / ny
+        grid = dfluid.Grid((nx, ny), dx=h)
+        grid.set_boundary(0, "inflow", "convective-outflow")
+        grid.set_boundary(1, "no-slip", dfluid.BoundaryKind.NoSlip)
+        self.assertEqual(grid.boundary(0)[1], "convective-outflow")
+        ctx = dfluid.Context("cpu")
+        cfg = dfluid.StepConfig(dt=0.035, diffusion="explicit", viscosity=0.1,
+                                pressure_tolerance=1e-12, pressure_max_iterations=400)
+        sim = dfluid.Simulation(ctx, grid, cfg, dtype="float64")
+        y = (np.arange(ny) + 0.5) * h
+        u0 = 6.0 * y * (H - y) / H ** 2
+        state = dfluid.State(ctx, grid, [], dtype="float64")
+        with self.assertRaisesRegex(dfluid.InvalidArgument, "x-high is convective-outflow"):
+            sim.set_velocity_boundary(inflow={"x-low": u0})  # no U_c
+        with self.assertRaisesRegex(dfluid.InvalidArgument, r"outflow_speed\['x-high'\]"):
+            sim.set_velocity_boundary(inflow={"x-low": u0}, outflow_speed={"x-high": "fast"})
+        sim.set_velocity_boundary(inflow={"x-low": u0}, outflow_speed={"x-high": 1.0})
+        self.assertEqual(sim.velocity_boundary["outflow_speed"], {"x-high": 1.0})
+        for _ in range(300):
+            sim.step(state)
+        out = state.velocity[0][:, nx]  # the convective side's faces
+        self.assertAlmostEqual(out.sum(), u0.sum(), delta=1e-9 * u0.sum())
+        div = (np.diff(state.velocity[0], axis=1) + np.diff(state.velocity[1], axis=0)) / h
+        self.assertLess(np.abs(div).max(), 1e-8)
+
+
 class ObstacleForce(unittest.TestCase):
     def test_rigid_rotation_is_the_analytic_field(self):
         grid, ctx, sim, _ = channel()

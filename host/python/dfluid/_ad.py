@@ -41,8 +41,9 @@ def _set_buoyancy(sim, buoyancy, viscosity=None, c: Optional[Controls] = None):
     if viscosity is not None:
         sim.set_viscosity(float(viscosity))
     if c is not None and c.inflow is not None:
-        sim.set_velocity_boundary(inflow=dict(c.inflow),
-                                  wall=sim.velocity_boundary["wall"] or None)
+        vb = sim.velocity_boundary
+        sim.set_velocity_boundary(inflow=dict(c.inflow), wall=vb["wall"] or None,
+                                  outflow_speed=vb["outflow_speed"] or None)
     if c is not None and c.wall_velocity is not None:
         sim.set_obstacle_wall(sim.obstacle_wall, wall_velocity=tuple(c.wall_velocity))
 

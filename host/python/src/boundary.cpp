@@ -97,8 +97,20 @@ void expect_dict(nb::handle h, const char* name, const char* what) {
 
 }  // namespace
 
-VelocityBoundary velocity_boundary_from(nb::handle inflow, nb::handle wall, const Grid& g) {
+VelocityBoundary velocity_boundary_from(nb::handle inflow, nb::handle wall, const Grid& g,
+                                        nb::handle outflow_speed) {
   VelocityBoundary vb;
+  if (outflow_speed.is_valid() && !outflow_speed.is_none()) {
+    expect_dict(outflow_speed, "outflow_speed", "speed U_c (a number > 0)");
+    for (auto [k, v] : nb::borrow<nb::dict>(outflow_speed)) {
+      const std::string name = "outflow_speed[" + nb::cast<std::string>(nb::repr(k)) + "]";
+      auto [axis, side] = parse_side(k, g, "outflow_speed");
+      double uc = 0;
+      if (!nb::try_cast(v, uc))
+        throw InvalidArgument(name + ": expected a number (U_c > 0 of a convective-outflow side)");
+      vb.outflow_speed[size_t(axis)][size_t(side)] = uc;
+    }
+  }
   if (inflow.is_valid() && !inflow.is_none()) {
     expect_dict(inflow, "inflow", "profile array");
     for (auto [k, v] : nb::borrow<nb::dict>(inflow)) {

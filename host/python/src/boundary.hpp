@@ -26,7 +26,8 @@ std::vector<size_t> side_shape(const Grid& g, int axis);
 /// VelocityBoundary from Python: `inflow` a dict side -> profile array (float32/float64, the
 /// side_shape, copied: the library keeps host values), `wall` a dict side -> velocity
 /// (dim numbers). None: empty. Validated by the Simulation.
-VelocityBoundary velocity_boundary_from(nb::handle inflow, nb::handle wall, const Grid& g);
+VelocityBoundary velocity_boundary_from(nb::handle inflow, nb::handle wall, const Grid& g,
+                                        nb::handle outflow_speed = nb::handle());
 
 /// The Python object of a VelocityBoundaryGradient on g (class BoundaryGradient).
 struct PyBoundaryGradient {

@@ -82,7 +82,8 @@ BoundaryKind boundary_of(nb::handle h, const char* name) {
   }
   throw InvalidArgument(std::string(name) +
                         ": expected 'wall' (free-slip), 'no-slip', 'moving-wall', 'inflow', "
-                        "'outflow', 'open', 'periodic' or a dfluid.BoundaryKind");
+                        "'outflow', 'convective-outflow', 'open', 'periodic' or a "
+                        "dfluid.BoundaryKind");
 }
 
 void bind_grid(nb::module_& m) {
@@ -99,7 +100,10 @@ void bind_grid(nb::module_& m) {
              "prescribed normal velocity ('inflow'; the profile: "
              "Simulation.set_velocity_boundary(inflow=...)), tangential velocity 0")
       .value("Outflow", BoundaryKind::Outflow,
-             "pressure 0 outside, zero normal gradient of the velocity ('outflow')");
+             "pressure 0 outside, zero normal gradient of the velocity ('outflow')")
+      .value("ConvectiveOutflow", BoundaryKind::ConvectiveOutflow,
+             "du/dt + U_c du/dn = 0 on the normal faces ('convective-outflow'; U_c: "
+             "Simulation.set_velocity_boundary(outflow_speed=...)), held by the projection");
   nb::enum_<Location>(m, "Location", "Where a field's values sit on the MAC grid.")
       .value("Cell", Location::Cell)
       .value("FaceX", Location::FaceX)

@@ -302,25 +302,30 @@ void bind_sim(nb::module_& m, const std::string& suffix) {
           "one).")
       .def(
           "set_velocity_boundary",
-          [](S& s, nb::handle inflow, nb::handle wall) {
-            s.sim->set_velocity_boundary(velocity_boundary_from(inflow, wall, s.grid));
+          [](S& s, nb::handle inflow, nb::handle wall, nb::handle outflow_speed) {
+            s.sim->set_velocity_boundary(
+                velocity_boundary_from(inflow, wall, s.grid, outflow_speed));
           },
           nb::arg("inflow").none() = nb::none(), nb::arg("wall").none() = nb::none(),
+          nb::arg("outflow_speed").none() = nb::none(),
           "The prescribed values of the box sides from now on (the kinds are the grid's): "
           "`inflow` a dict side -> profile ('x-low': an array of dfluid.side_shape(grid, "
           "'x-low'), the normal velocity per face, +axis positive), `wall` a dict side -> the "
-          "velocity of a 'moving-wall' side (dim numbers). Sides left out are zero. Copied "
+          "velocity of a 'moving-wall' side (dim numbers), `outflow_speed` a dict side -> U_c "
+          "(> 0) of a 'convective-outflow' side. Sides left out are zero. Copied "
           "(the library keeps host values). InvalidArgument names the side for a value on a "
           "side of another kind, a wrong length or a net inflow through a closed box.")
       .def_prop_ro(
           "velocity_boundary",
           [](const S& s) {
             const VelocityBoundary& vb = s.sim->velocity_boundary();
-            nb::dict inflow, wall;
+            nb::dict inflow, wall, outflow_speed;
             for (int a = 0; a < s.grid.dim; ++a)
               for (int sd = 0; sd < 2; ++sd) {
                 const std::vector<double>& p = vb.inflow[size_t(a)][size_t(sd)];
                 const std::string key = side_name(a, sd);
+                if (s.grid.boundary[size_t(a)][size_t(sd)] == BoundaryKind::ConvectiveOutflow)
+                  outflow_speed[key.c_str()] = vb.outflow_speed[size_t(a)][size_t(sd)];
                 if (!p.empty()) {
                   std::vector<size_t> shape = side_shape(s.grid, a);
                   if (shape.empty()) shape.push_back(1);
@@ -341,10 +346,11 @@ void bind_sim(nb::module_& m, const std::string& suffix) {
             nb::dict d;
             d["inflow"] = inflow;
             d["wall"] = wall;
+            d["outflow_speed"] = outflow_speed;
             return d;
           },
           "A copy of the prescribed values: {'inflow': {side: profile}, 'wall': {side: "
-          "velocity}}.")
+          "velocity}, 'outflow_speed': {side: U_c}}.")
       .def(
           "set_obstacle_wall",
           [](S& s, const std::string& kind, nb::handle wall_velocity) {
