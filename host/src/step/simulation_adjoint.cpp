@@ -144,6 +144,10 @@ struct Simulation<T>::AdjointScratch {
   // derivative of the velocity advection with respect to that wall velocity).
   MacVelocity<T> zero_u, unit_out;
   Field<T> pressure_y;  // A y = grad.pressure (allocated by the first pressure cotangent)
+  // The replay's liveness pass (replay_for_adjoint): fields unchanged since the input before
+  // each part, and the parts that run.
+  std::vector<unsigned> replay_fresh;
+  std::vector<char> replay_runs;
   // Diffuse parts' snapshots (snaps[k].u, snaps[k].q) are allocated by the first call that
   // asks for the viscosity (diffusivity) gradient: ensure_diffuse_snapshots.
   detail::PoolScript pool_script;  // the pool requests of step() + step_adjoint()
@@ -331,18 +335,17 @@ void Simulation<T>::check_adjoint_args(const SmokeState<T>& input, const StepCon
     check::on_grid(grad.pressure, "step_adjoint: grad.pressure", grid_, Location::Cell);
   // The reverse pass reads the input's velocity and scalars after it has written grad (the
   // advections' snapshots are the input itself where no part before them changes it).
-  std::vector<const Field<T>*> in, out;
-  for (int a = 0; a < grid_.dim; ++a) {
-    in.push_back(&input.velocity[a]);
-    out.push_back(&grad.velocity[a]);
-  }
-  for (int i = 0; i < ns; ++i) {
-    in.push_back(&input.scalars[std::size_t(i)]);
-    out.push_back(&grad.scalars[std::size_t(i)]);
-  }
-  for (const Field<T>* g : out)
-    for (const Field<T>* f : in)
-      if (check::overlap(*g, *f))
+  // A field of the state: velocity components first, then the scalars (no list built).
+  const int nf = grid_.dim + ns;
+  auto in_field = [&](int f) -> const Field<T>& {
+    return f < grid_.dim ? input.velocity[f] : input.scalars[std::size_t(f - grid_.dim)];
+  };
+  auto grad_field = [&](int f) -> const Field<T>& {
+    return f < grid_.dim ? grad.velocity[f] : grad.scalars[std::size_t(f - grid_.dim)];
+  };
+  for (int g = 0; g < nf; ++g)
+    for (int f = 0; f < nf; ++f)
+      if (check::overlap(grad_field(g), in_field(f)))
         throw InvalidArgument(
             "step_adjoint: grad shares memory with the input state; give the gradient "
             "fields their own memory");
@@ -377,10 +380,13 @@ void Simulation<T>::replay_for_adjoint(const SmokeState<T>& input, const StepCon
     // skipped part would have written is stale in `w` and read by nothing.
     // fresh[k]: the fields no part before k writes, equal to the step's input there; the
     // advections' snapshots of them read the input itself (no copy, no replay).
-    std::vector<unsigned> fresh(std::size_t(nparts) + 1, kLiveU | kLiveQ | kLiveP);
+    // In the step's scratch (sized once per order length): no host allocation per call.
+    std::vector<unsigned>& fresh = S.replay_fresh;
+    std::vector<char>& run = S.replay_runs;
+    fresh.assign(std::size_t(nparts) + 1, kLiveU | kLiveQ | kLiveP);
     for (int k = 0; k < nparts; ++k)
       fresh[std::size_t(k) + 1] = fresh[std::size_t(k)] & ~part_writes(order[k]);
-    std::vector<char> run(std::size_t(nparts), 0);
+    run.assign(std::size_t(nparts), 0);
     unsigned live = 0;
     for (int k = last; k >= 0; --k) {
       const StepPart p = order[k];
