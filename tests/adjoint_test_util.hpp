@@ -2,7 +2,10 @@
 // dot products over whole vector fields.
 #pragma once
 
+#include <gtest/gtest.h>
+
 #include <array>
+#include <cmath>
 #include <random>
 #include <vector>
 
@@ -47,6 +50,21 @@ double dotv(const Context& ctx, const V& a, const V& b) {
   for (int c = 0; c < a.dim(); ++c)
     s += dot(ctx, a[c], b[c]);
   return s;
+}
+
+/// <J x, y> = <x, J^T y> for random MAC velocities x, y (seeds 11, 23) to tol (relative):
+/// fwd(x, Jx) and adj(y, J^T y) write into their second argument. The product must not be
+/// tiny (a map that drops everything would pass otherwise).
+template <class Fwd, class Adj>
+void expect_mac_transpose(const Context& ctx, const Grid& g, Fwd fwd, Adj adj, double tol) {
+  MacVelocity<double> x(ctx, g), y(ctx, g), jx(ctx, g), jty(ctx, g);
+  fill_random(ctx, x, 11);
+  fill_random(ctx, y, 23);
+  fwd(x, jx);
+  adj(y, jty);
+  const double lhs = dotv(ctx, jx, y), rhs = dotv(ctx, x, jty);
+  EXPECT_LE(std::abs(lhs - rhs), tol * std::abs(lhs)) << lhs << " vs " << rhs;
+  EXPECT_GT(std::abs(lhs), 1e-3);
 }
 
 /// `g` with boundary kinds b[axis] = {low, high} on each active axis.

@@ -24,6 +24,7 @@ using namespace dfluid;
 namespace {
 
 using dfluid::testing::dotv;
+using dfluid::testing::expect_mac_transpose;
 using dfluid::testing::fill_random;
 using dfluid::testing::O;
 using dfluid::testing::P;
@@ -72,18 +73,6 @@ std::vector<Grid> obstacle_grids() {
       with_boundary(g3, {{IN, OF}, {NS, W}, {P, P}}),
       with_boundary(g3, {{W, W}, {NS, O}, {W, NS}}),
   };
-}
-
-template <class Fwd, class Adj>
-void expect_mac_transpose(const Context& ctx, const Grid& g, Fwd fwd, Adj adj, double tol) {
-  MacVelocity<double> x(ctx, g), y(ctx, g), jx(ctx, g), jty(ctx, g);
-  fill_random(ctx, x, 11);
-  fill_random(ctx, y, 23);
-  fwd(x, jx);
-  adj(y, jty);
-  const double lhs = dotv(ctx, jx, y), rhs = dotv(ctx, x, jty);
-  EXPECT_LE(std::abs(lhs - rhs), tol * std::abs(lhs)) << lhs << " vs " << rhs;
-  EXPECT_GT(std::abs(lhs), 1e-3);
 }
 
 }  // namespace
