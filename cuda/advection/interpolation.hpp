@@ -196,6 +196,10 @@ struct Stencil {
   T t[D];
   T dtdp[D];   ///< 0 along axes where the position was clamped to the domain, else 1
   bool ghost;  ///< some corner is a ghost value (alpha_c, beta_c not 1, 0)
+  /// The position lies inside the samples along every axis (make_stencil's fast path): no
+  /// ghost, wrap or clamp, dtdp = 1, and the corners' offsets grow with c, so they span
+  /// [off[0], off[kCorners - 1]] (what the adjoints' direct adds test; see box_weights).
+  bool box;
 
   DFLUID_HD T weight(int c) const {
     T w = T(1);
@@ -214,6 +218,7 @@ DFLUID_HD DFLUID_FORCEINLINE Stencil<T, D> combine_axes(const Source<T>& src,
                                                         const AxisStencil<T> ax[D]) {
   Stencil<T, D> s;
   s.ghost = false;
+  s.box = false;
   Index o[D][2];  // each axis's part of the corner offsets
   DFLUID_UNROLL
   for (int a = 0; a < D; ++a) {
@@ -267,6 +272,7 @@ DFLUID_HD DFLUID_FORCEINLINE Stencil<T, D> make_stencil(const Source<T>& src, co
   if (inside) {
     Stencil<T, D> st;
     st.ghost = false;
+    st.box = true;
     Index base = 0;
     DFLUID_UNROLL
     for (int a = 0; a < D; ++a) {
@@ -374,6 +380,25 @@ struct NodeTaps {
   DFLUID_HD DFLUID_FORCEINLINE void scatter(const View<const T>& v, int i, int j, int k, T s,
                                             int target, Sink& sink) const {
     const Index o = v.offset(i, j, k) + shift;
+    // The taps span [o, o + step[0] + step[1]] (unused steps are 0).
+    if (T* d = sink.direct_range(target, o, o + step[0] + step[1])) {
+      if (active == 0) {
+        d[o] += s * T(1);
+        return;
+      }
+      if (active == 1) {
+        const T w = s * T(0.5);
+        d[o] += w;
+        d[o + step[0]] += w;
+        return;
+      }
+      const T w = s * T(0.25);
+      d[o] += w;
+      d[o + step[0]] += w;
+      d[o + step[1]] += w;
+      d[o + step[0] + step[1]] += w;
+      return;
+    }
     if (active == 0) {
       sink.add(target, o, s * T(1));
       return;
@@ -477,6 +502,67 @@ DFLUID_HD DFLUID_FORCEINLINE void position_gradient(const Stencil<T, D>& s, cons
   }
 }
 
+/// The corner weights w_c of a box stencil (alpha_c = 1), bit for bit gradient_weight(c):
+/// weight(c) multiplies 1 by the axis factors in axis order, and 1 * f = f exactly, so
+/// w_c = (f_0 f_1) f_2 with f_a = t_a or 1 - t_a; built here axis by axis, each partial
+/// product shared by the corners that extend it (12 products in 3D instead of 24).
+template <class T, int D>
+DFLUID_HD DFLUID_FORCEINLINE void box_weights(const Stencil<T, D>& s,
+                                              T w[Stencil<T, D>::kCorners]) {
+  w[0] = T(1) - s.t[0];
+  w[1] = s.t[0];
+  DFLUID_UNROLL
+  for (int a = 1; a < D; ++a) {
+    const int h = 1 << a;
+    const T lo = T(1) - s.t[a];
+    DFLUID_UNROLL
+    for (int c = 0; c < h; ++c) {
+      w[c + h] = w[c] * s.t[a];
+      w[c] = w[c] * lo;
+    }
+  }
+}
+
+/// position_gradient of a box stencil (dtdp = 1), bit for bit: the weight of corner c along
+/// axis a is (+-1 f_b) f_b' over the other axes in order, i.e. +-(f_b f_b') exactly (a sign
+/// change is exact), so each product of the other axes' factors is formed once for the two
+/// corners that differ only along a; the sum runs over c in the same order from 0.
+template <class T, int D>
+DFLUID_HD DFLUID_FORCEINLINE void box_position_gradient(const Stencil<T, D>& s,
+                                                        const View<const T>& v, T grad[D]) {
+  constexpr int kC = Stencil<T, D>::kCorners;
+  T g[kC];
+  DFLUID_UNROLL
+  for (int c = 0; c < kC; ++c)
+    g[c] = v.data[s.off[c]] + T(0);  // corner_values of a stencil without ghosts
+  DFLUID_UNROLL
+  for (int a = 0; a < D; ++a) {
+    // P[m]: the product of the other axes' factors; m = c with bit a removed.
+    T P[kC / 2];
+    DFLUID_UNROLL
+    for (int m = 0; m < kC / 2; ++m) {
+      T w = T(1);
+      int bitpos = 0;
+      DFLUID_UNROLL
+      for (int b = 0; b < D; ++b) {
+        if (b == a) continue;
+        const T f = ((m >> bitpos) & 1) ? s.t[b] : T(1) - s.t[b];
+        w = bitpos == 0 ? f : w * f;  // (+-1 * f) = +-f exactly: start from the first factor
+        ++bitpos;
+      }
+      P[m] = w;
+    }
+    T sum = T(0);
+    DFLUID_UNROLL
+    for (int c = 0; c < kC; ++c) {
+      const int m = (c & ((1 << a) - 1)) | ((c >> (a + 1)) << a);
+      const T w = ((c >> a) & 1) ? P[m] : -P[m];
+      sum += w * g[c];
+    }
+    grad[a] = sum;  // * dtdp = 1
+  }
+}
+
 /// Linear / bilinear / trilinear sample of `src` at position p (cell units).
 template <class T, int D>
 DFLUID_HD DFLUID_FORCEINLINE T sample(const Source<T>& src, const T p[3]) {
@@ -530,6 +616,10 @@ struct Linear {
   }
   static DFLUID_HD DFLUID_FORCEINLINE void position_gradient(const St& st, const View<const T>& v,
                                                              T grad[D]) {
+    if (st.box) {
+      box_position_gradient<T, D>(st, v, grad);
+      return;
+    }
     interp::position_gradient<T, D>(st, v, grad);
   }
   /// Node values can be read from NodeTaps (see NodePlan).
@@ -539,6 +629,20 @@ struct Linear {
   /// they would be atomics for nothing.
   template <class Sink>
   static DFLUID_HD DFLUID_FORCEINLINE void scatter(const St& st, T s, int target, Sink& sink) {
+    if (st.box) {
+      T w[St::kCorners];
+      box_weights<T, D>(st, w);
+      if (T* d = sink.direct_range(target, st.off[0], st.off[St::kCorners - 1])) {
+        DFLUID_UNROLL
+        for (int c = 0; c < St::kCorners; ++c)
+          if (w[c] != T(0)) d[st.off[c]] += s * w[c];
+        return;
+      }
+      DFLUID_UNROLL
+      for (int c = 0; c < St::kCorners; ++c)
+        if (w[c] != T(0)) sink.add(target, st.off[c], s * w[c]);
+      return;
+    }
     DFLUID_UNROLL
     for (int c = 0; c < St::kCorners; ++c) {
       const T w = st.gradient_weight(c);

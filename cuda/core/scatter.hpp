@@ -129,12 +129,27 @@ DFLUID_HD inline int fixed_shift(unsigned e, unsigned n, int sat_bits) {
   return 61 - bits - (int(e) - 1022);
 }
 
+// Every sink also answers direct_range(target, first, last): the target's data when each
+// offset in [first, last] may be added into with a plain `data[off] += v` (exactly what add()
+// would do with it, in the caller's order), else nullptr. A cell function that knows the span
+// of the offsets it adds into (a stencil inside the array, a node's taps) asks once and then
+// adds without the per-add test of a slab's window: about half of an adjoint sample's scatter
+// work on the CPU, bitwise the same sums. Sinks that round, flag or use atomics answer nullptr.
+
 /// Sink of a direct pass: adds into the targets (CPU serial, CPU or GPU float
 /// atomics).
 template <class T>
 struct ScatterSink {
   T* direct[kMaxScatterTargets] = {};
   int atomic = 0;  ///< 1: float atomics into `direct` (Accumulation::Atomic)
+  DFLUID_HD DFLUID_FORCEINLINE T* direct_range(int target, Index, Index) const {
+#if defined(__CUDA_ARCH__)
+    (void)target;
+    return nullptr;
+#else
+    return atomic ? nullptr : direct[target];
+#endif
+  }
   DFLUID_HD DFLUID_FORCEINLINE void add(int target, Index off, T v) const {
 #if defined(__CUDA_ARCH__)
     atomicAdd(direct[target] + off, v);
@@ -161,6 +176,13 @@ struct WindowSink {
   Index len[kMaxScatterTargets] = {};  ///< hi - lo
   bool inside = true;
   bool missed = false;
+  /// The target's data when the slab's pass adds every offset in [first, last] (inside
+  /// the window), else nullptr (the leftover pass, or a span that leaves the window).
+  DFLUID_HD DFLUID_FORCEINLINE T* direct_range(int target, Index first, Index last) const {
+    const std::uint64_t n = std::uint64_t(len[target]);
+    const bool in = std::uint64_t(first - lo[target]) < n && std::uint64_t(last - lo[target]) < n;
+    return inside && in ? direct[target] : nullptr;
+  }
   DFLUID_HD DFLUID_FORCEINLINE void add(int target, Index off, T v) {
     // lo <= off < hi as one unsigned comparison (off < lo wraps to a large value)
     const bool in = std::uint64_t(off - lo[target]) < std::uint64_t(len[target]);
@@ -176,6 +198,7 @@ struct WindowSink {
 template <class T>
 struct FixedSizeSink {
   unsigned* size[kMaxScatterTargets] = {};
+  DFLUID_HD DFLUID_FORCEINLINE T* direct_range(int, Index, Index) const { return nullptr; }
   DFLUID_HD DFLUID_FORCEINLINE void add(int target, Index off, T v) const {
     if (v == T(0)) return;  // adds nothing, in either pass
     unsigned* s = size[target] + 2 * off;
@@ -199,6 +222,7 @@ struct FixedValueSink {
   unsigned long long* acc[kMaxScatterTargets] = {};
   const unsigned* size[kMaxScatterTargets] = {};
   int sat_bits = 0;
+  DFLUID_HD DFLUID_FORCEINLINE T* direct_range(int, Index, Index) const { return nullptr; }
   DFLUID_HD DFLUID_FORCEINLINE void add(int target, Index off, T v) const {
     if (v == T(0)) return;
     const unsigned* s = size[target] + 2 * off;
