@@ -250,10 +250,11 @@ DFLUID_HD inline void scatter_velocity(const Vel& vel, const T p[3], const T uba
 /// The same from src's stencil `st` at the departure point and the RK2 midpoint xm (the
 /// MacCormack adjoint has them already).
 template <class T, int D, class Vel, class St, class Sink>
-DFLUID_HD inline void semi_lagrangian_adjoint_from(const Source<T>& src, const Vel& vel, T dtc,
-                                                   int rk2, int with_u, const St& st, const T xm[3],
-                                                   int i, int j, int k, int face_axis, T g,
-                                                   int field_target, Sink& sink) {
+DFLUID_HD DFLUID_FORCEINLINE void semi_lagrangian_adjoint_from(const Source<T>& src, const Vel& vel,
+                                                               T dtc, int rk2, int with_u,
+                                                               const St& st, const T xm[3], int i,
+                                                               int j, int k, int face_axis, T g,
+                                                               int field_target, Sink& sink) {
   if (g == T(0)) return;  // exact: no contribution
   using I = typename Vel::Interp;
   I::scatter(st, g, field_target, sink);
@@ -283,10 +284,11 @@ DFLUID_HD inline void semi_lagrangian_adjoint_from(const Source<T>& src, const V
 }
 
 template <class T, int D, class Vel, class Sink>
-DFLUID_HD inline void semi_lagrangian_adjoint_at(const Source<T>& src, const Vel& vel, T dtc,
-                                                 int rk2, int with_u, const T x[3], const T u0[3],
-                                                 int i, int j, int k, int face_axis, T g,
-                                                 int field_target, Sink& sink) {
+DFLUID_HD DFLUID_FORCEINLINE void semi_lagrangian_adjoint_at(const Source<T>& src, const Vel& vel,
+                                                             T dtc, int rk2, int with_u,
+                                                             const T x[3], const T u0[3], int i,
+                                                             int j, int k, int face_axis, T g,
+                                                             int field_target, Sink& sink) {
   if (g == T(0)) return;  // exact: no contribution
   T xm[3], xd[3];
   interp::departure_point_from(vel, x, u0, dtc, rk2, xd, xm);

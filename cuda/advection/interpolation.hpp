@@ -535,22 +535,29 @@ DFLUID_HD DFLUID_FORCEINLINE void box_position_gradient(const Stencil<T, D>& s,
   DFLUID_UNROLL
   for (int c = 0; c < kC; ++c)
     g[c] = v.data[s.off[c]] + T(0);  // corner_values of a stencil without ghosts
+  T f[D][2];                         // the axis factors: 1 - t (lower sample), t (upper)
+  DFLUID_UNROLL
+  for (int b = 0; b < D; ++b) {
+    f[b][0] = T(1) - s.t[b];
+    f[b][1] = s.t[b];
+  }
   DFLUID_UNROLL
   for (int a = 0; a < D; ++a) {
-    // P[m]: the product of the other axes' factors; m = c with bit a removed.
+    // P[m]: the product of the other axes' factors in axis order; m = c with bit a removed.
     T P[kC / 2];
     DFLUID_UNROLL
     for (int m = 0; m < kC / 2; ++m) {
-      T w = T(1);
-      int bitpos = 0;
-      DFLUID_UNROLL
-      for (int b = 0; b < D; ++b) {
-        if (b == a) continue;
-        const T f = ((m >> bitpos) & 1) ? s.t[b] : T(1) - s.t[b];
-        w = bitpos == 0 ? f : w * f;  // (+-1 * f) = +-f exactly: start from the first factor
-        ++bitpos;
+      const int c = (m & ((1 << a) - 1)) | ((m >> a) << (a + 1));  // bit a of c is 0
+      if constexpr (D == 1) {
+        P[m] = T(1);
+      } else {
+        const int b0 = a == 0 ? 1 : 0;  // the first other axis
+        T w = f[b0][(c >> b0) & 1];
+        DFLUID_UNROLL
+        for (int b = b0 + 1; b < D; ++b)
+          if (b != a) w = w * f[b][(c >> b) & 1];
+        P[m] = w;
       }
-      P[m] = w;
     }
     T sum = T(0);
     DFLUID_UNROLL
