@@ -43,9 +43,12 @@ inline InflowSides inflow_sides(const Grid& g) {
 
 /// rhs = dx * sum_faces (+-) w u  (= dx^2 D F u); with `inflow`, the faces of the Inflow
 /// sides count too (= dx^2 D (F + E) u): the prescribed inflow is part of the divergence.
+/// With `indicator`, each face counts with 1 where its weight is non-zero instead of the
+/// weight (= dx^2 D F u): the adjoint's right-hand side under face fractions (the same for
+/// 0/1 weights).
 template <class T>
 void projection_rhs(const Exec& ex, const PoissonLevelView<T>& L, const MacViews<T>& m, T dx,
-                    Field<T>& rhs, InflowSides inflow = {}) {
+                    Field<T>& rhs, InflowSides inflow = {}, bool indicator = false) {
   View<T> rv = rhs.view();
   for_each_cell(
       ex, L.n[0], L.n[1], L.n[2], DFLUID_LAMBDA(int i, int j, int k) {
@@ -55,11 +58,12 @@ void projection_rhs(const Exec& ex, const PoissonLevelView<T>& L, const MacViews
           if (a >= L.dim) break;
           int c[3] = {i, j, k};
           // A box-side face of an Inflow side has weight 0 in L.w; it enters with weight 1.
-          const T wl = (inflow.side[a][0] && idx[a] == 0) ? T(1) : L.w[a](i, j, k);
+          T wl = (inflow.side[a][0] && idx[a] == 0) ? T(1) : L.w[a](i, j, k);
+          if (indicator && wl != T(0)) wl = T(1);
           s -= wl * m.c[a](i, j, k);
           c[a] = (c[a] + 1 == L.n[a] && L.per[a]) ? 0 : c[a] + 1;
-          const T wh =
-              (inflow.side[a][1] && idx[a] + 1 == L.n[a]) ? T(1) : L.w[a](c[0], c[1], c[2]);
+          T wh = (inflow.side[a][1] && idx[a] + 1 == L.n[a]) ? T(1) : L.w[a](c[0], c[1], c[2]);
+          if (indicator && wh != T(0)) wh = T(1);
           s += wh * m.c[a](c[0], c[1], c[2]);
         }
         rv(i, j, k) = dx * s;
@@ -87,11 +91,13 @@ DFLUID_HD inline T face_difference(View<const T> xv, int n, bool per, int axis, 
 /// u <- F (u + grad x) on the faces normal to `axis`; x = 0 beyond an Open side. Faces of
 /// an Inflow side: kept as they are (`inflow_gradient` false: the forward, which holds the
 /// prescribed inflow), or given u + grad x like a free face (true: the adjoint, whose
-/// cotangent of the inflow values is (u - D^T x) there, see project_adjoint).
+/// cotangent of the inflow values is (u - D^T x) there, see project_adjoint). With
+/// `weighted` (the adjoint under face fractions) a free face gets u + w grad x (w = 1 on
+/// the staircase: the same).
 template <class T>
 void projection_subtract_gradient(const Exec& ex, const PoissonLevelView<T>& L, int axis,
                                   const Field<T>& x, T inv_dx, Field<T>& u, InflowSides inflow = {},
-                                  bool inflow_gradient = false) {
+                                  bool inflow_gradient = false, bool weighted = false) {
   View<const T> xv = x.view();
   View<const T> wv = L.w[axis];
   View<T> uv = u.view();
@@ -109,6 +115,9 @@ void projection_subtract_gradient(const Exec& ex, const PoissonLevelView<T>& L, 
             return;
           }
           if (!inflow_gradient) return;
+        } else if (weighted) {
+          uv(i, j, k) += wv(i, j, k) * face_difference(xv, n, per, axis, i, j, k) * inv_dx;
+          return;
         }
         uv(i, j, k) += face_difference(xv, n, per, axis, i, j, k) * inv_dx;
       });
@@ -247,13 +256,16 @@ template <class T>
 struct PressureSolver<T>::Impl {
   detail::PoissonHierarchy<T> hier;
   detail::KrylovWorkspace<T> ws;
-  Field<T> rhs, x;  // scaled right-hand side; solution in project()
+  Field<T> rhs, x;         // scaled right-hand side; solution in project()
+  bool fractions = false;  // built with open fractions (dfluid/face_fractions.hpp)
 
-  Impl(const Context& ctx, const Grid& g, const ObstacleMask* m)
-      : hier(ctx, g, m),
+  Impl(const Context& ctx, const Grid& g, const ObstacleMask* m,
+       const MacVelocity<T>* open = nullptr)
+      : hier(ctx, g, m, open),
         ws(ctx, g, Location::Cell, hier.floating_regions()),
         rhs(ctx, g),
-        x(ctx, g) {}
+        x(ctx, g),
+        fractions(open != nullptr) {}
 
   /// PCG on A_s x = rhs (already scaled); report residuals divided by dx^2.
   SolveReport run(const Context& ctx, Field<T>& sol, const SolverOptions& opt, const char* what) {
@@ -278,6 +290,40 @@ PressureSolver<T>::PressureSolver(const Context& ctx, const Grid& grid,
   grid.validate();
   detail::check_obstacles(ctx, obstacles, grid, "PressureSolver");
   impl_ = std::make_unique<Impl>(ctx, grid, obstacles);
+}
+
+template <class T>
+PressureSolver<T>::PressureSolver(const Context& ctx, const Grid& grid,
+                                  const MacVelocity<T>& open_fractions) {
+  grid.validate();
+  detail::check_velocity(ctx, open_fractions, grid, "PressureSolver: open_fractions");
+  // Weights outside [0, 1] would break the operator's definiteness (negative) or its meaning.
+  static const char* axis[3] = {"x", "y", "z"};
+  for (int a = 0; a < grid.dim; ++a)
+    for (T v : open_fractions[a].to_vector(ctx))
+      if (!(v >= T(0) && v <= T(1)))
+        throw InvalidArgument(std::string("PressureSolver: open_fractions[") + axis[a] +
+                              "] holds " + std::to_string(double(v)) +
+                              ": open fractions must lie in [0, 1] (face_open_fractions)");
+  impl_ = std::make_unique<Impl>(ctx, grid, nullptr, &open_fractions);
+}
+
+template <class T>
+bool PressureSolver<T>::face_fractions() const {
+  return impl_->fractions;
+}
+
+template <class T>
+void PressureSolver<T>::divergence_weighted(const Context& ctx, const MacVelocity<T>& u,
+                                            Field<T>& div) const {
+  const Grid& g = grid();
+  detail::check_velocity(ctx, u, g, "divergence_weighted");
+  check::on_grid(div, "divergence_weighted: div", g, Location::Cell);
+  check::accessible(ctx, div, "divergence_weighted: div");
+  const detail::Exec ex = detail::exec_of(ctx);
+  const detail::PoissonLevelView<T> L = impl_->hier.level(0).view();
+  detail::projection_rhs(ex, L, detail::mac_views(u), T(g.dx), div, detail::inflow_sides(g));
+  scale(ctx, div, T(1 / (g.dx * g.dx)));  // rhs is dx^2 D W u
 }
 
 template <class T>
@@ -354,14 +400,18 @@ SolveReport PressureSolver<T>::project_adjoint(const Context& ctx, MacVelocity<T
     detail::flag_nonfinite(ctx, grad_u[a], names[a], detail::kFlagPlain);
   const detail::Exec ex = detail::exec_of(ctx);
   const detail::PoissonLevelView<T> L = impl_->hier.level(0).view();
-  detail::projection_rhs(ex, L, detail::mac_views(grad_u), T(g.dx), impl_->rhs);
+  // Under face fractions the transpose's right-hand side is D F g (unweighted) and its
+  // gradient step W D^T y (the projection.hpp header); on 0/1 weights both are the forward's.
+  const bool w = impl_->fractions;
+  detail::projection_rhs(ex, L, detail::mac_views(grad_u), T(g.dx), impl_->rhs, {}, w);
   SolverOptions cold = options;
   cold.warm_start = false;
   const SolveReport rep =
       detail::run_and_report_checks(ctx, [&] { return impl_->run(ctx, impl_->x, cold, what); });
   const detail::InflowSides inflow = detail::inflow_sides(g);
   for (int a = 0; a < g.dim; ++a)
-    detail::projection_subtract_gradient(ex, L, a, impl_->x, T(1 / g.dx), grad_u[a], inflow, true);
+    detail::projection_subtract_gradient(ex, L, a, impl_->x, T(1 / g.dx), grad_u[a], inflow, true,
+                                         w);
   return rep;
 }
 

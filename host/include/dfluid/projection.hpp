@@ -14,6 +14,15 @@
 // symmetric and idempotent, so the adjoint of the projection is the projection.
 // Pressure convention: u_new = u - dt * grad(p), i.e. p = -x / dt.
 //
+// Face fractions (opt-in, dfluid/face_fractions.hpp): built with open fractions W in
+// [0, 1] per face instead of a mask, the solver weights both the divergence and the
+// operator by them: solve A x = D W u with A = D W D^T, u <- F (u - D^T x) with F the faces
+// with W > 0. Then D W u_new = 0: the flux through the fluid part of each face is
+// divergence-free (divergence_weighted reports it). As a matrix P = F - F D^T A^+ D W, no
+// longer symmetric; its adjoint P^T = F - W D^T A^+ D F is the same solve with the
+// right-hand side D F g (unweighted) and the gradient step weighted by W (project_adjoint).
+// A 0/1 W (face_open_fractions_from_mask) is the staircase, bitwise.
+//
 // Null space: where a connected fluid region touches no Open face (closed or
 // periodic boxes, pockets walled off by obstacles) the pressure is defined up to
 // a constant on that region; the solver keeps the residual and the preconditioned
@@ -50,6 +59,10 @@ class PressureSolver {
   /// Builds the operator for `grid` and optional solid cells (a Cell field on
   /// `grid`; read once here, later changes to the mask are not seen).
   PressureSolver(const Context& ctx, const Grid& grid, const ObstacleMask* obstacles = nullptr);
+  /// Builds the face-fraction operator (header comment): open_fractions on grid's faces, each
+  /// value in [0, 1] (face_open_fractions); read once here. Throws ShapeMismatch when they
+  /// are not on grid's faces and InvalidArgument for a value outside [0, 1] (one host read).
+  PressureSolver(const Context& ctx, const Grid& grid, const MacVelocity<T>& open_fractions);
   ~PressureSolver();
   PressureSolver(PressureSolver&&) noexcept;
   PressureSolver& operator=(PressureSolver&&) noexcept;
@@ -104,6 +117,13 @@ class PressureSolver {
 
   /// Sets the fixed faces of u (Wall sides, faces touching solids) to 0.
   void zero_fixed_faces(const Context& ctx, MacVelocity<T>& u) const;
+
+  /// div = D W u (physical units, 1/time): per cell the sum of the outward face velocities
+  /// times the faces' weights (the open fractions, or 1 on free and 0 on fixed faces), over
+  /// dx; Inflow side faces count with weight 1. What project() makes 0. Host waits: none.
+  void divergence_weighted(const Context& ctx, const MacVelocity<T>& u, Field<T>& div) const;
+  /// True when built with open fractions.
+  bool face_fractions() const;
 
   const Grid& grid() const;
   int multigrid_levels() const;
