@@ -327,6 +327,38 @@ void PressureSolver<T>::divergence_weighted(const Context& ctx, const MacVelocit
 }
 
 template <class T>
+void PressureSolver<T>::add_divergence_transpose(const Context& ctx, const Field<T>& y, T scale,
+                                                 MacVelocity<T>& grad_u) const {
+  const Grid& g = grid();
+  detail::check_velocity(ctx, grad_u, g, "add_divergence_transpose");
+  check::on_grid(y, "add_divergence_transpose: y", g, Location::Cell);
+  check::accessible(ctx, y, "add_divergence_transpose: y");
+  const detail::Exec ex = detail::exec_of(ctx);
+  const detail::PoissonLevelView<T> L = impl_->hier.level(0).view();
+  const detail::InflowSides inflow = detail::inflow_sides(g);
+  View<const T> yv = y.view();
+  const T s = scale / T(g.dx);
+  for (int a = 0; a < g.dim; ++a) {
+    View<const T> wv = L.w[a];
+    View<T> gv = grad_u[a].view();
+    const int n = g.n[a];
+    const bool per = L.per[a];
+    const bool in_lo = inflow.side[a][0], in_hi = inflow.side[a][1];
+    // The face's weight in divergence_weighted (projection_rhs): w, or 1 on an Inflow side;
+    // (D^T y) on a face is y_below - y_above = -face_difference.
+    detail::for_each_cell(
+        ex, grad_u[a].extents(), DFLUID_LAMBDA(int i, int j, int k) {
+          const int c[3] = {i, j, k};
+          const int f = c[a];
+          T w = wv(i, j, k);
+          if ((in_lo && f == 0) || (in_hi && f == n)) w = T(1);
+          if (w == T(0)) return;
+          gv(i, j, k) -= s * w * detail::face_difference(yv, n, per, a, i, j, k);
+        });
+  }
+}
+
+template <class T>
 PressureSolver<T>::~PressureSolver() = default;
 template <class T>
 PressureSolver<T>::PressureSolver(PressureSolver&&) noexcept = default;

@@ -124,6 +124,14 @@ class PressureSolver {
   void divergence_weighted(const Context& ctx, const MacVelocity<T>& u, Field<T>& div) const;
   /// True when built with open fractions.
   bool face_fractions() const;
+  /// grad_u += scale * (D W)^T y: per face scale * w * (y_below - y_above) / dx (y = 0
+  /// outside the box; Inflow side faces with w = 1), the transpose of divergence_weighted.
+  /// With y = A^+ grad_p and scale = -1/dt it is the transpose of the pressure project()
+  /// writes, p = -(1/dt) A^+ D W u: how a Simulation carries a pressure cotangent under face
+  /// fractions (add_divergence_transpose of dfluid/obstacle.hpp is the staircase's). Host
+  /// waits: none.
+  void add_divergence_transpose(const Context& ctx, const Field<T>& y, T scale,
+                                MacVelocity<T>& grad_u) const;
 
   const Grid& grid() const;
   int multigrid_levels() const;

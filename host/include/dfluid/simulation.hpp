@@ -288,6 +288,16 @@ class Simulation {
   }
   const Context& context() const { return ctx_; }
   const ObstacleMask* obstacles() const { return obstacles_; }
+  /// A face-fraction obstacle (dfluid/face_fractions.hpp) from now on: the steps' pressure
+  /// projection (and its adjoint, the incremental pressure correction's gradient and the
+  /// pressure's cotangent) uses these open fractions instead of a staircase. The obstacle is
+  /// free-slip and at rest (the projection holds the faces with fraction 0, the rest of the
+  /// step does not see the solid). Read once here (the solver is rebuilt). Throws
+  /// InvalidArgument when the Simulation has an ObstacleMask (the rest of the step would still
+  /// see its staircase: construct it without one), ShapeMismatch / InvalidArgument as
+  /// PressureSolver's fraction constructor.
+  void set_obstacle_fractions(const MacVelocity<T>& open_fractions);
+  bool has_obstacle_fractions() const { return solver_.face_fractions(); }
 
   /// The prescribed boundary values (inflow profiles, wall velocities) the steps use from
   /// now on; the kinds are grid().boundary. Validated (VelocityBoundary::validate: a net

@@ -555,6 +555,15 @@ StepReport Simulation<T>::step(SmokeState<T>& s, const StepControls<T>& c) {
 }
 
 template <class T>
+void Simulation<T>::set_obstacle_fractions(const MacVelocity<T>& open_fractions) {
+  if (obstacles_)
+    throw InvalidArgument(
+        "Simulation::set_obstacle_fractions: this Simulation has an ObstacleMask, whose "
+        "staircase the rest of the step would still see; construct it without the mask");
+  solver_ = PressureSolver<T>(ctx_, grid_, open_fractions);
+}
+
+template <class T>
 void Simulation<T>::set_obstacle_wall(const ObstacleWall<T>& wall) {
   if (wall.kind == ObstacleWallKind::NoSlip && !obstacles_)
     throw InvalidArgument(
