@@ -27,6 +27,7 @@
 #include "dfluid/context.hpp"
 #include "dfluid/field.hpp"
 #include "dfluid/grid.hpp"
+#include "dfluid/obstacle.hpp"
 
 namespace dfluid {
 
@@ -56,5 +57,19 @@ MacVelocity<T> face_open_fractions(const Context& ctx, const Grid& g,
 /// built with the mask.
 template <class T>
 MacVelocity<T> face_open_fractions_from_mask(const Context& ctx, const ObstacleMask& mask);
+
+/// The force on a face-fraction obstacle (free-slip: pressure only), as the coefficients of
+/// Simulation::obstacle_force: the fluid part of each cell is closed by its faces' open
+/// parts and the body's surface, so the pressure p_c of the cell pushes the body with
+///   p_c (W_low - W_high) dx^(dim-1)  along each axis
+/// (W_low, W_high: the open fractions of the cell's two faces normal to it; 0 in a cell
+/// that the body does not cut). pressure[a] holds W_low - W_high per cell, pressure_scale
+/// dx^(dim-1); the shear fields are 0. A fluid at rest under a body force f then feels
+/// exactly -f times the body's volume as its a-faces measure it, dx^dim sum (1 - W) over
+/// the faces normal to a (a discrete Archimedes). Linear in p: its adjoint is exact. A body
+/// that touches a box side gets the box's pressure on its closed part of that side too.
+template <class T>
+void face_fraction_force_coefficients(const Context& ctx, const MacVelocity<T>& open_fractions,
+                                      ObstacleForceCoefficients<T>& out);
 
 }  // namespace dfluid
