@@ -123,6 +123,59 @@ void projection_subtract_gradient(const Exec& ex, const PoissonLevelView<T>& L, 
       });
 }
 
+/// The closed fraction 1 - w of face (i, j, k) normal to an axis with n cells (f: its index
+/// along it): the solid's part of a face between two cells (periodic wrap included); 0 on a
+/// box side (the box's own wall or opening, not the body).
+template <class T>
+DFLUID_HD inline T closed_fraction(View<const T> wv, int n, bool per, int f, int i, int j, int k) {
+  if (!per && (f == 0 || f == n)) return T(0);
+  return T(1) - wv(i, j, k);
+}
+
+/// rhs += dx * sum_faces (+-) (1 - w) U (= dx^2 D (1 - W) U): the flux a moving solid's
+/// closed face parts push into each cell (face fractions). Cells with no open face (inside
+/// the body) have no fluid to constrain: nothing is added there (their x stays 0).
+template <class T>
+void add_solid_flux(const Exec& ex, const PoissonLevelView<T>& L, const MacViews<T>& m, T dx,
+                    Field<T>& rhs) {
+  View<T> rv = rhs.view();
+  for_each_cell(
+      ex, L.n[0], L.n[1], L.n[2], DFLUID_LAMBDA(int i, int j, int k) {
+        if (poisson_diag(L, i, j, k) == T(0)) return;
+        T s = T(0);
+        const int idx[3] = {i, j, k};
+        for (int a = 0; a < 3; ++a) {
+          if (a >= L.dim) break;
+          int c[3] = {i, j, k};
+          s -= closed_fraction(L.w[a], L.n[a], L.per[a], idx[a], i, j, k) * m.c[a](i, j, k);
+          const int fh = idx[a] + 1 == L.n[a] && L.per[a] ? 0 : idx[a] + 1;
+          c[a] = fh;
+          s += closed_fraction(L.w[a], L.n[a], L.per[a], fh, c[0], c[1], c[2]) *
+               m.c[a](c[0], c[1], c[2]);
+        }
+        rv(i, j, k) += dx * s;
+      });
+}
+
+/// grad_U += (1 - w) grad x on the faces normal to `axis`: the transpose of add_solid_flux
+/// followed by the solve and the gradient step, -(1 - W) D^T y with y = x.
+template <class T>
+void add_solid_gradient(const Exec& ex, const PoissonLevelView<T>& L, int axis, const Field<T>& x,
+                        T inv_dx, Field<T>& grad_solid) {
+  View<const T> xv = x.view();
+  View<const T> wv = L.w[axis];
+  View<T> gv = grad_solid.view();
+  const int n = L.n[axis];
+  const bool per = L.per[axis];
+  for_each_cell(
+      ex, grad_solid.extents(), DFLUID_LAMBDA(int i, int j, int k) {
+        const int c[3] = {i, j, k};
+        const T closed = closed_fraction(wv, n, per, c[axis], i, j, k);
+        if (closed != T(0))
+          gv(i, j, k) += closed * face_difference(xv, n, per, axis, i, j, k) * inv_dx;
+      });
+}
+
 /// u += scale_over_dx * (p_r - p_l) on the free faces normal to `axis` (p = 0 beyond an Open
 /// side, periodic wrap); held faces keep their values. The pressure-gradient step of the
 /// incremental pressure correction.
@@ -381,7 +434,7 @@ int PressureSolver<T>::floating_regions() const {
 template <class T>
 SolveReport PressureSolver<T>::project_impl(const Context& ctx, MacVelocity<T>& u,
                                             Field<T>& pressure, T dt, const SolverOptions& options,
-                                            bool check_inflow) {
+                                            bool check_inflow, const MacVelocity<T>* solid) {
   const char* what = "PressureSolver::project";
   const Grid& g = grid();
   check::positive_dt(double(dt), "project: dt");
@@ -401,6 +454,7 @@ SolveReport PressureSolver<T>::project_impl(const Context& ctx, MacVelocity<T>& 
   const detail::InflowSides inflow = detail::inflow_sides(g);
   if (inflow.any && check_inflow) detail::check_inflow_balance(ctx, u, g);
   detail::projection_rhs(ex, L, detail::mac_views(u), T(g.dx), impl_->rhs, inflow);
+  if (solid) detail::add_solid_flux(ex, L, detail::mac_views(*solid), T(g.dx), impl_->rhs);
   if (options.warm_start) detail::masked_scale(ex, L, pressure, -dt, impl_->x);  // x = -dt p
   const SolveReport rep =
       detail::run_and_report_checks(ctx, [&] { return impl_->run(ctx, impl_->x, options, what); });
@@ -422,6 +476,42 @@ SolveReport PressureSolver<T>::project_impl(const Context& ctx, MacVelocity<T>& 
 template <class T>
 SolveReport PressureSolver<T>::project_adjoint(const Context& ctx, MacVelocity<T>& grad_u,
                                                const SolverOptions& options) {
+  return project_adjoint_impl(ctx, grad_u, options, nullptr);
+}
+
+template <class T>
+SolveReport PressureSolver<T>::project_moving_solid(const Context& ctx, MacVelocity<T>& u,
+                                                    const MacVelocity<T>& solid_velocity,
+                                                    Field<T>& pressure, T dt,
+                                                    const SolverOptions& options) {
+  check_moving_solid(ctx, solid_velocity, "project_moving_solid: solid_velocity");
+  return project_impl(ctx, u, pressure, dt, options, true, &solid_velocity);
+}
+
+template <class T>
+SolveReport PressureSolver<T>::project_moving_solid_adjoint(const Context& ctx,
+                                                            MacVelocity<T>& grad_u,
+                                                            MacVelocity<T>& grad_solid_velocity,
+                                                            const SolverOptions& options) {
+  check_moving_solid(ctx, grad_solid_velocity, "project_moving_solid_adjoint: grad_solid_velocity");
+  return project_adjoint_impl(ctx, grad_u, options, &grad_solid_velocity);
+}
+
+template <class T>
+void PressureSolver<T>::check_moving_solid(const Context& ctx, const MacVelocity<T>& v,
+                                           const char* what) const {
+  if (!impl_->fractions)
+    throw InvalidArgument(std::string(what) +
+                          ": a moving solid needs a solver built with open fractions "
+                          "(PressureSolver(ctx, grid, open_fractions)); the staircase holds its "
+                          "wall faces at 0");
+  detail::check_velocity(ctx, v, grid(), what);
+}
+
+template <class T>
+SolveReport PressureSolver<T>::project_adjoint_impl(const Context& ctx, MacVelocity<T>& grad_u,
+                                                    const SolverOptions& options,
+                                                    MacVelocity<T>* grad_solid) {
   const char* what = "PressureSolver::project_adjoint";
   const Grid& g = grid();
   validate(options, what);
@@ -444,6 +534,9 @@ SolveReport PressureSolver<T>::project_adjoint(const Context& ctx, MacVelocity<T
   for (int a = 0; a < g.dim; ++a)
     detail::projection_subtract_gradient(ex, L, a, impl_->x, T(1 / g.dx), grad_u[a], inflow, true,
                                          w);
+  if (grad_solid)  // u_new's dependence on U: -F D^T A^+ D (1 - W); transposed, (1 - W) grad y
+    for (int a = 0; a < g.dim; ++a)
+      detail::add_solid_gradient(ex, L, a, impl_->x, T(1 / g.dx), (*grad_solid)[a]);
   return rep;
 }
 

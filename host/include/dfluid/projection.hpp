@@ -21,7 +21,9 @@
 // divergence-free (divergence_weighted reports it). As a matrix P = F - F D^T A^+ D W, no
 // longer symmetric; its adjoint P^T = F - W D^T A^+ D F is the same solve with the
 // right-hand side D F g (unweighted) and the gradient step weighted by W (project_adjoint).
-// A 0/1 W (face_open_fractions_from_mask) is the staircase, bitwise.
+// A 0/1 W (face_open_fractions_from_mask) is the staircase, bitwise. A moving solid adds
+// its flux through the closed face parts, D (1 - W) U, to the right-hand side
+// (project_moving_solid); the solid at rest (project) has none.
 //
 // Null space: where a connected fluid region touches no Open face (closed or
 // periodic boxes, pockets walled off by obstacles) the pressure is defined up to
@@ -124,6 +126,19 @@ class PressureSolver {
   void divergence_weighted(const Context& ctx, const MacVelocity<T>& u, Field<T>& div) const;
   /// True when built with open fractions.
   bool face_fractions() const;
+  /// project() with a moving solid (face fractions only): the solid's velocity U (a MAC
+  /// velocity on the grid, read on the faces' closed parts) adds its flux D (1 - W) U to the
+  /// divergence, so D W u_new + D (1 - W) U = 0 (box-side faces count no solid flux). U's
+  /// flux through the body's surface must be compatible (a rigid motion's is 0).
+  /// InvalidArgument on a staircase solver.
+  SolveReport project_moving_solid(const Context& ctx, MacVelocity<T>& u,
+                                   const MacVelocity<T>& solid_velocity, Field<T>& pressure, T dt,
+                                   const SolverOptions& options = {});
+  /// Its adjoint: grad_u as project_adjoint, and grad_solid_velocity += (d u_new / d U)^T
+  /// grad_u = (1 - W) grad y on the faces between two cells (y the adjoint's solve).
+  SolveReport project_moving_solid_adjoint(const Context& ctx, MacVelocity<T>& grad_u,
+                                           MacVelocity<T>& grad_solid_velocity,
+                                           const SolverOptions& options = {});
   /// grad_u += scale * (D W)^T y: per face scale * w * (y_below - y_above) / dx (y = 0
   /// outside the box; Inflow side faces with w = 1), the transpose of divergence_weighted.
   /// With y = A^+ grad_p and scale = -1/dt it is the transpose of the pressure project()
@@ -146,7 +161,11 @@ class PressureSolver {
   SolveReport project_balanced(const Context& ctx, MacVelocity<T>& u, Field<T>& pressure, T dt,
                                const SolverOptions& options);
   SolveReport project_impl(const Context& ctx, MacVelocity<T>& u, Field<T>& pressure, T dt,
-                           const SolverOptions& options, bool check_inflow);
+                           const SolverOptions& options, bool check_inflow,
+                           const MacVelocity<T>* solid = nullptr);
+  SolveReport project_adjoint_impl(const Context& ctx, MacVelocity<T>& grad_u,
+                                   const SolverOptions& options, MacVelocity<T>* grad_solid);
+  void check_moving_solid(const Context& ctx, const MacVelocity<T>& v, const char* what) const;
   struct Impl;
   std::unique_ptr<Impl> impl_;
 };
