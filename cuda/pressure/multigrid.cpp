@@ -233,7 +233,8 @@ PoissonLevelView<T> PoissonLevel<T>::view() const {
 
 template <class T>
 PoissonHierarchy<T>::PoissonHierarchy(const Context& ctx, const Grid& g,
-                                      const Field<std::uint8_t>* mask) {
+                                      const Field<std::uint8_t>* mask,
+                                      const MacVelocity<T>* fractions) {
   const Exec ex = exec_of(ctx);
   levels_.emplace_back();
   {
@@ -241,7 +242,8 @@ PoissonHierarchy<T>::PoissonHierarchy(const Context& ctx, const Grid& g,
     l0.grid = g;
     for (int a = 0; a < g.dim; ++a) {
       l0.w[a] = Field<T>(ctx, g, face_location(a));
-      poisson_fine_weights(ex, g, mask, a, l0.w[a]);
+      poisson_fine_weights(ex, g, fractions ? nullptr : mask, a, l0.w[a]);
+      if (fractions) poisson_scale_weights(ex, (*fractions)[a], l0.w[a]);
     }
     l0.t = Field<T>(ctx, g);
     l0.red_black_ok = red_black_valid(g);

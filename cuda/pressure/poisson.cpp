@@ -174,6 +174,14 @@ void poisson_fine_weights(const Exec& ex, const Grid& g, const Field<std::uint8_
 }
 
 template <class T>
+void poisson_scale_weights(const Exec& ex, const Field<T>& fraction, Field<T>& w) {
+  View<const T> fv = fraction.view();
+  View<T> wv = w.view();
+  for_each_cell(
+      ex, w.extents(), DFLUID_LAMBDA(int i, int j, int k) { wv(i, j, k) *= fv(i, j, k); });
+}
+
+template <class T>
 void poisson_coarse_weights(const Exec& ex, const PoissonLevelView<T>& Lf, int axis,
                             CoarsenRatio ratio, Field<T>& wc) {
   View<const T> fw = Lf.w[axis];
@@ -222,6 +230,7 @@ void poisson_coarse_weights(const Exec& ex, const PoissonLevelView<T>& Lf, int a
   template void poisson_prolong_add<T>(const Exec&, const Field<T>&, CoarsenRatio, Field<T>&);     \
   template void poisson_fine_weights<T>(const Exec&, const Grid&, const Field<std::uint8_t>*, int, \
                                         Field<T>&);                                                \
+  template void poisson_scale_weights<T>(const Exec&, const Field<T>&, Field<T>&);                 \
   template void poisson_coarse_weights<T>(const Exec&, const PoissonLevelView<T>&, int,            \
                                           CoarsenRatio, Field<T>&);
 DFLUID_POISSON_INST(float)

@@ -3,7 +3,8 @@
 // Discretization (see also dfluid/projection.hpp). Every face carries a weight:
 //  level 0: 1 on free faces (between two fluid cells, periodic wrap included, or an
 //           Open box side next to a fluid cell), 0 on fixed faces (Wall sides,
-//           faces touching a solid cell).
+//           faces touching a solid cell); with face fractions (dfluid/face_fractions.hpp)
+//           the box's rule times the face's open fraction in [0, 1] (no mask).
 //  coarse:  1/2 * sum of the fine weights crossing the coarse face.
 // The operator, in "scaled" units (dx^2 times the physical D F D^T), is
 //   (A x)_c = sum_faces w_f * (x_c - x_nbr)   with x_nbr = 0 across an Open side,
@@ -272,6 +273,10 @@ void poisson_prolong_add(const Exec& ex, const Field<T>& xc, CoarsenRatio ratio,
 template <class T>
 void poisson_fine_weights(const Exec& ex, const Grid& g, const Field<std::uint8_t>* mask, int axis,
                           Field<T>& w);
+/// w *= fraction, face by face: the open fractions of a face-fraction obstacle
+/// (dfluid/face_fractions.hpp) on top of the box's 0/1 rule.
+template <class T>
+void poisson_scale_weights(const Exec& ex, const Field<T>& fraction, Field<T>& w);
 /// Coarse weights of axis `axis`: (1/ratio[axis]) * sum of the fine weights crossing
 /// each coarse face. That is the rediscretization on the coarse cells (the plain
 /// Galerkin sum of piecewise-constant aggregation is ratio times too stiff).
@@ -305,7 +310,10 @@ template <class T>
 class PoissonHierarchy {
  public:
   PoissonHierarchy() = default;
-  PoissonHierarchy(const Context& ctx, const Grid& g, const Field<std::uint8_t>* mask);
+  /// `fractions` (optional, on g's faces): level-0 weights are the box's 0/1 rule times them
+  /// (mask is then unused: the fractions describe the solid).
+  PoissonHierarchy(const Context& ctx, const Grid& g, const Field<std::uint8_t>* mask,
+                   const MacVelocity<T>* fractions = nullptr);
 
   const Grid& grid() const { return levels_[0].grid; }
   int num_levels() const { return int(levels_.size()); }

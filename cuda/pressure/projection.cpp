@@ -43,9 +43,12 @@ inline InflowSides inflow_sides(const Grid& g) {
 
 /// rhs = dx * sum_faces (+-) w u  (= dx^2 D F u); with `inflow`, the faces of the Inflow
 /// sides count too (= dx^2 D (F + E) u): the prescribed inflow is part of the divergence.
+/// With `indicator`, each face counts with 1 where its weight is non-zero instead of the
+/// weight (= dx^2 D F u): the adjoint's right-hand side under face fractions (the same for
+/// 0/1 weights).
 template <class T>
 void projection_rhs(const Exec& ex, const PoissonLevelView<T>& L, const MacViews<T>& m, T dx,
-                    Field<T>& rhs, InflowSides inflow = {}) {
+                    Field<T>& rhs, InflowSides inflow = {}, bool indicator = false) {
   View<T> rv = rhs.view();
   for_each_cell(
       ex, L.n[0], L.n[1], L.n[2], DFLUID_LAMBDA(int i, int j, int k) {
@@ -55,11 +58,12 @@ void projection_rhs(const Exec& ex, const PoissonLevelView<T>& L, const MacViews
           if (a >= L.dim) break;
           int c[3] = {i, j, k};
           // A box-side face of an Inflow side has weight 0 in L.w; it enters with weight 1.
-          const T wl = (inflow.side[a][0] && idx[a] == 0) ? T(1) : L.w[a](i, j, k);
+          T wl = (inflow.side[a][0] && idx[a] == 0) ? T(1) : L.w[a](i, j, k);
+          if (indicator && wl != T(0)) wl = T(1);
           s -= wl * m.c[a](i, j, k);
           c[a] = (c[a] + 1 == L.n[a] && L.per[a]) ? 0 : c[a] + 1;
-          const T wh =
-              (inflow.side[a][1] && idx[a] + 1 == L.n[a]) ? T(1) : L.w[a](c[0], c[1], c[2]);
+          T wh = (inflow.side[a][1] && idx[a] + 1 == L.n[a]) ? T(1) : L.w[a](c[0], c[1], c[2]);
+          if (indicator && wh != T(0)) wh = T(1);
           s += wh * m.c[a](c[0], c[1], c[2]);
         }
         rv(i, j, k) = dx * s;
@@ -87,11 +91,13 @@ DFLUID_HD inline T face_difference(View<const T> xv, int n, bool per, int axis, 
 /// u <- F (u + grad x) on the faces normal to `axis`; x = 0 beyond an Open side. Faces of
 /// an Inflow side: kept as they are (`inflow_gradient` false: the forward, which holds the
 /// prescribed inflow), or given u + grad x like a free face (true: the adjoint, whose
-/// cotangent of the inflow values is (u - D^T x) there, see project_adjoint).
+/// cotangent of the inflow values is (u - D^T x) there, see project_adjoint). With
+/// `weighted` (the adjoint under face fractions) a free face gets u + w grad x (w = 1 on
+/// the staircase: the same).
 template <class T>
 void projection_subtract_gradient(const Exec& ex, const PoissonLevelView<T>& L, int axis,
                                   const Field<T>& x, T inv_dx, Field<T>& u, InflowSides inflow = {},
-                                  bool inflow_gradient = false) {
+                                  bool inflow_gradient = false, bool weighted = false) {
   View<const T> xv = x.view();
   View<const T> wv = L.w[axis];
   View<T> uv = u.view();
@@ -109,8 +115,64 @@ void projection_subtract_gradient(const Exec& ex, const PoissonLevelView<T>& L, 
             return;
           }
           if (!inflow_gradient) return;
+        } else if (weighted) {
+          uv(i, j, k) += wv(i, j, k) * face_difference(xv, n, per, axis, i, j, k) * inv_dx;
+          return;
         }
         uv(i, j, k) += face_difference(xv, n, per, axis, i, j, k) * inv_dx;
+      });
+}
+
+/// The closed fraction 1 - w of face (i, j, k) normal to an axis with n cells (f: its index
+/// along it): the solid's part of a face between two cells (periodic wrap included); 0 on a
+/// box side (the box's own wall or opening, not the body).
+template <class T>
+DFLUID_HD inline T closed_fraction(View<const T> wv, int n, bool per, int f, int i, int j, int k) {
+  if (!per && (f == 0 || f == n)) return T(0);
+  return T(1) - wv(i, j, k);
+}
+
+/// rhs += dx * sum_faces (+-) (1 - w) U (= dx^2 D (1 - W) U): the flux a moving solid's
+/// closed face parts push into each cell (face fractions). Cells with no open face (inside
+/// the body) have no fluid to constrain: nothing is added there (their x stays 0).
+template <class T>
+void add_solid_flux(const Exec& ex, const PoissonLevelView<T>& L, const MacViews<T>& m, T dx,
+                    Field<T>& rhs) {
+  View<T> rv = rhs.view();
+  for_each_cell(
+      ex, L.n[0], L.n[1], L.n[2], DFLUID_LAMBDA(int i, int j, int k) {
+        if (poisson_diag(L, i, j, k) == T(0)) return;
+        T s = T(0);
+        const int idx[3] = {i, j, k};
+        for (int a = 0; a < 3; ++a) {
+          if (a >= L.dim) break;
+          int c[3] = {i, j, k};
+          s -= closed_fraction(L.w[a], L.n[a], L.per[a], idx[a], i, j, k) * m.c[a](i, j, k);
+          const int fh = idx[a] + 1 == L.n[a] && L.per[a] ? 0 : idx[a] + 1;
+          c[a] = fh;
+          s += closed_fraction(L.w[a], L.n[a], L.per[a], fh, c[0], c[1], c[2]) *
+               m.c[a](c[0], c[1], c[2]);
+        }
+        rv(i, j, k) += dx * s;
+      });
+}
+
+/// grad_U += (1 - w) grad x on the faces normal to `axis`: the transpose of add_solid_flux
+/// followed by the solve and the gradient step, -(1 - W) D^T y with y = x.
+template <class T>
+void add_solid_gradient(const Exec& ex, const PoissonLevelView<T>& L, int axis, const Field<T>& x,
+                        T inv_dx, Field<T>& grad_solid) {
+  View<const T> xv = x.view();
+  View<const T> wv = L.w[axis];
+  View<T> gv = grad_solid.view();
+  const int n = L.n[axis];
+  const bool per = L.per[axis];
+  for_each_cell(
+      ex, grad_solid.extents(), DFLUID_LAMBDA(int i, int j, int k) {
+        const int c[3] = {i, j, k};
+        const T closed = closed_fraction(wv, n, per, c[axis], i, j, k);
+        if (closed != T(0))
+          gv(i, j, k) += closed * face_difference(xv, n, per, axis, i, j, k) * inv_dx;
       });
 }
 
@@ -247,13 +309,16 @@ template <class T>
 struct PressureSolver<T>::Impl {
   detail::PoissonHierarchy<T> hier;
   detail::KrylovWorkspace<T> ws;
-  Field<T> rhs, x;  // scaled right-hand side; solution in project()
+  Field<T> rhs, x;         // scaled right-hand side; solution in project()
+  bool fractions = false;  // built with open fractions (dfluid/face_fractions.hpp)
 
-  Impl(const Context& ctx, const Grid& g, const ObstacleMask* m)
-      : hier(ctx, g, m),
+  Impl(const Context& ctx, const Grid& g, const ObstacleMask* m,
+       const MacVelocity<T>* open = nullptr)
+      : hier(ctx, g, m, open),
         ws(ctx, g, Location::Cell, hier.floating_regions()),
         rhs(ctx, g),
-        x(ctx, g) {}
+        x(ctx, g),
+        fractions(open != nullptr) {}
 
   /// PCG on A_s x = rhs (already scaled); report residuals divided by dx^2.
   SolveReport run(const Context& ctx, Field<T>& sol, const SolverOptions& opt, const char* what) {
@@ -281,6 +346,72 @@ PressureSolver<T>::PressureSolver(const Context& ctx, const Grid& grid,
 }
 
 template <class T>
+PressureSolver<T>::PressureSolver(const Context& ctx, const Grid& grid,
+                                  const MacVelocity<T>& open_fractions) {
+  grid.validate();
+  detail::check_velocity(ctx, open_fractions, grid, "PressureSolver: open_fractions");
+  // Weights outside [0, 1] would break the operator's definiteness (negative) or its meaning.
+  static const char* axis[3] = {"x", "y", "z"};
+  for (int a = 0; a < grid.dim; ++a)
+    for (T v : open_fractions[a].to_vector(ctx))
+      if (!(v >= T(0) && v <= T(1)))
+        throw InvalidArgument(std::string("PressureSolver: open_fractions[") + axis[a] +
+                              "] holds " + std::to_string(double(v)) +
+                              ": open fractions must lie in [0, 1] (face_open_fractions)");
+  impl_ = std::make_unique<Impl>(ctx, grid, nullptr, &open_fractions);
+}
+
+template <class T>
+bool PressureSolver<T>::face_fractions() const {
+  return impl_->fractions;
+}
+
+template <class T>
+void PressureSolver<T>::divergence_weighted(const Context& ctx, const MacVelocity<T>& u,
+                                            Field<T>& div) const {
+  const Grid& g = grid();
+  detail::check_velocity(ctx, u, g, "divergence_weighted");
+  check::on_grid(div, "divergence_weighted: div", g, Location::Cell);
+  check::accessible(ctx, div, "divergence_weighted: div");
+  const detail::Exec ex = detail::exec_of(ctx);
+  const detail::PoissonLevelView<T> L = impl_->hier.level(0).view();
+  detail::projection_rhs(ex, L, detail::mac_views(u), T(g.dx), div, detail::inflow_sides(g));
+  scale(ctx, div, T(1 / (g.dx * g.dx)));  // rhs is dx^2 D W u
+}
+
+template <class T>
+void PressureSolver<T>::add_divergence_transpose(const Context& ctx, const Field<T>& y, T scale,
+                                                 MacVelocity<T>& grad_u) const {
+  const Grid& g = grid();
+  detail::check_velocity(ctx, grad_u, g, "add_divergence_transpose");
+  check::on_grid(y, "add_divergence_transpose: y", g, Location::Cell);
+  check::accessible(ctx, y, "add_divergence_transpose: y");
+  const detail::Exec ex = detail::exec_of(ctx);
+  const detail::PoissonLevelView<T> L = impl_->hier.level(0).view();
+  const detail::InflowSides inflow = detail::inflow_sides(g);
+  View<const T> yv = y.view();
+  const T s = scale / T(g.dx);
+  for (int a = 0; a < g.dim; ++a) {
+    View<const T> wv = L.w[a];
+    View<T> gv = grad_u[a].view();
+    const int n = g.n[a];
+    const bool per = L.per[a];
+    const bool in_lo = inflow.side[a][0], in_hi = inflow.side[a][1];
+    // The face's weight in divergence_weighted (projection_rhs): w, or 1 on an Inflow side;
+    // (D^T y) on a face is y_below - y_above = -face_difference.
+    detail::for_each_cell(
+        ex, grad_u[a].extents(), DFLUID_LAMBDA(int i, int j, int k) {
+          const int c[3] = {i, j, k};
+          const int f = c[a];
+          T w = wv(i, j, k);
+          if ((in_lo && f == 0) || (in_hi && f == n)) w = T(1);
+          if (w == T(0)) return;
+          gv(i, j, k) -= s * w * detail::face_difference(yv, n, per, a, i, j, k);
+        });
+  }
+}
+
+template <class T>
 PressureSolver<T>::~PressureSolver() = default;
 template <class T>
 PressureSolver<T>::PressureSolver(PressureSolver&&) noexcept = default;
@@ -303,7 +434,7 @@ int PressureSolver<T>::floating_regions() const {
 template <class T>
 SolveReport PressureSolver<T>::project_impl(const Context& ctx, MacVelocity<T>& u,
                                             Field<T>& pressure, T dt, const SolverOptions& options,
-                                            bool check_inflow) {
+                                            bool check_inflow, const MacVelocity<T>* solid) {
   const char* what = "PressureSolver::project";
   const Grid& g = grid();
   check::positive_dt(double(dt), "project: dt");
@@ -323,6 +454,7 @@ SolveReport PressureSolver<T>::project_impl(const Context& ctx, MacVelocity<T>& 
   const detail::InflowSides inflow = detail::inflow_sides(g);
   if (inflow.any && check_inflow) detail::check_inflow_balance(ctx, u, g);
   detail::projection_rhs(ex, L, detail::mac_views(u), T(g.dx), impl_->rhs, inflow);
+  if (solid) detail::add_solid_flux(ex, L, detail::mac_views(*solid), T(g.dx), impl_->rhs);
   if (options.warm_start) detail::masked_scale(ex, L, pressure, -dt, impl_->x);  // x = -dt p
   const SolveReport rep =
       detail::run_and_report_checks(ctx, [&] { return impl_->run(ctx, impl_->x, options, what); });
@@ -344,6 +476,42 @@ SolveReport PressureSolver<T>::project_impl(const Context& ctx, MacVelocity<T>& 
 template <class T>
 SolveReport PressureSolver<T>::project_adjoint(const Context& ctx, MacVelocity<T>& grad_u,
                                                const SolverOptions& options) {
+  return project_adjoint_impl(ctx, grad_u, options, nullptr);
+}
+
+template <class T>
+SolveReport PressureSolver<T>::project_moving_solid(const Context& ctx, MacVelocity<T>& u,
+                                                    const MacVelocity<T>& solid_velocity,
+                                                    Field<T>& pressure, T dt,
+                                                    const SolverOptions& options) {
+  check_moving_solid(ctx, solid_velocity, "project_moving_solid: solid_velocity");
+  return project_impl(ctx, u, pressure, dt, options, true, &solid_velocity);
+}
+
+template <class T>
+SolveReport PressureSolver<T>::project_moving_solid_adjoint(const Context& ctx,
+                                                            MacVelocity<T>& grad_u,
+                                                            MacVelocity<T>& grad_solid_velocity,
+                                                            const SolverOptions& options) {
+  check_moving_solid(ctx, grad_solid_velocity, "project_moving_solid_adjoint: grad_solid_velocity");
+  return project_adjoint_impl(ctx, grad_u, options, &grad_solid_velocity);
+}
+
+template <class T>
+void PressureSolver<T>::check_moving_solid(const Context& ctx, const MacVelocity<T>& v,
+                                           const char* what) const {
+  if (!impl_->fractions)
+    throw InvalidArgument(std::string(what) +
+                          ": a moving solid needs a solver built with open fractions "
+                          "(PressureSolver(ctx, grid, open_fractions)); the staircase holds its "
+                          "wall faces at 0");
+  detail::check_velocity(ctx, v, grid(), what);
+}
+
+template <class T>
+SolveReport PressureSolver<T>::project_adjoint_impl(const Context& ctx, MacVelocity<T>& grad_u,
+                                                    const SolverOptions& options,
+                                                    MacVelocity<T>* grad_solid) {
   const char* what = "PressureSolver::project_adjoint";
   const Grid& g = grid();
   validate(options, what);
@@ -354,14 +522,21 @@ SolveReport PressureSolver<T>::project_adjoint(const Context& ctx, MacVelocity<T
     detail::flag_nonfinite(ctx, grad_u[a], names[a], detail::kFlagPlain);
   const detail::Exec ex = detail::exec_of(ctx);
   const detail::PoissonLevelView<T> L = impl_->hier.level(0).view();
-  detail::projection_rhs(ex, L, detail::mac_views(grad_u), T(g.dx), impl_->rhs);
+  // Under face fractions the transpose's right-hand side is D F g (unweighted) and its
+  // gradient step W D^T y (the projection.hpp header); on 0/1 weights both are the forward's.
+  const bool w = impl_->fractions;
+  detail::projection_rhs(ex, L, detail::mac_views(grad_u), T(g.dx), impl_->rhs, {}, w);
   SolverOptions cold = options;
   cold.warm_start = false;
   const SolveReport rep =
       detail::run_and_report_checks(ctx, [&] { return impl_->run(ctx, impl_->x, cold, what); });
   const detail::InflowSides inflow = detail::inflow_sides(g);
   for (int a = 0; a < g.dim; ++a)
-    detail::projection_subtract_gradient(ex, L, a, impl_->x, T(1 / g.dx), grad_u[a], inflow, true);
+    detail::projection_subtract_gradient(ex, L, a, impl_->x, T(1 / g.dx), grad_u[a], inflow, true,
+                                         w);
+  if (grad_solid)  // u_new's dependence on U: -F D^T A^+ D (1 - W); transposed, (1 - W) grad y
+    for (int a = 0; a < g.dim; ++a)
+      detail::add_solid_gradient(ex, L, a, impl_->x, T(1 / g.dx), (*grad_solid)[a]);
   return rep;
 }
 

@@ -8,6 +8,7 @@
 #include "dfluid/context.hpp"
 #include "dfluid/diffusion.hpp"
 #include "dfluid/error.hpp"
+#include "dfluid/face_fractions.hpp"
 #include "dfluid/field.hpp"
 #include "dfluid/field_ops.hpp"
 #include "dfluid/forces.hpp"

@@ -14,6 +14,17 @@
 // symmetric and idempotent, so the adjoint of the projection is the projection.
 // Pressure convention: u_new = u - dt * grad(p), i.e. p = -x / dt.
 //
+// Face fractions (opt-in, dfluid/face_fractions.hpp): built with open fractions W in
+// [0, 1] per face instead of a mask, the solver weights both the divergence and the
+// operator by them: solve A x = D W u with A = D W D^T, u <- F (u - D^T x) with F the faces
+// with W > 0. Then D W u_new = 0: the flux through the fluid part of each face is
+// divergence-free (divergence_weighted reports it). As a matrix P = F - F D^T A^+ D W, no
+// longer symmetric; its adjoint P^T = F - W D^T A^+ D F is the same solve with the
+// right-hand side D F g (unweighted) and the gradient step weighted by W (project_adjoint).
+// A 0/1 W (face_open_fractions_from_mask) is the staircase, bitwise. A moving solid adds
+// its flux through the closed face parts, D (1 - W) U, to the right-hand side
+// (project_moving_solid); the solid at rest (project) has none.
+//
 // Null space: where a connected fluid region touches no Open face (closed or
 // periodic boxes, pockets walled off by obstacles) the pressure is defined up to
 // a constant on that region; the solver keeps the residual and the preconditioned
@@ -50,6 +61,10 @@ class PressureSolver {
   /// Builds the operator for `grid` and optional solid cells (a Cell field on
   /// `grid`; read once here, later changes to the mask are not seen).
   PressureSolver(const Context& ctx, const Grid& grid, const ObstacleMask* obstacles = nullptr);
+  /// Builds the face-fraction operator (header comment): open_fractions on grid's faces, each
+  /// value in [0, 1] (face_open_fractions); read once here. Throws ShapeMismatch when they
+  /// are not on grid's faces and InvalidArgument for a value outside [0, 1] (one host read).
+  PressureSolver(const Context& ctx, const Grid& grid, const MacVelocity<T>& open_fractions);
   ~PressureSolver();
   PressureSolver(PressureSolver&&) noexcept;
   PressureSolver& operator=(PressureSolver&&) noexcept;
@@ -105,6 +120,34 @@ class PressureSolver {
   /// Sets the fixed faces of u (Wall sides, faces touching solids) to 0.
   void zero_fixed_faces(const Context& ctx, MacVelocity<T>& u) const;
 
+  /// div = D W u (physical units, 1/time): per cell the sum of the outward face velocities
+  /// times the faces' weights (the open fractions, or 1 on free and 0 on fixed faces), over
+  /// dx; Inflow side faces count with weight 1. What project() makes 0. Host waits: none.
+  void divergence_weighted(const Context& ctx, const MacVelocity<T>& u, Field<T>& div) const;
+  /// True when built with open fractions.
+  bool face_fractions() const;
+  /// project() with a moving solid (face fractions only): the solid's velocity U (a MAC
+  /// velocity on the grid, read on the faces' closed parts) adds its flux D (1 - W) U to the
+  /// divergence, so D W u_new + D (1 - W) U = 0 (box-side faces count no solid flux). U's
+  /// flux through the body's surface must be compatible (a rigid motion's is 0).
+  /// InvalidArgument on a staircase solver.
+  SolveReport project_moving_solid(const Context& ctx, MacVelocity<T>& u,
+                                   const MacVelocity<T>& solid_velocity, Field<T>& pressure, T dt,
+                                   const SolverOptions& options = {});
+  /// Its adjoint: grad_u as project_adjoint, and grad_solid_velocity += (d u_new / d U)^T
+  /// grad_u = (1 - W) grad y on the faces between two cells (y the adjoint's solve).
+  SolveReport project_moving_solid_adjoint(const Context& ctx, MacVelocity<T>& grad_u,
+                                           MacVelocity<T>& grad_solid_velocity,
+                                           const SolverOptions& options = {});
+  /// grad_u += scale * (D W)^T y: per face scale * w * (y_below - y_above) / dx (y = 0
+  /// outside the box; Inflow side faces with w = 1), the transpose of divergence_weighted.
+  /// With y = A^+ grad_p and scale = -1/dt it is the transpose of the pressure project()
+  /// writes, p = -(1/dt) A^+ D W u: how a Simulation carries a pressure cotangent under face
+  /// fractions (add_divergence_transpose of dfluid/obstacle.hpp is the staircase's). Host
+  /// waits: none.
+  void add_divergence_transpose(const Context& ctx, const Field<T>& y, T scale,
+                                MacVelocity<T>& grad_u) const;
+
   const Grid& grid() const;
   int multigrid_levels() const;
   /// Connected fluid regions that touch no Open face (each has a constant null vector).
@@ -118,7 +161,11 @@ class PressureSolver {
   SolveReport project_balanced(const Context& ctx, MacVelocity<T>& u, Field<T>& pressure, T dt,
                                const SolverOptions& options);
   SolveReport project_impl(const Context& ctx, MacVelocity<T>& u, Field<T>& pressure, T dt,
-                           const SolverOptions& options, bool check_inflow);
+                           const SolverOptions& options, bool check_inflow,
+                           const MacVelocity<T>* solid = nullptr);
+  SolveReport project_adjoint_impl(const Context& ctx, MacVelocity<T>& grad_u,
+                                   const SolverOptions& options, MacVelocity<T>* grad_solid);
+  void check_moving_solid(const Context& ctx, const MacVelocity<T>& v, const char* what) const;
   struct Impl;
   std::unique_ptr<Impl> impl_;
 };

@@ -288,6 +288,19 @@ class Simulation {
   }
   const Context& context() const { return ctx_; }
   const ObstacleMask* obstacles() const { return obstacles_; }
+  /// A face-fraction obstacle (dfluid/face_fractions.hpp) from now on: the steps' pressure
+  /// projection (and its adjoint, the incremental pressure correction's gradient and the
+  /// pressure's cotangent) uses these open fractions instead of a staircase. The obstacle is
+  /// free-slip and at rest (the projection holds the faces with fraction 0, the rest of the
+  /// step does not see the solid). Read once here (the solver is rebuilt). Throws
+  /// InvalidArgument when the Simulation has an ObstacleMask (the rest of the step would still
+  /// see its staircase: construct it without one), ShapeMismatch / InvalidArgument as
+  /// PressureSolver's fraction constructor. The Simulation keeps a copy of the fractions (one
+  /// MAC velocity, not in estimate_memory): obstacle_force and a Rollout's force losses then
+  /// give the pressure force on the body (face_fraction_force_coefficients; no per-body
+  /// masks).
+  void set_obstacle_fractions(const MacVelocity<T>& open_fractions);
+  bool has_obstacle_fractions() const { return solver_.face_fractions(); }
 
   /// The prescribed boundary values (inflow profiles, wall velocities) the steps use from
   /// now on; the kinds are grid().boundary. Validated (VelocityBoundary::validate: a net
@@ -389,6 +402,7 @@ class Simulation {
   // that returns the boundary gradient on the host (StepControlGradient::boundary) gathers it.
   Buffer<double> boundary_scratch_;
   ObstacleWall<T> obstacle_wall_;
+  MacVelocity<T> fractions_;       // set_obstacle_fractions' copy (the force coefficients read it)
   MacVelocity<T> obstacle_ghost_;  // velocity advection's ghost-filled input (NoSlip only)
   std::array<Field<std::uint8_t>, 3> face_classes_;  // obstacle_face_classes (NoSlip only)
   mutable std::shared_ptr<ObstacleForceCoefficients<T>> force_coef_;  // built on first use

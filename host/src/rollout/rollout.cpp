@@ -222,10 +222,10 @@ void Rollout<T>::validate(const SmokeState<T>& initial, int n,
   }
   for (const auto& f : losses.obstacle_forces) {
     const std::string what = "obstacle force loss '" + f.name + "'";
-    if (!sim_.obstacles())
+    if (!sim_.obstacles() && !sim_.has_obstacle_fractions())
       throw InvalidArgument(what +
                             ": the Simulation has no obstacles; pass its ObstacleMask to "
-                            "the Simulation's constructor");
+                            "the Simulation's constructor (or set_obstacle_fractions)");
     for (int k : f.steps)
       if (k < 1 || k > n)
         throw InvalidArgument(what + ": step " + std::to_string(k) + " not in [1, " +

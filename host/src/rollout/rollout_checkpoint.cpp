@@ -206,7 +206,7 @@ checkpoint::StateSize Rollout<T>::estimate_size(const Context& ctx, const Grid& 
 template <class T>
 void Rollout<T>::add_obstacle_memory(RolloutMemory& m, checkpoint::StateSize& size,
                                      const RolloutLosses<T>* losses) const {
-  if (!sim_.obstacles()) return;
+  if (!sim_.obstacles() && !sim_.has_obstacle_fractions()) return;
   const Grid& g = sim_.grid();
   auto bytes_at = [&](Location loc) {
     const auto e = extents_of(g, loc);

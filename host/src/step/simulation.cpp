@@ -555,6 +555,18 @@ StepReport Simulation<T>::step(SmokeState<T>& s, const StepControls<T>& c) {
 }
 
 template <class T>
+void Simulation<T>::set_obstacle_fractions(const MacVelocity<T>& open_fractions) {
+  if (obstacles_)
+    throw InvalidArgument(
+        "Simulation::set_obstacle_fractions: this Simulation has an ObstacleMask, whose "
+        "staircase the rest of the step would still see; construct it without the mask");
+  solver_ = PressureSolver<T>(ctx_, grid_, open_fractions);
+  fractions_ = MacVelocity<T>(ctx_, grid_);
+  copy(ctx_, open_fractions, fractions_);
+  force_coef_.reset();  // the force is now the fractions' (simulation_obstacle.cpp)
+}
+
+template <class T>
 void Simulation<T>::set_obstacle_wall(const ObstacleWall<T>& wall) {
   if (wall.kind == ObstacleWallKind::NoSlip && !obstacles_)
     throw InvalidArgument(

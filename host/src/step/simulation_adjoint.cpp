@@ -645,7 +645,10 @@ void Simulation<T>::pressure_cotangent(SmokeGradient<T>& grad) {
   SolverOptions cold = config_.pressure;
   cold.warm_start = false;
   solver_.solve(ctx_, grad.pressure, S.pressure_y, cold);
-  add_divergence_transpose(ctx_, S.pressure_y, obstacles_, T(-1.0 / config_.dt), grad.velocity);
+  if (solver_.face_fractions())  // p = -(1/dt) A^+ D W u: the weighted transpose
+    solver_.add_divergence_transpose(ctx_, S.pressure_y, T(-1.0 / config_.dt), grad.velocity);
+  else
+    add_divergence_transpose(ctx_, S.pressure_y, obstacles_, T(-1.0 / config_.dt), grad.velocity);
   fill(ctx_, grad.pressure, T(0));
 }
 

@@ -7,6 +7,7 @@
 #include <utility>
 #include <vector>
 
+#include "dfluid/face_fractions.hpp"
 #include "dfluid/field_ops.hpp"
 #include "dfluid/obstacle.hpp"
 #include "dfluid/simulation.hpp"
@@ -21,6 +22,18 @@ const ObstacleForceCoefficients<T>& Simulation<T>::obstacle_force_coefficients()
 template <class T>
 const ObstacleForceCoefficients<T>& Simulation<T>::body_force_coefficients(
     const ObstacleMask* body) const {
+  if (solver_.face_fractions()) {  // a face-fraction body: free-slip, its pressure force
+    if (body)
+      throw InvalidArgument(
+          "Simulation: the force on one body (ObstacleForceLoss::body) needs an ObstacleMask; "
+          "with face fractions use body = nullptr (the force on the whole obstacle)");
+    if (!force_coef_) {
+      auto c = std::make_shared<ObstacleForceCoefficients<T>>();
+      face_fraction_force_coefficients(ctx_, fractions_, *c);
+      force_coef_ = c;
+    }
+    return *force_coef_;
+  }
   if (!obstacles_)
     throw InvalidArgument(
         "Simulation: the force on obstacles needs obstacles; pass the ObstacleMask to the "
