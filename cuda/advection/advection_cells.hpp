@@ -3,8 +3,9 @@
 // adjoint (scatter of the cotangent). All are pure DFLUID_HD functions of the
 // step's inputs, so each of them recomputes the same departure points and
 // stencils and takes the same branch at kinks (which is what makes the tangent
-// and the adjoint exact transposes of each other). The launches and entry
-// points are in advection.cpp (forward, adjoint) and advection_tangent.cpp.
+// and the adjoint exact transposes of each other). The launches and entry points are in
+// advection_launches.hpp (forward, adjoint; instantiated per precision in
+// advection_{float,double}.cpp) and advection_tangent.cpp.
 // Include only from cuda/*.cpp (see exec.hpp).
 #pragma once
 

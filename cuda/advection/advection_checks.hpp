@@ -1,4 +1,4 @@
-// Argument checks of the advection entry points (cuda/advection/advection.cpp): shapes,
+// Argument checks of the advection entry points (cuda/advection/advection_launches.hpp): shapes,
 // memory spaces, options, and that outputs share no memory with inputs.
 #pragma once
 

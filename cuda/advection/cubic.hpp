@@ -48,7 +48,7 @@ namespace dfluid::interp {
 
 // The heavy per-sample functions of a cubic stencil (its loops over 4^D taps) are compiled
 // out of line on the host, once per type and dimension instead of into every cell function
-// (a call is nothing beside 64 taps). This trimmed advection.cpp's Release compile only
+// (a call is nothing beside 64 taps). This trimmed the advection Release compile only
 // from about 5.0 to 4.5 CPU-minutes (linear alone: 1.2); the cubic's cost there is mostly
 // its own instantiations. Device code (__CUDA_ARCH__) leaves inlining to nvcc.
 #if defined(__CUDA_ARCH__)

@@ -86,7 +86,7 @@ void diffuse_requests(PoolScript& s, const Grid& g, const StepConfig& c, int ns,
       implicit_solve_requests<T>(s, elements_at<T>(g, Location::Cell), arrays);
 }
 
-/// The adjoint of one advected array of `elements` (cuda/advection/advection.cpp,
+/// The adjoint of one advected array of `elements` (cuda/advection/advection_launches.hpp,
 /// advect_array_adjoint) with a velocity cotangent: MacCormack holds q^ and its cotangent
 /// throughout and runs two scatters (5 targets: the velocity cotangent's components, the
 /// array's cotangent, q^'s cotangent; then 4), semi-Lagrangian one scatter (4 targets).
