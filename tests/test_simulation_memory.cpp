@@ -12,6 +12,7 @@
 #include <vector>
 
 #include "dfluid/dfluid.hpp"
+#include "dfluid/face_fractions.hpp"
 #include "dfluid/memory.hpp"
 #include "dfluid/simulation.hpp"
 #include "simulation_test_util.hpp"
@@ -194,6 +195,58 @@ TEST(SimulationMemory, EstimateCountsNoSlipObstacles) {
   EXPECT_THROW(Simulation<double>::estimate_memory(ctx, g, cfg, 0,
                                                    ObstacleMemory{ObstacleWallKind::NoSlip, -1}),
                InvalidArgument);
+}
+
+// A face-fraction circle (set_obstacle_fractions) with the force on it: the Simulation's copy
+// of the fractions and the force coefficients, forward and adjoint, to the estimate (the
+// steps' peak; set_obstacle_fractions itself briefly holds two pressure solvers).
+TEST(SimulationMemory, EstimateCountsFaceFractions) {
+  Context ctx = Context::cpu();
+  Grid g = Grid::make_2d(40, 24, 0.05);
+  StepConfig cfg;
+  cfg.dt = 0.05;
+  const MacVelocity<double> w =
+      face_open_fractions<double>(ctx, g, circle_node_distance(g, {0.9, 0.6, 0}, 0.3));
+  SmokeState<double> input(ctx, g, {});
+  fill(ctx, input.velocity[0], 0.5);
+  SmokeGradient<double> grad(ctx, g, 0);
+  grad.pressure = Field<double>(ctx, g, Location::Cell);  // a force loss's pressure cotangent
+  fill(ctx, grad.pressure, 1.0);
+  const std::size_t before = held(ctx);
+  reset_memory_peaks();
+  std::size_t forward = 0, adjoint = 0;
+  {
+    Simulation<double> sim(ctx, g, cfg);
+    sim.set_obstacle_fractions(w);
+    // It builds the new pressure solver before it releases the old one (a refused call leaves
+    // the Simulation as it was): a setup transient of one solver, not a step's.
+    reset_memory_peaks();
+    SmokeState<double> state(ctx, g, {});
+    for (int k = 0; k < 2; ++k) {
+      copy(ctx, input.velocity, state.velocity);
+      sim.step(state);
+    }
+    EXPECT_GT(std::abs(sim.obstacle_force(state)[0]), 0.0);  // builds the coefficients
+    forward = peak(ctx) - before;
+    const std::size_t before_adjoint = held(ctx);
+    reset_memory_peaks();
+    sim.step_adjoint(input, {}, grad);
+    adjoint = peak(ctx) - before_adjoint;
+  }
+  ObstacleMemory om;
+  om.force_bodies = 1;
+  om.face_fractions = true;
+  const SimulationMemory est = Simulation<double>::estimate_memory(ctx, g, cfg, 0, om);
+  om.face_fractions = false;
+  const SimulationMemory without = Simulation<double>::estimate_memory(ctx, g, cfg, 0, om);
+  std::cout << "[memory] face-fraction circle 40x24 double: forward estimate " << est.forward()
+            << " measured " << forward << ", adjoint estimate " << est.adjoint << " measured "
+            << adjoint << "\n";
+  EXPECT_GE(est.forward(), forward);
+  EXPECT_GE(est.adjoint, adjoint);
+  expect_close(est.forward(), forward, "face-fraction obstacle (forward)");
+  expect_close(est.adjoint, adjoint, "face-fraction obstacle (adjoint)");
+  EXPECT_LT(without.forward(), forward);  // the fractions' copy matters
 }
 
 TEST(GpuSimulationMemory, EstimateMatchesAllocations32Cubed) {

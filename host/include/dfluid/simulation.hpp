@@ -210,6 +210,9 @@ struct ObstacleMemory {
   /// the losses name, body_force_coefficients), two velocities and dim cell fields each; with
   /// any, the adjoint's pressure-cotangent solve holds one more cell field.
   int force_bodies = 0;
+  /// set_obstacle_fractions: the Simulation's copy of the open fractions (one velocity; the
+  /// pressure solver built with them holds what a solver without obstacles does).
+  bool face_fractions = false;
 };
 
 template <class T>
@@ -296,9 +299,11 @@ class Simulation {
   /// InvalidArgument when the Simulation has an ObstacleMask (the rest of the step would still
   /// see its staircase: construct it without one), ShapeMismatch / InvalidArgument as
   /// PressureSolver's fraction constructor. The Simulation keeps a copy of the fractions (one
-  /// MAC velocity, not in estimate_memory): obstacle_force and a Rollout's force losses then
-  /// give the pressure force on the body (face_fraction_force_coefficients; no per-body
-  /// masks).
+  /// MAC velocity: ObstacleMemory::face_fractions; Rollout counts it; the call itself builds
+  /// the new pressure solver before it releases the old one, so a refused call leaves the
+  /// Simulation as it was, and briefly holds two): obstacle_force and a
+  /// Rollout's force losses then give the pressure force on the body
+  /// (face_fraction_force_coefficients; no per-body masks).
   void set_obstacle_fractions(const MacVelocity<T>& open_fractions);
   bool has_obstacle_fractions() const { return solver_.face_fractions(); }
 

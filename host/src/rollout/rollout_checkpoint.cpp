@@ -223,6 +223,7 @@ void Rollout<T>::add_obstacle_memory(RolloutMemory& m, checkpoint::StateSize& si
       m.simulation.workspace += static_cast<std::size_t>(e[0]) * e[1] * e[2];
     }
   }
+  if (sim_.has_obstacle_fractions()) m.simulation.workspace += U;  // the fractions' copy
   const bool force_losses = losses && !losses->obstacle_forces.empty();
   if (force_losses) {
     // ObstacleForceCoefficients: one set per body the losses name (null: every solid cell).

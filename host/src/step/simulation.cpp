@@ -283,6 +283,7 @@ SimulationMemory Simulation<T>::estimate_memory(const Context& ctx, const Grid& 
   if (obstacles.force_bodies > 0) {
     m.workspace += std::size_t(obstacles.force_bodies) * (2 * mac + std::size_t(g.dim) * cell);
   }
+  if (obstacles.face_fractions) m.workspace += mac;  // set_obstacle_fractions' copy
   // A GPU context keeps one device buffer for the partial sums of its reductions.
   if (ctx.on_gpu()) m.workspace += kGpuReduceScratchBytes;
 
