@@ -150,37 +150,36 @@ void set_side_faces(const Context& ctx, MacVelocity<T>& u, int axis, int side, c
       });
 }
 
-template <class T>
-void take_side_faces(const Context& ctx, MacVelocity<T>& u, int axis, int side, T* values) {
+namespace detail {
+/// Adds the faces of u[axis] on one box side into acc (one value a face, skipped when acc is
+/// null) and zeroes them: take_side_faces and take_side_faces_into, which differ only in
+/// the accumulator's type.
+template <class T, class Acc>
+void take_side_faces_to(const Context& ctx, MacVelocity<T>& u, int axis, int side, Acc* acc,
+                        const char* what) {
   int face = 0;
-  const std::array<int, 3> e = detail::side_extents(ctx, u, axis, side, "take_side_faces", face);
+  const std::array<int, 3> e = side_extents(ctx, u, axis, side, what, face);
   View<T> uv = u[axis].view();
   const int ax = axis;
   const Index sy = e[0], sz = Index(e[0]) * e[1];
-  detail::for_each_cell(
-      detail::exec_of(ctx), e, DFLUID_LAMBDA(int i, int j, int k) {
+  for_each_cell(
+      exec_of(ctx), e, DFLUID_LAMBDA(int i, int j, int k) {
         int c[3] = {i, j, k};
         c[ax] = face;
-        values[i + j * sy + k * sz] += uv(c[0], c[1], c[2]);
+        if (acc) acc[i + j * sy + k * sz] += Acc(uv(c[0], c[1], c[2]));
         uv(c[0], c[1], c[2]) = T(0);
       });
+}
+}  // namespace detail
+
+template <class T>
+void take_side_faces(const Context& ctx, MacVelocity<T>& u, int axis, int side, T* values) {
+  detail::take_side_faces_to(ctx, u, axis, side, values, "take_side_faces");
 }
 
 template <class T>
 void take_side_faces_into(const Context& ctx, MacVelocity<T>& u, int axis, int side, double* acc) {
-  int face = 0;
-  const std::array<int, 3> e =
-      detail::side_extents(ctx, u, axis, side, "take_side_faces_into", face);
-  View<T> uv = u[axis].view();
-  const int ax = axis;
-  const Index sy = e[0], sz = Index(e[0]) * e[1];
-  detail::for_each_cell(
-      detail::exec_of(ctx), e, DFLUID_LAMBDA(int i, int j, int k) {
-        int c[3] = {i, j, k};
-        c[ax] = face;
-        if (acc) acc[i + j * sy + k * sz] += double(uv(c[0], c[1], c[2]));
-        uv(c[0], c[1], c[2]) = T(0);
-      });
+  detail::take_side_faces_to(ctx, u, axis, side, acc, "take_side_faces_into");
 }
 
 #define DFLUID_PROJ_OPS_INST(T)                                                            \
