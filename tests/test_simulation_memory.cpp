@@ -96,6 +96,30 @@ void check_estimate(const Grid& g, const StepConfig& cfg, int num_scalars, const
 
 }  // namespace
 
+/// The obstacle tests' measurement, on a Simulation built (and set up) inside the window
+/// that starts at `before`: a state starting from `input`, two steps (input keeps the state
+/// before the last), obstacle_force (which builds the force coefficients), then one
+/// step_adjoint from input with `grad` (measured above what is held before it).
+Measured measure_obstacle_steps(const Context& ctx, Simulation<double>& sim,
+                                SmokeState<double>& input, SmokeGradient<double>& grad,
+                                std::size_t before) {
+  Measured m;
+  const Grid& g = sim.grid();
+  SmokeState<double> state(ctx, g, {});
+  copy(ctx, input.velocity, state.velocity);
+  for (int k = 0; k < 2; ++k) {
+    copy(ctx, state.velocity, input.velocity);
+    sim.step(state);
+  }
+  EXPECT_GT(std::abs(sim.obstacle_force(state)[0]), 0.0);
+  m.forward = peak(ctx) - before;
+  const std::size_t before_adjoint = held(ctx);
+  reset_memory_peaks();
+  sim.step_adjoint(input, {}, grad);
+  m.adjoint = peak(ctx) - before_adjoint;
+  return m;
+}
+
 TEST(SimulationMemory, EstimateMatchesAllocations32Cubed) {
   const Grid g = Grid::make_3d(32, 32, 32, 1.0);  // closed box: one floating region
   check_estimate<float>(g, test::smoke_config(), 1, "32^3 float");
@@ -165,20 +189,12 @@ TEST(SimulationMemory, EstimateCountsNoSlipObstacles) {
   {
     Simulation<double> sim(ctx, g, cfg, &mask);
     sim.set_obstacle_wall({ObstacleWallKind::NoSlip, &spin});
-    SmokeState<double> state(ctx, g, {});
     VelocityBoundary vb;
     vb.inflow[0][0].assign(20, 1.0);
     sim.set_velocity_boundary(vb);
-    for (int k = 0; k < 2; ++k) {
-      copy(ctx, state.velocity, input.velocity);
-      sim.step(state);
-    }
-    EXPECT_GT(std::abs(sim.obstacle_force(state)[0]), 0.0);  // builds the coefficients
-    forward = peak(ctx) - before;
-    const std::size_t before_adjoint = held(ctx);
-    reset_memory_peaks();
-    sim.step_adjoint(input, {}, grad);
-    adjoint = peak(ctx) - before_adjoint;
+    const Measured m = measure_obstacle_steps(ctx, sim, input, grad, before);
+    forward = m.forward;
+    adjoint = m.adjoint;
   }
   const SimulationMemory est = Simulation<double>::estimate_memory(
       ctx, g, cfg, 0, ObstacleMemory{ObstacleWallKind::NoSlip, 1});
@@ -221,17 +237,9 @@ TEST(SimulationMemory, EstimateCountsFaceFractions) {
     // It builds the new pressure solver before it releases the old one (a refused call leaves
     // the Simulation as it was): a setup transient of one solver, not a step's.
     reset_memory_peaks();
-    SmokeState<double> state(ctx, g, {});
-    for (int k = 0; k < 2; ++k) {
-      copy(ctx, input.velocity, state.velocity);
-      sim.step(state);
-    }
-    EXPECT_GT(std::abs(sim.obstacle_force(state)[0]), 0.0);  // builds the coefficients
-    forward = peak(ctx) - before;
-    const std::size_t before_adjoint = held(ctx);
-    reset_memory_peaks();
-    sim.step_adjoint(input, {}, grad);
-    adjoint = peak(ctx) - before_adjoint;
+    const Measured m = measure_obstacle_steps(ctx, sim, input, grad, before);
+    forward = m.forward;
+    adjoint = m.adjoint;
   }
   ObstacleMemory om;
   om.force_bodies = 1;
