@@ -75,7 +75,7 @@ if(TARGET dfluid-plan)
   add_test(NAME CheckpointTool.GridReport
     COMMAND dfluid-plan --steps 100 --device-bytes 2GiB --grid 128x128x128)
   set_tests_properties(CheckpointTool.GridReport PROPERTIES PASS_REGULAR_EXPRESSION
-    "state: 42139648 bytes[^\n]*\nworking memory: 723965800 bytes.*\nestimated peak device memory: 2114574184 bytes \\(1.97 GiB\\) of the 2.00 GiB budget \\(within\\)\n")
+    "state: 42139648 bytes[^\n]*\nworking memory: 732354408 bytes.*\nestimated peak device memory: 2122962792 bytes \\(1.98 GiB\\) of the 2.00 GiB budget \\(within\\)\n")
   add_test(NAME CheckpointTool.BadArguments.BadGrid
     COMMAND ${CMAKE_COMMAND} -DTOOL=$<TARGET_FILE:dfluid-plan> "-DARGS=--steps;10;--slots;3;--grid;12x"
             "-DEXPECT=--grid 12x: use NXxNY or NXxNYxNZ" -P ${PROJECT_SOURCE_DIR}/apps/plan/expect_exit_2.cmake)

@@ -227,6 +227,7 @@ TEST(RolloutHostWaits, GradientWaitsAreItsStepsWaitsPlusOneLossRead) {
     grad_force.emplace_back(ctx, g);
   Field<float> diff(ctx, g);
   double grad_buoyancy = 0;
+  sim.set_adjoint_warm_start(true);  // as the rollout's backward pass (warm_adjoint_solves)
   for (int k = n - 1; k >= 0; --k) {
     StepControlGradient<float> cg;
     cg.force = &grad_force[std::size_t(k)];
@@ -298,6 +299,9 @@ TEST(RolloutHostWaits, BoundaryGradientAddsNoWait) {
   losses.velocity_targets.push_back(vt);
   RolloutOptions with, without;
   with.boundary_gradient = true;
+  // Cold adjoint solves: the loop below calls two step adjoints per step (device and host
+  // accumulators), which a warm start carried from call to call would tell apart.
+  with.warm_adjoint_solves = without.warm_adjoint_solves = false;
   rollout.run(initial, n, {}, losses, with);  // warm-up (sizes the result's inflow vectors)
   rollout.run(initial, n, {}, losses, without);
   RolloutResult<double> r_with, r_without;

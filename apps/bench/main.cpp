@@ -413,6 +413,9 @@ int main(int argc, char** argv) {
       ->delimiter(',')
       ->check(CLI::IsMember({"store-all", "revolve", "multi-level"}));
   app.add_flag("--plan-details", ro.details, "rollout mode: print each plan's report");
+  app.add_flag("--cold-adjoint-solves", ro.cold_adjoint_solves,
+               "rollout mode: start every step adjoint's pressure solve from zero instead of "
+               "from the previous step adjoint's solution (the default)");
   bool cavity = false;
   bench::CavityOptions co;
   app.add_flag("--cavity", cavity,

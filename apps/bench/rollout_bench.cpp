@@ -119,6 +119,7 @@ RolloutCase bench_rollout(const Context& parent, const std::string& size, int st
   base.force_gradients = true;
   base.source_gradients = false;
   base.checkpointing.enabled = true;
+  base.warm_adjoint_solves = c.warm_adjoint_solves = !options.cold_adjoint_solves;
   ck::CostModel& costs = base.checkpointing.costs;
   costs.step_seconds = std::max(c.forward_s / steps, 1e-9);
   costs.reverse_ratio = c.adjoint_step_ratio;

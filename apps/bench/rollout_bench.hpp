@@ -37,6 +37,9 @@ struct RolloutBenchOptions {
       device_budget;                       ///< unset: 2 GiB on a GPU, working + 4 states on the CPU
   std::optional<std::size_t> host_budget;  ///< unset: 0 on a GPU, 8 states on the CPU
   bool details = false;                    ///< print each plan's describe()
+  /// RolloutOptions::warm_adjoint_solves off: every step adjoint's pressure solve from zero
+  /// (--cold-adjoint-solves; for comparing the backward pass's cost with and without).
+  bool cold_adjoint_solves = false;
   int repeats = 5;  ///< timed runs of one step and one adjoint step (median, cost model)
 };
 
@@ -64,6 +67,7 @@ struct RolloutPlanResult {
 };
 
 struct RolloutCase {
+  bool warm_adjoint_solves = true;  ///< RolloutOptions::warm_adjoint_solves of its gradients
   std::string size;
   int steps = 0;
   double forward_s = 0;

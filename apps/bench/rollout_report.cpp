@@ -101,6 +101,11 @@ void print_rollouts(const Context& ctx, const std::string& precision,
     for (const RolloutPlanResult& r : c.plans)  // what each gradient evaluation cost the GPU
       if (r.ran)
         std::printf("%-12s events: %s\n", r.name.c_str(), app::counters_text(r.counters).c_str());
+    for (const RolloutPlanResult& r : c.plans)  // the backward pass's pressure solves
+      if (r.ran)
+        std::printf("%-12s adjoint Poisson iterations %.2f per step, max %d (%s starts)\n",
+                    r.name.c_str(), double(r.adjoint_pressure_iterations) / c.steps,
+                    r.max_adjoint_pressure_iterations, c.warm_adjoint_solves ? "warm" : "cold");
   }
 }
 
@@ -113,6 +118,7 @@ void write_rollouts_json(std::ostream& out, const std::vector<RolloutCase>& case
     out << p2 << "\"size\": " << json_string(c.size) << ",\n";
     out << p2 << "\"steps\": " << c.steps << ",\n";
     out << p2 << "\"forward_s\": " << num(c.forward_s) << ",\n";
+    out << p2 << "\"warm_adjoint_solves\": " << (c.warm_adjoint_solves ? "true" : "false") << ",\n";
     out << p2 << "\"pressure_iterations\": " << c.pressure_iterations << ",\n";
     out << p2 << "\"max_pressure_iterations\": " << c.max_pressure_iterations << ",\n";
     out << p2 << "\"unconverged_solves\": " << c.unconverged_solves << ",\n";

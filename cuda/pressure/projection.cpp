@@ -41,6 +41,36 @@ inline InflowSides inflow_sides(const Grid& g) {
   return s;
 }
 
+/// A warm start x0 for A x = b, scaled by alpha = (b . x0) / (x0 . A x0): the multiple of x0
+/// closest to the solution in A's energy norm, so the scaled start is never further from it
+/// than a cold start (alpha = 0 when x0 is 0 or b says nothing in its direction). Without it a
+/// start from the previous step's adjoint pressure could sit far above a right-hand side that
+/// happens to be tiny (a cotangent that is nearly divergence-free), and a tolerance relative to
+/// |b| would then be out of reach. `ax` holds A x0 (and is scaled with it); `alpha` is one
+/// double in the context's memory space. One reduction, finished on the device (no host
+/// wait), and one pass.
+template <class T>
+void scale_warm_start(const Exec& ex, const Field<T>& b, Field<T>& x, Field<T>& ax, double* alpha) {
+  View<const T> bv = b.view(), xv = static_cast<const Field<T>&>(x).view(),
+                av = static_cast<const Field<T>&>(ax).view();
+  multi_reduce_into<2>(
+      ex, x.extents(),
+      DFLUID_LAMBDA(int i, int j, int k, double* v) {
+        const double xi = xv(i, j, k);
+        v[0] = double(bv(i, j, k)) * xi;
+        v[1] = xi * double(av(i, j, k));
+      },
+      DFLUID_LAMBDA(const double* out) { alpha[0] = out[1] > 0 ? out[0] / out[1] : 0.0; });
+  View<T> xw = x.view(), aw = ax.view();
+  const double* a = alpha;
+  for_each_cell(
+      ex, x.extents(), DFLUID_LAMBDA(int i, int j, int k) {
+        const T f = T(a[0]);
+        xw(i, j, k) *= f;
+        aw(i, j, k) *= f;
+      });
+}
+
 /// rhs = dx * sum_faces (+-) w u  (= dx^2 D F u); with `inflow`, the faces of the Inflow
 /// sides count too (= dx^2 D (F + E) u): the prescribed inflow is part of the divergence.
 /// With `indicator`, each face counts with 1 where its weight is non-zero instead of the
@@ -480,6 +510,15 @@ SolveReport PressureSolver<T>::project_adjoint(const Context& ctx, MacVelocity<T
 }
 
 template <class T>
+SolveReport PressureSolver<T>::project_adjoint(const Context& ctx, MacVelocity<T>& grad_u,
+                                               Field<T>& adjoint_pressure,
+                                               const SolverOptions& options) {
+  check::on_grid(adjoint_pressure, "project_adjoint: adjoint_pressure", grid(), Location::Cell);
+  check::accessible(ctx, adjoint_pressure, "project_adjoint: adjoint_pressure");
+  return project_adjoint_impl(ctx, grad_u, options, nullptr, &adjoint_pressure);
+}
+
+template <class T>
 SolveReport PressureSolver<T>::project_moving_solid(const Context& ctx, MacVelocity<T>& u,
                                                     const MacVelocity<T>& solid_velocity,
                                                     Field<T>& pressure, T dt,
@@ -511,7 +550,8 @@ void PressureSolver<T>::check_moving_solid(const Context& ctx, const MacVelocity
 template <class T>
 SolveReport PressureSolver<T>::project_adjoint_impl(const Context& ctx, MacVelocity<T>& grad_u,
                                                     const SolverOptions& options,
-                                                    MacVelocity<T>* grad_solid) {
+                                                    MacVelocity<T>* grad_solid,
+                                                    Field<T>* adjoint_pressure) {
   const char* what = "PressureSolver::project_adjoint";
   const Grid& g = grid();
   validate(options, what);
@@ -526,10 +566,20 @@ SolveReport PressureSolver<T>::project_adjoint_impl(const Context& ctx, MacVeloc
   // gradient step W D^T y (the projection.hpp header); on 0/1 weights both are the forward's.
   const bool w = impl_->fractions;
   detail::projection_rhs(ex, L, detail::mac_views(grad_u), T(g.dx), impl_->rhs, {}, w);
-  SolverOptions cold = options;
-  cold.warm_start = false;
+  // Cold unless the caller keeps the adjoint pressure to start from (the overload above).
+  SolverOptions start = options;
+  start.warm_start = options.warm_start && adjoint_pressure;
+  if (start.warm_start) {
+    detail::flag_nonfinite(ctx, *adjoint_pressure, "project_adjoint: adjoint_pressure (warm start)",
+                           detail::kFlagPlain);
+    detail::masked_scale(ex, L, *adjoint_pressure, T(1), impl_->x);
+    // The solver's scalars are free until pcg sets them up: one holds alpha meanwhile.
+    impl_->hier.apply(ctx, impl_->x, impl_->ws.q);
+    detail::scale_warm_start(ex, impl_->rhs, impl_->x, impl_->ws.q, impl_->ws.scalars.data());
+  }
   const SolveReport rep =
-      detail::run_and_report_checks(ctx, [&] { return impl_->run(ctx, impl_->x, cold, what); });
+      detail::run_and_report_checks(ctx, [&] { return impl_->run(ctx, impl_->x, start, what); });
+  if (adjoint_pressure) copy(ctx, impl_->x, *adjoint_pressure);
   const detail::InflowSides inflow = detail::inflow_sides(g);
   for (int a = 0; a < g.dim; ++a)
     detail::projection_subtract_gradient(ex, L, a, impl_->x, T(1 / g.dx), grad_u[a], inflow, true,

@@ -201,6 +201,13 @@ class Gradients(unittest.TestCase):
         self.assertGreater(ck.checkpointing["advances"], 0)
         plan = rollout.plan(initial, steps, dfluid.Checkpointing(slots=2, strategy="revolve"))
         self.assertIn("advances", plan["describe"])
+        # Cold adjoint solves: the same loss, gradients within the solver's tolerance.
+        cold = rollout.run(initial, steps, warm_adjoint_solves=False, **kw)
+        self.assertEqual(cold.loss, res.loss)
+        for k in range(steps):
+            for a in range(2):
+                np.testing.assert_allclose(cold.grad_force[k][a], res.grad_force[k][a],
+                                           rtol=0, atol=1e-6 * np.abs(res.grad_force[k][a]).max())
 
     def test_user_loss_gradient_reaches_the_initial_state(self):
         grid, ctx, sim = smoke_setup((6, 5))

@@ -94,6 +94,17 @@ class PressureSolver {
   /// solve's report (iterations, residual). Host waits as in project().
   SolveReport project_adjoint(const Context& ctx, MacVelocity<T>& grad_u,
                               const SolverOptions& options = {});
+  /// project_adjoint() that keeps its solve's solution y (A y = D F grad_u: the adjoint
+  /// pressure, in the solver's units) in `adjoint_pressure`, a Cell field on the grid, and
+  /// with options.warm_start starts the solve from it instead of zero. In a backward pass
+  /// the cotangents change little from one step to the next, so the previous step's y is a
+  /// close start (Simulation::set_adjoint_warm_start, which Rollout uses). The result then
+  /// depends on that start within the solver's tolerance; without warm_start it is bitwise
+  /// the result of the overload above. Throws as that overload, and ShapeMismatch when
+  /// adjoint_pressure is not a Cell field on the grid, NonFiniteValue when a warm start holds
+  /// NaN/Inf.
+  SolveReport project_adjoint(const Context& ctx, MacVelocity<T>& grad_u,
+                              Field<T>& adjoint_pressure, const SolverOptions& options);
   SolveReport solve(const Context& ctx, const Field<T>& rhs, Field<T>& x,
                     const SolverOptions& options = {});
 
@@ -164,7 +175,8 @@ class PressureSolver {
                            const SolverOptions& options, bool check_inflow,
                            const MacVelocity<T>* solid = nullptr);
   SolveReport project_adjoint_impl(const Context& ctx, MacVelocity<T>& grad_u,
-                                   const SolverOptions& options, MacVelocity<T>* grad_solid);
+                                   const SolverOptions& options, MacVelocity<T>* grad_solid,
+                                   Field<T>* adjoint_pressure = nullptr);
   void check_moving_solid(const Context& ctx, const MacVelocity<T>& v, const char* what) const;
   struct Impl;
   std::unique_ptr<Impl> impl_;

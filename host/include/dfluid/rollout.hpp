@@ -202,6 +202,13 @@ struct RolloutOptions {
   /// Fill RolloutResult::grad_obstacle_wall_velocity: d loss / d ObstacleWall::wall_velocity
   /// of the Simulation's no-slip obstacles (held fixed over the rollout; on the device).
   bool obstacle_wall_velocity_gradient = false;
+  /// Each step adjoint's projection solve starts from the previous step adjoint's solution
+  /// (Simulation::set_adjoint_warm_start, switched on and cleared for the run, restored after;
+  /// when StepConfig::pressure.warm_start is on): fewer solver iterations in the backward
+  /// pass. The gradient stays a function of the run's inputs (bitwise the same under every
+  /// checkpoint plan and thread count) and moves only within the solver tolerance. Off: every
+  /// step adjoint solves from zero, as a loop of Simulation::step_adjoint calls does.
+  bool warm_adjoint_solves = true;
   CheckpointOptions checkpointing;  ///< off by default: store-all
 };
 

@@ -268,6 +268,19 @@ class Simulation {
                           const StepControlGradient<T>* control_grad = nullptr,
                           double* grad_buoyancy = nullptr);
 
+  /// Warm-started adjoint projections from now on (on) or cold ones (off, the default).
+  /// Cold, each step_adjoint() solves its projection's adjoint from zero, so its result
+  /// depends only on its arguments. Warm (config().pressure.warm_start must be on too), the
+  /// solve starts from the adjoint pressure the previous step_adjoint() left (one Cell field
+  /// per Project part, kept in the adjoint scratch and counted by estimate_memory): the
+  /// cotangents of consecutive steps of a backward pass are close, so fewer iterations reach
+  /// the tolerance, and the result depends on the earlier calls within that tolerance.
+  /// Switching on clears the kept pressures, so a backward pass that switches on before its
+  /// first step_adjoint() is a function of its own inputs (Rollout does this for every run:
+  /// RolloutOptions::warm_adjoint_solves).
+  void set_adjoint_warm_start(bool on);
+  bool adjoint_warm_start() const { return adjoint_warm_start_; }
+
   const Grid& grid() const { return grid_; }
   const StepConfig& config() const { return config_; }
   /// Changes StepConfig::buoyancy between steps (a parameter being optimized, e.g. from
@@ -416,6 +429,7 @@ class Simulation {
       body_coef_;
   struct AdjointScratch;                 // step_adjoint's replay buffers (simulation_adjoint.cpp)
   std::shared_ptr<AdjointScratch> adj_;  // allocated on the first step_adjoint call
+  bool adjoint_warm_start_ = false;      // set_adjoint_warm_start
 };
 
 }  // namespace dfluid

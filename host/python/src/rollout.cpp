@@ -256,7 +256,8 @@ void bind_rollout_classes(nb::module_& m, const std::string& suffix) {
              double source_effort, nb::handle user_losses, nb::handle checkpointing,
              bool force_gradients, bool source_gradients, bool buoyancy_gradient, bool check_finite,
              bool viscosity_gradient, bool scalar_diffusivity_gradient, nb::handle obstacle_forces,
-             bool boundary_gradient, bool obstacle_wall_velocity_gradient) {
+             bool boundary_gradient, bool obstacle_wall_velocity_gradient,
+             bool warm_adjoint_solves) {
             const Context& ctx = p.psim->ctx;
             const Grid& g = p.psim->grid;
             if (steps < 1)
@@ -270,6 +271,7 @@ void bind_rollout_classes(nb::module_& m, const std::string& suffix) {
                                 check_finite, viscosity_gradient, scalar_diffusivity_gradient);
             o.boundary_gradient = boundary_gradient;
             o.obstacle_wall_velocity_gradient = obstacle_wall_velocity_gradient;
+            o.warm_adjoint_solves = warm_adjoint_solves;
             auto* res = new R{ctx, {}, g};
             std::unique_ptr<R> guard(res);
             const bool any = !c.force.empty() || !c.sources.empty();
@@ -286,13 +288,16 @@ void bind_rollout_classes(nb::module_& m, const std::string& suffix) {
           nb::arg("check_finite") = true, nb::arg("viscosity_gradient") = false,
           nb::arg("scalar_diffusivity_gradient") = false, nb::arg("obstacle_forces") = nb::tuple(),
           nb::arg("boundary_gradient") = false, nb::arg("obstacle_wall_velocity_gradient") = false,
-          nb::rv_policy::take_ownership,
+          nb::arg("warm_adjoint_solves") = true, nb::rv_policy::take_ownership,
           "Runs `steps` steps from `initial` (not modified) and back; returns a RolloutResult.\n"
           "obstacle_forces: dfluid.ObstacleForceLoss terms (drag, lift: the mean of direction . "
           "obstacle_force over their states; the Simulation needs obstacles). "
           "boundary_gradient fills grad_boundary (d / d the inflow profiles and wall velocities "
           "of set_velocity_boundary), obstacle_wall_velocity_gradient fills "
           "grad_obstacle_wall_velocity (d / d the no-slip obstacles' wall velocity).\n"
+          "warm_adjoint_solves: each step adjoint's pressure solve starts from the previous "
+          "one's solution (fewer iterations; the gradient moves within the solver tolerance and "
+          "stays a function of the run's inputs); False solves each from zero.\n"
           "viscosity_gradient / scalar_diffusivity_gradient fill grad_viscosity / "
           "grad_scalar_diffusivity (the StepConfig needs diffusion 'explicit' or 'implicit').\n"
           "forces: tuple of per-component arrays with a leading step axis, (steps, *face "

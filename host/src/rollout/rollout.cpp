@@ -581,6 +581,15 @@ template <class T>
 void Rollout<T>::run(const SmokeState<T>& initial, int n,
                      const std::vector<StepControls<T>>& controls, const RolloutLosses<T>& losses,
                      const RolloutOptions& opt, RolloutResult<T>& r) {
+  // Warm adjoint solves for this run only, from a cleared start (RolloutOptions).
+  struct AdjointStart {
+    Simulation<T>& sim;
+    bool was;
+    AdjointStart(Simulation<T>& s, bool on) : sim(s), was(s.adjoint_warm_start()) {
+      sim.set_adjoint_warm_start(on);
+    }
+    ~AdjointStart() { sim.set_adjoint_warm_start(was); }
+  } adjoint_start(sim_, opt.warm_adjoint_solves);
   if (opt.checkpointing.enabled) {
     run_checkpointed(initial, n, controls, losses, opt, r);
     return;

@@ -290,6 +290,9 @@ SimulationMemory Simulation<T>::estimate_memory(const Context& ctx, const Grid& 
   // step_adjoint (simulation_adjoint.cpp): the replay state, one snapshot per part whose
   // adjoint reads forward values, two gradient temporaries.
   m.adjoint = mac + ns * cell + cell + mac + cell;
+  // Each Project part's adjoint pressure (the warm start of set_adjoint_warm_start).
+  m.adjoint +=
+      std::size_t(std::count(config.order.begin(), config.order.end(), StepPart::Project)) * cell;
   if (obstacles.force_bodies > 0) m.adjoint += cell;  // AdjointScratch::pressure_y
   // A MovingWall side: a zero velocity and the advection of it with a unit wall velocity
   // (the wall velocity's gradient through advection).

@@ -144,6 +144,9 @@ struct Simulation<T>::AdjointScratch {
   // derivative of the velocity advection with respect to that wall velocity).
   MacVelocity<T> zero_u, unit_out;
   Field<T> pressure_y;  // A y = grad.pressure (allocated by the first pressure cotangent)
+  // Each Project part's adjoint pressure (project_adjoint's y): the next call's warm start
+  // under set_adjoint_warm_start (indexed like snaps; empty for other parts).
+  std::vector<Field<T>> project_y;
   // The replay's liveness pass (replay_for_adjoint): fields unchanged since the input before
   // each part, and the parts that run.
   std::vector<unsigned> replay_fresh;
@@ -172,6 +175,10 @@ struct Simulation<T>::AdjointScratch {
           snaps[k].q.emplace_back(ctx, g, Location::Cell);
       if (p == StepPart::Forces) snaps[k].q.emplace_back(ctx, g, Location::Cell);
     }
+    project_y.clear();
+    project_y.resize(cfg.order.size());
+    for (std::size_t k = 0; k < cfg.order.size(); ++k)
+      if (cfg.order[k] == StepPart::Project) project_y[k] = Field<T>(ctx, g, Location::Cell);
     grad_u_tmp = MacVelocity<T>(ctx, g);
     grad_q_tmp = Field<T>(ctx, g, Location::Cell);
     if (has_moving_wall(g)) {
@@ -192,6 +199,14 @@ struct Simulation<T>::AdjointScratch {
     }
   }
 };
+
+template <class T>
+void Simulation<T>::set_adjoint_warm_start(bool on) {
+  if (on && adj_)
+    for (Field<T>& y : adj_->project_y)
+      if (!y.empty()) fill(ctx_, y, T(0));
+  adjoint_warm_start_ = on;
+}
 
 template <class T>
 void Simulation<T>::reserve_adjoint(int ns) {
@@ -495,8 +510,10 @@ StepReport Simulation<T>::reverse_parts(SmokeGradient<T>& grad, const StepContro
     const StepPart p = order[k];
     auto& snap = S.snaps[k];
     switch (p) {
-      case StepPart::Project:
-        report.pressure = solver_.project_adjoint(ctx_, grad.velocity, config_.pressure);
+      case StepPart::Project: {
+        SolverOptions o = config_.pressure;
+        o.warm_start = adjoint_warm_start_ && config_.pressure.warm_start;
+        report.pressure = solver_.project_adjoint(ctx_, grad.velocity, S.project_y[k], o);
         // The last projection wrote the state's pressure: its cotangent enters here (and is
         // then zero: earlier projections' pressures were overwritten).
         if (pressure_pending) {
@@ -509,6 +526,7 @@ StepReport Simulation<T>::reverse_parts(SmokeGradient<T>& grad, const StepContro
         // cotangent is the profile's, and nothing upstream sees them.
         take_inflow_gradient(grad.velocity, boundary_acc);
         break;
+      }
       case StepPart::Diffuse: {
         if (config_.diffusion == DiffusionMode::None) break;
         const bool implicit = config_.diffusion == DiffusionMode::Implicit;
@@ -682,6 +700,8 @@ void Simulation<T>::advection_wall_gradient(const MacVelocity<T>& u, const MacVe
 
 template struct SmokeGradient<float>;
 template struct SmokeGradient<double>;
+template void Simulation<float>::set_adjoint_warm_start(bool);
+template void Simulation<double>::set_adjoint_warm_start(bool);
 template StepReport Simulation<float>::step_adjoint(const SmokeState<float>&,
                                                     const StepControls<float>&,
                                                     SmokeGradient<float>&,
