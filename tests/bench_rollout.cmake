@@ -27,3 +27,12 @@ if(TARGET dfluid-bench)
                    "-DARGS=--device;cpu;--rollout;--device-budget;-5"
                    -P ${PROJECT_SOURCE_DIR}/apps/plan/expect_exit_2.cmake)
 endif()
+# The operator and step timings (the default mode), tiny: every row runs, including the step
+# adjoints (uniform cotangent, a loss's cotangent, and a backward pass with warm adjoint solves)
+# and the ratio line that reports them. Timings are not checked (the benchmark's job).
+if(TARGET dfluid-bench)
+  add_test(NAME AppBench.OperatorTimings
+           COMMAND dfluid-bench --device cpu --sizes 16x12 8x8x6 --repeats 2)
+  set_tests_properties(AppBench.OperatorTimings PROPERTIES TIMEOUT 300 PASS_REGULAR_EXPRESSION
+    "8x8x6: adjoint/forward step time [0-9.]+ \\(uniform cotangent\\), [0-9.]+ \\(energy loss\\), [0-9.]+ \\(in a backward pass, warm solves: [0-9.]+ iterations a step\\)")
+endif()

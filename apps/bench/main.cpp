@@ -253,8 +253,50 @@ void bench_size(const Context& ctx, const std::string& label, int repeats, doubl
     loss_its = sim.step_adjoint(st, {}, grad).pressure.iterations;
   });
   add("step adjoint (energy loss cotangent)", loss_ms, 0, loss_its);
-  std::printf("%s: adjoint/forward step time %.2f (uniform cotangent), %.2f (energy loss)\n",
-              label.c_str(), adj_ms / step_ms, loss_ms / step_ms);
+  // The step adjoints of a backward pass as Rollout runs it: `repeats` + 1 consecutive steps
+  // from st, the energy loss's cotangent at the last state, each adjoint solve warm-started
+  // from the previous step adjoint's (Simulation::set_adjoint_warm_start; the first, cold,
+  // is not timed). Median time a step and mean solver iterations.
+  const int chain_steps = repeats + 1;
+  std::vector<SmokeState<T>> chain;
+  chain.reserve(std::size_t(chain_steps) + 1);
+  auto copy_into = [&](const SmokeState<T>& from, SmokeState<T>& to) {
+    copy(ctx, from.velocity, to.velocity);
+    copy(ctx, from.scalars[0], to.scalars[0]);
+    copy(ctx, from.pressure, to.pressure);
+  };
+  chain.emplace_back(ctx, g);
+  copy_into(st, chain[0]);
+  for (int k = 0; k < chain_steps; ++k) {
+    chain.emplace_back(ctx, g);
+    copy_into(chain[std::size_t(k)], chain[std::size_t(k) + 1]);
+    sim.step(chain[std::size_t(k) + 1]);
+  }
+  copy(ctx, chain.back().velocity, grad.velocity);
+  copy(ctx, chain.back().scalars[0], grad.scalars[0]);
+  sim.set_adjoint_warm_start(true);
+  std::vector<double> pass_ms;
+  int pass_its = 0;
+  for (int k = chain_steps - 1; k >= 0; --k) {
+    ctx.synchronize();
+    const auto t0 = std::chrono::steady_clock::now();
+    const int its = sim.step_adjoint(chain[std::size_t(k)], {}, grad).pressure.iterations;
+    ctx.synchronize();
+    const double ms =
+        std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count();
+    if (k == chain_steps - 1) continue;  // the cold start
+    pass_ms.push_back(ms);
+    pass_its += its;
+  }
+  sim.set_adjoint_warm_start(false);
+  std::sort(pass_ms.begin(), pass_ms.end());
+  const double backward_ms = pass_ms[pass_ms.size() / 2];
+  const double backward_its = double(pass_its) / double(pass_ms.size());
+  add("step adjoint (backward pass, warm solves)", backward_ms, 0, int(std::lround(backward_its)));
+  std::printf(
+      "%s: adjoint/forward step time %.2f (uniform cotangent), %.2f (energy loss), %.2f (in a "
+      "backward pass, warm solves: %.2f iterations a step)\n",
+      label.c_str(), adj_ms / step_ms, loss_ms / step_ms, backward_ms / step_ms, backward_its);
   // What one more warm step and step adjoint cost the GPU (Context::counters(); on the CPU
   // path the events the CUDA path would perform).
   Counts c;
