@@ -378,5 +378,91 @@ class BoundaryGradients(unittest.TestCase):
         self.assertEqual(gb.inflow, {})  # no Inflow side
 
 
+class FaceFractions(unittest.TestCase):
+    """Face-fraction obstacles (dfluid/face_fractions.hpp) from Python: a circle's node
+    distance and open fractions, Simulation.set_obstacle_fractions in a channel, its pressure
+    force as a rollout loss and that loss's inflow gradient against central differences."""
+
+    def setUp(self):
+        self.grid = dfluid.Grid((24, 12), dx=H_CHANNEL / 12)
+        self.grid.set_boundary(0, "inflow", "outflow")
+        self.grid.set_boundary(1, "no-slip", "no-slip")
+        self.ctx = dfluid.Context("cpu")
+        self.center, self.radius = (0.3 * 24 * self.grid.dx, 0.5 * H_CHANNEL), 0.2 * H_CHANNEL
+
+    def fractions(self):
+        phi = dfluid.circle_node_distance(self.grid, self.center, self.radius)
+        return phi, dfluid.face_open_fractions(self.ctx, self.grid, phi, dtype="float64")
+
+    def test_circle_fractions(self):
+        phi, w = self.fractions()
+        self.assertEqual(phi.shape, (13, 25))
+        dx = self.grid.dx
+        x, y = np.meshgrid(np.arange(25) * dx, np.arange(13) * dx)
+        np.testing.assert_allclose(phi, np.hypot(x - self.center[0], y - self.center[1])
+                                   - self.radius, atol=1e-12)
+        self.assertEqual([a.shape for a in w], list(self.grid.velocity_shapes))
+        for a in w:
+            self.assertGreaterEqual(a.min(), 0.0)
+            self.assertLessEqual(a.max(), 1.0)
+            self.assertTrue(np.any((a > 0) & (a < 1)))  # cut faces
+        # The body's area as the x-faces measure it: dx^2 sum (1 - W), pi R^2 to 2%.
+        area = dx * dx * np.sum(1.0 - w[0])
+        self.assertAlmostEqual(area / (np.pi * self.radius ** 2), 1.0, delta=0.02)
+
+    def test_channel_drag_and_its_inflow_gradient(self):
+        _, w = self.fractions()
+        cfg = dfluid.StepConfig(dt=0.1, diffusion="implicit", viscosity=0.05,
+                                pressure_tolerance=1e-13, pressure_max_iterations=400)
+        cfg.diffusion_tolerance = 1e-14
+        sim = dfluid.Simulation(self.ctx, self.grid, cfg, dtype="float64")
+        self.assertFalse(sim.has_obstacle_fractions)
+        sim.set_obstacle_fractions(w)
+        del w  # copied by the Simulation
+        self.assertTrue(sim.has_obstacle_fractions)
+        base = parabola(self.grid)
+        sim.set_velocity_boundary(inflow={"x-low": base})
+        state = dfluid.State(self.ctx, self.grid, [], dtype="float64")
+        for _ in range(3):
+            sim.step(state)
+        self.assertGreater(sim.obstacle_force(state)[0], 0.0)  # pushed downstream
+        steps, loss = 3, [dfluid.ObstacleForceLoss(steps=[2, 3])]
+        initial = dfluid.State(self.ctx, self.grid, [], dtype="float64")
+        rollout = dfluid.Rollout(sim)
+        res = rollout.run(initial, steps, obstacle_forces=loss, boundary_gradient=True)
+        d = np.random.default_rng(8).standard_normal(base.shape)
+
+        def value(h):
+            sim.set_velocity_boundary(inflow={"x-low": base + h * d})
+            return rollout.loss(initial, steps, obstacle_forces=loss)
+
+        fd = central_difference(value, 1e-5)
+        adj = float(np.dot(res.grad_boundary.inflow["x-low"], d))
+        self.assertLess(abs(fd - adj), 1e-7 * abs(adj))
+
+    def test_bad_input_names_the_argument(self):
+        phi, w = self.fractions()
+        with self.assertRaisesRegex(dfluid.InvalidArgument, "node_distance: shape"):
+            dfluid.face_open_fractions(self.ctx, self.grid, np.ascontiguousarray(phi[:, :-1]),
+                                       dtype="float64")
+        with self.assertRaisesRegex(dfluid.InvalidArgument, "node_distance: expected"):
+            dfluid.face_open_fractions(self.ctx, self.grid, phi.astype(np.float32))
+        with self.assertRaisesRegex(dfluid.InvalidArgument, "center: expected 2"):
+            dfluid.circle_node_distance(self.grid, (1.0, 2.0, 3.0), 0.5)
+        solid = np.zeros(self.grid.shape(), np.uint8)
+        solid[5, 5] = 1
+        masked = dfluid.Simulation(self.ctx, self.grid, dfluid.StepConfig(), dtype="float64",
+                                   obstacles=solid)
+        with self.assertRaisesRegex(dfluid.InvalidArgument, "ObstacleMask"):
+            masked.set_obstacle_fractions(w)
+        plain = dfluid.Simulation(self.ctx, self.grid, dfluid.StepConfig(), dtype="float64")
+        bad = tuple(a.copy() for a in w)
+        bad[0][0, 0] = 1.5
+        with self.assertRaisesRegex(dfluid.InvalidArgument, r"\[0, 1\]"):
+            plain.set_obstacle_fractions(bad)
+        with self.assertRaisesRegex(dfluid.InvalidArgument, "open_fractions"):
+            plain.set_obstacle_fractions((w[0],))
+
+
 if __name__ == "__main__":
     unittest.main(verbosity=2)

@@ -125,6 +125,20 @@ def rigid_rotation_velocity(ctx: Context, grid: Grid, center: Sequence[float], r
         ctx, grid, list(center), float(rate))
 
 
+def circle_node_distance(grid: Grid, center: Sequence[float], radius: float):
+    """The signed distance |x - center| - radius at every node of `grid` (a circle in 2D, a
+    sphere in 3D; positive outside), a float64 array of the node shape (ny + 1, nx + 1) or
+    (nz + 1, ny + 1, nx + 1). Negate it for a fluid inside a container."""
+    return _dfluid.circle_node_distance(grid, list(center), float(radius))
+
+
+def face_open_fractions(ctx: Context, grid: Grid, node_distance: Any, dtype: Any = "float32"):
+    """The open fraction in [0, 1] of every face from a signed distance at the nodes
+    (> 0 fluid; e.g. circle_node_distance): a tuple of face arrays viewing dfluid's memory, for
+    ``sim.set_obstacle_fractions(...)`` (a sharper obstacle than a mask's staircase)."""
+    return getattr(_dfluid, "face_open_fractions" + _suffix(dtype))(ctx, grid, node_distance)
+
+
 def Rollout(simulation):
     """Rollout gradients (store-all or checkpointed) over `simulation` (kept alive)."""
     name = type(simulation).__name__
@@ -209,5 +223,6 @@ __all__ = [
     "State", "StepConfig", "StepReport", "UnstableTimeStep", "UserLoss", "VelocityTarget",
     "build_has_cuda", "cpu_threads", "cuda_available", "list_snapshots", "read_field",
     "read_grid", "read_run_attributes", "rigid_rotation_velocity", "set_cpu_threads",
+    "circle_node_distance", "face_open_fractions",
     "side_shape", "wrap_gradient", "wrap_state",
 ]

@@ -3,6 +3,8 @@
 
 #include <nanobind/nanobind.h>
 
+#include <string>
+
 #include "arrays.hpp"
 
 namespace dfluid::py {
@@ -20,5 +22,10 @@ void bind_optimizer(nb::module_& m, const char* suffix);
 void bind_boundary(nb::module_& m);
 /// HDF5 snapshots: SnapshotWriter, read_grid, list_snapshots, read_field (io.cpp).
 void bind_io(nb::module_& m);
+/// Face-fraction obstacles (face_fractions.cpp): circle_node_distance, and
+/// face_open_fractions<suffix> of precision T.
+void bind_face_fraction_nodes(nb::module_& m);
+template <class T>
+void bind_face_fractions(nb::module_& m, const std::string& suffix);
 
 }  // namespace dfluid::py

@@ -387,4 +387,7 @@ NB_MODULE(_dfluid, m) {
   dfluid::py::bind_optimizer<float>(m, "F32");
   dfluid::py::bind_optimizer<double>(m, "F64");
   dfluid::py::bind_io(m);
+  dfluid::py::bind_face_fraction_nodes(m);
+  dfluid::py::bind_face_fractions<float>(m, "F32");
+  dfluid::py::bind_face_fractions<double>(m, "F64");
 }

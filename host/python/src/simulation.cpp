@@ -379,6 +379,22 @@ void bind_sim(nb::module_& m, const std::string& suffix) {
           "next to the body, e.g. dfluid.rigid_rotation_velocity(...); WRAPPED, not copied: "
           "the simulation reads the arrays at every step (change them in place to change the "
           "wall's motion) and keeps them alive.")
+      .def(
+          "set_obstacle_fractions",
+          [](S& s, nb::handle open_fractions) {
+            const std::vector<MacVelocity<T>> w =
+                wrap_mac<T>(s.ctx, open_fractions, "open_fractions", s.grid, {});
+            s.sim->set_obstacle_fractions(w[0]);  // copied: the arrays may go
+          },
+          nb::arg("open_fractions"),
+          "A face-fraction obstacle from now on (face_open_fractions): the steps' projection, "
+          "its adjoint and the pressure force (obstacle_force, Rollout's obstacle_forces) use "
+          "these open fractions of the faces instead of a staircase; the body is free-slip and "
+          "at rest. COPIED (the arrays may be released). The Simulation must have been made "
+          "without an obstacle mask. Values must lie in [0, 1].")
+      .def_prop_ro(
+          "has_obstacle_fractions", [](const S& s) { return s.sim->has_obstacle_fractions(); },
+          "Whether set_obstacle_fractions was called.")
       .def_prop_ro(
           "obstacle_wall",
           [](const S& s) { return std::string(to_string(s.sim->obstacle_wall().kind)); },
