@@ -94,7 +94,8 @@ struct ObstacleForceLoss {
   /// the grid, read once when the Simulation first uses it; must outlive the Simulation's use)
   /// is non-zero. Null: every solid cell. Each term of the force belongs to one solid cell
   /// (obstacle_body_force_coefficients), so the forces on masks that partition the solid
-  /// cells sum to the total.
+  /// cells sum to the total. With face fractions (Simulation::set_obstacle_fractions) the
+  /// mask selects the cut cells instead: cover every cut cell of the body and none of another's.
   const ObstacleMask* body = nullptr;
 };
 

@@ -316,7 +316,9 @@ class Simulation {
   /// the new pressure solver before it releases the old one, so a refused call leaves the
   /// Simulation as it was, and briefly holds two): obstacle_force and a
   /// Rollout's force losses then give the pressure force on the body
-  /// (face_fraction_force_coefficients; no per-body masks).
+  /// (face_fraction_force_coefficients); a body mask
+  /// (ObstacleForceLoss::body, obstacle_force_on) selects the cut cells where it is non-zero:
+  /// masks that partition the cut cells partition the force.
   void set_obstacle_fractions(const MacVelocity<T>& open_fractions);
   bool has_obstacle_fractions() const { return solver_.face_fractions(); }
 

@@ -568,6 +568,7 @@ void Simulation<T>::set_obstacle_fractions(const MacVelocity<T>& open_fractions)
   fractions_ = MacVelocity<T>(ctx_, grid_);
   copy(ctx_, open_fractions, fractions_);
   force_coef_.reset();  // the force is now the fractions' (simulation_obstacle.cpp)
+  body_coef_.clear();   // and each body's too
 }
 
 template <class T>

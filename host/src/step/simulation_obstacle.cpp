@@ -2,6 +2,7 @@
 // built on first use (per body for ObstacleForceLoss::body), the force itself (host
 // reductions), and the adjoints a Rollout's force losses use.
 #include <array>
+#include <cstdint>
 #include <cmath>
 #include <memory>
 #include <utility>
@@ -22,25 +23,11 @@ const ObstacleForceCoefficients<T>& Simulation<T>::obstacle_force_coefficients()
 template <class T>
 const ObstacleForceCoefficients<T>& Simulation<T>::body_force_coefficients(
     const ObstacleMask* body) const {
-  if (solver_.face_fractions()) {  // a face-fraction body: free-slip, its pressure force
-    if (body)
-      throw InvalidArgument(
-          "Simulation: the force on one body (ObstacleForceLoss::body) needs an ObstacleMask; "
-          "with face fractions use body = nullptr (the force on the whole obstacle)");
-    if (!force_coef_) {
-      auto c = std::make_shared<ObstacleForceCoefficients<T>>();
-      face_fraction_force_coefficients(ctx_, fractions_, *c);
-      force_coef_ = c;
-    }
-    return *force_coef_;
-  }
-  if (!obstacles_)
+  const bool fractions = solver_.face_fractions();
+  if (!fractions && !obstacles_)
     throw InvalidArgument(
         "Simulation: the force on obstacles needs obstacles; pass the ObstacleMask to the "
         "Simulation's constructor");
-  // The viscous force is the diffusion stencil's: none without diffusion of the velocity.
-  const bool no_slip = obstacle_wall_.kind == ObstacleWallKind::NoSlip;
-  const double nu = config_.diffusion == DiffusionMode::None ? 0.0 : config_.viscosity;
   std::shared_ptr<ObstacleForceCoefficients<T>>* slot = &force_coef_;
   if (body) {
     slot = nullptr;
@@ -53,6 +40,28 @@ const ObstacleForceCoefficients<T>& Simulation<T>::body_force_coefficients(
       slot = &body_coef_.back().second;
     }
   }
+  if (fractions) {  // a face-fraction body: free-slip, its pressure force
+    if (!*slot) {
+      auto c = std::make_shared<ObstacleForceCoefficients<T>>();
+      face_fraction_force_coefficients(ctx_, fractions_, *c);
+      // One body: the cut cells where `body` is non-zero (each cell's term is its own, so
+      // masks that partition the cut cells partition the force). Built once, on the host.
+      if (body) {
+        const std::vector<std::uint8_t> in = body->to_vector(ctx_);
+        for (int a = 0; a < grid_.dim; ++a) {
+          std::vector<T> p = c->pressure[std::size_t(a)].to_vector(ctx_);
+          for (std::size_t i = 0; i < p.size(); ++i)
+            if (!in[i]) p[i] = T(0);
+          c->pressure[std::size_t(a)].assign(ctx_, p);
+        }
+      }
+      *slot = c;
+    }
+    return **slot;
+  }
+  // The viscous force is the diffusion stencil's: none without diffusion of the velocity.
+  const bool no_slip = obstacle_wall_.kind == ObstacleWallKind::NoSlip;
+  const double nu = config_.diffusion == DiffusionMode::None ? 0.0 : config_.viscosity;
   if (!*slot) {
     auto c = std::make_shared<ObstacleForceCoefficients<T>>();
     dfluid::obstacle_body_force_coefficients(ctx_, *obstacles_, body, no_slip, nu, *c);
