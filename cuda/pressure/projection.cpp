@@ -46,13 +46,13 @@ inline InflowSides inflow_sides(const Grid& g) {
 /// than a cold start (alpha = 0 when x0 is 0 or b says nothing in its direction). Without it a
 /// start from the previous step's adjoint pressure could sit far above a right-hand side that
 /// happens to be tiny (a cotangent that is nearly divergence-free), and a tolerance relative to
-/// |b| would then be out of reach. `ax` holds A x0 (and is scaled with it); `alpha` is one
-/// double in the context's memory space. One reduction, finished on the device (no host
-/// wait), and one pass.
+/// |b| would then be out of reach. `ax` holds A x0 (pcg forms A of the scaled start itself);
+/// `alpha` is one double in the context's memory space. One reduction, finished on the device
+/// (no host wait), and one pass.
 template <class T>
-void scale_warm_start(const Exec& ex, const Field<T>& b, Field<T>& x, Field<T>& ax, double* alpha) {
-  View<const T> bv = b.view(), xv = static_cast<const Field<T>&>(x).view(),
-                av = static_cast<const Field<T>&>(ax).view();
+void scale_warm_start(const Exec& ex, const Field<T>& b, Field<T>& x, const Field<T>& ax,
+                      double* alpha) {
+  View<const T> bv = b.view(), xv = static_cast<const Field<T>&>(x).view(), av = ax.view();
   multi_reduce_into<2>(
       ex, x.extents(),
       DFLUID_LAMBDA(int i, int j, int k, double* v) {
@@ -61,14 +61,10 @@ void scale_warm_start(const Exec& ex, const Field<T>& b, Field<T>& x, Field<T>& 
         v[1] = xi * double(av(i, j, k));
       },
       DFLUID_LAMBDA(const double* out) { alpha[0] = out[1] > 0 ? out[0] / out[1] : 0.0; });
-  View<T> xw = x.view(), aw = ax.view();
+  View<T> xw = x.view();
   const double* a = alpha;
   for_each_cell(
-      ex, x.extents(), DFLUID_LAMBDA(int i, int j, int k) {
-        const T f = T(a[0]);
-        xw(i, j, k) *= f;
-        aw(i, j, k) *= f;
-      });
+      ex, x.extents(), DFLUID_LAMBDA(int i, int j, int k) { xw(i, j, k) *= T(a[0]); });
 }
 
 /// rhs = dx * sum_faces (+-) w u  (= dx^2 D F u); with `inflow`, the faces of the Inflow
