@@ -558,6 +558,20 @@ TEST(FaceFractionsRollout, GradientMatchesFiniteDifferences) {
   }
 }
 
+namespace {
+/// A fluid at rest under the body force f (2D): one step's velocity dt f projected by the
+/// Simulation's solver, so its pressure is the hydrostatic one and the velocity is zero.
+SmokeState<double> at_rest_under(Simulation<double>& sim, const double f[2]) {
+  const Context& ctx = sim.context();
+  const double dt = 0.1;
+  SmokeState<double> s(ctx, sim.grid(), {});
+  for (int a = 0; a < 2; ++a)
+    fill(ctx, s.velocity[a], dt * f[a]);
+  EXPECT_TRUE(sim.pressure_solver().project(ctx, s.velocity, s.pressure, dt, tight()).converged);
+  return s;
+}
+}  // namespace
+
 // A fluid at rest under a body force f around a face-fraction circle: the pressure is
 // hydrostatic and the force on the body is exactly -f times its volume as the a-faces
 // measure it (dx^2 sum (1 - W) over the faces normal to a), within 1% of -f pi R^2.
@@ -571,11 +585,8 @@ TEST(FaceFractionsForce, DiscreteArchimedes) {
   StepConfig cfg;
   Simulation<double> sim(ctx, g, cfg);
   sim.set_obstacle_fractions(w);
-  const double f[2] = {0.6, -2.0}, dt = 0.1;
-  SmokeState<double> s(ctx, g, {});
-  for (int a = 0; a < 2; ++a)
-    fill(ctx, s.velocity[a], dt * f[a]);
-  EXPECT_TRUE(sim.pressure_solver().project(ctx, s.velocity, s.pressure, dt, tight()).converged);
+  const double f[2] = {0.6, -2.0};
+  SmokeState<double> s = at_rest_under(sim, f);
   const std::array<double, 3> F = sim.obstacle_force(s);
   for (int a = 0; a < 2; ++a) {
     double closed = 0;
@@ -617,11 +628,8 @@ TEST(FaceFractionsForce, PerBodyArchimedes) {
     bodies.emplace_back(ctx, g, Location::Cell);
     bodies.back().assign(ctx, m);
   }
-  const double f[2] = {0.6, -2.0}, dt = 0.1;
-  SmokeState<double> s(ctx, g, {});
-  for (int a = 0; a < 2; ++a)
-    fill(ctx, s.velocity[a], dt * f[a]);
-  EXPECT_TRUE(sim.pressure_solver().project(ctx, s.velocity, s.pressure, dt, tight()).converged);
+  const double f[2] = {0.6, -2.0};
+  SmokeState<double> s = at_rest_under(sim, f);
   const std::array<double, 3> all = sim.obstacle_force(s);
   const std::array<double, 3> F0 = sim.obstacle_force_on(s, &bodies[0]);
   const std::array<double, 3> F1 = sim.obstacle_force_on(s, &bodies[1]);
@@ -634,7 +642,7 @@ TEST(FaceFractionsForce, PerBodyArchimedes) {
   }
   // New fractions (the second circle alone): the bodies' coefficients are rebuilt.
   sim.set_obstacle_fractions(face_open_fractions<double>(ctx, g, d1));
-  EXPECT_TRUE(sim.pressure_solver().project(ctx, s.velocity, s.pressure, dt, tight()).converged);
+  s = at_rest_under(sim, f);
   const std::array<double, 3> G0 = sim.obstacle_force_on(s, &bodies[0]);
   EXPECT_EQ(G0[0], 0.0);
   EXPECT_EQ(G0[1], 0.0);

@@ -61,6 +61,15 @@ ObstacleMask make_obstacle(const Context& ctx, const Grid& g) {
   return m;
 }
 
+/// The solver of case c on g: with make_obstacle's solid cells when the case has them (the
+/// solver reads the mask once, in its constructor).
+template <class T>
+PressureSolver<T> case_solver(const Context& ctx, const Grid& g, const Case& c) {
+  if (!c.obstacle) return PressureSolver<T>(ctx, g);
+  const ObstacleMask m = make_obstacle(ctx, g);
+  return PressureSolver<T>(ctx, g, &m);
+}
+
 template <class T>
 MacVelocity<T> random_velocity(const Context& ctx, const Grid& g, unsigned seed) {
   MacVelocity<T> u(ctx, g);
@@ -155,9 +164,7 @@ void check_symmetric_idempotent(int dim, std::array<int, 3> n) {
   for (const Case& c : kCases) {
     SCOPED_TRACE(std::string(c.name) + " " + std::to_string(dim) + "D");
     Grid g = make_grid(dim, n, c);
-    ObstacleMask m;
-    if (c.obstacle) m = make_obstacle(ctx, g);
-    PressureSolver<double> solver(ctx, g, c.obstacle ? &m : nullptr);
+    PressureSolver<double> solver = case_solver<double>(ctx, g, c);
     SolverOptions opt;
     opt.rel_tol = 1e-14;
     opt.max_iterations = 2000;
@@ -189,9 +196,7 @@ void check_adjoint_transpose(int dim, std::array<int, 3> n) {
   for (const Case& c : kCases) {
     SCOPED_TRACE(std::string(c.name) + " " + std::to_string(dim) + "D");
     Grid g = make_grid(dim, n, c);
-    ObstacleMask m;
-    if (c.obstacle) m = make_obstacle(ctx, g);
-    PressureSolver<double> solver(ctx, g, c.obstacle ? &m : nullptr);
+    PressureSolver<double> solver = case_solver<double>(ctx, g, c);
     SolverOptions opt;
     opt.rel_tol = 1e-14;
     opt.max_iterations = 2000;
@@ -266,9 +271,7 @@ TEST(ProjectionAdjoint, WarmStartFromTheKeptAdjointPressure) {
   for (const Case& c : kCases) {
     SCOPED_TRACE(c.name);
     Grid g = make_grid(2, {24, 20, 1}, c);
-    ObstacleMask m;
-    if (c.obstacle) m = make_obstacle(ctx, g);
-    PressureSolver<double> solver(ctx, g, c.obstacle ? &m : nullptr);
+    PressureSolver<double> solver = case_solver<double>(ctx, g, c);
     SolverOptions cold;
     cold.rel_tol = 1e-10;
     cold.max_iterations = 500;
@@ -332,9 +335,7 @@ TEST(Multigrid, VcycleIsSymmetric) {
     for (const Case& c : kCases) {
       SCOPED_TRACE(std::string(c.name) + " " + std::to_string(dim) + "D");
       Grid g = make_grid(dim, n, c);
-      ObstacleMask m;
-      if (c.obstacle) m = make_obstacle(ctx, g);
-      PressureSolver<double> solver(ctx, g, c.obstacle ? &m : nullptr);
+      PressureSolver<double> solver = case_solver<double>(ctx, g, c);
       EXPECT_GE(solver.multigrid_levels(), 2);
       std::mt19937 rng(5);
       std::uniform_real_distribution<double> dist(-1, 1);
@@ -481,9 +482,7 @@ TEST(Poisson, SolveInvertsApplyAndHandlesNullSpace) {
   for (int ci : {0, 1, 4}) {  // walls (null space), open (definite), walls + obstacle
     SCOPED_TRACE(kCases[ci].name);
     Grid g = make_grid(2, {20, 16, 1}, kCases[ci]);
-    ObstacleMask m;
-    if (kCases[ci].obstacle) m = make_obstacle(ctx, g);
-    PressureSolver<double> solver(ctx, g, kCases[ci].obstacle ? &m : nullptr);
+    PressureSolver<double> solver = case_solver<double>(ctx, g, kCases[ci]);
     EXPECT_EQ(solver.floating_regions(), ci == 1 ? 0 : 1);
     // Manufactured: x* random, rhs = A x*; the solve returns x* up to a constant.
     std::mt19937 rng(3);
