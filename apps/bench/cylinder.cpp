@@ -5,14 +5,16 @@
 // Outflow (or ConvectiveOutflow, U_c = Ubar) at x = 2.2, NoSlip walls y = 0 and y = 0.41, nu = 1e-3
 // (Re = Ubar D / nu = 20 and 100, Ubar = 2 Um / 3). The cylinder (D = 0.1, centre (0.2, 0.2)) is a
 // staircase: every cell whose centre lies inside the circle is solid, with no-slip walls
-// (ObstacleWall). Step: MacCormack velocity advection (RK2 back trace), implicit diffusion,
-// projection, dt = courant * h / Um (a CFL number on the inflow's peak). 2D-1: run from rest until
-// c_D and dp change by less than 1e-5 per unit time. 2D-2: run from rest until the lift is periodic
-// (see PeriodTracker), then report over the last period. Measured: c_D = 500 F_x, c_L = 500 F_y (2
-// F / (Ubar^2 D)) with F = Simulation::obstacle_force (the pressure part of c_D printed beside it);
-// dp from the cell pressures, each of the two points (0.15, 0.2) and (0.25, 0.2) extrapolated
-// linearly along x from the two nearest fluid cells on its side, in the two rows around y = 0.2
-// (interpolated linearly in y).
+// (ObstacleWall); with --cylinder-surface fractions the circle itself: face open fractions
+// for the projection and force, and the no-slip wall at its true distance in the viscous
+// step (ghost fluid; dfluid/face_fractions.hpp). Step: MacCormack velocity advection (RK2 back
+// trace), implicit diffusion, projection, dt = courant * h / Um (a CFL number on the inflow's
+// peak). 2D-1: run from rest until c_D and dp change by less than 1e-5 per unit time. 2D-2: run
+// from rest until the lift is periodic (see PeriodTracker), then report over the last period.
+// Measured: c_D = 500 F_x, c_L = 500 F_y (2 F / (Ubar^2 D)) with F = Simulation::obstacle_force
+// (the pressure part of c_D printed beside it); dp from the cell pressures, each of the two points
+// (0.15, 0.2) and (0.25, 0.2) extrapolated linearly along x from the two nearest fluid cells on its
+// side, in the two rows around y = 0.2 (interpolated linearly in y).
 #include "cylinder.hpp"
 
 #include <algorithm>
@@ -72,11 +74,12 @@ struct Sample {
   double t = 0, cd = 0, cd_pressure = 0, cl = 0, dp = 0;
 };
 
-/// The channel and its staircase cylinder at ny cells across, inflow peak um, and its state.
+/// The channel and its cylinder (staircase or face fractions) at ny cells across, inflow peak um,
+/// and its state.
 class ChannelFlow {
  public:
   ChannelFlow(const Context& ctx, int ny, double um, double courant, bool convective = false,
-              bool incremental = false)
+              bool incremental = false, bool fractions = false)
       : ctx_(ctx),
         ny_(ny),
         h_(kHeight / ny),
@@ -109,7 +112,15 @@ class ChannelFlow {
     cfg.diffusion_solver.rel_tol = 1e-8;
     cfg.order = {StepPart::AdvectVelocity, StepPart::Diffuse, StepPart::Project};
     dt_ = cfg.dt;
-    sim_ = std::make_unique<Simulation<double>>(ctx, grid_, cfg, mask_.get());
+    if (fractions) {
+      // The circle's signed distance at the nodes: the fractions and the wall's distance.
+      const std::vector<double> phi = circle_node_distance(grid_, {kCx, kCy, 0}, 0.5 * kDiameter);
+      sim_ = std::make_unique<Simulation<double>>(ctx, grid_, cfg);
+      sim_->set_obstacle_fractions(face_open_fractions<double>(ctx, grid_, phi),
+                                   face_center_distance<double>(ctx, grid_, phi));
+    } else {
+      sim_ = std::make_unique<Simulation<double>>(ctx, grid_, cfg, mask_.get());
+    }
     sim_->set_obstacle_wall({ObstacleWallKind::NoSlip, nullptr});
     VelocityBoundary vb;
     vb.inflow[0][0].resize(std::size_t(ny_));
@@ -196,7 +207,8 @@ struct SteadyResult {
 };
 
 SteadyResult run_steady(const Context& ctx, int ny, const CylinderOptions& o) {
-  ChannelFlow flow(ctx, ny, 0.3, o.courant, o.convective_outflow, o.incremental_pressure);
+  ChannelFlow flow(ctx, ny, 0.3, o.courant, o.convective_outflow, o.incremental_pressure,
+                   o.face_fractions);
   const double max_time = o.max_time > 0 ? o.max_time : 30.0;
   const auto t0 = std::chrono::steady_clock::now();
   const int check_every = std::max(1, int(std::lround(0.5 / flow.dt())));
@@ -224,9 +236,11 @@ int run_2d1(const Context& ctx, const CylinderOptions& o) {
   const std::map<std::string, Bounds> b = read_bounds("2D-1", {"c_D", "c_L", "dp"});
   std::printf(
       "flow around a cylinder (Schaefer & Turek 1996, case 2D-1, Re = 20) on %s, double; "
-      "staircase cylinder, no-slip; %s side; %s pressure correction; error = distance from "
+      "%s cylinder, no-slip; %s side; %s pressure correction; error = distance from "
       "the published interval (c_D %.2f-%.2f, c_L %.4f-%.4f, dp %.4f-%.4f)\n",
-      ctx.description().c_str(), o.convective_outflow ? "convective-outflow" : "outflow",
+      ctx.description().c_str(),
+      o.face_fractions ? "face-fraction (ghost-fluid wall)" : "staircase",
+      o.convective_outflow ? "convective-outflow" : "outflow",
       o.incremental_pressure ? "incremental" : "non-incremental", b.at("c_D").lo, b.at("c_D").hi,
       b.at("c_L").lo, b.at("c_L").hi, b.at("dp").lo, b.at("dp").hi);
   std::printf("%-9s %7s %6s %7s %8s %9s %9s %9s %10s %9s %9s %9s %8s\n", "grid", "h", "D/h",
@@ -330,7 +344,8 @@ bool is_periodic(const std::vector<Cycle>& c, const std::vector<double>& amplitu
 }
 
 PeriodicResult run_periodic(const Context& ctx, int ny, const CylinderOptions& o) {
-  ChannelFlow flow(ctx, ny, 1.5, o.courant, o.convective_outflow, o.incremental_pressure);
+  ChannelFlow flow(ctx, ny, 1.5, o.courant, o.convective_outflow, o.incremental_pressure,
+                   o.face_fractions);
   const double max_time = o.max_time > 0 ? o.max_time : 30.0;
   const int window = std::max(1, int(std::lround(kPeakWindow / flow.dt())));
   const auto t0 = std::chrono::steady_clock::now();
@@ -391,15 +406,17 @@ int run_2d2(const Context& ctx, const CylinderOptions& o) {
   const std::map<std::string, Bounds> b = read_bounds("2D-2", {"c_Dmax", "c_Lmax", "St", "dp"});
   std::printf(
       "flow around a cylinder (Schaefer & Turek 1996, case 2D-2, Re = 100, periodic) on %s, "
-      "double; staircase cylinder, no-slip; %s side; run until %d successive lift periods and "
+      "double; %s cylinder, no-slip; %s side; run until %d successive lift periods and "
       "maxima "
       "agree to %g; maxima over the last period, St = D / (T Ubar) with T the mean of the last "
       "%d periods (between maxima of c_L, interpolated); dp(t0+T/2): t0 the time of c_Lmax "
       "(the error's); dp(t0): at c_Lmax; error = distance from the published "
       "interval (c_Dmax %.2f-%.2f, c_Lmax %.2f-%.2f, St %.3f-%.3f, dp %.2f-%.2f)\n",
-      ctx.description().c_str(), o.convective_outflow ? "convective-outflow" : "outflow", kCycles,
-      kTol, kCycles, b.at("c_Dmax").lo, b.at("c_Dmax").hi, b.at("c_Lmax").lo, b.at("c_Lmax").hi,
-      b.at("St").lo, b.at("St").hi, b.at("dp").lo, b.at("dp").hi);
+      ctx.description().c_str(),
+      o.face_fractions ? "face-fraction (ghost-fluid wall)" : "staircase",
+      o.convective_outflow ? "convective-outflow" : "outflow", kCycles, kTol, kCycles,
+      b.at("c_Dmax").lo, b.at("c_Dmax").hi, b.at("c_Lmax").lo, b.at("c_Lmax").hi, b.at("St").lo,
+      b.at("St").hi, b.at("dp").lo, b.at("dp").hi);
   std::printf("%-9s %7s %6s %6s %7s %7s %8s %8s %8s %8s %9s %9s %8s %8s %8s %8s %8s\n", "grid", "h",
               "D/h", "solid", "steps", "t", "periodic", "c_Dmax", "c_Lmax", "St", "dp(t0+T/2)",
               "dp(t0)", "err c_D", "err c_L", "err St", "err dp", "seconds");

@@ -19,6 +19,9 @@ struct CylinderOptions {
   double courant = 1.0;                ///< dt = courant * h / Um
   bool convective_outflow = false;     ///< the x = 2.2 side ConvectiveOutflow (U_c = Ubar)
   bool incremental_pressure = false;   ///< StepConfig::pressure_correction = Incremental
+  /// The cylinder as face fractions with its no-slip wall at its true distance (ghost fluid,
+  /// Simulation::set_obstacle_fractions with the face distance) instead of the staircase.
+  bool face_fractions = false;
   double max_time = 0;  ///< the time cap (0: 30); stops earlier once steady / periodic
   /// > 0: exit status 3 (for tests) when, in 2D-1, |c_D - 5.58| exceeds it; in 2D-2, when
   /// the shedding is not periodic by the time cap or St lies further than it from its bounds.

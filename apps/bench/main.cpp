@@ -491,6 +491,11 @@ int main(int argc, char** argv) {
   app.add_flag("--cylinder-incremental", cyl.incremental_pressure,
                "cylinder mode: the incremental pressure correction (the viscous step sees the "
                "last pressure; steady states do not depend on dt)");
+  std::string cylinder_surface = "staircase";
+  app.add_option("--cylinder-surface", cylinder_surface,
+                 "cylinder mode: 'staircase' (solid cells) or 'fractions' (face open fractions "
+                 "and the no-slip wall at its true distance: ghost fluid)")
+      ->check(CLI::IsMember({"staircase", "fractions"}));
   app.add_option("--cylinder-sizes", cyl.sizes,
                  "cylinder mode: cells across the channel (h = 0.41 / n)")
       ->check(CLI::Range(10, 4096));
@@ -514,6 +519,7 @@ int main(int argc, char** argv) {
   try {
     Context ctx = Context::create(parse_device(device));
     if (cavity) return bench::run_cavity(ctx, co);
+    cyl.face_fractions = cylinder_surface == "fractions";
     if (cylinder) return bench::run_cylinder(ctx, cyl);
     if (rollout || !rollout_steps.empty()) {
       if (device_budget_opt->count() > 0) ro.device_budget = device_budget;

@@ -27,6 +27,16 @@
 // surface half-way between them; 2 U = W(free) + W(ghost), the wall velocity `wall` at the
 // two faces, 0 when null): -q goes to the linear part, 2 U to the affine part. Obstacle
 // classes take precedence over the box sides' held nodes.
+// Ghost fluid (a face-fraction body's no-slip wall at its true distance; Gibou, Fedkiw, Cheng
+// & Kang 2002, J. Comput. Phys. 176): with `level` (the body's signed distance at every entry,
+// > 0 in the fluid) an entry with level <= 0 is interior (held, not read), and the surface
+// between a free entry c and an interior neighbour lies theta = level_c / (level_c -
+// level_nb) of the way to it (level linear between them). The wall velocity there is
+// U_s = (1 - theta) W_c + theta W_nb, and the neighbour's term of the Laplacian is
+// (U_s - q_c) / theta instead of the staircase's (2U - q_c) - q_c: -q_c / theta goes to the
+// linear part, U_s / theta to the affine part. theta = 1/2 is the staircase's ghost exactly
+// (bitwise: both read through stencil_ghost_weight). theta is kept >= kGhostMinTheta so the
+// wall term stays bounded; the operator stays symmetric (only the diagonal changes).
 //   laplacian_held_adjoint  the transpose of the held-neighbour part of c (for
 //                     adjoints: what a held entry's cotangent gathers from the free
 //                     entries that read it). L itself is symmetric, so its transpose
@@ -58,24 +68,51 @@ struct LaplacianStencil {
   ObstacleCells obst;                ///< no-slip obstacle cells (solid.data null: none)
   View<const std::uint8_t> classes;  ///< optional: the obstacle class of every entry
   int comp = 0;                      ///< the MAC component the array holds (read with obst)
-  View<const T> wall;  ///< wall velocity of component comp on its faces (null: at rest)
+  View<const T> wall;   ///< wall velocity of component comp on its faces (null: at rest)
+  View<const T> level;  ///< ghost fluid: the body's signed distance at every entry (null: none)
 };
+
+/// The smallest fraction of the way to an interior neighbour at which the ghost-fluid wall
+/// is placed: a wall closer than a thousandth of a cell to a free entry moves to it (its
+/// term 1/theta then stays at most 1000 times a neighbour's).
+constexpr double kGhostMinTheta = 1e-3;
 
 /// The obstacle class of entry idx (kFaceFluid without no-slip obstacles).
 template <class T>
 DFLUID_HD DFLUID_FORCEINLINE unsigned char stencil_obstacle(const LaplacianStencil<T>& s,
                                                             const int idx[3]) {
+  if (s.level.data) return s.level(idx[0], idx[1], idx[2]) > T(0) ? kFaceFluid : kFaceInterior;
   if (!s.obst.solid.data) return kFaceFluid;
   if (s.classes.data) return s.classes(idx[0], idx[1], idx[2]);
   return obstacle_face_class(s.obst, s.comp, idx[0], idx[1], idx[2]);
 }
 
-/// 2 U between a free entry and its interior neighbour: W at both (0 without `wall`).
+/// True when the stencil has obstacle faces (a staircase's cells or a ghost-fluid level).
+template <class T>
+DFLUID_HD DFLUID_FORCEINLINE bool stencil_has_obstacle(const LaplacianStencil<T>& s) {
+  return s.obst.solid.data || s.level.data;
+}
+
+/// 1 / theta for the ghost between free entry (i, j, k) and its interior neighbour nb: 2 for
+/// the staircase (the surface half-way), else level_c / (level_c - level_nb) of the way,
+/// at least kGhostMinTheta.
+template <class T>
+DFLUID_HD DFLUID_FORCEINLINE T stencil_ghost_weight(const LaplacianStencil<T>& s, int i, int j,
+                                                    int k, const int nb[3]) {
+  if (!s.level.data) return T(2);
+  const T a = s.level(i, j, k), b = s.level(nb[0], nb[1], nb[2]);
+  const T theta = a / (a - b);  // a > 0 >= b
+  return T(1) / (theta > T(kGhostMinTheta) ? theta : T(kGhostMinTheta));
+}
+
+/// The wall velocity's part of a ghost term, U_s / theta = (1/theta - 1) W_c + W_nb (0
+/// without `wall`); the staircase's 2U = W_c + W_nb.
 template <class T>
 DFLUID_HD DFLUID_FORCEINLINE T stencil_wall_sum(const LaplacianStencil<T>& s, int i, int j, int k,
                                                 const int nb[3]) {
   if (!s.wall.data) return T(0);
-  return s.wall(i, j, k) + s.wall(nb[0], nb[1], nb[2]);
+  return (stencil_ghost_weight(s, i, j, k, nb) - T(1)) * s.wall(i, j, k) +
+         s.wall(nb[0], nb[1], nb[2]);
 }
 
 /// Stencil of a cell-centred scalar on g with boundary bc (ignored on periodic axes).
@@ -139,6 +176,19 @@ LaplacianStencil<T> face_stencil(const Grid& g, int comp, const WallVelocity& wa
   return s;
 }
 
+/// The same stencil with a ghost-fluid body (see the header comment): `level` its signed
+/// distance at the component's faces (> 0: fluid), obstacle_wall its wall velocity there
+/// (null: at rest).
+template <class T>
+LaplacianStencil<T> ghost_fluid_face_stencil(const Grid& g, int comp, const WallVelocity& wall,
+                                             View<const T> level, View<const T> obstacle_wall) {
+  LaplacianStencil<T> s = face_stencil<T>(g, comp, wall);
+  s.obst = obstacle_cells(g, View<const std::uint8_t>{});  // extents for face_neighbour
+  s.level = level;
+  s.wall = obstacle_wall;
+  return s;
+}
+
 /// True when (i, j, k) is a held boundary node.
 template <class T>
 DFLUID_HD DFLUID_FORCEINLINE bool stencil_held(const LaplacianStencil<T>& s, int i, int j, int k) {
@@ -166,7 +216,9 @@ DFLUID_HD DFLUID_FORCEINLINE T laplacian_linear(View<const T> q, const Laplacian
         if (s.periodic[a]) {
           idx[a] = side ? 0 : s.m[a] - 1;
           const unsigned char cls = stencil_obstacle(s, idx);
-          nb = cls == kFaceInterior ? -c : cls == kFaceWall ? T(0) : q(idx[0], idx[1], idx[2]);
+          nb = cls == kFaceInterior ? c - c * stencil_ghost_weight(s, i, j, k, idx)
+               : cls == kFaceWall   ? T(0)
+                                    : q(idx[0], idx[1], idx[2]);
         } else if (s.ghost[a][side] == kGhostFixed) {
           nb = -c;  // ghost = 2v - c; the 2v goes to the affine part
         } else {
@@ -175,8 +227,8 @@ DFLUID_HD DFLUID_FORCEINLINE T laplacian_linear(View<const T> q, const Laplacian
       } else {
         idx[a] = p;
         const unsigned char cls = stencil_obstacle(s, idx);
-        if (cls == kFaceInterior)
-          nb = -c;  // no-slip ghost 2U - c; the 2U goes to the affine part
+        if (cls == kFaceInterior)  // no-slip ghost (2U - c at theta = 1/2): U_s to the affine part
+          nb = c - c * stencil_ghost_weight(s, i, j, k, idx);
         else if (cls == kFaceWall || (s.held[a][side] && p == (side ? s.m[a] - 1 : 0)))
           nb = T(0);  // held node: its value goes to the affine part
         else
@@ -200,7 +252,7 @@ DFLUID_HD DFLUID_FORCEINLINE T laplacian_affine(View<const T> q, const Laplacian
       const int p = idx[a] + (side ? 1 : -1);
       if (p < 0 || p >= s.m[a]) {
         if (!s.periodic[a] && s.ghost[a][side] == kGhostFixed) acc += T(2) * s.value[a][side];
-        if (s.periodic[a] && s.obst.solid.data) {
+        if (s.periodic[a] && stencil_has_obstacle(s)) {
           idx[a] = side ? 0 : s.m[a] - 1;
           const unsigned char cls = stencil_obstacle(s, idx);
           if (cls == kFaceInterior) acc += stencil_wall_sum(s, i, j, k, idx);
@@ -261,7 +313,8 @@ DFLUID_HD DFLUID_FORCEINLINE T laplacian_held_adjoint(View<const T> w, const Lap
 }
 
 /// Diagonal of L at a free entry (<= 0): minus the number of neighbour terms,
-/// 2 for a fixed side (ghost = 2v - c), 0 for a zero-gradient side.
+/// 2 for a fixed side (ghost = 2v - c), 0 for a zero-gradient side, 1/theta for an interior
+/// neighbour (2 on the staircase).
 template <class T>
 DFLUID_HD DFLUID_FORCEINLINE T laplacian_diagonal(const LaplacianStencil<T>& s, int i, int j,
                                                   int k) {
@@ -274,14 +327,15 @@ DFLUID_HD DFLUID_FORCEINLINE T laplacian_diagonal(const LaplacianStencil<T>& s, 
         if (s.periodic[a]) {
           int nb[3] = {i, j, k};
           nb[a] = side ? 0 : s.m[a] - 1;
-          d -= stencil_obstacle(s, nb) == kFaceInterior ? T(2) : T(1);
+          d -= stencil_obstacle(s, nb) == kFaceInterior ? stencil_ghost_weight(s, i, j, k, nb)
+                                                        : T(1);
         } else if (s.ghost[a][side] == kGhostFixed) {
           d -= T(2);
         }
       } else {
         int nb[3] = {i, j, k};
         nb[a] = p;
-        d -= stencil_obstacle(s, nb) == kFaceInterior ? T(2) : T(1);
+        d -= stencil_obstacle(s, nb) == kFaceInterior ? stencil_ghost_weight(s, i, j, k, nb) : T(1);
       }
     }
   }

@@ -63,15 +63,23 @@ void check_stable(const Grid& g, double nu, double dt, const char* fn) {
   }
 }
 
+/// The explicit step refuses a ghost-fluid body: its wall terms 1/theta (up to
+/// 1/kGhostMinTheta) would make the stable dt depend on how close a face is to the surface.
+template <class T>
+void refuse_ghost_fluid(const NoSlipObstacle<T>& obstacle, const char* fn) {
+  if (obstacle.face_distance)
+    throw InvalidArgument(std::string(fn) +
+                          ": a ghost-fluid obstacle (face_distance) needs implicit diffusion; use "
+                          "diffuse_implicit (DiffusionMode::Implicit in a Simulation)");
+}
+
 /// The stencil of MAC component a with the no-slip obstacle (checked: the mask a cell field
 /// and the wall velocity a MAC velocity on g, both accessible on ctx).
 template <class T>
 LaplacianStencil<T> mac_stencil(const Context& ctx, const Grid& g, int a, const WallVelocity& wall,
                                 const NoSlipObstacle<T>& obstacle, const char* fn) {
-  if (!obstacle.mask) return face_stencil<T>(g, a, wall);
+  if (!obstacle.any()) return face_stencil<T>(g, a, wall);
   const std::string f(fn);
-  check::on_grid(*obstacle.mask, (f + ": obstacle.mask").c_str(), g, Location::Cell);
-  check::accessible(ctx, *obstacle.mask, (f + ": obstacle.mask").c_str());
   View<const T> wv;
   if (obstacle.wall_velocity) {
     const Field<T>& w = (*obstacle.wall_velocity)[a];
@@ -79,6 +87,18 @@ LaplacianStencil<T> mac_stencil(const Context& ctx, const Grid& g, int a, const 
     check::accessible(ctx, w, (f + ": obstacle.wall_velocity").c_str());
     wv = w.view();
   }
+  if (obstacle.face_distance) {
+    if (obstacle.mask)
+      throw InvalidArgument(f +
+                            ": the obstacle has both a mask and a face_distance; pass one (the "
+                            "staircase or the ghost-fluid body)");
+    const Field<T>& d = (*obstacle.face_distance)[a];
+    check::on_grid(d, (f + ": obstacle.face_distance").c_str(), g, face_location(a));
+    check::accessible(ctx, d, (f + ": obstacle.face_distance").c_str());
+    return ghost_fluid_face_stencil<T>(g, a, wall, d.view(), wv);
+  }
+  check::on_grid(*obstacle.mask, (f + ": obstacle.mask").c_str(), g, Location::Cell);
+  check::accessible(ctx, *obstacle.mask, (f + ": obstacle.mask").c_str());
   View<const std::uint8_t> cv;
   if (obstacle.face_classes) {
     const Field<std::uint8_t>& c = (*obstacle.face_classes)[a];
@@ -205,7 +225,7 @@ void set_held(const Exec& ex, const Field<T>* src, const LaplacianStencil<T>& s,
   bool any = false;
   for (int a = 0; a < s.dim; ++a)
     any = any || s.held[a][0] || s.held[a][1];
-  if (!any && !s.obst.solid.data) return;  // no held box nodes, no obstacle faces
+  if (!any && !stencil_has_obstacle(s)) return;  // no held box nodes, no obstacle faces
   View<const T> sv = src ? src->view() : View<const T>{};
   View<T> ov = out.view();
   for_each_cell(
@@ -456,6 +476,7 @@ void diffuse_explicit(const Context& ctx, const MacVelocity<T>& u, T nu, T dt, M
   const char* fn = "diffuse_explicit(MacVelocity)";
   check_vector_args(ctx, u, nu, dt, out, face_location, fn);
   const Grid& g = u.grid();
+  refuse_ghost_fluid(obstacle, fn);
   check_stable(g, double(nu), double(dt), fn);
   for (int a = 0; a < g.dim; ++a)
     explicit_array(detail::exec_of(ctx), u[a], mac_stencil(ctx, g, a, wall, obstacle, fn),
@@ -538,6 +559,7 @@ void diffuse_explicit_adjoint(const Context& ctx, const MacVelocity<T>& grad_out
   const char* fn = "diffuse_explicit_adjoint(MacVelocity)";
   check_vector_args(ctx, grad_out, nu, dt, grad_u, face_location, fn);
   const Grid& g = grad_out.grid();
+  refuse_ghost_fluid(obstacle, fn);
   check_stable(g, double(nu), double(dt), fn);
   for (int a = 0; a < g.dim; ++a)
     explicit_adjoint_array(detail::exec_of(ctx), grad_out[a],
@@ -566,6 +588,7 @@ double diffuse_explicit_nu_gradient(const Context& ctx, const MacVelocity<T>& u,
   using namespace detail::diffusion;
   const char* fn = "diffuse_explicit_nu_gradient(MacVelocity)";
   check_vector_args(ctx, grad_out, nu, dt, u, face_location, fn);
+  refuse_ghost_fluid(obstacle, fn);
   const Grid& g = u.grid();
   double acc = 0;
   for (int a = 0; a < g.dim; ++a)
@@ -764,11 +787,24 @@ void diffuse_wall_velocity_gradient_into(const Context& ctx, const MacVelocity<T
 template <class T>
 void diffuse_obstacle_wall_gradient(const Context& ctx, const MacVelocity<T>& w, T nu, T dt,
                                     const ObstacleMask& mask, MacVelocity<T>& grad_wall) {
+  diffuse_obstacle_wall_gradient(ctx, w, nu, dt, NoSlipObstacle<T>{&mask, nullptr}, grad_wall);
+}
+
+// Ghost fluid: the affine part is (1/theta - 1) W_f + W_g per interior neighbour g, so a
+// free face gathers (1/theta - 1) w_x per interior neighbour (1 on the staircase) and an
+// interior face w of each free neighbour that reads it, as above.
+template <class T>
+void diffuse_obstacle_wall_gradient(const Context& ctx, const MacVelocity<T>& w, T nu, T dt,
+                                    const NoSlipObstacle<T>& no_slip, MacVelocity<T>& grad_wall) {
   const char* fn = "diffuse_obstacle_wall_gradient";
   detail::diffusion::check_nu(double(nu), fn);
   check::positive_dt(double(dt), "diffuse_obstacle_wall_gradient: dt");
+  if (!no_slip.any())
+    throw InvalidArgument(std::string(fn) +
+                          ": the obstacle has neither a mask nor a face_distance; pass the "
+                          "no-slip body the forward diffused with");
   const Grid& g = w.grid();
-  const NoSlipObstacle<T> obstacle{&mask, nullptr};
+  const NoSlipObstacle<T> obstacle{no_slip.mask, nullptr, nullptr, no_slip.face_distance};
   const T coef = T(double(nu) * double(dt) / (g.dx * g.dx));
   for (int c = 0; c < g.dim; ++c) {
     check::on_grid(grad_wall[c], "diffuse_obstacle_wall_gradient: grad_wall", g, face_location(c));
@@ -790,7 +826,8 @@ void diffuse_obstacle_wall_gradient(const Context& ctx, const MacVelocity<T>& w,
               int nb[3];
               if (!detail::face_neighbour(s.obst, s.comp, a, side, i, j, k, nb)) continue;
               if (self_free) {
-                if (detail::stencil_obstacle(s, nb) == detail::kFaceInterior) acc += wv(i, j, k);
+                if (detail::stencil_obstacle(s, nb) == detail::kFaceInterior)
+                  acc += (detail::stencil_ghost_weight(s, i, j, k, nb) - T(1)) * wv(i, j, k);
               } else if (!detail::stencil_held(s, nb[0], nb[1], nb[2])) {
                 acc += wv(nb[0], nb[1], nb[2]);
               }
@@ -809,6 +846,8 @@ void diffuse_obstacle_wall_gradient(const Context& ctx, const MacVelocity<T>& w,
                                     const WallVelocity&, const NoSlipObstacle<T>&);               \
   template void diffuse_obstacle_wall_gradient<T>(const Context&, const MacVelocity<T>&, T, T,    \
                                                   const ObstacleMask&, MacVelocity<T>&);          \
+  template void diffuse_obstacle_wall_gradient<T>(const Context&, const MacVelocity<T>&, T, T,    \
+                                                  const NoSlipObstacle<T>&, MacVelocity<T>&);     \
   template SolveReport diffuse_implicit<T>(const Context&, const Field<T>&, T, T, Field<T>&,      \
                                            const ScalarBoundary&, const SolverOptions&);          \
   template SolveReport diffuse_implicit<T>(const Context&, const CellVector<T>&, T, T,            \

@@ -440,6 +440,52 @@ class FaceFractions(unittest.TestCase):
         adj = float(np.dot(res.grad_boundary.inflow["x-low"], d))
         self.assertLess(abs(fd - adj), 1e-7 * abs(adj))
 
+    def test_no_slip_spinning_body_and_its_rotation_gradient(self):
+        # With the face distance the body can be no-slip (ghost fluid): its shear adds to the
+        # drag, and the gradient of the drag with respect to its rotation rate (a wrapped wall
+        # velocity) matches central differences.
+        phi, w = self.fractions()
+        dist = dfluid.face_center_distance(self.ctx, self.grid, phi, dtype="float64")
+        self.assertEqual([a.shape for a in dist], list(self.grid.velocity_shapes))
+        cfg = dfluid.StepConfig(dt=0.1, diffusion="implicit", viscosity=0.05,
+                                pressure_tolerance=1e-13, pressure_max_iterations=400)
+        cfg.diffusion_tolerance = 1e-14
+        drags = []
+        for no_slip in (False, True):
+            sim = dfluid.Simulation(self.ctx, self.grid, cfg, dtype="float64")
+            sim.set_obstacle_fractions(w, dist)
+            if no_slip:
+                sim.set_obstacle_wall("no-slip")
+            sim.set_velocity_boundary(inflow={"x-low": parabola(self.grid)})
+            state = dfluid.State(self.ctx, self.grid, [], dtype="float64")
+            for _ in range(4):
+                sim.step(state)
+            drags.append(sim.obstacle_force(state)[0])
+        self.assertGreater(drags[1], 1.2 * drags[0])  # the wall's shear and its blocking
+        unit = dfluid.rigid_rotation_velocity(self.ctx, self.grid, self.center, 1.0,
+                                              dtype="float64")
+        wall = tuple(0.8 * x for x in unit)
+        sim.set_obstacle_wall("no-slip", wall)
+        steps, loss = 3, [dfluid.ObstacleForceLoss(steps=[2, 3])]
+        initial = dfluid.State(self.ctx, self.grid, [], dtype="float64")
+        rollout = dfluid.Rollout(sim)
+        res = rollout.run(initial, steps, obstacle_forces=loss,
+                          obstacle_wall_velocity_gradient=True)
+        adj = sum(float(np.vdot(a, b)) for a, b in zip(res.grad_obstacle_wall_velocity, unit))
+
+        def value(h):
+            for x, r in zip(wall, unit):
+                x[...] = (0.8 + h) * r
+            return rollout.loss(initial, steps, obstacle_forces=loss)
+
+        fd = central_difference(value, 1e-5)
+        self.assertGreater(abs(adj), 1e-4)
+        self.assertLess(abs(fd - adj), 1e-6 * abs(adj), f"fd {fd} adjoint {adj}")  # 2.6e-7
+        with self.assertRaisesRegex(dfluid.InvalidArgument, "face distance"):
+            plain = dfluid.Simulation(self.ctx, self.grid, cfg, dtype="float64")
+            plain.set_obstacle_fractions(w)
+            plain.set_obstacle_wall("no-slip")
+
     def test_bad_input_names_the_argument(self):
         phi, w = self.fractions()
         with self.assertRaisesRegex(dfluid.InvalidArgument, "node_distance: shape"):

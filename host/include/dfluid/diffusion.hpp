@@ -24,7 +24,11 @@
 //      mask of no-slip obstacles, optionally their wall velocity W): faces touching a solid
 //      cell are held, and a free face next to an interior face (both cells solid) along a
 //      tangential axis sees the ghost 2 U - u there, 2 U = W at the two faces (see
-//      dfluid/obstacle.hpp): -u in L (symmetric), 2 U in the affine part.
+//      dfluid/obstacle.hpp): -u in L (symmetric), 2 U in the affine part. With a
+//      ghost-fluid body (NoSlipObstacle::face_distance; implicit diffusion only) the wall
+//      sits at its true distance theta (a fraction of the spacing) from each free face next
+//      to the body, along every axis: the term (U_s - u) / theta, U_s the wall velocity
+//      interpolated there; -u / theta in L (still symmetric), U_s / theta in the affine part.
 //
 // Outputs must not alias inputs (the stencil reads neighbours).
 //
@@ -178,6 +182,11 @@ void diffuse_wall_velocity_gradient_into(const Context& ctx, const MacVelocity<T
 template <class T>
 void diffuse_obstacle_wall_gradient(const Context& ctx, const MacVelocity<T>& w, T nu, T dt,
                                     const ObstacleMask& mask, MacVelocity<T>& grad_wall);
+/// The same for either kind of no-slip body (obstacle.mask or obstacle.face_distance; its
+/// wall_velocity is not read: the gradient does not depend on it).
+template <class T>
+void diffuse_obstacle_wall_gradient(const Context& ctx, const MacVelocity<T>& w, T nu, T dt,
+                                    const NoSlipObstacle<T>& obstacle, MacVelocity<T>& grad_wall);
 
 /// grad_q += J^T grad_out for diffuse_implicit. I - nu dt L is symmetric, so this
 /// is the same CG solve (same preconditioner and tolerances, from `options`) on

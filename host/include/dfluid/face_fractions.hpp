@@ -52,6 +52,15 @@ template <class T>
 MacVelocity<T> face_open_fractions(const Context& ctx, const Grid& g,
                                    const std::vector<double>& node_phi);
 
+/// The signed distance at every face centre of every active component, from the same node
+/// values: the mean of the face's corners (2 in 2D, 4 in 3D; the node itself in 1D), exact
+/// for a flat surface. A Simulation's no-slip face-fraction body (set_obstacle_fractions with
+/// it) places its wall where this distance, linear between two neighbouring faces, crosses
+/// 0 (ghost fluid, NoSlipObstacle::face_distance). Throws as face_open_fractions.
+template <class T>
+MacVelocity<T> face_center_distance(const Context& ctx, const Grid& g,
+                                    const std::vector<double>& node_phi);
+
 /// The staircase as fractions: 1 on a face whose adjacent cells (both, or the one of a box
 /// side) are fluid in mask, 0 otherwise. A PressureSolver with these projects exactly as one
 /// built with the mask.
@@ -70,6 +79,19 @@ MacVelocity<T> face_open_fractions_from_mask(const Context& ctx, const ObstacleM
 /// that touches a box side gets the box's pressure on its closed part of that side too.
 template <class T>
 void face_fraction_force_coefficients(const Context& ctx, const MacVelocity<T>& open_fractions,
+                                      ObstacleForceCoefficients<T>& out);
+/// The same with the shear of a no-slip ghost-fluid wall (face_distance, as
+/// NoSlipObstacle::face_distance; null: free-slip, no shear) and for one body (the cells
+/// where `body` is non-zero; null: all). Per free face f and each neighbour g inside the body
+/// (distance <= 0) at theta of the way (core/stencil.hpp's ghost), the body feels
+///   nu dx^(dim-2) (u_f - U_s) / theta,  U_s = (1 - theta) W_f + theta W_g
+/// (W the wall velocity): shear[f] = sum of 1/theta, shear_wall = (1/theta - 1) at f plus 1
+/// at g; the caller sets shear_scale = nu dx^(dim-2) (0 here). A pressure term belongs to
+/// its cell, a shear term to the cell above its interior face along the component (the last
+/// cell on the box's high side): masks that partition the cells partition the force.
+template <class T>
+void face_fraction_force_coefficients(const Context& ctx, const MacVelocity<T>& open_fractions,
+                                      const MacVelocity<T>* face_distance, const ObstacleMask* body,
                                       ObstacleForceCoefficients<T>& out);
 
 }  // namespace dfluid

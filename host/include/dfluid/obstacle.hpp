@@ -66,7 +66,9 @@ struct ObstacleWall {
   const MacVelocity<T>* wall_velocity = nullptr;
 };
 
-/// What the operators need to see no-slip obstacles (null mask: none). diffuse_* take it.
+/// What the operators need to see no-slip obstacles (null mask and null face_distance:
+/// none). diffuse_* take it. Either a staircase (`mask`) or a ghost-fluid body at its true
+/// surface (`face_distance`), not both.
 template <class T>
 struct NoSlipObstacle {
   const ObstacleMask* mask = nullptr;
@@ -74,6 +76,13 @@ struct NoSlipObstacle {
   /// Optional: obstacle_face_classes(mask), read by diffusion's stencil instead of the two
   /// cells of each face (one byte a face; the implicit solve reads them every iteration).
   const std::array<Field<std::uint8_t>, 3>* face_classes = nullptr;
+  /// Ghost fluid (dfluid/face_fractions.hpp, face_center_distance): the body's signed
+  /// distance at every face centre (> 0 in the fluid). Faces with distance <= 0 are held;
+  /// a free face next to one sees the wall where the distance, linear between the two,
+  /// crosses 0 (Gibou et al. 2002), with the wall velocity interpolated there. Implicit
+  /// diffusion only (the explicit step's stable dt would depend on how close a face is).
+  const MacVelocity<T>* face_distance = nullptr;
+  bool any() const { return mask || face_distance; }
 };
 
 /// The class of every face of every component (0 fluid, 1 wall, 2 interior: the header

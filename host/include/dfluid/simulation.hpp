@@ -213,6 +213,10 @@ struct ObstacleMemory {
   /// set_obstacle_fractions: the Simulation's copy of the open fractions (one velocity; the
   /// pressure solver built with them holds what a solver without obstacles does).
   bool face_fractions = false;
+  /// set_obstacle_fractions with a face distance: its copy (one velocity). A no-slip
+  /// face-fraction body holds nothing else (`wall` = NoSlip adds the staircase's scratch only
+  /// without face_fractions).
+  bool face_distance = false;
 };
 
 template <class T>
@@ -320,7 +324,18 @@ class Simulation {
   /// (ObstacleForceLoss::body, obstacle_force_on) selects the cut cells where it is non-zero:
   /// masks that partition the cut cells partition the force.
   void set_obstacle_fractions(const MacVelocity<T>& open_fractions);
+  /// The same with the body's signed distance at the face centres (face_center_distance of
+  /// the node distance the fractions came from): the body can then be NO-SLIP
+  /// (set_obstacle_wall with ObstacleWallKind::NoSlip, optionally a wall velocity) with its
+  /// wall at its true distance in the viscous term (ghost fluid, NoSlipObstacle::face_distance;
+  /// implicit diffusion only), and obstacle_force adds that wall's shear
+  /// (face_fraction_force_coefficients). Faces with distance > 0 must be open (W > 0): refused
+  /// otherwise, naming the count. The Simulation keeps a copy (one more MAC velocity:
+  /// ObstacleMemory::face_distance). Without it (the overload above) a NoSlip wall is refused.
+  void set_obstacle_fractions(const MacVelocity<T>& open_fractions,
+                              const MacVelocity<T>& face_distance);
   bool has_obstacle_fractions() const { return solver_.face_fractions(); }
+  bool has_obstacle_face_distance() const { return !face_distance_[0].empty(); }
 
   /// The prescribed boundary values (inflow profiles, wall velocities) the steps use from
   /// now on; the kinds are grid().boundary. Validated (VelocityBoundary::validate: a net
@@ -394,9 +409,10 @@ class Simulation {
   void convective_outflow_update(const MacVelocity<T>& u);
   void convective_outflow_adjoint(MacVelocity<T>& grad_u, double* acc);
   NoSlipObstacle<T> no_slip() const {
-    return obstacle_wall_.kind == ObstacleWallKind::NoSlip
-               ? NoSlipObstacle<T>{obstacles_, obstacle_wall_.wall_velocity, &face_classes_}
-               : NoSlipObstacle<T>{};
+    if (obstacle_wall_.kind != ObstacleWallKind::NoSlip) return NoSlipObstacle<T>{};
+    if (!obstacles_)  // a face-fraction body: ghost fluid
+      return NoSlipObstacle<T>{nullptr, obstacle_wall_.wall_velocity, nullptr, &face_distance_};
+    return NoSlipObstacle<T>{obstacles_, obstacle_wall_.wall_velocity, &face_classes_};
   }
   void pressure_cotangent(SmokeGradient<T>& grad);
   std::string nonfinite_velocity_message(const SmokeState<T>& s,
@@ -423,6 +439,7 @@ class Simulation {
   Buffer<double> boundary_scratch_;
   ObstacleWall<T> obstacle_wall_;
   MacVelocity<T> fractions_;       // set_obstacle_fractions' copy (the force coefficients read it)
+  MacVelocity<T> face_distance_;   // its face-centre distance (ghost-fluid no-slip), when given
   MacVelocity<T> obstacle_ghost_;  // velocity advection's ghost-filled input (NoSlip only)
   std::array<Field<std::uint8_t>, 3> face_classes_;  // obstacle_face_classes (NoSlip only)
   mutable std::shared_ptr<ObstacleForceCoefficients<T>> force_coef_;  // built on first use

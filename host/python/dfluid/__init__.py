@@ -139,6 +139,14 @@ def face_open_fractions(ctx: Context, grid: Grid, node_distance: Any, dtype: Any
     return getattr(_dfluid, "face_open_fractions" + _suffix(dtype))(ctx, grid, node_distance)
 
 
+def face_center_distance(ctx: Context, grid: Grid, node_distance: Any, dtype: Any = "float32"):
+    """The signed distance at every face centre (the mean of the face's corner nodes) from a
+    node distance (e.g. circle_node_distance): a tuple of face arrays, for
+    ``sim.set_obstacle_fractions(fractions, face_distance)``, which lets the body be no-slip
+    with its wall at its true distance (ghost fluid; implicit diffusion)."""
+    return getattr(_dfluid, "face_center_distance" + _suffix(dtype))(ctx, grid, node_distance)
+
+
 def Rollout(simulation):
     """Rollout gradients (store-all or checkpointed) over `simulation` (kept alive)."""
     name = type(simulation).__name__
@@ -223,6 +231,6 @@ __all__ = [
     "State", "StepConfig", "StepReport", "UnstableTimeStep", "UserLoss", "VelocityTarget",
     "build_has_cuda", "cpu_threads", "cuda_available", "list_snapshots", "read_field",
     "read_grid", "read_run_attributes", "rigid_rotation_velocity", "set_cpu_threads",
-    "circle_node_distance", "face_open_fractions",
+    "circle_node_distance", "face_open_fractions", "face_center_distance",
     "side_shape", "wrap_gradient", "wrap_state",
 ]

@@ -381,17 +381,26 @@ void bind_sim(nb::module_& m, const std::string& suffix) {
           "wall's motion) and keeps them alive.")
       .def(
           "set_obstacle_fractions",
-          [](S& s, nb::handle open_fractions) {
+          [](S& s, nb::handle open_fractions, nb::handle face_distance) {
             const std::vector<MacVelocity<T>> w =
                 wrap_mac<T>(s.ctx, open_fractions, "open_fractions", s.grid, {});
-            s.sim->set_obstacle_fractions(w[0]);  // copied: the arrays may go
+            if (face_distance.is_none()) {
+              s.sim->set_obstacle_fractions(w[0]);  // copied: the arrays may go
+              return;
+            }
+            const std::vector<MacVelocity<T>> d =
+                wrap_mac<T>(s.ctx, face_distance, "face_distance", s.grid, {});
+            s.sim->set_obstacle_fractions(w[0], d[0]);
           },
-          nb::arg("open_fractions"),
+          nb::arg("open_fractions"), nb::arg("face_distance").none() = nb::none(),
           "A face-fraction obstacle from now on (face_open_fractions): the steps' projection, "
           "its adjoint and the pressure force (obstacle_force, Rollout's obstacle_forces) use "
-          "these open fractions of the faces instead of a staircase; the body is free-slip and "
-          "at rest. COPIED (the arrays may be released). The Simulation must have been made "
-          "without an obstacle mask. Values must lie in [0, 1].")
+          "these open fractions of the faces instead of a staircase; the body is at rest. "
+          "Without `face_distance` it is free-slip; with it (face_center_distance of the same "
+          "node distance) set_obstacle_wall('no-slip', ...) may make it no-slip, its wall at "
+          "its true distance in the implicit viscous step and its shear in the force. COPIED "
+          "(the arrays may be released). The Simulation must have been made without an "
+          "obstacle mask. Fractions must lie in [0, 1]; faces with distance > 0 must be open.")
       .def_prop_ro(
           "has_obstacle_fractions", [](const S& s) { return s.sim->has_obstacle_fractions(); },
           "Whether set_obstacle_fractions was called.")

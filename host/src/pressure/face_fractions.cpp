@@ -74,26 +74,41 @@ std::vector<double> circle_node_distance(const Grid& g, std::array<double, 3> ce
   return phi;
 }
 
-template <class T>
-MacVelocity<T> face_open_fractions(const Context& ctx, const Grid& g,
-                                   const std::vector<double>& node_phi) {
-  g.validate();
-  const Index nodes = grid_node_count(g);
-  if (Index(node_phi.size()) != nodes)
-    throw InvalidArgument("face_open_fractions: node_phi has " + std::to_string(node_phi.size()) +
-                          " values, the grid has " + std::to_string(nodes) +
-                          " nodes (grid_node_count): sample phi at every node, x fastest");
-  for (double v : node_phi)
-    if (!std::isfinite(v))
-      throw InvalidArgument(
-          "face_open_fractions: node_phi holds a non-finite value: pass a "
-          "finite signed distance at every node");
-  int m[3] = {1, 1, 1};
-  for (int a = 0; a < g.dim; ++a)
-    m[a] = g.n[a] + 1;
-  auto phi = [&](int i, int j, int k) {
-    return node_phi[std::size_t(i + Index(m[0]) * (j + Index(m[1]) * k))];
-  };
+namespace {
+
+/// Node values checked against g (the count, finiteness), read by node index; `fn` names the
+/// caller in the errors.
+class NodeValues {
+ public:
+  NodeValues(const Grid& g, const std::vector<double>& phi, const char* fn) : phi_(phi) {
+    g.validate();
+    const Index nodes = grid_node_count(g);
+    if (Index(phi.size()) != nodes)
+      throw InvalidArgument(std::string(fn) + ": node_phi has " + std::to_string(phi.size()) +
+                            " values, the grid has " + std::to_string(nodes) +
+                            " nodes (grid_node_count): sample phi at every node, x fastest");
+    for (double v : phi)
+      if (!std::isfinite(v))
+        throw InvalidArgument(std::string(fn) +
+                              ": node_phi holds a non-finite value: pass a finite signed "
+                              "distance at every node");
+    for (int a = 0; a < g.dim; ++a)
+      m_[a] = g.n[a] + 1;
+  }
+  double operator()(int i, int j, int k) const {
+    return phi_[std::size_t(i + Index(m_[0]) * (j + Index(m_[1]) * k))];
+  }
+
+ private:
+  const std::vector<double>& phi_;
+  int m_[3] = {1, 1, 1};
+};
+
+/// For every face of every active component, f(corner) with corner(db, dc) the node value
+/// at the face's corner +db along its first tangential axis and +dc along its second
+/// (node (i, j, k) is the face's low corner).
+template <class T, class F>
+MacVelocity<T> per_face(const Context& ctx, const Grid& g, const NodeValues& phi, F f) {
   MacVelocity<T> out(ctx, g);
   for (int a = 0; a < g.dim; ++a) {
     const std::array<int, 3> e = out[a].extents();
@@ -103,25 +118,41 @@ MacVelocity<T> face_open_fractions(const Context& ctx, const Grid& g,
     for (int k = 0; k < e[2]; ++k)
       for (int j = 0; j < e[1]; ++j)
         for (int i = 0; i < e[0]; ++i) {
-          // Node (i, j, k) is the face's low corner; +1 along b and c where those are active.
-          auto at = [&](int db, int dc) {
+          auto corner = [&](int db, int dc) {
             int p[3] = {i, j, k};
-            p[b] += db;
-            p[c] += dc;
+            if (b < g.dim) p[b] += db;
+            if (c < g.dim) p[c] += dc;
             return phi(p[0], p[1], p[2]);
           };
-          double f;
-          if (g.dim == 1)
-            f = phi(i, 0, 0) > 0 ? 1 : 0;
-          else if (g.dim == 2)
-            f = segment_fraction(at(0, 0), b < 2 ? at(1, 0) : at(0, 1));
-          else
-            f = square_fraction(at(0, 0), at(1, 0), at(1, 1), at(0, 1));
-          v[std::size_t(i + Index(e[0]) * (j + Index(e[1]) * k))] = T(f);
+          v[std::size_t(i + Index(e[0]) * (j + Index(e[1]) * k))] = T(f(corner, b));
         }
     out[a].assign(ctx, v);
   }
   return out;
+}
+
+}  // namespace
+
+template <class T>
+MacVelocity<T> face_open_fractions(const Context& ctx, const Grid& g,
+                                   const std::vector<double>& node_phi) {
+  const NodeValues phi(g, node_phi, "face_open_fractions");
+  return per_face<T>(ctx, g, phi, [&](auto at, int b) {
+    if (g.dim == 1) return at(0, 0) > 0 ? 1.0 : 0.0;
+    if (g.dim == 2) return segment_fraction(at(0, 0), b < 2 ? at(1, 0) : at(0, 1));
+    return square_fraction(at(0, 0), at(1, 0), at(1, 1), at(0, 1));
+  });
+}
+
+template <class T>
+MacVelocity<T> face_center_distance(const Context& ctx, const Grid& g,
+                                    const std::vector<double>& node_phi) {
+  const NodeValues phi(g, node_phi, "face_center_distance");
+  return per_face<T>(ctx, g, phi, [&](auto at, int b) {
+    if (g.dim == 1) return at(0, 0);
+    if (g.dim == 2) return 0.5 * (at(0, 0) + (b < 2 ? at(1, 0) : at(0, 1)));
+    return 0.25 * (at(0, 0) + at(1, 0) + at(1, 1) + at(0, 1));
+  });
 }
 
 template <class T>
@@ -161,6 +192,10 @@ template MacVelocity<float> face_open_fractions<float>(const Context&, const Gri
                                                        const std::vector<double>&);
 template MacVelocity<double> face_open_fractions<double>(const Context&, const Grid&,
                                                          const std::vector<double>&);
+template MacVelocity<float> face_center_distance<float>(const Context&, const Grid&,
+                                                        const std::vector<double>&);
+template MacVelocity<double> face_center_distance<double>(const Context&, const Grid&,
+                                                          const std::vector<double>&);
 template MacVelocity<float> face_open_fractions_from_mask<float>(const Context&,
                                                                  const ObstacleMask&);
 template MacVelocity<double> face_open_fractions_from_mask<double>(const Context&,

@@ -216,14 +216,15 @@ void Rollout<T>::add_obstacle_memory(RolloutMemory& m, checkpoint::StateSize& si
   std::size_t U = 0;
   for (int a = 0; a < g.dim; ++a)
     U += bytes_at(face_location(a));
-  if (sim_.obstacle_wall().kind == ObstacleWallKind::NoSlip) {
+  if (sim_.obstacle_wall().kind == ObstacleWallKind::NoSlip && sim_.obstacles()) {
     m.simulation.workspace += U;       // velocity advection's ghost-filled input
     for (int a = 0; a < g.dim; ++a) {  // the face classes the stencil reads, a byte per face
       const auto e = extents_of(g, face_location(a));
       m.simulation.workspace += static_cast<std::size_t>(e[0]) * e[1] * e[2];
     }
   }
-  if (sim_.has_obstacle_fractions()) m.simulation.workspace += U;  // the fractions' copy
+  if (sim_.has_obstacle_fractions()) m.simulation.workspace += U;      // the fractions' copy
+  if (sim_.has_obstacle_face_distance()) m.simulation.workspace += U;  // and their distance
   const bool force_losses = losses && !losses->obstacle_forces.empty();
   if (force_losses) {
     // ObstacleForceCoefficients: one set per body the losses name (null: every solid cell).

@@ -275,7 +275,7 @@ SimulationMemory Simulation<T>::estimate_memory(const Context& ctx, const Grid& 
   // Obstacles (set_obstacle_wall, body_force_coefficients; Rollout::state_size counts the
   // same from its Simulation and losses): the no-slip ghost-filled velocity and face classes,
   // the force coefficients, and the adjoint's pressure-cotangent solve.
-  if (obstacles.wall == ObstacleWallKind::NoSlip) {
+  if (obstacles.wall == ObstacleWallKind::NoSlip && !obstacles.face_fractions) {
     m.workspace += mac;
     for (int a = 0; a < g.dim; ++a)
       m.workspace += field_bytes<std::uint8_t>(g, face_location(a));
@@ -284,6 +284,7 @@ SimulationMemory Simulation<T>::estimate_memory(const Context& ctx, const Grid& 
     m.workspace += std::size_t(obstacles.force_bodies) * (2 * mac + std::size_t(g.dim) * cell);
   }
   if (obstacles.face_fractions) m.workspace += mac;  // set_obstacle_fractions' copy
+  if (obstacles.face_distance) m.workspace += mac;   // and its face distance
   // A GPU context keeps one device buffer for the partial sums of its reductions.
   if (ctx.on_gpu()) m.workspace += kGpuReduceScratchBytes;
 
@@ -564,19 +565,81 @@ void Simulation<T>::set_obstacle_fractions(const MacVelocity<T>& open_fractions)
     throw InvalidArgument(
         "Simulation::set_obstacle_fractions: this Simulation has an ObstacleMask, whose "
         "staircase the rest of the step would still see; construct it without the mask");
+  if (obstacle_wall_.kind == ObstacleWallKind::NoSlip)
+    throw InvalidArgument(
+        "Simulation::set_obstacle_fractions: the obstacle wall is no-slip, which needs the "
+        "body's face distance; pass face_center_distance too, or set_obstacle_wall(FreeSlip) "
+        "first");
   solver_ = PressureSolver<T>(ctx_, grid_, open_fractions);
   fractions_ = MacVelocity<T>(ctx_, grid_);
   copy(ctx_, open_fractions, fractions_);
+  face_distance_ = MacVelocity<T>();
   force_coef_.reset();  // the force is now the fractions' (simulation_obstacle.cpp)
   body_coef_.clear();   // and each body's too
 }
 
 template <class T>
+void Simulation<T>::set_obstacle_fractions(const MacVelocity<T>& open_fractions,
+                                           const MacVelocity<T>& face_distance) {
+  const char* fn = "Simulation::set_obstacle_fractions";
+  if (obstacles_)
+    throw InvalidArgument(std::string(fn) +
+                          ": this Simulation has an ObstacleMask, whose staircase the rest of "
+                          "the step would still see; construct it without the mask");
+  if (face_distance[0].empty())
+    throw ShapeMismatch(std::string(fn) + ": face_distance is empty (not allocated)");
+  for (int a = 0; a < grid_.dim; ++a) {
+    check::on_grid(face_distance[a], "Simulation::set_obstacle_fractions: face_distance", grid_,
+                   face_location(a));
+    check::accessible(ctx_, face_distance[a], "Simulation::set_obstacle_fractions: face_distance");
+    check::on_grid(open_fractions[a], "Simulation::set_obstacle_fractions: open_fractions", grid_,
+                   face_location(a));
+  }
+  // A face whose centre is in the fluid must be open, or the viscous step would move a
+  // velocity the projection then sets to 0 (the two would disagree about the body).
+  Index closed_fluid = 0;
+  for (int a = 0; a < grid_.dim; ++a) {
+    const std::vector<T> d = face_distance[a].to_vector(ctx_);
+    const std::vector<T> w = open_fractions[a].to_vector(ctx_);
+    for (std::size_t i = 0; i < d.size(); ++i) {
+      if (!std::isfinite(double(d[i])))
+        throw InvalidArgument(std::string(fn) +
+                              ": face_distance holds a non-finite value: pass "
+                              "face_center_distance of a finite node distance");
+      if (d[i] > T(0) && !(w[i] > T(0))) ++closed_fluid;
+    }
+  }
+  if (closed_fluid > 0)
+    throw InvalidArgument(std::string(fn) + ": " + std::to_string(closed_fluid) +
+                          " faces have a positive face_distance (fluid) but an open fraction of "
+                          "0; compute both from the same node distance (face_open_fractions, "
+                          "face_center_distance)");
+  MacVelocity<T> kept(ctx_, grid_);
+  copy(ctx_, face_distance, kept);
+  const ObstacleWall<T> wall = obstacle_wall_;
+  obstacle_wall_ = ObstacleWall<T>{};  // so the overload below accepts a no-slip body
+  try {
+    set_obstacle_fractions(open_fractions);
+  } catch (...) {
+    obstacle_wall_ = wall;
+    throw;
+  }
+  obstacle_wall_ = wall;
+  face_distance_ = std::move(kept);
+}
+
+template <class T>
 void Simulation<T>::set_obstacle_wall(const ObstacleWall<T>& wall) {
-  if (wall.kind == ObstacleWallKind::NoSlip && !obstacles_)
+  if (wall.kind == ObstacleWallKind::NoSlip && !obstacles_ && !has_obstacle_face_distance())
     throw InvalidArgument(
         "Simulation::set_obstacle_wall: no-slip walls need obstacles; pass the ObstacleMask to "
-        "the Simulation's constructor");
+        "the Simulation's constructor, or set_obstacle_fractions with the face distance");
+  if (wall.kind == ObstacleWallKind::NoSlip && !obstacles_ &&
+      config_.diffusion == DiffusionMode::Explicit)
+    throw InvalidArgument(
+        "Simulation::set_obstacle_wall: a no-slip face-fraction body needs implicit diffusion "
+        "(its wall terms would make the explicit step's stable dt depend on the cut); set "
+        "StepConfig::diffusion = DiffusionMode::Implicit");
   if (wall.wall_velocity) {
     if (wall.kind != ObstacleWallKind::NoSlip)
       throw InvalidArgument(
@@ -593,7 +656,7 @@ void Simulation<T>::set_obstacle_wall(const ObstacleWall<T>& wall) {
     body_coef_.clear();
   }
   obstacle_wall_ = wall;
-  if (wall.kind == ObstacleWallKind::NoSlip && obstacle_ghost_[0].empty()) {
+  if (wall.kind == ObstacleWallKind::NoSlip && obstacles_ && obstacle_ghost_[0].empty()) {
     obstacle_ghost_ = MacVelocity<T>(ctx_, grid_);
     obstacle_face_classes(ctx_, *obstacles_, face_classes_);  // the mask is read once, here
   }

@@ -545,9 +545,9 @@ StepReport Simulation<T>::reverse_parts(SmokeGradient<T>& grad, const StepContro
                                                         config_.diffusion_solver, ns);
           else
             diffuse_explicit_adjoint(ctx_, grad.velocity, nu, dt, S.grad_u_tmp, ns);
-          if (ns.mask && cg && cg->obstacle_wall_velocity)  // on the device
+          if (ns.any() && cg && cg->obstacle_wall_velocity)  // on the device
             diffuse_obstacle_wall_gradient(ctx_, implicit ? S.grad_u_tmp : grad.velocity, nu, dt,
-                                           *ns.mask, *cg->obstacle_wall_velocity);
+                                           ns, *cg->obstacle_wall_velocity);
           if (wall_grad) {  // on the device: this step's values, then added to the gradient
             double* step_wall = boundary_scratch_.data();
             diffuse_wall_velocity_gradient_into(ctx_, implicit ? S.grad_u_tmp : grad.velocity, nu,

@@ -40,31 +40,16 @@ const ObstacleForceCoefficients<T>& Simulation<T>::body_force_coefficients(
       slot = &body_coef_.back().second;
     }
   }
-  if (fractions) {  // a face-fraction body: free-slip, its pressure force
-    if (!*slot) {
-      auto c = std::make_shared<ObstacleForceCoefficients<T>>();
-      face_fraction_force_coefficients(ctx_, fractions_, *c);
-      // One body: the cut cells where `body` is non-zero (each cell's term is its own, so
-      // masks that partition the cut cells partition the force). Built once, on the host.
-      if (body) {
-        const std::vector<std::uint8_t> in = body->to_vector(ctx_);
-        for (int a = 0; a < grid_.dim; ++a) {
-          std::vector<T> p = c->pressure[std::size_t(a)].to_vector(ctx_);
-          for (std::size_t i = 0; i < p.size(); ++i)
-            if (!in[i]) p[i] = T(0);
-          c->pressure[std::size_t(a)].assign(ctx_, p);
-        }
-      }
-      *slot = c;
-    }
-    return **slot;
-  }
   // The viscous force is the diffusion stencil's: none without diffusion of the velocity.
   const bool no_slip = obstacle_wall_.kind == ObstacleWallKind::NoSlip;
   const double nu = config_.diffusion == DiffusionMode::None ? 0.0 : config_.viscosity;
   if (!*slot) {
     auto c = std::make_shared<ObstacleForceCoefficients<T>>();
-    dfluid::obstacle_body_force_coefficients(ctx_, *obstacles_, body, no_slip, nu, *c);
+    if (fractions)  // pressure on the cut cells; a no-slip body's ghost-fluid shear
+      face_fraction_force_coefficients(ctx_, fractions_, no_slip ? &face_distance_ : nullptr, body,
+                                       *c);
+    else
+      dfluid::obstacle_body_force_coefficients(ctx_, *obstacles_, body, no_slip, nu, *c);
     *slot = c;
   }
   ObstacleForceCoefficients<T>& c = **slot;
