@@ -330,8 +330,11 @@ class Simulation {
   /// wall at its true distance in the viscous term (ghost fluid, NoSlipObstacle::face_distance;
   /// implicit diffusion only), and obstacle_force adds that wall's shear
   /// (face_fraction_force_coefficients). Faces with distance > 0 must be open (W > 0): refused
-  /// otherwise, naming the count. The Simulation keeps a copy (one more MAC velocity:
-  /// ObstacleMemory::face_distance). Without it (the overload above) a NoSlip wall is refused.
+  /// otherwise, naming the count. Faces with distance <= 0 (centre in the solid) are CLOSED
+  /// (W = 0 from here on): the viscous step holds them, so open they would carry a velocity
+  /// nothing damps; next to a no-slip wall their flux is second order small. The Simulation
+  /// keeps a copy of the distance (one more MAC velocity: ObstacleMemory::face_distance).
+  /// Without it (the overload above) a NoSlip wall is refused.
   void set_obstacle_fractions(const MacVelocity<T>& open_fractions,
                               const MacVelocity<T>& face_distance);
   bool has_obstacle_fractions() const { return solver_.face_fractions(); }
