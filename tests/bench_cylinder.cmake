@@ -37,3 +37,16 @@ if(TARGET dfluid-bench AND NOT DFLUID_SANITIZE)
                        ENVIRONMENT OMP_NUM_THREADS=1 PASS_REGULAR_EXPRESSION
                        "incremental pressure correction[^\n]*\n[^\n]*\n107x20 [^\n]* 0[.]1163[0-9] ")
 endif()
+# The face-fraction cylinder (--cylinder-surface fractions: open fractions in the projection and
+# the force, the no-slip wall at its true distance in the viscous step) with the incremental
+# correction, at D/h = 4.9 (126 steps, about 1 s): c_D = 6.4225 and dp = 0.11518 (README.md,
+# "Face fractions"), deterministic in double. The pattern checks the header names the surface
+# and the row carries that c_D: the option reaches the Simulation.
+if(TARGET dfluid-bench AND NOT DFLUID_SANITIZE)
+  add_test(NAME AppBench.CylinderDfg2D1Grid20Fractions
+           COMMAND dfluid-bench --device cpu --cylinder --cylinder-sizes 20 --cylinder-incremental
+                   --cylinder-surface fractions)
+  set_tests_properties(AppBench.CylinderDfg2D1Grid20Fractions PROPERTIES TIMEOUT 300
+                       ENVIRONMENT OMP_NUM_THREADS=1 PASS_REGULAR_EXPRESSION
+                       "face-fraction [(]ghost-fluid wall[)] cylinder[^\n]*\n[^\n]*\n107x20 [^\n]* 6[.]422[0-9] ")
+endif()

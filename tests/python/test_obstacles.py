@@ -478,9 +478,9 @@ class FaceFractions(unittest.TestCase):
                 x[...] = (0.8 + h) * r
             return rollout.loss(initial, steps, obstacle_forces=loss)
 
-        fd = central_difference(value, 1e-5)
+        fd = central_difference(value, 1e-3)  # a larger step: the loss is nearly linear in it
         self.assertGreater(abs(adj), 1e-4)
-        self.assertLess(abs(fd - adj), 1e-6 * abs(adj), f"fd {fd} adjoint {adj}")  # 2.6e-7
+        self.assertLess(abs(fd - adj), 1e-6 * abs(adj), f"fd {fd} adjoint {adj}")
         with self.assertRaisesRegex(dfluid.InvalidArgument, "face distance"):
             plain = dfluid.Simulation(self.ctx, self.grid, cfg, dtype="float64")
             plain.set_obstacle_fractions(w)
