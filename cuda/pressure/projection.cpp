@@ -515,6 +515,18 @@ SolveReport PressureSolver<T>::project_adjoint(const Context& ctx, MacVelocity<T
 }
 
 template <class T>
+void PressureSolver<T>::add_solid_divergence_transpose(const Context& ctx, const Field<T>& y,
+                                                       T scale, MacVelocity<T>& grad_solid) const {
+  check_moving_solid(ctx, grad_solid, "add_solid_divergence_transpose: grad_solid");
+  check::on_grid(y, "add_solid_divergence_transpose: y", grid(), Location::Cell);
+  check::accessible(ctx, y, "add_solid_divergence_transpose: y");
+  // add_solid_gradient adds (1 - w) (y_above - y_below) * its factor: -scale / dx.
+  const detail::PoissonLevelView<T> L = impl_->hier.level(0).view();
+  for (int a = 0; a < grid().dim; ++a)
+    detail::add_solid_gradient(detail::exec_of(ctx), L, a, y, T(-scale / grid().dx), grad_solid[a]);
+}
+
+template <class T>
 SolveReport PressureSolver<T>::project_moving_solid(const Context& ctx, MacVelocity<T>& u,
                                                     const MacVelocity<T>& solid_velocity,
                                                     Field<T>& pressure, T dt,

@@ -94,4 +94,20 @@ void face_fraction_force_coefficients(const Context& ctx, const MacVelocity<T>& 
                                       const MacVelocity<T>* face_distance, const ObstacleMask* body,
                                       ObstacleForceCoefficients<T>& out);
 
+/// out = u on the open faces (W > 0) and the solid's velocity (0 when null) on the closed
+/// ones (W = 0): what a Simulation's velocity advection samples with a no-slip face-fraction
+/// body (set_obstacle_fractions with the face distance), so that a departure point inside
+/// the body reads the body's velocity rather than the projection's zeros. u and out may be
+/// the same fields.
+template <class T>
+void fill_closed_faces(const Context& ctx, const MacVelocity<T>& open_fractions,
+                       const MacVelocity<T>& u, const MacVelocity<T>* solid_velocity,
+                       MacVelocity<T>& out);
+/// Its adjoint: grad_u += grad_out on the open faces, grad_solid (when not null) += grad_out
+/// on the closed ones.
+template <class T>
+void fill_closed_faces_adjoint(const Context& ctx, const MacVelocity<T>& open_fractions,
+                               const MacVelocity<T>& grad_out, MacVelocity<T>& grad_u,
+                               MacVelocity<T>* grad_solid);
+
 }  // namespace dfluid

@@ -158,6 +158,12 @@ class PressureSolver {
   /// waits: none.
   void add_divergence_transpose(const Context& ctx, const Field<T>& y, T scale,
                                 MacVelocity<T>& grad_u) const;
+  /// grad_solid += scale * (D (1 - W))^T y: per face between two cells scale * (1 - w) *
+  /// (y_below - y_above) / dx (box-side faces: nothing), the transpose of the moving solid's
+  /// flux (project_moving_solid). With y = A^+ grad_p and scale = -1/dt: how the pressure's
+  /// cotangent reaches the solid's velocity. Face fractions only (InvalidArgument otherwise).
+  void add_solid_divergence_transpose(const Context& ctx, const Field<T>& y, T scale,
+                                      MacVelocity<T>& grad_solid) const;
 
   const Grid& grid() const;
   int multigrid_levels() const;

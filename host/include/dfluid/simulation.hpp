@@ -417,7 +417,21 @@ class Simulation {
       return NoSlipObstacle<T>{nullptr, obstacle_wall_.wall_velocity, nullptr, &face_distance_};
     return NoSlipObstacle<T>{obstacles_, obstacle_wall_.wall_velocity, &face_classes_};
   }
-  void pressure_cotangent(SmokeGradient<T>& grad);
+  // grad_wall: where the wall velocity's part goes (a moving face-fraction body), or null.
+  void pressure_cotangent(SmokeGradient<T>& grad, MacVelocity<T>* grad_wall);
+  // A no-slip face-fraction body with a wall velocity: the projection adds the solid's flux
+  // through the faces' closed parts (PressureSolver::project_moving_solid), so the body may
+  // translate as well as spin (its mask does not move).
+  const MacVelocity<T>* moving_solid() const {
+    return !obstacles_ && obstacle_wall_.kind == ObstacleWallKind::NoSlip
+               ? obstacle_wall_.wall_velocity
+               : nullptr;
+  }
+  // The steps' projection (forward and replay): with the moving solid's flux when there is one.
+  SolveReport project_step(MacVelocity<T>& u, Field<T>& pressure) {
+    return solver_.project_impl(ctx_, u, pressure, T(config_.dt), config_.pressure, false,
+                                moving_solid());
+  }
   std::string nonfinite_velocity_message(const SmokeState<T>& s,
                                          const std::vector<StepPart>& parts) const;
 

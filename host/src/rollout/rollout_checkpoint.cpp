@@ -216,9 +216,10 @@ void Rollout<T>::add_obstacle_memory(RolloutMemory& m, checkpoint::StateSize& si
   std::size_t U = 0;
   for (int a = 0; a < g.dim; ++a)
     U += bytes_at(face_location(a));
-  if (sim_.obstacle_wall().kind == ObstacleWallKind::NoSlip && sim_.obstacles()) {
-    m.simulation.workspace += U;       // velocity advection's ghost-filled input
-    for (int a = 0; a < g.dim; ++a) {  // the face classes the stencil reads, a byte per face
+  if (sim_.obstacle_wall().kind == ObstacleWallKind::NoSlip) {
+    m.simulation.workspace += U;  // velocity advection's ghost-filled input
+    // The face classes the stencil reads, a byte per face (a staircase's only).
+    for (int a = 0; a < g.dim && sim_.obstacles(); ++a) {
       const auto e = extents_of(g, face_location(a));
       m.simulation.workspace += static_cast<std::size_t>(e[0]) * e[1] * e[2];
     }

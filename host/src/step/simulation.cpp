@@ -11,6 +11,7 @@
 #include <vector>
 
 #include "dfluid/diffusion.hpp"
+#include "dfluid/face_fractions.hpp"
 #include "dfluid/field_ops.hpp"
 #include "dfluid/forces.hpp"
 #include "core/finite_flags.hpp"
@@ -275,10 +276,11 @@ SimulationMemory Simulation<T>::estimate_memory(const Context& ctx, const Grid& 
   // Obstacles (set_obstacle_wall, body_force_coefficients; Rollout::state_size counts the
   // same from its Simulation and losses): the no-slip ghost-filled velocity and face classes,
   // the force coefficients, and the adjoint's pressure-cotangent solve.
-  if (obstacles.wall == ObstacleWallKind::NoSlip && !obstacles.face_fractions) {
+  if (obstacles.wall == ObstacleWallKind::NoSlip) {
     m.workspace += mac;
-    for (int a = 0; a < g.dim; ++a)
-      m.workspace += field_bytes<std::uint8_t>(g, face_location(a));
+    if (!obstacles.face_fractions)
+      for (int a = 0; a < g.dim; ++a)
+        m.workspace += field_bytes<std::uint8_t>(g, face_location(a));
   }
   if (obstacles.force_bodies > 0) {
     m.workspace += std::size_t(obstacles.force_bodies) * (2 * mac + std::size_t(g.dim) * cell);
@@ -424,10 +426,14 @@ void Simulation<T>::advect_velocity(SmokeState<T>& s) {
   AdvectionOptions opt = config_.velocity_advection;
   opt.wall_velocity = vb_.wall;
   const NoSlipObstacle<T> ns = no_slip();
-  if (ns.mask) {
+  if (ns.any()) {
     // No-slip obstacles: advect (and trace through) a copy whose interior faces next to the
-    // fluid hold the ghost 2 U - u, as the box sides' ghosts do inside advection.
-    obstacle_ghost_fill(ctx_, s.velocity, ns, obstacle_ghost_);
+    // fluid hold the ghost 2 U - u, as the box sides' ghosts do inside advection; a
+    // face-fraction body's closed faces hold its velocity U.
+    if (ns.mask)
+      obstacle_ghost_fill(ctx_, s.velocity, ns, obstacle_ghost_);
+    else
+      fill_closed_faces(ctx_, fractions_, s.velocity, ns.wall_velocity, obstacle_ghost_);
     advect(ctx_, obstacle_ghost_, obstacle_ghost_, config_.dt, velocity_tmp_, opt,
            &velocity_scratch_);
   } else {
@@ -538,8 +544,7 @@ StepReport Simulation<T>::step(SmokeState<T>& s, const StepControls<T>& c) {
       case StepPart::Project: {
         set_inflow_faces(s.velocity);
         try {
-          report.pressure = solver_.project_balanced(ctx_, s.velocity, s.pressure, T(config_.dt),
-                                                     config_.pressure);
+          report.pressure = project_step(s.velocity, s.pressure);
         } catch (const detail::FlaggedNonFinite& e) {
           // project() found its velocity not finite (checked on the device, reported after
           // its solve). The step's own inputs were checked before and reported first, so the
@@ -663,9 +668,10 @@ void Simulation<T>::set_obstacle_wall(const ObstacleWall<T>& wall) {
     body_coef_.clear();
   }
   obstacle_wall_ = wall;
-  if (wall.kind == ObstacleWallKind::NoSlip && obstacles_ && obstacle_ghost_[0].empty()) {
+  if (wall.kind == ObstacleWallKind::NoSlip && obstacle_ghost_[0].empty()) {
     obstacle_ghost_ = MacVelocity<T>(ctx_, grid_);
-    obstacle_face_classes(ctx_, *obstacles_, face_classes_);  // the mask is read once, here
+    // The mask is read once, here (a face-fraction body has no classes).
+    if (obstacles_) obstacle_face_classes(ctx_, *obstacles_, face_classes_);
   }
 }
 

@@ -41,6 +41,7 @@
 
 #include "dfluid/advection.hpp"
 #include "dfluid/diffusion.hpp"
+#include "dfluid/face_fractions.hpp"
 #include "dfluid/field_ops.hpp"
 #include "dfluid/forces.hpp"
 #include "dfluid/simulation.hpp"
@@ -486,7 +487,7 @@ void Simulation<T>::replay_for_adjoint(const SmokeState<T>& input, const StepCon
         case StepPart::Project:
           set_inflow_faces(w.velocity);
           // Balanced: set_velocity_boundary checked the profile on the host.
-          solver_.project_balanced(ctx_, w.velocity, w.pressure, dt, config_.pressure);
+          project_step(w.velocity, w.pressure);
           break;
       }
     }
@@ -513,11 +514,15 @@ StepReport Simulation<T>::reverse_parts(SmokeGradient<T>& grad, const StepContro
       case StepPart::Project: {
         SolverOptions o = config_.pressure;
         o.warm_start = adjoint_warm_start_ && config_.pressure.warm_start;
-        report.pressure = solver_.project_adjoint(ctx_, grad.velocity, S.project_y[k], o);
+        // A moving face-fraction body: the solid's flux is a term of the projection, whose
+        // transpose gives the wall velocity's gradient.
+        MacVelocity<T>* grad_wall = moving_solid() && cg ? cg->obstacle_wall_velocity : nullptr;
+        report.pressure =
+            solver_.project_adjoint_impl(ctx_, grad.velocity, o, grad_wall, &S.project_y[k]);
         // The last projection wrote the state's pressure: its cotangent enters here (and is
         // then zero: earlier projections' pressures were overwritten).
         if (pressure_pending) {
-          pressure_cotangent(grad);
+          pressure_cotangent(grad, grad_wall);
           pressure_pending = false;
         }
         // (An incremental pressure correction's Diffuse part before this projection reads
@@ -617,7 +622,9 @@ StepReport Simulation<T>::reverse_parts(SmokeGradient<T>& grad, const StepContro
         // the adjoint runs on G(u) and then through G's transpose.
         const NoSlipObstacle<T> ns = no_slip();
         if (ns.mask) obstacle_ghost_fill(ctx_, *snap.u_at, ns, obstacle_ghost_);
-        const MacVelocity<T>& advected = ns.mask ? obstacle_ghost_ : *snap.u_at;
+        if (ns.face_distance)
+          fill_closed_faces(ctx_, fractions_, *snap.u_at, ns.wall_velocity, obstacle_ghost_);
+        const MacVelocity<T>& advected = ns.any() ? obstacle_ghost_ : *snap.u_at;
         if (boundary_acc && has_moving_wall(grid_))
           advection_wall_gradient(advected, grad.velocity, boundary_acc);
         fill(ctx_, S.grad_u_tmp, T(0));
@@ -634,6 +641,10 @@ StepReport Simulation<T>::reverse_parts(SmokeGradient<T>& grad, const StepContro
                                              *cg->obstacle_wall_velocity);
           fill(ctx_, grad.velocity, T(0));
           obstacle_ghost_fill_adjoint(ctx_, S.grad_u_tmp, ns, grad.velocity);
+        } else if (ns.face_distance) {
+          fill(ctx_, grad.velocity, T(0));
+          fill_closed_faces_adjoint(ctx_, fractions_, S.grad_u_tmp, grad.velocity,
+                                    cg && ns.wall_velocity ? cg->obstacle_wall_velocity : nullptr);
         } else {
           place(ctx_, grad.velocity, S.grad_u_tmp);
         }
@@ -657,16 +668,19 @@ StepReport Simulation<T>::reverse_parts(SmokeGradient<T>& grad, const StepContro
 /// on the faces the divergence reads (A symmetric; A^+ on floating regions, as the forward's
 /// zero-mean pressure). Then grad_p = 0: the output pressure does not depend on the input's.
 template <class T>
-void Simulation<T>::pressure_cotangent(SmokeGradient<T>& grad) {
+void Simulation<T>::pressure_cotangent(SmokeGradient<T>& grad, MacVelocity<T>* grad_wall) {
   AdjointScratch& S = *adj_;
   if (S.pressure_y.empty()) S.pressure_y = Field<T>(ctx_, grid_, Location::Cell);
   SolverOptions cold = config_.pressure;
   cold.warm_start = false;
   solver_.solve(ctx_, grad.pressure, S.pressure_y, cold);
-  if (solver_.face_fractions())  // p = -(1/dt) A^+ D W u: the weighted transpose
-    solver_.add_divergence_transpose(ctx_, S.pressure_y, T(-1.0 / config_.dt), grad.velocity);
-  else
-    add_divergence_transpose(ctx_, S.pressure_y, obstacles_, T(-1.0 / config_.dt), grad.velocity);
+  const T scale = T(-1.0 / config_.dt);
+  if (solver_.face_fractions()) {  // p = -(1/dt) A^+ (D W u + D (1 - W) U): weighted transposes
+    solver_.add_divergence_transpose(ctx_, S.pressure_y, scale, grad.velocity);
+    if (grad_wall) solver_.add_solid_divergence_transpose(ctx_, S.pressure_y, scale, *grad_wall);
+  } else {
+    add_divergence_transpose(ctx_, S.pressure_y, obstacles_, scale, grad.velocity);
+  }
   fill(ctx_, grad.pressure, T(0));
 }
 
