@@ -110,6 +110,9 @@ REFUSALS = {
     "DragFluxWithRotation": (["--control", "rotation", "--flux", "free"], ["--flux", "rotation"]),
     "DragModesBeyondFaces": (["--size", "12", "--modes", "13"], ["--modes", "13"]),
     "DragAverageBeyondSteps": (["--steps", "10", "--average-steps", "11"], ["--average-steps"]),
+    "DragFractionsWithMask": (["--surface", "fractions", "--mask", "{dir}/bar.png"],
+                              ["--surface fractions", "--mask"]),
+    "DragUnknownSurface": (["--surface", "smooth"], ["--surface", "smooth"]),
     "PlumeNanLearningRate": (["--learning-rate", "nan"], ["--learning-rate", "not a finite"]),
     "PlumeNanTolerance": (["--tolerance", "nan"], ["--tolerance", "not a finite"]),
 }

@@ -17,8 +17,9 @@ if(TARGET dfluid-drag)
     set(_drag_py_Mask mask)
     set(_drag_py_Rotation rotation)
     set(_drag_py_CheckpointedEqualsStoreAll checkpointed)
+    set(_drag_py_FaceFractions fractions)
     foreach(name Outputs GradientMatchesFiniteDifferences DragFalls StopAndResume Mask Rotation
-                 CheckpointedEqualsStoreAll)
+                 CheckpointedEqualsStoreAll FaceFractions)
       # 77: h5py/numpy missing for /usr/bin/python3 (Debian: python3-h5py), or no GPU.
       dfluid_app_test(AppDrag ${name} TIMEOUT 300
         COMMAND ${DFLUID_SYSTEM_PYTHON} ${_drag_script} ${_drag_py_${name}} ${_drag_app}

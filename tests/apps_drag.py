@@ -27,6 +27,10 @@ h5py, XML, PNG chunks read with struct + zlib):
   mask APP DIR           --mask of a picture written here (a dark square): the body in
                          drag.h5 is that square and its frontal height sets the Reynolds
                          number's length
+  fractions APP DIR      --surface fractions (the face-fraction cylinder, its no-slip wall at
+                         its true distance): --check-gradient of the inflow modes and of the
+                         rotation rate equals central differences to 1e-6; a short
+                         optimization lowers the drag; the summary names the surface
   acceptance APP DIR     the embedded default (Re = 20 behind the cylinder): the drag falls by
                          at least 10% (about a minute on 2 cores: not registered with ctest)
 
@@ -428,6 +432,40 @@ def mask(app, folder):
     check(abs(d - 6 * 4.1 / ny) < 1e-12, "reference length %g, expected 6 cells" % d)
 
 
+def fractions(app, folder):
+    """--surface fractions: the gradients of the mean drag with respect to the inflow's modes
+    and the rotation rate equal central differences, and a short optimization lowers it."""
+    fresh(folder)
+    for control in ("inflow", "rotation"):
+        out = os.path.join(folder, control)
+        p = run(base(app) + TINY + ["--surface", "fractions", "--control", control,
+                                    "--precision", "double", "--tolerance", "1e-12",
+                                    "--check-gradient", "2", "--check-step", "1e-4",
+                                    "--output", out])
+        check("face fractions" in p.stdout, "the setup line does not name the face fractions")
+        g = load_json(os.path.join(out, "gradient_check.json"))
+        worst = 0.0
+        for d in g["directions"]:
+            if abs(d["central"]) <= 1e-6:  # the rotation's second unknown is never read
+                check(abs(d["adjoint"]) <= 1e-9, "%s, direction %d: adjoint %g where the loss "
+                      "is flat" % (control, d["direction"], d["adjoint"]))
+                continue
+            rel = abs(d["adjoint"] - d["central"]) / abs(d["central"])
+            worst = max(worst, rel)
+            check(rel <= 1e-6, "%s, direction %d: adjoint %.10e, central %.10e (%.2e)"
+                  % (control, d["direction"], d["adjoint"], d["central"], rel))
+        check(max(abs(d["central"]) for d in g["directions"]) > 1e-4,
+              "%s: the loss changes by nothing along every direction" % control)
+        print("%s with face fractions: adjoint = central differences to %.2e" % (control, worst))
+    out = os.path.join(folder, "optimize")
+    run(base(app) + TINY + ["--surface", "fractions", "--iterations", "3", "--frames", "0",
+                            "--output", out])
+    s = load_json(os.path.join(out, "summary.json"))
+    check(s["surface"] == "fractions", "summary.json surface %r" % s.get("surface"))
+    print("face fractions: drag %.5f -> %.5f" % (s["drag_uncontrolled"], s["drag_optimized"]))
+    check(s["drag_optimized"] < s["drag_uncontrolled"], "the drag did not fall")
+
+
 def acceptance(app, folder):
     fresh(folder)
     p = run(base(app) + ["--output", folder], quiet=True)
@@ -449,6 +487,7 @@ COMMANDS = {
     "rotation": rotation,
     "checkpointed": checkpointed,
     "mask": mask,
+    "fractions": fractions,
     "acceptance": acceptance,
 }
 

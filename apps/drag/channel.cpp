@@ -68,6 +68,10 @@ Channel make_channel(const ChannelOptions& o) {
   const int nx = g.n[0], ny = g.n[1];
   const double dx = g.dx;
   ch.solid.assign(std::size_t(nx) * ny, 0);
+  if (o.fractions && !o.mask.empty())
+    throw InvalidArgument("--surface fractions: the body from --mask '" + app::shorten(o.mask) +
+                          "' has no surface to cut the faces with (a picture gives cells); use "
+                          "--surface staircase with a mask, or drop --mask for the cylinder");
   if (o.mask.empty()) {
     // The cylinder: cells whose centre lies inside (a staircase body).
     const double cx = 2.0, cy = 2.0, r = 0.5;
@@ -81,6 +85,10 @@ Channel make_channel(const ChannelOptions& o) {
       }
     ch.description =
         "cylinder D = 1 at (2, 2) in a channel of " + fmt("%g", o.length) + " x 4.1 diameters";
+    if (o.fractions) {
+      ch.node_distance = circle_node_distance(g, {cx, cy, 0}, r);
+      ch.description += ", face fractions with a ghost-fluid no-slip wall";
+    }
   } else {
     // The picture covers the whole channel; its dark pixels (or bright ones) are solid.
     std::vector<double> v;

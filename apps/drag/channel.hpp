@@ -28,6 +28,9 @@ struct ChannelOptions {
   double reynolds = 20;  ///< U D_ref / ν
   std::string mask;      ///< PNG/JPEG/BMP/TGA picture of the body (empty: the cylinder)
   bool mask_bright_is_solid = false;
+  /// The cylinder as face fractions with its no-slip wall at its true distance (ghost fluid;
+  /// dfluid/face_fractions.hpp) instead of the staircase of its cells. Not with a mask.
+  bool fractions = false;
 };
 
 struct Channel {
@@ -40,6 +43,10 @@ struct Channel {
   /// (u(y) = 6 U y (H - y) / H² at the face centres, rescaled so that the mean is exactly U).
   std::vector<double> base_inflow;
   std::string description;  ///< "cylinder D = 1 at (2, 2)" or "body from mask.png, ..."
+  /// ChannelOptions::fractions: the cylinder's signed distance at the grid's nodes (x fastest,
+  /// > 0 in the fluid), from which the body's open fractions and face distance come; empty:
+  /// the staircase `solid` is the body (it still draws the body in the pictures).
+  std::vector<double> node_distance;
 };
 
 /// The grid alone (for the memory check before anything is built).
@@ -47,7 +54,7 @@ Grid channel_grid(const ChannelOptions& o);
 
 /// The channel of the options. Throws InvalidArgument naming the option when the mask cannot
 /// be read, holds no solid cell, touches the inflow or outflow side, or blocks the channel (no
-/// fluid path from the inflow to the outflow).
+/// fluid path from the inflow to the outflow), or when fractions are asked for with a mask.
 Channel make_channel(const ChannelOptions& o);
 
 }  // namespace dfluid::drag

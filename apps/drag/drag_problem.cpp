@@ -25,6 +25,11 @@ StepConfig DragProblem<T>::step_config(const Channel& ch, double dt, double tole
   c.viscosity = ch.viscosity;
   c.pressure.rel_tol = tolerance;
   c.diffusion_solver.rel_tol = std::min(tolerance, 1e-6);
+  // A face-fraction cylinder: the incremental correction. Without it the projection leaves
+  // a slip of dt G p at the wall each step, which the ghost-fluid wall's shear (its 1/theta
+  // up to 1000 next to the surface) reads as force: measured C_D 21.9 at the default dt
+  // against 6.1 for the staircase (11.6 at dt / 4).
+  if (!ch.node_distance.empty()) c.pressure_correction = PressureCorrection::Incremental;
   return c;
 }
 
@@ -34,7 +39,8 @@ DragProblem<T>::DragProblem(const Context& ctx, const Channel& ch, ProblemSettin
       ch_(ch),
       set_(std::move(s)),
       mask_(make_mask(ctx, ch)),
-      sim_(ctx, ch.grid, set_.step, &mask_),
+      // A face-fraction cylinder: no mask (the rest of the step would see its staircase).
+      sim_(ctx, ch.grid, set_.step, ch.node_distance.empty() ? &mask_ : nullptr),
       rollout_(sim_),
       initial_(ctx, ch.grid, {}) {
   if (set_.steps < 2) throw InvalidArgument("--steps must be >= 2");
@@ -43,6 +49,9 @@ DragProblem<T>::DragProblem(const Context& ctx, const Channel& ch, ProblemSettin
     throw InvalidArgument("--average-steps " + std::to_string(set_.average_steps) +
                           " must be in [1, --steps = " + std::to_string(set_.steps) + "]");
   if (!(set_.regularization >= 0)) throw InvalidArgument("--regularization must be >= 0");
+  if (!ch.node_distance.empty())
+    sim_.set_obstacle_fractions(face_open_fractions<T>(ctx, ch.grid, ch.node_distance),
+                                face_center_distance<T>(ctx, ch.grid, ch.node_distance));
   ObstacleWall<T> wall;
   wall.kind = ObstacleWallKind::NoSlip;
   if (set_.control == ControlKind::Rotation) {

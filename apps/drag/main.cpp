@@ -93,11 +93,12 @@ std::string fingerprint(const Options& o, const OptimizerOptions& oo, const Prob
   f.precision(17);
   f << "dfluid-drag v1 precision=" << o.common.precision << " grid=" << ch.grid.n[0] << "x"
     << ch.grid.n[1] << " reynolds=" << o.channel.reynolds << " body#" << std::hex
-    << hash_cells(ch.solid) << std::dec << " control=" << o.control << " flux=" << o.flux
-    << " modes=" << o.modes << " steps=" << s.steps << " dt=" << s.step.dt
-    << " average=" << s.average_steps << " regularization=" << s.regularization
-    << " tolerance=" << s.step.pressure.rel_tol << " optimizer=" << to_string(oo.kind)
-    << " learning_rate=" << oo.learning_rate << " lbfgs_history=" << oo.lbfgs_history << " P=" << P;
+    << hash_cells(ch.solid) << std::dec << (ch.node_distance.empty() ? "" : " surface=fractions")
+    << " control=" << o.control << " flux=" << o.flux << " modes=" << o.modes
+    << " steps=" << s.steps << " dt=" << s.step.dt << " average=" << s.average_steps
+    << " regularization=" << s.regularization << " tolerance=" << s.step.pressure.rel_tol
+    << " optimizer=" << to_string(oo.kind) << " learning_rate=" << oo.learning_rate
+    << " lbfgs_history=" << oo.lbfgs_history << " P=" << P;
   return f.str();
 }
 
@@ -126,9 +127,11 @@ void check_memory(const Context& ctx, const Options& o) {
   const Grid grid = channel_grid(o.channel);
   StepConfig cfg;
   cfg.diffusion = DiffusionMode::Implicit;
-  // The body's no-slip scratch and the drag loss's force coefficients (one body).
-  const SimulationMemory sim =
-      Simulation<T>::estimate_memory(ctx, grid, cfg, 0, {ObstacleWallKind::NoSlip, 1});
+  // The body's no-slip scratch and the drag loss's force coefficients (one body); a
+  // face-fraction cylinder's fractions and face distance.
+  ObstacleMemory om{ObstacleWallKind::NoSlip, 1};
+  om.face_fractions = om.face_distance = o.channel.fractions;
+  const SimulationMemory sim = Simulation<T>::estimate_memory(ctx, grid, cfg, 0, om);
   const std::size_t stored =
       o.memory_budget > 0 ? o.memory_budget : std::size_t(o.steps + 1) * sim.state;
   const std::size_t need = sim.with_adjoint() + stored + 4 * sim.state;
@@ -414,6 +417,7 @@ void write_summary(const Options& o, const Context& ctx, DragProblem<T>& problem
   j["dt"] = o.dt;
   j["average_from_state"] = problem.window_start();
   j["control"] = o.control;
+  j["surface"] = o.channel.fractions ? "fractions" : "staircase";
   j["flux"] = o.flux;
   j["device"] = ctx.description();
   j["precision"] = o.common.precision;
@@ -540,6 +544,11 @@ int main(int argc, char** argv) {
   app.add_flag("--mask-bright-is-solid", o.channel.mask_bright_is_solid,
                "with --mask: bright pixels are solid (default: dark pixels are)")
       ->needs(mask);
+  std::string surface = "staircase";
+  app.add_option("--surface", surface,
+                 "the cylinder's surface: staircase (its cells) or fractions (face open "
+                 "fractions, the no-slip wall at its true distance: ghost fluid)")
+      ->check(CLI::IsMember({"staircase", "fractions"}));
   app.add_option("--steps", o.steps, "simulation steps from rest")->check(CLI::Range(2, 1000000));
   app.add_option("--dt", o.dt, "time step (in D / U)")->check(app::FiniteRange(1e-6, 100.0));
   app.add_option("--average-steps", o.average_steps,
@@ -601,6 +610,7 @@ int main(int argc, char** argv) {
       app, o.stop_after,
       "act as if Ctrl-C arrived after this many iterations (for testing --resume)");
   if (auto code = app::parse_command_line(app, argc, argv, kName)) return *code;
+  o.channel.fractions = surface == "fractions";
   return app::run_guarded(kName, [&] {
     // --flux has a default, so CLI11's needs() cannot refuse it: it means nothing when the
     // inflow is not the control.

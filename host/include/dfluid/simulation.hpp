@@ -328,7 +328,9 @@ class Simulation {
   /// the node distance the fractions came from): the body can then be NO-SLIP
   /// (set_obstacle_wall with ObstacleWallKind::NoSlip, optionally a wall velocity) with its
   /// wall at its true distance in the viscous term (ghost fluid, NoSlipObstacle::face_distance;
-  /// implicit diffusion only), and obstacle_force adds that wall's shear
+  /// implicit diffusion only; use PressureCorrection::Incremental with it, whose wall slip
+  /// vanishes at a steady state: the non-incremental splitting's slip of dt G p after each
+  /// projection is read by the shear's 1/theta), and obstacle_force adds that wall's shear
   /// (face_fraction_force_coefficients). Faces with distance > 0 must be open (W > 0): refused
   /// otherwise, naming the count. Faces with distance <= 0 (centre in the solid) are CLOSED
   /// (W = 0 from here on): the viscous step holds them, so open they would carry a velocity
