@@ -14,29 +14,19 @@
 #include <vector>
 
 #include "adjoint_test_util.hpp"
+#include "face_fraction_test_util.hpp"
 #include "dfluid/dfluid.hpp"
 #include "dfluid/face_fractions.hpp"
 
 using namespace dfluid;
 using dfluid::testing::dotv;
 using dfluid::testing::fill_random;
+using dfluid::testing::node_values;
 using dfluid::testing::tight_solver;
 
 namespace {
 
 constexpr double kPi = 3.14159265358979323846;
-
-/// Node values phi(x, y, z) on g's nodes (x fastest).
-template <class F>
-std::vector<double> node_values(const Grid& g, F phi) {
-  std::vector<double> v;
-  const int m2 = g.dim > 2 ? g.n[2] + 1 : 1, m1 = g.dim > 1 ? g.n[1] + 1 : 1;
-  for (int k = 0; k < m2; ++k)
-    for (int j = 0; j < m1; ++j)
-      for (int i = 0; i <= g.n[0]; ++i)
-        v.push_back(phi(g.origin[0] + i * g.dx, g.origin[1] + j * g.dx, g.origin[2] + k * g.dx));
-  return v;
-}
 
 /// Values f(x, y, z, component) at the face centres of every component of a MAC velocity.
 template <class F>
