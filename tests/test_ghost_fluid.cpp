@@ -295,7 +295,7 @@ MacVelocity<double> uniform_velocity(const Context& ctx, const Grid& g, const do
 /// `rate` (a wall velocity), with drag and lift (pressure and shear) as the loss; the initial
 /// velocity is perturbed by eps du.
 RolloutResult<double> spinning_rollout(const MacVelocity<double>* du, double eps, double rate,
-                                       double speed = 0) {
+                                       double speed = 0, double nu = 0.01) {
   Context ctx = Context::cpu();
   Grid g = Grid::make_2d(20, 10, 0.05);
   g.set_boundary(0, BoundaryKind::Inflow, BoundaryKind::Outflow);
@@ -303,7 +303,7 @@ RolloutResult<double> spinning_rollout(const MacVelocity<double>* du, double eps
   StepConfig cfg;
   cfg.dt = 0.04;
   cfg.diffusion = DiffusionMode::Implicit;
-  cfg.viscosity = 0.01;
+  cfg.viscosity = nu;
   cfg.pressure_correction = PressureCorrection::Incremental;
   cfg.pressure = tight_solver();
   cfg.pressure.warm_start = false;
@@ -340,6 +340,7 @@ RolloutResult<double> spinning_rollout(const MacVelocity<double>* du, double eps
   losses.obstacle_forces.push_back(lift);
   RolloutOptions opt;
   opt.obstacle_wall_velocity_gradient = true;
+  opt.viscosity_gradient = true;
   Rollout<double> ro(sim);
   return ro.run(s0, 4, {}, losses, opt);
 }
@@ -376,8 +377,9 @@ TEST(GhostFluidRollout, DragAndRotationGradientsMatchFiniteDifferences) {
 
 // The same through a body that also translates (a wall velocity with a normal component: the
 // projection's solid flux, the pressure's dependence on it through the force loss, the
-// closed faces advection samples): the gradient with respect to its speed, 1e-6 relative.
-TEST(GhostFluidRollout, TranslationSpeedGradientMatchesFiniteDifferences) {
+// closed faces advection samples): the gradients with respect to its speed and to the
+// viscosity, 1e-6 relative.
+TEST(GhostFluidRollout, TranslationSpeedAndViscosityGradientsMatchFiniteDifferences) {
   Context ctx = Context::cpu();
   const double rate = 1.5, speed = 0.3, h = 1e-5;
   const RolloutResult<double> ref = spinning_rollout(nullptr, 0, rate, speed);
@@ -389,6 +391,14 @@ TEST(GhostFluidRollout, TranslationSpeedGradientMatchesFiniteDifferences) {
   std::printf("[ rollout  ] translation speed: grad = % .12e  fd = % .12e\n", ad, fd);
   EXPECT_NEAR(ad, fd, 1e-6 * std::abs(fd));
   EXPECT_GT(std::abs(fd), 1e-3);
+  // The viscosity: the ghost-fluid wall's terms in the viscous step and in the shear force.
+  const double nu = 0.01, hn = 1e-7;
+  const double fd_nu = (spinning_rollout(nullptr, 0, rate, speed, nu + hn).loss -
+                        spinning_rollout(nullptr, 0, rate, speed, nu - hn).loss) /
+                       (2 * hn);
+  std::printf("[ rollout  ] viscosity: grad = % .12e  fd = % .12e\n", ref.grad_viscosity, fd_nu);
+  EXPECT_NEAR(ref.grad_viscosity, fd_nu, 1e-6 * std::abs(fd_nu));
+  EXPECT_GT(std::abs(fd_nu), 1e-2);
 }
 
 // A body carried with a uniform flow (its wall velocity the flow's) leaves the flow alone: the
