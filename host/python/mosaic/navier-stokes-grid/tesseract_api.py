@@ -74,9 +74,9 @@ gives 0.031 against dfluid's 0.042 (test_mosaic).
 
 ``velocity_advection`` (dfluid's own input, not Mosaic's; default 'auto'): 'maccormack'
 (second order; its limiter is not differentiable where it clamps, which it does in every
-cell of an exactly uniform flow: at drag_opt's uniform start the adjoint gives the gradient
-of one adjacent smooth piece, 0.9 % from a central difference at N 16, 4 % at N 32 after
-50 steps), 'semi-lagrangian' (first order; smooth there: 4e-11), 'auto': MacCormack in
+cell of an exactly uniform flow: at drag_opt's uniform start the adjoint follows the
+limiter's branch at the ties, between the one-sided derivatives, 0.9 % from a central
+difference at N 16, 4 % at N 32 after 50 steps), 'semi-lagrangian' (first order; smooth there: 4e-11), 'auto': MacCormack in
 periodic boxes without an obstacle, semi-Lagrangian with walls, inflow or an obstacle (the
 drag_opt drag differs from MacCormack's by 0.8 % at N 32, 1.2 % at 64, 0.4 % at 128).
 
