@@ -25,6 +25,20 @@ adapter in-process (tesseract_core, no container), with the benchmark's settings
                         in {10, 50, 100, 500, 1000}); one unreported warm-up call, then the
                         mean of --trials calls (Mosaic: 3).
 
+  forward/cylinder      uniform flow u = (1, 0) on [0, 2 pi]^2 past the no-slip cylinder of
+                        radius 0.1 L at the centre, neumann x sides, no_slip y sides, N 64,
+                        dt 0.01, 500 steps, nu in {0.05, 0.02, 0.01, 0.005}: the drag, its
+                        coefficient on U = 1 and the diameter, the lift of the final state.
+  optimization/drag_opt the benchmark's channel (N 32, unit box, flat inflow profile 0.5 at
+                        x_lo, periodic x sides taken as inflow/outflow, no_slip y, the cylinder
+                        of radius 0.05 at the centre, nu 0.0025, dt 0.02, 200 steps): the drag
+                        and C_D (on the mean inflow speed and the diameter) at N in
+                        --drag-sizes, the drag's inflow-profile and viscosity gradients against
+                        central differences (float64, inside the adapter), the apply and VJP
+                        times, then --drag-iters iterations of Mosaic's loop: Adam (lr 5e-4),
+                        loss |drag| + 50 (mean(profile) - 0.5)^2, profile clipped to
+                        [0, 1.5], patience 50 (Mosaic: 250 iterations).
+
 The initial velocity of the gradient and cost experiments is a random divergence-free field
 with its energy in a ring at |k| = 2 (width 0.5), maximum speed 0.3, as the benchmark's
 "multimode" initial condition describes (not the same random draw); the directions are
@@ -33,6 +47,7 @@ unit Gaussian vectors from numpy (not the benchmark's JAX draw).
     python host/python/mosaic/run_checks.py                       # baseline, tgv, fd_check
     python host/python/mosaic/run_checks.py --experiments all     # + horizon_sweep, cost
     python host/python/mosaic/run_checks.py -e cost --trials 1 --cost-steps 10 50 100 500
+    python host/python/mosaic/run_checks.py -e cylinder drag_opt --drag-iters 20
 
 Needs dfluid and tesseract-core[runtime]; prints tables. Timings are of the CPU path with
 whatever threads the process gets (set OMP_NUM_THREADS).
@@ -49,7 +64,8 @@ from tesseract_core import Tesseract
 
 API = os.path.join(os.path.dirname(os.path.abspath(__file__)), "navier-stokes-grid",
                    "tesseract_api.py")
-EXPERIMENTS = ("baseline", "tgv_nu_sweep", "fd_check", "horizon_sweep", "cost")
+EXPERIMENTS = ("baseline", "tgv_nu_sweep", "fd_check", "horizon_sweep", "cost", "cylinder",
+               "drag_opt")
 DEFAULT = ("baseline", "tgv_nu_sweep", "fd_check")
 
 
@@ -211,6 +227,109 @@ def run_cost(t, args):
         cost_point(t, 128, steps, args.trials)
 
 
+def uniform(n, u):
+    v = np.zeros((n, n, 1, 2), np.float32)
+    v[..., 0] = u
+    return v
+
+
+def run_cylinder(t, args):
+    print("forward/cylinder (N 64, L 2 pi, dt 0.01, 500 steps, R 0.1 L, neumann x, no_slip y)")
+    n = 64
+    for nu in (0.05, 0.02, 0.01, 0.005):
+        t0 = time.perf_counter()
+        out = t.apply({"v0": uniform(n, 1.0), "viscosity": f32(nu), "dt": f32(0.01),
+                       "steps": 500, "obstacle": {"shape": "cylinder", "center": [0.5, 0.5],
+                                                  "radius": 0.1},
+                       "boundary_conditions": {"x_lo": {"type": "neumann"},
+                                               "x_hi": {"type": "neumann"},
+                                               "y_lo": {"type": "no_slip"},
+                                               "y_hi": {"type": "no_slip"}}})
+        drag = float(out["drag"][0])
+        diameter = 0.2 * 2 * np.pi
+        print(f"  nu {nu:6.3f}  Re {diameter / nu:6.1f}  drag {drag:.4f}"
+              f"  C_D {drag / (0.5 * diameter):.3f}  max |u| {np.abs(out['result']).max():.3f}"
+              f"  ({time.perf_counter() - t0:.1f} s)")
+
+
+CHANNEL = {"x_lo": {"type": "periodic"}, "x_hi": {"type": "periodic"},
+           "y_lo": {"type": "no_slip"}, "y_hi": {"type": "no_slip"}}
+
+
+def drag_opt_inputs(n, profile):
+    return {"v0": uniform(n, 0.5), "inflow_profile": np.asarray(profile, np.float32),
+            "viscosity": f32(0.0025), "dt": f32(0.02), "steps": 200, "domain_extent": 1.0,
+            "obstacle": {"shape": "cylinder", "center": [0.5, 0.5], "radius": 0.05},
+            "boundary_conditions": CHANNEL}
+
+
+def run_drag_opt(t, args):
+    print("optimization/drag_opt (unit box, R 0.05, nu 0.0025, dt 0.02, 200 steps, flat 0.5)")
+    for n in args.drag_sizes:
+        t0 = time.perf_counter()
+        drag = float(t.apply(drag_opt_inputs(n, np.full(n, 0.5)))["drag"][0])
+        print(f"  N {n:4d}  drag {drag:.5f}  C_D {drag / (0.5 * 0.25 * 0.1):.3f}"
+              f"  ({time.perf_counter() - t0:.1f} s)")
+    import importlib.util
+    spec = importlib.util.spec_from_file_location("dfluid_mosaic_api_checks", API)
+    m = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(m)
+    n = 32
+    inp = drag_opt_inputs(n, np.full(n, 0.5))
+    case = m.make_case((n, n, 1, 2), 1.0, 0.0025, 0.02, 200, CHANNEL, inp["obstacle"],
+                       np.full(n, 0.5))
+    v0 = inp["v0"].astype(np.float64)
+    g = m.gradient64(v0, case, None, 1.0)
+
+    def drag64(nu=0.0025, prof=np.full(n, 0.5)):
+        return m.simulate64(v0, m.make_case((n, n, 1, 2), 1.0, nu, 0.02, 200, CHANNEL,
+                                            inp["obstacle"], prof))[1]
+
+    rng = np.random.default_rng(0)
+    for k in range(3):
+        d = rng.standard_normal(n)
+        fd = (drag64(prof=0.5 + 1e-6 * d) - drag64(prof=0.5 - 1e-6 * d)) / 2e-6
+        ad = float(g["inflow_profile"] @ d)
+        print(f"  d drag / d profile along direction {k}: adjoint {ad:.9e}  central difference "
+              f"{fd:.9e}  rel. error {abs(fd - ad) / abs(ad):.1e}")
+    fd = (drag64(nu=0.0025 * (1 + 1e-4)) - drag64(nu=0.0025 * (1 - 1e-4))) / (2e-4 * 0.0025)
+    print(f"  d drag / d viscosity: adjoint {g['viscosity']:.9e}  central difference {fd:.9e}"
+          f"  rel. error {abs(fd - g['viscosity']) / abs(g['viscosity']):.1e}")
+    fwd = timed(lambda: t.apply(inp), 1)
+    back = timed(lambda: t.vector_jacobian_product(
+        inp, vjp_inputs=["inflow_profile"], vjp_outputs=["drag"],
+        cotangent_vector={"drag": np.ones(1, np.float32)}), 1)
+    print(f"  N 32: apply {fwd:.2f} s, VJP (drag -> inflow_profile) {back:.2f} s")
+    if args.drag_iters <= 0:
+        return
+    # Mosaic's loop: Adam (lr 5e-4, beta 0.9 / 0.999, eps 1e-8) on |drag| + a flow penalty.
+    p = np.full(n, 0.5)
+    mom, var = np.zeros(n), np.zeros(n)
+    best, stale, drags = np.inf, 0, []
+    t0 = time.perf_counter()
+    for it in range(1, args.drag_iters + 1):
+        x = drag_opt_inputs(n, p)
+        drag = float(t.apply(x)["drag"][0])
+        gd = t.vector_jacobian_product(x, vjp_inputs=["inflow_profile"], vjp_outputs=["drag"],
+                                       cotangent_vector={"drag": np.ones(1, np.float32)})
+        loss = abs(drag) + 50.0 * (p.mean() - 0.5) ** 2
+        grad = np.sign(drag) * gd["inflow_profile"].astype(np.float64) \
+            + 100.0 * (p.mean() - 0.5) / n
+        mom = 0.9 * mom + 0.1 * grad
+        var = 0.999 * var + 0.001 * grad ** 2
+        p = np.clip(p - 5e-4 * (mom / (1 - 0.9 ** it)) / (np.sqrt(var / (1 - 0.999 ** it))
+                                                           + 1e-8), 0.0, 1.5)
+        drags.append(drag)
+        best, stale = (loss, 0) if loss < best else (best, stale + 1)
+        if it % 10 == 0 or it == 1:
+            print(f"  iteration {it:4d}  drag {drag:.5f}  mean profile {p.mean():.4f}"
+                  f"  ({time.perf_counter() - t0:.0f} s)")
+        if stale >= 50:
+            break
+    print(f"  drag {drags[0]:.5f} -> {drags[-1]:.5f} after {len(drags)} iterations "
+          f"({100 * (drags[0] - drags[-1]) / drags[0]:.1f} % lower)")
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("-e", "--experiments", nargs="+", default=list(DEFAULT),
@@ -223,6 +342,10 @@ def main():
                     help="cost by N (steps 100)")
     ap.add_argument("--cost-steps", type=int, nargs="*", default=[10, 50, 100, 500, 1000],
                     help="cost by steps (N 128)")
+    ap.add_argument("--drag-sizes", type=int, nargs="*", default=[32, 64, 128],
+                    help="drag_opt: the drag at these N")
+    ap.add_argument("--drag-iters", type=int, default=250,
+                    help="drag_opt: Adam iterations (0: none)")
     args = ap.parse_args()
     chosen = EXPERIMENTS if "all" in args.experiments else args.experiments
     t = Tesseract.from_tesseract_api(API)
