@@ -691,13 +691,6 @@ SolveReport PressureSolver<T>::project(const Context& ctx, MacVelocity<T>& u, Fi
   return project_impl(ctx, u, pressure, dt, options, true);
 }
 
-template <class T>
-SolveReport PressureSolver<T>::project_balanced(const Context& ctx, MacVelocity<T>& u,
-                                                Field<T>& pressure, T dt,
-                                                const SolverOptions& options) {
-  return project_impl(ctx, u, pressure, dt, options, false);
-}
-
 template class PressureSolver<float>;
 template class PressureSolver<double>;
 

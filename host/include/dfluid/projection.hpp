@@ -173,10 +173,8 @@ class PressureSolver {
  private:
   template <class>
   friend class Simulation;
-  // project() without the inflow balance check: a Simulation checks its VelocityBoundary
-  // on the host (set_velocity_boundary) and writes those faces itself.
-  SolveReport project_balanced(const Context& ctx, MacVelocity<T>& u, Field<T>& pressure, T dt,
-                               const SolverOptions& options);
+  // check_inflow = false: a Simulation checks its VelocityBoundary on the host
+  // (set_velocity_boundary) and writes those faces itself; solid: a moving solid's velocity.
   SolveReport project_impl(const Context& ctx, MacVelocity<T>& u, Field<T>& pressure, T dt,
                            const SolverOptions& options, bool check_inflow,
                            const MacVelocity<T>* solid = nullptr);

@@ -425,10 +425,12 @@ class Simulation {
   // through the faces' closed parts (PressureSolver::project_moving_solid), so the body may
   // translate as well as spin (its mask does not move).
   const MacVelocity<T>* moving_solid() const {
-    return !obstacles_ && obstacle_wall_.kind == ObstacleWallKind::NoSlip
-               ? obstacle_wall_.wall_velocity
-               : nullptr;
+    const NoSlipObstacle<T> ns = no_slip();
+    return ns.face_distance ? ns.wall_velocity : nullptr;
   }
+  // Both set_obstacle_fractions: the solver built with these fractions, their copy, the
+  // force coefficients reset (InvalidArgument with an ObstacleMask).
+  void install_fractions(const MacVelocity<T>& open_fractions);
   // The steps' projection (forward and replay): with the moving solid's flux when there is one.
   SolveReport project_step(MacVelocity<T>& u, Field<T>& pressure) {
     return solver_.project_impl(ctx_, u, pressure, T(config_.dt), config_.pressure, false,

@@ -566,31 +566,19 @@ StepReport Simulation<T>::step(SmokeState<T>& s, const StepControls<T>& c) {
 
 template <class T>
 void Simulation<T>::set_obstacle_fractions(const MacVelocity<T>& open_fractions) {
-  if (obstacles_)
-    throw InvalidArgument(
-        "Simulation::set_obstacle_fractions: this Simulation has an ObstacleMask, whose "
-        "staircase the rest of the step would still see; construct it without the mask");
-  if (obstacle_wall_.kind == ObstacleWallKind::NoSlip)
+  if (!obstacles_ && obstacle_wall_.kind == ObstacleWallKind::NoSlip)
     throw InvalidArgument(
         "Simulation::set_obstacle_fractions: the obstacle wall is no-slip, which needs the "
         "body's face distance; pass face_center_distance too, or set_obstacle_wall(FreeSlip) "
         "first");
-  solver_ = PressureSolver<T>(ctx_, grid_, open_fractions);
-  fractions_ = MacVelocity<T>(ctx_, grid_);
-  copy(ctx_, open_fractions, fractions_);
+  install_fractions(open_fractions);
   face_distance_ = MacVelocity<T>();
-  force_coef_.reset();  // the force is now the fractions' (simulation_obstacle.cpp)
-  body_coef_.clear();   // and each body's too
 }
 
 template <class T>
 void Simulation<T>::set_obstacle_fractions(const MacVelocity<T>& open_fractions,
                                            const MacVelocity<T>& face_distance) {
   const char* fn = "Simulation::set_obstacle_fractions";
-  if (obstacles_)
-    throw InvalidArgument(std::string(fn) +
-                          ": this Simulation has an ObstacleMask, whose staircase the rest of "
-                          "the step would still see; construct it without the mask");
   if (face_distance[0].empty())
     throw ShapeMismatch(std::string(fn) + ": face_distance is empty (not allocated)");
   for (int a = 0; a < grid_.dim; ++a) {
@@ -628,16 +616,21 @@ void Simulation<T>::set_obstacle_fractions(const MacVelocity<T>& open_fractions,
                           "face_center_distance)");
   MacVelocity<T> kept(ctx_, grid_);
   copy(ctx_, face_distance, kept);
-  const ObstacleWall<T> wall = obstacle_wall_;
-  obstacle_wall_ = ObstacleWall<T>{};  // so the overload below accepts a no-slip body
-  try {
-    set_obstacle_fractions(open);
-  } catch (...) {
-    obstacle_wall_ = wall;
-    throw;
-  }
-  obstacle_wall_ = wall;
+  install_fractions(open);
   face_distance_ = std::move(kept);
+}
+
+template <class T>
+void Simulation<T>::install_fractions(const MacVelocity<T>& open_fractions) {
+  if (obstacles_)
+    throw InvalidArgument(
+        "Simulation::set_obstacle_fractions: this Simulation has an ObstacleMask, whose "
+        "staircase the rest of the step would still see; construct it without the mask");
+  solver_ = PressureSolver<T>(ctx_, grid_, open_fractions);
+  fractions_ = MacVelocity<T>(ctx_, grid_);
+  copy(ctx_, open_fractions, fractions_);
+  force_coef_.reset();  // the force is now the fractions' (simulation_obstacle.cpp)
+  body_coef_.clear();   // and each body's too
 }
 
 template <class T>

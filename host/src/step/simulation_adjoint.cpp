@@ -486,7 +486,6 @@ void Simulation<T>::replay_for_adjoint(const SmokeState<T>& input, const StepCon
           break;
         case StepPart::Project:
           set_inflow_faces(w.velocity);
-          // Balanced: set_velocity_boundary checked the profile on the host.
           project_step(w.velocity, w.pressure);
           break;
       }

@@ -2,7 +2,6 @@
 // built on first use (per body for ObstacleForceLoss::body), the force itself (host
 // reductions), and the adjoints a Rollout's force losses use.
 #include <array>
-#include <cstdint>
 #include <cmath>
 #include <memory>
 #include <utility>
