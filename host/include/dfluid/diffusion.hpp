@@ -37,7 +37,8 @@
 // affine part (held neighbour values and 2*b/dx^2 from Fixed sides):
 //   explicit  out_free = q_free + nu dt (L q + c),   out_held = q_held;
 //   implicit  (I - nu dt L) out_free = q_free + nu dt c,   out_held = q_held.
-// The cell functions live in cuda/core/stencil.hpp and cuda/diffusion/diffusion.cpp.
+// The cell functions live in cuda/core/stencil.hpp and cuda/diffusion/diffusion.cpp (the wall
+// velocities' gradients in cuda/diffusion/diffusion_wall_gradient.cpp).
 #pragma once
 
 #include "dfluid/field.hpp"
